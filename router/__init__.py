@@ -1,0 +1,1 @@
+"""Inbound call router for AI voice agents."""

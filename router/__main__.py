@@ -1,0 +1,84 @@
+"""``python -m router``: serve (ingress + worker), web, worker.
+
+With no ``REDIS_URL``, ``serve`` starts the embedded Valkey for the life of the process.
+``web`` and ``worker`` run apart (the Procfile's lines) and so need a shared ``REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from router import config as config_module
+from router import logs
+from router.app import build_app
+from router.config import Config
+from router.embedded import embedded_valkey
+from router.errors import ConfigError
+
+log = logs.get("router")
+
+
+@contextlib.contextmanager
+def _redis_url(config: Config, command: str) -> Iterator[str]:
+    if config.redis_url:
+        yield config.redis_url
+        return
+    if command != "serve":
+        raise ConfigError(
+            "REDIS_URL",
+            f"'{command}' runs apart from the other processes, so they must share a Redis: "
+            "set REDIS_URL (only 'serve' starts an embedded Valkey)",
+        )
+    with embedded_valkey(config.embedded_dir) as url:
+        yield url
+
+
+async def _run_headless(app: web.Application) -> None:
+    """Run an app's contexts with no HTTP site until SIGTERM/SIGINT (the worker process)."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="ingress and worker in one process (embedded Valkey by default)")
+    sub.add_parser("web", help="ingress and admin API only")
+    sub.add_parser("worker", help="stream worker only")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        config = config_module.load()
+        with _redis_url(config, args.command) as url:
+            if args.command == "worker":
+                asyncio.run(_run_headless(build_app(config, url, web_routes=False)))
+            else:
+                app = build_app(config, url, worker=args.command == "serve")
+                log.info("listening", port=config.port, command=args.command)
+                web.run_app(
+                    app, port=config.port, print=None, shutdown_timeout=2.0, access_log=None
+                )
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

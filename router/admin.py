@@ -1,0 +1,250 @@
+"""The admin API under ``/v1``: phone numbers and agents, shaped like the platform's API.
+
+Every write checks DESIGN.md's rules and answers ``400 VALIDATION_ERROR`` naming the field;
+rules that involve other rows (one row per number, a known agent, no deleting a linked agent)
+are enforced atomically by the registry. Buying numbers and business verification are not part
+of this product and answer ``501 NOT_SUPPORTED`` saying so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from router import state, template
+from router.config import Config
+from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.httpapi import json_response, read_json
+from router.models import (
+    INBOUND,
+    Agent,
+    AgentCreate,
+    AgentPatch,
+    PhoneNumber,
+    PhoneNumberImport,
+    PhoneNumberPatch,
+    PhoneNumberView,
+    apply_patch,
+    new_id,
+    now_iso,
+)
+from router.phone import to_e164
+from router.readiness import setup_status
+from router.webhook_urls import check_webhook_url
+
+routes = web.RouteTableDef()
+_MAX_TEXT = 200
+
+
+# ---- rules ----------------------------------------------------------------------------------
+
+
+def _check_number(row: PhoneNumber) -> None:
+    """DESIGN.md's single-row rules, checked on the row as it would be stored."""
+    if row.source == "verified_caller_id":
+        if row.direction != "outbound":
+            raise ValidationError(
+                "direction: a verified_caller_id number is outbound-only", field="direction"
+            )
+        if row.agent_id is not None:
+            raise ValidationError(
+                "agentId: a verified_caller_id number cannot be bound to an agent",
+                field="agentId",
+            )
+    if row.direction in INBOUND and row.agent_id is None and row.dispatch_metadata_template is None:
+        raise ValidationError(
+            "agentId: a number that allows inbound calls needs an agentId or a "
+            "dispatchMetadataTemplate",
+            field="agentId",
+        )
+    if row.dispatch_metadata_template is not None:
+        template.validate(row.dispatch_metadata_template)
+    for name in ("label", "sip_provider_name"):
+        value = getattr(row, name)
+        if value is not None and len(value) > _MAX_TEXT:
+            field = msgspec.structs.fields(PhoneNumber)
+            wire = next(f.encode_name for f in field if f.name == name)
+            raise ValidationError(f"{wire}: longer than {_MAX_TEXT} characters", field=wire)
+
+
+def _check_agent(agent: Agent, config: Config) -> None:
+    for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
+        if not value.strip() or len(value) > _MAX_TEXT:
+            raise ValidationError(f"{wire}: 1 to {_MAX_TEXT} characters", field=wire)
+    hooks = agent.webhooks
+    if hooks is not None:
+        if hooks.pre_call is not None:
+            check_webhook_url(hooks.pre_call.url, config, field="webhooks.preCall.url")
+            timeout = hooks.pre_call.timeout_ms
+            if timeout is not None and not 100 <= timeout <= 10_000:
+                raise ValidationError(
+                    "webhooks.preCall.timeoutMs: between 100 and 10000", field="webhooks"
+                )
+        if hooks.lifecycle is not None:
+            check_webhook_url(hooks.lifecycle.url, config, field="webhooks.lifecycle.url")
+
+
+# ---- views ----------------------------------------------------------------------------------
+
+
+def _view(row: PhoneNumber, agent: Agent | None, config: Config) -> PhoneNumberView:
+    return PhoneNumberView(
+        **msgspec.structs.asdict(row),
+        setup_status=setup_status(row, agent, config.default_agent_name),
+    )
+
+
+def _agent_view(agent: Agent) -> dict[str, Any]:
+    """An agent as the API shows it: webhook secrets are never echoed back."""
+    out: dict[str, Any] = msgspec.to_builtins(agent)
+    for hook in (out.get("webhooks") or {}).values():
+        if isinstance(hook, dict) and hook.get("secret"):
+            hook["secret"] = "***"
+    return out
+
+
+# ---- phone numbers --------------------------------------------------------------------------
+
+
+@routes.get("/v1/phone-numbers")
+async def list_numbers(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    agents = await reg.agents_by_id()
+    rows = await reg.list_numbers()
+    return json_response([_view(r, agents.get(r.agent_id or ""), config) for r in rows])
+
+
+@routes.post("/v1/phone-numbers/import")
+async def import_number(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    body = await read_json(request, PhoneNumberImport)
+    e164 = to_e164(body.e164, config.default_region)
+    if e164 is None:
+        raise ValidationError(f"e164: {body.e164!r} is not a valid phone number", field="e164")
+    direction = body.direction
+    if direction is msgspec.UNSET:
+        direction = "outbound" if body.source == "verified_caller_id" else "inbound"
+    now = now_iso()
+    row = PhoneNumber(
+        id=new_id("pn"),
+        e164=e164,
+        source=body.source,
+        direction=direction,
+        provider_resource_id=body.provider_resource_id,
+        sip_connection_installation_id=body.sip_connection_installation_id,
+        sip_provider_name=body.sip_provider_name,
+        sip_trunk_id=body.sip_trunk_id,
+        agent_id=body.agent_id,
+        dispatch_metadata_template=body.dispatch_metadata_template,
+        label=body.label,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_number(row)
+    await reg.write_number(row, old=None)
+    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
+    return json_response(_view(row, agent, config), status=201)
+
+
+# Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
+@routes.post("/v1/phone-numbers")
+@routes.get("/v1/phone-numbers/available")
+async def purchase_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedHere(
+        "buying managed numbers is not part of the call router; buy the number from your "
+        "carrier and register it with POST /v1/phone-numbers/import"
+    )
+
+
+@routes.route("*", "/v1/phone-numbers/kyb{tail:.*}")
+async def kyb_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedHere(
+        "business verification (KYB) is not part of the call router; it belongs to the "
+        "platform's number purchasing"
+    )
+
+
+@routes.get("/v1/phone-numbers/{id}")
+async def get_number(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    row, _ = await reg.get_number(request.match_info["id"])
+    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
+    return json_response(_view(row, agent, config))
+
+
+@routes.patch("/v1/phone-numbers/{id}")
+async def patch_number(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    patch = await read_json(request, PhoneNumberPatch)
+    old, old_raw = await reg.get_number(request.match_info["id"])
+    row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
+    _check_number(row)
+    await reg.write_number(row, old=old, old_raw=old_raw)
+    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
+    return json_response(_view(row, agent, config))
+
+
+@routes.delete("/v1/phone-numbers/{id}")
+async def delete_number(request: web.Request) -> web.Response:
+    reg = request.app[state.REGISTRY]
+    old, old_raw = await reg.get_number(request.match_info["id"])
+    await reg.write_number(None, old=old, old_raw=old_raw)
+    return json_response({"released": True})
+
+
+# ---- agents ---------------------------------------------------------------------------------
+
+
+@routes.get("/v1/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[state.REGISTRY].list_agents()
+    return json_response([_agent_view(a) for a in agents])
+
+
+@routes.post("/v1/agents")
+async def create_agent(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    body = await read_json(request, AgentCreate)
+    now = now_iso()
+    agent = Agent(id=new_id("ag"), **msgspec.structs.asdict(body), created_at=now, updated_at=now)
+    _check_agent(agent, config)
+    await reg.write_agent(agent, old=None)
+    return json_response(_agent_view(agent), status=201)
+
+
+@routes.get("/v1/agents/{id}")
+async def get_agent(request: web.Request) -> web.Response:
+    agent, _ = await request.app[state.REGISTRY].get_agent(request.match_info["id"])
+    return json_response(_agent_view(agent))
+
+
+@routes.patch("/v1/agents/{id}")
+async def patch_agent(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    patch = await read_json(request, AgentPatch)
+    old, old_raw = await reg.get_agent(request.match_info["id"])
+    agent: Agent = apply_patch(old, patch, updated_at=now_iso())
+    _check_agent(agent, config)
+    await reg.write_agent(agent, old=old, old_raw=old_raw)
+    return json_response(_agent_view(agent))
+
+
+@routes.delete("/v1/agents/{id}")
+async def delete_agent(request: web.Request) -> web.Response:
+    reg = request.app[state.REGISTRY]
+    old, old_raw = await reg.get_agent(request.match_info["id"])
+    await reg.write_agent(None, old=old, old_raw=old_raw)
+    return json_response({"deleted": True})
+
+
+# ---- calls ----------------------------------------------------------------------------------
+
+
+@routes.get("/v1/calls/{id}")
+async def get_call(request: web.Request) -> web.Response:
+    record = await request.app[state.CALLS].get(request.match_info["id"])
+    if record is None:
+        raise NotFound(f"call {request.match_info['id']} not found (records expire after 7 days)")
+    return json_response(record)

@@ -1,0 +1,105 @@
+"""The aiohttp application: every long-lived resource is a ``cleanup_ctx`` context.
+
+Redis, the one shared ``ClientSession``, the LiveKit dispatcher and the consumer task are each
+set up in an async context manager and torn down in reverse order, so on SIGTERM the consumer
+stops reading and drains first, and the clients it uses are closed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from router import admin, livekit_webhook, logs, state
+from router.calls import CallStore
+from router.config import Config
+from router.consumer import Consumer
+from router.dispatch import DryRunDispatcher, LiveKitDispatcher
+from router.httpapi import bearer_middleware, errors_middleware, json_response
+from router.ingress import Ingress
+from router.pipeline import Pipeline
+from router.registry import Registry
+
+log = logs.get(__name__)
+CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
+
+# A LiveKit API call or customer webhook that has not answered in this long is a failure.
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
+
+
+def build_app(
+    config: Config, redis_url: str, *, web_routes: bool = True, worker: bool = True
+) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, bearer_middleware(config.admin_token, "/v1")],
+        client_max_size=1024 * 1024,
+    )
+    app[state.CONFIG] = config
+    if web_routes:
+        _announce_disabled(config)
+
+    async def clients(app: web.Application) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
+        )
+        session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
+        app[state.REDIS], app[state.HTTP] = redis, session
+        app[state.REGISTRY] = Registry(redis)
+        app[state.CALLS] = CallStore(redis)
+        app[state.INGRESS] = Ingress(redis)
+        if config.dry_run:
+            log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
+            app[state.DISPATCHER] = DryRunDispatcher()
+        else:
+            assert config.livekit_url
+            assert config.livekit_api_key
+            assert config.livekit_api_secret
+            app[state.DISPATCHER] = LiveKitDispatcher(
+                session, config.livekit_url, config.livekit_api_key, config.livekit_api_secret
+            )
+        yield
+        await session.close()
+        await redis.aclose()
+
+    app.cleanup_ctx.append(clients)
+    if worker:
+        app.cleanup_ctx.append(_consumer_ctx)
+    app.router.add_get("/healthz", _healthz)
+    if web_routes:
+        app.add_routes(admin.routes)
+        app.add_routes(livekit_webhook.routes)
+    return app
+
+
+async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+    pipeline = Pipeline(
+        app[state.REDIS],
+        app[state.REGISTRY],
+        app[state.CALLS],
+        app[state.DISPATCHER],
+        app[state.CONFIG],
+    )
+    consumer = Consumer(app[state.REDIS], pipeline.handle_entry)
+    stop = asyncio.Event()
+    app[CONSUMER_TASK] = asyncio.create_task(consumer.run(stop), name="consumer")
+    log.info("worker_started", consumer=consumer.name)
+    yield
+    stop.set()
+    await app[CONSUMER_TASK]
+    log.info("worker_stopped", processed=consumer.processed)
+
+
+def _announce_disabled(config: Config) -> None:
+    """Say at start-up which interfaces refuse requests for want of configuration."""
+    if not config.admin_token:
+        log.warning("admin_api_disabled", fix="set ROUTER_ADMIN_TOKEN")
+    if not config.livekit_webhooks_enabled:
+        log.warning("livekit_webhooks_disabled", fix="set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})

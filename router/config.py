@@ -1,0 +1,132 @@
+"""Configuration: read the environment once into a frozen Struct.
+
+Nothing else in the router reads ``os.environ``. A missing or malformed value stops start-up
+with a ``ConfigError`` that names the variable (see DESIGN.md, "Configuration").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import msgspec
+import phonenumbers
+
+from router.errors import ConfigError
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    redis_url: str | None = None
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: str | None = None
+    livekit_sip_uri: str | None = None
+    twilio_auth_token: str | None = None
+    telnyx_public_key: bytes | None = None
+    telnyx_api_key: str | None = None
+    telnyx_api_base_url: str = "https://api.telnyx.com/v2"
+    admin_token: str | None = None
+    public_url: str | None = None
+    default_region: str = "US"
+    default_agent_name: str | None = None
+    webhook_allow_private: bool = False
+    embedded_dir: str | None = None
+    port: int = 8080
+
+    @property
+    def livekit_webhooks_enabled(self) -> bool:
+        """Webhook verification needs the API key pair, not the server URL."""
+        return bool(self.livekit_api_key and self.livekit_api_secret)
+
+    @property
+    def dry_run(self) -> bool:
+        """No LiveKit server API configured: dispatches go to the log and the call record only."""
+        return not (self.livekit_url and self.livekit_webhooks_enabled)
+
+    def __repr__(self) -> str:  # secrets never reach a log line through a repr
+        return f"Config(redis={'set' if self.redis_url else 'embedded'}, port={self.port})"
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(name, f"must be a URL with scheme {' or '.join(schemes)}, got {value!r}")
+    return value.rstrip("/")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (_text(env, name) or "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be 1 or 0, got {value!r}")
+
+
+def _port(env: Mapping[str, str], name: str) -> int:
+    value = _text(env, name) or "8080"
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(name, f"must be a TCP port number, got {value!r}")
+    return int(value)
+
+
+def _region(env: Mapping[str, str], name: str) -> str:
+    value = (_text(env, name) or "US").upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(name, f"must be an ISO 3166 region phonenumbers knows, got {value!r}")
+    return value
+
+
+def _ed25519_key(env: Mapping[str, str], name: str) -> bytes | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(name, "must be base64") from exc
+    if len(raw) != 32:
+        raise ConfigError(name, f"must be a 32-byte ed25519 public key, got {len(raw)} bytes")
+    return raw
+
+
+def load(env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the configuration; raise ConfigError naming the bad variable."""
+    env = os.environ if env is None else env
+    livekit_url = _url(env, "LIVEKIT_URL", ("http", "https", "ws", "wss"))
+    key, secret = _text(env, "LIVEKIT_API_KEY"), _text(env, "LIVEKIT_API_SECRET")
+    if bool(key) != bool(secret):
+        missing = "LIVEKIT_API_SECRET" if key else "LIVEKIT_API_KEY"
+        raise ConfigError(missing, "LIVEKIT_API_KEY and LIVEKIT_API_SECRET go together")
+    if livekit_url and not key:
+        raise ConfigError("LIVEKIT_API_KEY", "LIVEKIT_URL is set, so the API key pair is needed")
+    return Config(
+        redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix", "valkey", "valkeys")),
+        livekit_url=livekit_url,
+        livekit_api_key=key,
+        livekit_api_secret=secret,
+        livekit_sip_uri=_url(env, "LIVEKIT_SIP_URI", ("sip", "sips")),
+        twilio_auth_token=_text(env, "TWILIO_AUTH_TOKEN"),
+        telnyx_public_key=_ed25519_key(env, "TELNYX_PUBLIC_KEY"),
+        telnyx_api_key=_text(env, "TELNYX_API_KEY"),
+        telnyx_api_base_url=_url(env, "TELNYX_API_BASE_URL", ("http", "https"))
+        or "https://api.telnyx.com/v2",
+        admin_token=_text(env, "ROUTER_ADMIN_TOKEN"),
+        public_url=_url(env, "ROUTER_PUBLIC_URL", ("http", "https")),
+        default_region=_region(env, "ROUTER_DEFAULT_REGION"),
+        default_agent_name=_text(env, "ROUTER_DEFAULT_AGENT_NAME"),
+        webhook_allow_private=_flag(env, "ROUTER_WEBHOOK_ALLOW_PRIVATE"),
+        embedded_dir=_text(env, "ROUTER_EMBEDDED_DIR"),
+        port=_port(env, "PORT"),
+    )

@@ -1,0 +1,75 @@
+"""Acting on LiveKit: dispatch an agent into a room, or remove a rejected caller.
+
+``LiveKitDispatcher`` uses ``livekit-api`` on the process's one shared aiohttp session, with the
+SDK's own region failover off: retries are ours, by error type (4xx terminal, 5xx and transport
+errors retried inside the call's deadline). ``DryRunDispatcher`` is the clearly named mode for a
+router with no LiveKit server configured: it only logs what it would have done.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import aiohttp
+from livekit import api
+
+from router import logs
+from router.errors import DispatchRejected, DispatchUnavailable
+
+log = logs.get(__name__)
+
+
+class Dispatcher(Protocol):
+    dry_run: bool
+
+    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
+        """Create the agent dispatch; return its id."""
+        ...
+
+    async def remove(self, *, room: str, identity: str) -> None:
+        """Hang up on a SIP participant by removing it from its room."""
+        ...
+
+
+class LiveKitDispatcher:
+    dry_run = False
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str
+    ) -> None:
+        self._api = api.LiveKitAPI(url, api_key, api_secret, session=session, failover=False)
+
+    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
+        req = api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)
+        try:
+            created = await self._api.agent_dispatch.create_dispatch(req)
+        except api.ServerError as exc:
+            raise _translate(exc) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
+        return created.id
+
+    async def remove(self, *, room: str, identity: str) -> None:
+        req = api.RoomParticipantIdentity(room=room, identity=identity)
+        try:
+            await self._api.room.remove_participant(req)
+        except api.ServerError as exc:
+            raise _translate(exc) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
+
+
+def _translate(exc: api.ServerError) -> DispatchRejected | DispatchUnavailable:
+    kind = DispatchRejected if exc.status < 500 else DispatchUnavailable
+    return kind(f"LiveKit {exc.status} {exc.code}: {exc.message}", status=exc.status, code=exc.code)
+
+
+class DryRunDispatcher:
+    dry_run = True
+
+    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
+        log.info("dry_run_dispatch", room=room, agent=agent_name, metadata_bytes=len(metadata))
+        return "dry-run"
+
+    async def remove(self, *, room: str, identity: str) -> None:
+        log.info("dry_run_remove_participant", room=room, identity=identity)

@@ -1,0 +1,109 @@
+"""The router's exceptions: one root, a small tree, fields instead of bare strings.
+
+    RouterError
+    ├── ConfigError              a bad environment variable; stops start-up
+    ├── ApiError                 an HTTP-facing error: status + code + message
+    │   ├── ValidationError      400 VALIDATION_ERROR (names the field)
+    │   ├── Unauthorized         401 UNAUTHORIZED
+    │   ├── InvalidSignature     401/403 a webhook whose signature does not verify
+    │   ├── NotFound             404 NOT_FOUND
+    │   ├── Conflict             409 CONFLICT
+    │   ├── PayloadTooLarge      413 PAYLOAD_TOO_LARGE
+    │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
+    │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
+    │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
+    └── DispatchError            the LiveKit server API failed
+        ├── DispatchRejected     4xx: terminal
+        └── DispatchUnavailable  5xx or transport: worth a retry
+
+Foreign exceptions are translated where they enter (``raise X(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class RouterError(Exception):
+    """Root of every error the router raises on purpose."""
+
+
+class ConfigError(RouterError):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class ApiError(RouterError):
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(ApiError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class InvalidSignature(ApiError):
+    status = 401
+    code = "INVALID_SIGNATURE"
+
+
+class Forbidden(InvalidSignature):
+    """Carriers document 403 for a signature mismatch."""
+
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "CONFLICT"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMedia(ApiError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class NotImplementedHere(ApiError):
+    status = 501
+    code = "NOT_SUPPORTED"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "UNAVAILABLE"
+
+
+class DispatchError(RouterError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class DispatchRejected(DispatchError):
+    """LiveKit answered 4xx: retrying the same request cannot help."""
+
+
+class DispatchUnavailable(DispatchError):
+    """LiveKit answered 5xx or could not be reached: retry with backoff."""

@@ -1,0 +1,48 @@
+"""Every Redis key and stream name, in one place, under the ``router:`` prefix.
+
+Redis Cluster puts a key in the slot of its ``{hash tag}``. The layout:
+
+- ``router:{registry}:*`` — number and agent rows and their indexes share one slot, so a write
+  checks uniqueness and references atomically in one Lua script. The registry is small and
+  read-mostly; workers cache it in process.
+- ``router:{calls:N}:stream`` — inbound-call stream shard N, with its ingress dedup keys and its
+  dead-letter stream in the same slot, so "seen? then XADD" is one atomic script.
+- ``router:{call:ID}:*`` — one call's record and its dispatch lease share a slot.
+"""
+
+from __future__ import annotations
+
+PREFIX = "router"
+GROUP = "router-workers"
+
+REGISTRY = f"{PREFIX}:{{registry}}"
+NUMBERS = f"{REGISTRY}:numbers"  # hash: number id -> PhoneNumber JSON
+E164_INDEX = f"{REGISTRY}:e164"  # hash: e164 -> number id
+AGENTS = f"{REGISTRY}:agents"  # hash: agent id -> Agent JSON
+AGENT_LINKS = f"{REGISTRY}:agent-links"  # hash: agent id -> count of numbers linked to it
+REGISTRY_VERSION = f"{REGISTRY}:version"  # counter bumped on every write
+REGISTRY_CHANNEL = f"{REGISTRY}:changed"  # pub/sub: the new version after each write
+
+CALL_RECORD_TTL_S = 7 * 24 * 3600
+DISPATCH_LEASE_MS = 15_000
+EVENT_DEDUP_TTL_S = 24 * 3600
+
+
+def stream(shard: int = 0) -> str:
+    return f"{PREFIX}:{{calls:{shard}}}:stream"
+
+
+def dead_letters(shard: int = 0) -> str:
+    return f"{PREFIX}:{{calls:{shard}}}:dead"
+
+
+def seen_event(event_id: str, shard: int = 0) -> str:
+    return f"{PREFIX}:{{calls:{shard}}}:seen:{event_id}"
+
+
+def call_record(call_id: str) -> str:
+    return f"{PREFIX}:{{call:{call_id}}}:record"
+
+
+def dispatch_lease(call_id: str) -> str:
+    return f"{PREFIX}:{{call:{call_id}}}:lease"

@@ -1,0 +1,103 @@
+"""``POST /webhooks/livekit``: LiveKit's signed events in, SIP joins onto the stream.
+
+LiveKit signs each webhook with a JWT in ``Authorization`` whose ``sha256`` claim is the body's
+hash; ``livekit.api.WebhookReceiver`` checks both (the token's ``exp`` is the replay window:
+LiveKit issues it for minutes). A ``participant_joined`` whose participant is of kind SIP is
+queued before the 200 is sent; any other event is counted and answered 200, not queued.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from google.protobuf.json_format import ParseError
+from livekit import api
+from redis.exceptions import RedisError
+
+from router import events, logs, state
+from router.errors import InvalidSignature, Unavailable, ValidationError
+from router.httpapi import json_response, read_body
+
+log = logs.get(__name__)
+routes = web.RouteTableDef()
+
+MAX_BODY = 256 * 1024
+_SIP_KIND = api.ParticipantInfo.Kind.SIP
+_HEADER_PREFIX = "sip.h."
+_KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
+
+
+def _receiver(request: web.Request) -> api.WebhookReceiver:
+    config = request.app[state.CONFIG]
+    if not config.livekit_webhooks_enabled:
+        raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+    return api.WebhookReceiver(api.TokenVerifier(config.livekit_api_key, config.livekit_api_secret))
+
+
+def to_event(webhook: api.WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoined:
+    """The normalized event for a SIP participant's join (raises ValidationError if unusable)."""
+    participant = webhook.participant
+    attrs = dict(participant.attributes)
+    call_id = attrs.get("sip.callID") or participant.sid
+    if not call_id or not webhook.room.name or not participant.identity:
+        raise ValidationError("participant_joined without room name, identity or sip.callID")
+    return events.LiveKitSipJoined(
+        event_id=webhook.id or f"{webhook.room.name}/{participant.sid}/joined",
+        call_id=call_id,
+        room=webhook.room.name,
+        participant_identity=participant.identity,
+        participant_sid=participant.sid,
+        caller=attrs.get("sip.phoneNumber"),
+        dialed=attrs.get("sip.trunkPhoneNumber"),
+        trunk_id=attrs.get("sip.trunkID"),
+        rule_id=attrs.get("sip.ruleID"),
+        sip_headers={
+            k[len(_HEADER_PREFIX) :].lower(): v
+            for k, v in attrs.items()
+            if k.startswith(_HEADER_PREFIX)
+        },
+        attributes={
+            k: v for k, v in attrs.items() if not k.startswith(_HEADER_PREFIX) and k not in _KNOWN
+        },
+        received_at_ms=received_at_ms,
+    )
+
+
+@routes.post("/webhooks/livekit")
+async def livekit_webhook(request: web.Request) -> web.Response:
+    received_at = events.now_ms()
+    receiver = _receiver(request)
+    ingress = request.app[state.INGRESS]
+    body = await read_body(
+        request, limit=MAX_BODY, types=("application/webhook+json", "application/json")
+    )
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        ingress.counts["livekit", "unsigned"] += 1
+        raise InvalidSignature("missing Authorization token")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("body is not UTF-8") from exc
+    try:
+        webhook = receiver.receive(text, token)
+    except ParseError as exc:
+        ingress.counts["livekit", "malformed"] += 1
+        raise ValidationError(f"malformed LiveKit webhook body: {exc}") from exc
+    except Exception as exc:  # livekit-api raises bare Exception / jwt errors for bad tokens
+        ingress.counts["livekit", "bad_signature"] += 1
+        raise InvalidSignature(f"webhook signature rejected: {exc}") from exc
+
+    if webhook.event != "participant_joined" or webhook.participant.kind != _SIP_KIND:
+        ingress.counts["livekit", f"ignored:{webhook.event or 'unknown'}"] += 1
+        return json_response({"queued": False, "reason": "not a SIP participant join"})
+
+    event = to_event(webhook, received_at)
+    try:
+        queued = await ingress.enqueue(event.event_id, event)
+    except (RedisError, OSError) as exc:
+        ingress.counts["livekit", "unavailable"] += 1
+        log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
+        raise Unavailable("event store unavailable; retry") from exc
+    ingress.counts["livekit", "queued" if queued else "duplicate"] += 1
+    log.info("event_queued", source="livekit", call_id=event.call_id, duplicate=not queued)
+    return json_response({"queued": queued, "duplicate": not queued, "callId": event.call_id})

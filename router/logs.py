@@ -1,0 +1,60 @@
+"""structlog, configured once: context vars merged, ISO UTC time, JSON (msgspec) or console.
+
+Event names are snake_case words and data goes in key-values. ``call_id`` is bound once per
+event with ``structlog.contextvars.bound_contextvars``. Secrets are never passed to a logger;
+as a second line of defence, values under names that look secret are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import msgspec
+import structlog
+
+_SECRET_WORDS = ("secret", "token", "password", "authorization", "api_key")
+_json = msgspec.json.Encoder()
+
+
+def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in event:
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            event[key] = "***"
+    return event
+
+
+def _serialize(obj: Any, **_: Any) -> str:
+    return _json.encode(obj).decode()
+
+
+def configure(level: str = "INFO", *, json: bool | None = None) -> None:
+    """Set up structlog for the process: JSON unless stderr is a terminal."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_serialize)
+        if json
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # aiohttp's access log and livekit's own logger go through the stdlib.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
+
+
+def get(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,153 @@
+"""Stored rows and admin-API request bodies (camelCase on the wire, as the platform documents).
+
+Rows are what Redis holds; ``*Create`` / ``*Patch`` are request bodies and forbid unknown
+fields, so a typo is an error rather than a silent default. A PATCH field left out is
+``UNSET``; sent as ``null`` it clears the field.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+Source = Literal["managed", "sip_trunk", "livekit", "twilio", "byoc", "verified_caller_id"]
+Direction = Literal["inbound", "outbound", "both"]
+
+INBOUND: frozenset[str] = frozenset({"inbound", "both"})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class _Row(msgspec.Struct, rename="camel", kw_only=True):
+    pass
+
+
+class _Body(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+# ---- agents ---------------------------------------------------------------------------------
+
+
+class PreCallWebhook(_Body, kw_only=True, omit_defaults=True):
+    url: str
+    secret: str | None = None
+    timeout_ms: int | None = None
+
+
+class LifecycleWebhook(_Body, kw_only=True, omit_defaults=True):
+    url: str
+    secret: str | None = None
+    events: list[str] | None = None
+
+
+class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
+    pre_call: PreCallWebhook | None = None
+    lifecycle: LifecycleWebhook | None = None
+
+
+class Agent(_Row, kw_only=True):
+    id: str
+    name: str
+    livekit_agent_name: str
+    prompt: str | None = None
+    routing_intent: str | None = None
+    provider_preferences: dict[str, Any] | None = None
+    tools: list[Any] | None = None
+    webhooks: AgentWebhooks | None = None
+    created_at: str
+    updated_at: str
+
+
+class AgentCreate(_Body, kw_only=True):
+    name: str
+    livekit_agent_name: str
+    prompt: str | None = None
+    routing_intent: str | None = None
+    provider_preferences: dict[str, Any] | None = None
+    tools: list[Any] | None = None
+    webhooks: AgentWebhooks | None = None
+
+
+class AgentPatch(_Body, kw_only=True):
+    name: str | UnsetType = UNSET
+    livekit_agent_name: str | UnsetType = UNSET
+    prompt: str | UnsetType | None = UNSET
+    routing_intent: str | UnsetType | None = UNSET
+    provider_preferences: dict[str, Any] | UnsetType | None = UNSET
+    tools: list[Any] | UnsetType | None = UNSET
+    webhooks: AgentWebhooks | UnsetType | None = UNSET
+
+
+# ---- phone numbers --------------------------------------------------------------------------
+
+
+class SetupStatus(_Row, kw_only=True):
+    status: Literal["ready", "incomplete"]
+    inbound_ready: bool
+    outbound_ready: bool
+    agent_ready: bool
+    forwarding_required: bool
+    sip_connection_ready: bool
+    issues: list[str]
+
+
+class PhoneNumber(_Row, kw_only=True):
+    id: str
+    e164: str
+    source: Source
+    direction: Direction
+    provider_resource_id: str | None = None
+    sip_connection_installation_id: str | None = None
+    sip_provider_name: str | None = None
+    sip_trunk_id: str | None = None  # LiveKit inbound trunk id (``sip.trunkID``)
+    agent_id: str | None = None
+    dispatch_metadata_template: dict[str, Any] | None = None
+    label: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class PhoneNumberView(PhoneNumber, kw_only=True):
+    """A row as the API shows it: with its readiness computed at read time."""
+
+    setup_status: SetupStatus
+
+
+class PhoneNumberImport(_Body, kw_only=True):
+    e164: str
+    source: Source = "sip_trunk"
+    direction: Direction | UnsetType = UNSET
+    provider_resource_id: str | None = None
+    sip_connection_installation_id: str | None = None
+    sip_provider_name: str | None = None
+    sip_trunk_id: str | None = None
+    agent_id: str | None = None
+    dispatch_metadata_template: dict[str, Any] | None = None
+    label: str | None = None
+
+
+class PhoneNumberPatch(_Body, kw_only=True):
+    direction: Direction | UnsetType = UNSET
+    agent_id: str | UnsetType | None = UNSET
+    dispatch_metadata_template: dict[str, Any] | UnsetType | None = UNSET
+    label: str | UnsetType | None = UNSET
+    sip_connection_installation_id: str | UnsetType | None = UNSET
+    sip_provider_name: str | UnsetType | None = UNSET
+    sip_trunk_id: str | UnsetType | None = UNSET
+
+
+def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:
+    """A copy of ``row`` with every field the patch sets (``null`` clears)."""
+    changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not UNSET}
+    return msgspec.structs.replace(row, **changes, updated_at=updated_at)

@@ -1,0 +1,32 @@
+"""Phone numbers: parse anything a carrier or operator sends into E.164, or say it is not one.
+
+``phonenumbers`` does the parsing; this module only decides what counts as a number here:
+a *valid* number (not merely a possible one) so that garbage never becomes a routing key.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+# RFC 3966 visual separators may appear in tel: URIs and user parts.
+_VISUAL = str.maketrans("", "", "-.() ")
+
+
+def to_e164(raw: str | None, region: str = "US") -> str | None:
+    """Return the E.164 form of ``raw`` or None when it is not a valid phone number.
+
+    ``raw`` may be E.164, national format (read in ``region``), or carry RFC 3966 visual
+    separators. Strings with letters (SIP user names such as ``anonymous``) are not numbers.
+    """
+    if not raw:
+        return None
+    text = raw.strip()
+    if len(text) > 40 or not text.translate(_VISUAL).lstrip("+").isdigit():
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,21 @@
+"""Typed keys for what the aiohttp application holds (aiohttp's ``web.AppKey``)."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from router.calls import CallStore
+from router.config import Config
+from router.dispatch import Dispatcher
+from router.ingress import Ingress
+from router.registry import Registry
+
+CONFIG = web.AppKey("config", Config)
+REDIS = web.AppKey("redis", Redis)
+REGISTRY = web.AppKey("registry", Registry)
+CALLS = web.AppKey("calls", CallStore)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+INGRESS = web.AppKey("ingress", Ingress)

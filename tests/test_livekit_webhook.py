@@ -1,0 +1,106 @@
+"""POST /webhooks/livekit: signature checks, malformed bodies, what is queued and what is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+from livekit import api
+
+from router import keys
+from tests.conftest import post_livekit, sign_webhook, sip_join_event
+
+
+@pytest.fixture
+async def ingress(make_router: Any) -> Any:
+    return await make_router(worker=False)
+
+
+async def _stream_len(redis: Any) -> int:
+    return int(await redis.xlen(keys.stream()))
+
+
+async def test_sip_join_is_queued_with_its_sip_facts(ingress, redis):
+    headers = {"Diversion": "<sip:+16175550177@b>", "X-Custom": "1"}
+    event = sip_join_event(call_id="SCL_q", headers=headers, extra_attributes={"foo": "bar"})
+    resp = await post_livekit(ingress, event)
+    assert await resp.json() == {"queued": True, "duplicate": False, "callId": "SCL_q"}
+    [(_, fields)] = await redis.xrange(keys.stream())
+    from router import events
+
+    queued = events.decode(fields[b"e"])
+    assert queued.dialed == "+12015550123"
+    assert queued.sip_headers == {"diversion": "<sip:+16175550177@b>", "x-custom": "1"}
+    assert queued.attributes == {"foo": "bar"}
+    assert queued.participant_identity == "sip_SCL_q"
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        "",
+        "not-a-jwt",
+        sign_webhook("{}"),  # signed, but for another body
+        sign_webhook("x", secret="wrong-secret-long-enough-for-hs256-abcdefgh"),
+    ],
+)
+async def test_bad_or_missing_signature_is_401(ingress, redis, auth):
+    body = MessageToJson(sip_join_event())
+    headers = {"Content-Type": "application/webhook+json"}
+    if auth is not None:
+        headers["Authorization"] = auth
+    resp = await ingress.post("/webhooks/livekit", data=body, headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["code"] == "INVALID_SIGNATURE"
+    assert await _stream_len(redis) == 0
+
+
+async def test_expired_token_is_refused_as_a_replay(ingress, redis):
+    resp = await post_livekit(ingress, sip_join_event(), ttl_s=-120)
+    assert resp.status == 401
+    assert await _stream_len(redis) == 0
+
+
+async def test_malformed_body_is_400(ingress):
+    resp = await post_livekit(ingress, '{"event": 12, "room": "not an object"}')
+    assert resp.status == 400
+    assert (await resp.json())["code"] == "VALIDATION_ERROR"
+
+
+async def test_wrong_content_type_is_415(ingress):
+    resp = await ingress.post(
+        "/webhooks/livekit", data="{}", headers={"Content-Type": "text/plain"}
+    )
+    assert resp.status == 415
+
+
+async def test_non_sip_and_other_events_are_acknowledged_not_queued(ingress, redis):
+    standard = sip_join_event(kind=api.ParticipantInfo.Kind.STANDARD)
+    left = sip_join_event()
+    left.event = "participant_left"
+    for event in (standard, left, api.WebhookEvent(event="room_started", id="EV_r")):
+        resp = await post_livekit(ingress, event)
+        assert resp.status == 200
+        assert (await resp.json())["queued"] is False
+    assert await _stream_len(redis) == 0
+
+
+async def test_livekit_webhooks_are_refused_when_no_key_is_configured(make_router):
+    client = await make_router(
+        worker=False, livekit_api_key=None, livekit_api_secret=None, livekit_url=None
+    )
+    resp = await post_livekit(client, sip_join_event())
+    assert resp.status == 503
+    assert "LIVEKIT_API_KEY" in (await resp.json())["error"]
+
+
+async def test_oversized_body_is_413(ingress):
+    body = "{" + " " * (300 * 1024) + "}"
+    resp = await ingress.post(
+        "/webhooks/livekit",
+        data=body,
+        headers={"Authorization": sign_webhook(body), "Content-Type": "application/json"},
+    )
+    assert resp.status == 413

@@ -1,0 +1,21 @@
+"""The example dispatch templates shipped in templates/dispatch are valid templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from router import template
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "templates" / "dispatch").glob("*.json"))
+
+
+def test_examples_exist():
+    assert EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_dispatch_templates_validate(path):
+    template.validate(json.loads(path.read_text()))

@@ -1,0 +1,78 @@
+"""A stand-in for the LiveKit server API, served over real HTTP on loopback.
+
+It speaks Twirp as livekit-api does: ``POST /twirp/livekit.<Service>/<Method>`` with a protobuf
+body and ``Authorization: Bearer <jwt>``. Requests are decoded with the real
+``livekit-protocol`` messages and the JWT is checked with ``livekit.api.TokenVerifier`` (HS256,
+issuer, expiry) and for the ``roomAdmin`` grant on the request's room. Tests read what arrived
+from asyncio queues, and can make the next calls fail with chosen statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from aiohttp import web
+from livekit import api
+
+_METHODS = {
+    "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
+    "livekit.RoomService/RemoveParticipant": api.RoomParticipantIdentity,
+}
+
+
+class TwirpStandIn:
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        self.verifier = api.TokenVerifier(api_key, api_secret)
+        self.dispatches: asyncio.Queue[api.CreateAgentDispatchRequest] = asyncio.Queue()
+        self.removals: asyncio.Queue[api.RoomParticipantIdentity] = asyncio.Queue()
+        self.dispatch_log: list[api.CreateAgentDispatchRequest] = []
+        self.fail_next: list[int] = []  # HTTP statuses to answer, in order, before succeeding
+        self.requests = 0
+        self._ids = itertools.count(1)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/twirp/{method:.+}", self._handle)
+        return app
+
+    @staticmethod
+    def _error(status: int, code: str, msg: str) -> web.Response:
+        return web.json_response({"code": code, "msg": msg}, status=status)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        method = request.match_info["method"]
+        kind = _METHODS.get(method)
+        if kind is None:
+            return self._error(404, "bad_route", f"no such method {method}")
+        if request.content_type != "application/protobuf":
+            return self._error(400, "malformed", "content type must be application/protobuf")
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return self._error(401, "unauthenticated", "missing bearer token")
+        try:
+            claims = self.verifier.verify(auth.removeprefix("Bearer "))
+        except Exception as exc:
+            return self._error(401, "unauthenticated", f"invalid token: {exc}")
+        message = kind.FromString(await request.read())
+        if not (claims.video and claims.video.room_admin and claims.video.room == message.room):
+            return self._error(403, "permission_denied", "token lacks roomAdmin for this room")
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return self._error(status, "internal" if status >= 500 else "invalid_argument", "x")
+        if isinstance(message, api.CreateAgentDispatchRequest):
+            self.dispatch_log.append(message)
+            self.dispatches.put_nowait(message)
+            reply = api.AgentDispatch(
+                id=f"AD_{next(self._ids)}",
+                agent_name=message.agent_name,
+                room=message.room,
+                metadata=message.metadata,
+            )
+            return web.Response(body=reply.SerializeToString(), content_type="application/protobuf")
+        self.removals.put_nowait(message)
+        return web.Response(
+            body=api.RemoveParticipantResponse().SerializeToString(),
+            content_type="application/protobuf",
+        )
