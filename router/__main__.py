@@ -40,16 +40,20 @@ def _redis_url(config: Config, command: str) -> Iterator[str]:
         yield url
 
 
-async def _run_headless(app: web.Application) -> None:
-    """Run an app's contexts with no HTTP site until SIGTERM/SIGINT (the worker process)."""
-    runner = web.AppRunner(app, handle_signals=False)
+async def _run(app: web.Application, port: int | None) -> None:
+    """Run the app until SIGTERM/SIGINT; with a port, serve HTTP on it (else: worker only)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if port is not None:
+            await web.TCPSite(runner, port=port).start()
+            log.info("listening", port=port)
         await stop.wait()
+        log.info("stopping")
     finally:
         await runner.cleanup()
 
@@ -66,14 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_module.load()
         with _redis_url(config, args.command) as url:
-            if args.command == "worker":
-                asyncio.run(_run_headless(build_app(config, url, web_routes=False)))
-            else:
-                app = build_app(config, url, worker=args.command == "serve")
-                log.info("listening", port=config.port, command=args.command)
-                web.run_app(
-                    app, port=config.port, print=None, shutdown_timeout=2.0, access_log=None
-                )
+            app = build_app(
+                config,
+                url,
+                web_routes=args.command != "worker",
+                worker=args.command != "web",
+            )
+            asyncio.run(_run(app, None if args.command == "worker" else config.port))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

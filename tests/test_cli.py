@@ -1,0 +1,70 @@
+"""The processes: start-up errors name the variable; serve starts, serves, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+
+import aiohttp
+
+
+async def _start(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _wait_for_line(proc: asyncio.subprocess.Process, word: bytes) -> bytes:
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        while line := await proc.stderr.readline():
+            if word in line:
+                return line
+    raise AssertionError(f"process ended before logging {word!r}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_web_without_redis_url_refuses_to_start_naming_it():
+    proc = await _start("web", env={"REDIS_URL": ""})
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"REDIS_URL" in err
+
+
+async def test_malformed_variable_stops_start_up_naming_it():
+    proc = await _start("serve", env={"PORT": "http"})
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"PORT" in err
+
+
+async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm():
+    port = _free_port()
+    proc = await _start(
+        "serve", env={"PORT": str(port), "REDIS_URL": "", "ROUTER_ADMIN_TOKEN": "t"}
+    )
+    await _wait_for_line(proc, b'"listening"')
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200
+        headers = {"Authorization": "Bearer t"}
+        async with session.get(f"http://127.0.0.1:{port}/v1/agents", headers=headers) as resp:
+            assert await resp.json() == []
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    await _wait_for_line(proc, b'"embedded_valkey_stopped"')
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    assert time.monotonic() - started < 5
