@@ -14,7 +14,8 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from router import admin, livekit_webhook, logs, state
+from router import admin, carrier_webhooks, livekit_webhook, logs, state
+from router.answers import Answers
 from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
@@ -23,9 +24,13 @@ from router.httpapi import bearer_middleware, errors_middleware, json_response
 from router.ingress import Ingress
 from router.pipeline import Pipeline
 from router.registry import Registry
+from router.telnyx_api import TelnyxCallControl
+from router.worker import Worker
 
 log = logs.get(__name__)
 CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
+# Test and bench knobs for the pipeline (bridge timeout, join wait); production uses defaults.
+PIPELINE_OPTIONS = web.AppKey("pipeline_options", dict[str, float])
 
 # A LiveKit API call or customer webhook that has not answered in this long is a failure.
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
@@ -70,20 +75,31 @@ def build_app(
         app.cleanup_ctx.append(_consumer_ctx)
     app.router.add_get("/healthz", _healthz)
     if web_routes:
+        app[state.ANSWERS] = Answers()  # templates/ is data, loaded once
         app.add_routes(admin.routes)
         app.add_routes(livekit_webhook.routes)
+        app.add_routes(carrier_webhooks.routes)
     return app
 
 
 async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[state.CONFIG]
+    telnyx = None
+    if config.telnyx_api_key:
+        telnyx = TelnyxCallControl(
+            app[state.HTTP], config.telnyx_api_key, config.telnyx_api_base_url
+        )
     pipeline = Pipeline(
         app[state.REDIS],
         app[state.REGISTRY],
         app[state.CALLS],
         app[state.DISPATCHER],
-        app[state.CONFIG],
+        config,
+        telnyx=telnyx,
+        **app.get(PIPELINE_OPTIONS, {}),
     )
-    consumer = Consumer(app[state.REDIS], pipeline.handle_entry)
+    worker = Worker(pipeline)
+    consumer = Consumer(app[state.REDIS], worker.handle_entry, on_tick=worker.tick)
     stop = asyncio.Event()
     app[CONSUMER_TASK] = asyncio.create_task(consumer.run(stop), name="consumer")
     log.info("worker_started", consumer=consumer.name)
@@ -99,6 +115,12 @@ def _announce_disabled(config: Config) -> None:
         log.warning("admin_api_disabled", fix="set ROUTER_ADMIN_TOKEN")
     if not config.livekit_webhooks_enabled:
         log.warning("livekit_webhooks_disabled", fix="set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+    if not config.livekit_sip_uri:
+        log.warning("carrier_bridging_disabled", fix="set LIVEKIT_SIP_URI")
+    if not config.twilio_auth_token:
+        log.warning("twilio_webhooks_disabled", fix="set TWILIO_AUTH_TOKEN")
+    if config.telnyx_public_key is None:
+        log.warning("telnyx_webhooks_disabled", fix="set TELNYX_PUBLIC_KEY")
 
 
 async def _healthz(request: web.Request) -> web.Response:

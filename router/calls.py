@@ -1,8 +1,13 @@
 """Call records: what the router decided for each call and why, kept for a week.
 
-One JSON document per call under ``router:{call:ID}:record`` with a TTL. The record is written
-when the decision is final (dispatched, rejected, failed, dry run); ``GET /v1/calls/{id}``
-reads it back.
+One JSON document per call under ``router:{call:ID}:record`` with a TTL, keyed by the first id
+the router saw: the carrier's call id for a carrier call, LiveKit's SIP call id for a direct
+one. Other ids of the same call (the SIP call id of a bridged leg, the correlation id) are
+aliases, so ``GET /v1/calls/{id}`` finds the record by any of them.
+
+Statuses: ``prepared`` (a carrier call's decision, waiting for its LiveKit leg),
+``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` (final), ``bridge_timeout`` (the
+carrier bridged but no LiveKit leg arrived in time).
 """
 
 from __future__ import annotations
@@ -15,13 +20,27 @@ from redis.asyncio import Redis
 from router import keys
 from router.forwarding import Hop
 
-Status = Literal["dispatched", "dry_run", "rejected", "failed"]
+Status = Literal["prepared", "dispatched", "dry_run", "rejected", "failed", "bridge_timeout"]
+
+
+class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    kind: Literal["carrier", "livekit"]
+    provider: str
+    call_id: str
+    at: str
+    answer: str | None = None  # carrier leg: "bridge" | "reject"
+    room: str | None = None  # LiveKit leg
+    participant_identity: str | None = None
 
 
 class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     call_id: str
     provider: str
     status: Status
+    sip_call_id: str | None = None  # LiveKit's SIP call id, once the LiveKit leg is known
+    correlation_id: str | None = None
+    legs: list[Leg] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
     room: str | None = None
     participant_identity: str | None = None
     caller_number: str | None = None
@@ -60,5 +79,18 @@ class CallStore:
         )
 
     async def get(self, call_id: str) -> CallRecord | None:
+        """The record under this id, or under the call this id is an alias of."""
         raw = await self.redis.get(keys.call_record(call_id))
+        if raw is None:
+            canonical = await self.resolve(call_id)
+            if canonical is None:
+                return None
+            raw = await self.redis.get(keys.call_record(canonical))
         return _decoder.decode(raw) if raw is not None else None
+
+    async def alias(self, alias_id: str, call_id: str) -> None:
+        await self.redis.set(keys.call_alias(alias_id), call_id, ex=keys.CALL_RECORD_TTL_S)
+
+    async def resolve(self, alias_id: str) -> str | None:
+        raw = await self.redis.get(keys.call_alias(alias_id))
+        return raw.decode() if isinstance(raw, bytes) else raw

@@ -9,6 +9,7 @@
   ``max_deliveries`` times, or one the handler calls poison, moves to the dead-letter stream
   with its last error, so it can never loop.
 - Acknowledged entries are trimmed (``XTRIM MINID``) below the oldest pending one.
+- About once a second, between reads, ``on_tick`` runs (the worker fires due timers there).
 - ``run`` returns when ``stop`` is set: reading stops, in-flight work gets ``drain_s`` to finish,
   whatever is left stays pending for another worker.
 """
@@ -32,6 +33,7 @@ from router.models import now_iso
 log = logs.get(__name__)
 
 Handler = Callable[[bytes, dict[bytes, bytes], int], Awaitable[None]]
+Tick = Callable[[], Awaitable[object]]
 
 
 class PoisonEntry(RouterError):
@@ -55,6 +57,7 @@ class Consumer:
         claim_idle_ms: int = 3_000,
         max_deliveries: int = 5,
         drain_s: float = 4.0,
+        on_tick: Tick | None = None,
     ) -> None:
         self.redis = redis
         self.handler = handler
@@ -66,6 +69,7 @@ class Consumer:
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.drain_s = drain_s
+        self.on_tick = on_tick
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.processed = 0
@@ -93,6 +97,8 @@ class Consumer:
                     last_housekeeping = loop.time()
                     await self._claim_abandoned()
                     await self._trim()
+                    if self.on_tick is not None:
+                        await self.on_tick()
                 await self._read(b">", block=500)
                 backoff = 0.1
             except (RedisError, OSError) as exc:

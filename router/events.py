@@ -29,13 +29,37 @@ class LiveKitSipJoined(msgspec.Struct, tag="livekit_sip", kw_only=True, omit_def
     rule_id: str | None = None  # sip.ruleID
     sip_headers: dict[str, str] = msgspec.field(default_factory=dict)  # sip.h.<name>, lowercase
     attributes: dict[str, str] = msgspec.field(default_factory=dict)  # the rest of the attributes
+    correlation_id: str | None = None  # X-Router-Call from a carrier bridge
     received_at_ms: int
 
 
-InboundEvent = LiveKitSipJoined
+class CarrierCall(msgspec.Struct, tag="carrier", kw_only=True, omit_defaults=True):
+    """A carrier asked what to do with an inbound call (Twilio, Telnyx TeXML or Call Control).
+
+    For TwiML/TeXML the ingress has already answered (``answer``); for Call Control the worker
+    acts through Telnyx's API. ``correlation_id`` rides to LiveKit in the bridged leg's
+    ``X-Router-Call`` header.
+    """
+
+    event_id: str
+    provider: str  # "twilio" | "telnyx"
+    mode: str  # "twiml" | "texml" | "call_control"
+    call_id: str  # the carrier's call id (CallSid, call_control_id)
+    correlation_id: str
+    caller: str | None = None
+    dialed: str | None = None
+    forwarded_from: str | None = None  # the carrier's own forwarding field
+    caller_name: str | None = None
+    sip_headers: dict[str, str] = msgspec.field(default_factory=dict)  # lower-case names
+    answer: str = "pending"  # "bridge" | "reject" | "pending" (Call Control: the worker acts)
+    answer_reason: str | None = None
+    received_at_ms: int
+
+
+InboundEvent = LiveKitSipJoined | CarrierCall
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(InboundEvent)
+_decoder: msgspec.msgpack.Decoder[InboundEvent] = msgspec.msgpack.Decoder(InboundEvent)
 
 
 def encode(event: InboundEvent) -> bytes:

@@ -1,8 +1,10 @@
 """Putting accepted events on the stream: exactly once per source event id, or not at all.
 
-One Lua script in the stream's slot: ``SET seen:<event id> NX EX`` and, only if that was new,
-``XADD``. Both happen or neither does, so a webhook the source retries after a Redis failure is
-not mistaken for a duplicate, and a retried delivery of a persisted event is not queued twice.
+One Lua script in the stream's slot: ``SET seen:<event id> <marker> NX GET EX`` and, only if
+that was new, ``XADD``. Both happen or neither does, so a webhook the source retries after a
+Redis failure is not mistaken for a duplicate, and a retried delivery of a persisted event is
+not queued twice. The marker stored with the first delivery comes back on a duplicate: a
+carrier asking twice about one call gets the same correlation id in both answers.
 Nothing trims the stream here: only entries the workers have acknowledged are trimmed (worker).
 """
 
@@ -15,10 +17,10 @@ from redis.asyncio import Redis
 from router import events, keys
 
 _ENQUEUE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
-end
-return false
+local prev = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'GET', 'EX', ARGV[1])
+if prev then return {0, prev} end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return {1, ARGV[3]}
 """
 
 
@@ -28,10 +30,12 @@ class Ingress:
         self._enqueue = redis.register_script(_ENQUEUE)
         self.counts: Counter[tuple[str, str]] = Counter()  # (source, outcome) -> events
 
-    async def enqueue(self, event_id: str, event: events.InboundEvent, shard: int = 0) -> bool:
-        """True when queued now, False when this event id was queued before."""
-        entry_id = await self._enqueue(
+    async def enqueue(
+        self, event_id: str, event: events.InboundEvent, *, marker: str = "1", shard: int = 0
+    ) -> tuple[bool, str]:
+        """(queued now?, the marker stored with the first delivery of this event id)."""
+        queued, stored = await self._enqueue(
             keys=[keys.seen_event(event_id, shard), keys.stream(shard)],
-            args=[keys.EVENT_DEDUP_TTL_S, events.encode(event)],
+            args=[keys.EVENT_DEDUP_TTL_S, events.encode(event), marker],
         )
-        return entry_id is not None
+        return bool(queued), stored.decode() if isinstance(stored, bytes) else str(stored)

@@ -8,6 +8,10 @@ Redis Cluster puts a key in the slot of its ``{hash tag}``. The layout:
 - ``router:{calls:N}:stream`` — inbound-call stream shard N, with its ingress dedup keys and its
   dead-letter stream in the same slot, so "seen? then XADD" is one atomic script.
 - ``router:{call:ID}:*`` — one call's record and its dispatch lease share a slot.
+- ``router:alias:ID`` — another id of a call (bridged SIP leg, correlation id) → its record id.
+- ``router:{call:CORRELATION}:ready`` — a list the carrier-call worker pushes to once the
+  decision is prepared; the bridged leg's worker waits on it with BLPOP (no polling).
+- ``router:{timers}`` — a sorted set of due actions (bridge timeouts), scored by due time.
 """
 
 from __future__ import annotations
@@ -46,3 +50,14 @@ def call_record(call_id: str) -> str:
 
 def dispatch_lease(call_id: str) -> str:
     return f"{PREFIX}:{{call:{call_id}}}:lease"
+
+
+def call_alias(alias_id: str) -> str:
+    return f"{PREFIX}:alias:{alias_id}"
+
+
+def prepared_signal(correlation_id: str) -> str:
+    return f"{PREFIX}:{{call:{correlation_id}}}:ready"
+
+
+TIMERS = f"{PREFIX}:{{timers}}"

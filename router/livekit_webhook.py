@@ -24,6 +24,9 @@ MAX_BODY = 256 * 1024
 _SIP_KIND = api.ParticipantInfo.Kind.SIP
 _HEADER_PREFIX = "sip.h."
 _KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
+# Where the bridged leg's X-Router-Call header arrives: include_headers puts it under sip.h.*,
+# a headers_to_attributes mapping can name it routerCall.
+_CORRELATION_ATTRS = ("sip.h.x-router-call", "routerCall")
 
 
 def _receiver(request: web.Request) -> api.WebhookReceiver:
@@ -58,6 +61,7 @@ def to_event(webhook: api.WebhookEvent, received_at_ms: int) -> events.LiveKitSi
         attributes={
             k: v for k, v in attrs.items() if not k.startswith(_HEADER_PREFIX) and k not in _KNOWN
         },
+        correlation_id=next((attrs[a] for a in _CORRELATION_ATTRS if attrs.get(a)), None),
         received_at_ms=received_at_ms,
     )
 
@@ -93,7 +97,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
 
     event = to_event(webhook, received_at)
     try:
-        queued = await ingress.enqueue(event.event_id, event)
+        queued, _ = await ingress.enqueue(event.event_id, event)
     except (RedisError, OSError) as exc:
         ingress.counts["livekit", "unavailable"] += 1
         log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import phonenumbers
 
+from router.sipheaders import parse_uri
+
 # RFC 3966 visual separators may appear in tel: URIs and user parts.
 _VISUAL = str.maketrans("", "", "-.() ")
 
@@ -15,12 +17,18 @@ _VISUAL = str.maketrans("", "", "-.() ")
 def to_e164(raw: str | None, region: str = "US") -> str | None:
     """Return the E.164 form of ``raw`` or None when it is not a valid phone number.
 
-    ``raw`` may be E.164, national format (read in ``region``), or carry RFC 3966 visual
-    separators. Strings with letters (SIP user names such as ``anonymous``) are not numbers.
+    ``raw`` may be E.164, national format (read in ``region``), carry RFC 3966 visual
+    separators, or be a ``sip:``/``tel:`` URI whose user part is the number. Strings with
+    letters (SIP user names such as ``anonymous``) are not numbers.
     """
     if not raw:
         return None
     text = raw.strip()
+    if text[:4].lower() in ("sip:", "tel:") or text[:5].lower() == "sips:":
+        uri = parse_uri(text)  # a carrier may send a SIP/tel URI where a number goes
+        if uri is None:
+            return None
+        text = uri.user
     if len(text) > 40 or not text.translate(_VISUAL).lstrip("+").isdigit():
         return None
     try:

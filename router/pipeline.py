@@ -1,13 +1,13 @@
-"""One inbound call, from stream entry to dispatch (or rejection) and call record.
+"""Deciding and acting on one call: the shared machinery and the direct LiveKit flow.
 
-Steps: decode → already decided? → take the call's lease → normalize numbers and compute the
-forwarding → look up the row and agent → ``routing.decide`` → act on LiveKit → write the record
-→ release the lease. The consumer acknowledges the entry only when this returns.
+The direct flow (a LiveKit SIP join with no carrier correlation id): normalize, look up the
+row, ``routing.decide``, act on LiveKit, record. Carrier calls and their bridged legs use the
+same machinery from ``bridge``; ``worker`` routes each stream entry to the right flow.
 
-Exactly one dispatch per call: a final record means the call is done (a redelivered entry or a
-duplicate event is acknowledged without acting), and the lease (``SET NX PX``) keeps two workers
-from acting on one call at the same time. A worker that dies holding the lease leaves the entry
-pending; it is claimed again once the lease has expired.
+Exactly one dispatch per call: whoever acts on a call holds its lease (``SET NX PX``) and
+re-reads the record under it; a call whose record says it is done is acknowledged without
+acting. A worker that dies holding the lease leaves the entry pending; it is claimed again
+once the lease has expired. The consumer acknowledges an entry only when this returns.
 """
 
 from __future__ import annotations
@@ -15,28 +15,28 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
-import structlog
 from redis.asyncio import Redis
 
 from router import events, forwarding, keys, logs
-from router.calls import CallRecord, CallStore, Status
+from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
-from router.consumer import PoisonEntry
 from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected, RouterError
 from router.phone import to_e164
 from router.registry import Registry
 from router.routing import CallFacts, Decision, decide
+from router.telnyx_api import TelnyxCallControl
 
 log = logs.get(__name__)
 _json = msgspec.json.Encoder()
 
 CALL_DEADLINE_MS = 30_000  # after this the caller has given up: record, do not dispatch
 _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
-
+FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed"})
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -48,13 +48,38 @@ class LeaseBusy(RouterError):
     """Another worker is deciding this call right now: leave the entry pending."""
 
 
-class _Clock(msgspec.Struct, frozen=True):
+class Clock(msgspec.Struct, frozen=True):
     started: float  # perf_counter when the worker took the call
     received_ms: int  # wall clock when ingress accepted it
 
+    @classmethod
+    def start(cls, received_ms: int) -> Clock:
+        return cls(time.perf_counter(), received_ms)
 
-def _iso(ms: int) -> str:
+
+def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def sip_facts(event: events.LiveKitSipJoined) -> dict[str, str]:
+    pairs = (
+        ("callId", event.call_id),
+        ("trunkId", event.trunk_id),
+        ("ruleId", event.rule_id),
+        ("participantIdentity", event.participant_identity),
+    )
+    return {k: v for k, v in pairs if v}
+
+
+def livekit_leg(event: events.LiveKitSipJoined) -> Leg:
+    return Leg(
+        kind="livekit",
+        provider="livekit",
+        call_id=event.call_id,
+        at=iso(event.received_at_ms),
+        room=event.room,
+        participant_identity=event.participant_identity,
+    )
 
 
 class Pipeline:
@@ -65,179 +90,198 @@ class Pipeline:
         calls: CallStore,
         dispatcher: Dispatcher,
         config: Config,
+        *,
+        telnyx: TelnyxCallControl | None = None,
+        bridge_timeout_s: float = 60.0,
+        join_wait_s: float = 8.0,
     ) -> None:
         self.redis = redis
         self.registry = registry
         self.calls = calls
         self.dispatcher = dispatcher
         self.config = config
+        self.telnyx = telnyx
+        self.bridge_timeout_s = bridge_timeout_s
+        self.join_wait_s = join_wait_s
         self._release_lease = redis.register_script(_RELEASE)
 
-    async def handle_entry(
-        self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int
-    ) -> None:
-        payload = fields.get(events.STREAM_FIELD)
-        try:
-            event = events.decode(payload or b"")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise PoisonEntry(f"undecodable stream entry: {exc}") from exc
-        with structlog.contextvars.bound_contextvars(call_id=event.call_id):
-            await self.process(event, attempt=deliveries)
+    # ---- the lease ------------------------------------------------------------------------
 
-    async def process(self, event: events.InboundEvent, *, attempt: int = 1) -> CallRecord | None:
-        existing = await self.calls.get(event.call_id)
-        if existing is not None:
-            log.info("call_already_decided", status=existing.status)
+    async def exclusive(
+        self,
+        call_id: str,
+        done: Callable[[CallRecord | None], bool],
+        act: Callable[[CallRecord | None], Awaitable[CallRecord | None]],
+    ) -> CallRecord | None:
+        """Run ``act`` on the call's current record under its lease, unless ``done`` says so."""
+        existing = await self.calls.get(call_id)
+        if done(existing):
+            log.info("call_already_handled", status=existing.status if existing else None)
             return existing
-        lease_key, token = keys.dispatch_lease(event.call_id), secrets.token_hex(8)
+        lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
         if not await self.redis.set(lease_key, token, nx=True, px=keys.DISPATCH_LEASE_MS):
-            raise LeaseBusy(f"call {event.call_id} is being decided by another worker")
+            raise LeaseBusy(f"call {call_id} is being handled by another worker")
         try:
-            # Re-check under the lease: the holder before us may have just finished.
-            existing = await self.calls.get(event.call_id)
-            if existing is not None:
+            existing = await self.calls.get(call_id)  # the holder before us may have finished
+            if done(existing):
                 return existing
-            record = await self._decide_and_act(event, attempt)
-            await self.calls.put(record)
+            record = await act(existing)
+            if record is not None:
+                await self.calls.put(record)
             return record
         finally:
-            await self._release(lease_key, token)
+            # Only our own lease: one that expired and was taken over is not ours to delete.
+            await self._release_lease(keys=[lease_key], args=[token])
 
-    async def _release(self, lease_key: str, token: str) -> None:
-        # Only our own lease: a lease that expired and was taken over is not ours to delete.
-        await self._release_lease(keys=[lease_key], args=[token])
+    # ---- the direct LiveKit flow ----------------------------------------------------------
 
-    async def _decide_and_act(self, event: events.InboundEvent, attempt: int) -> CallRecord:
-        clock = _Clock(time.perf_counter(), event.received_at_ms)
+    def direct_facts(self, event: events.LiveKitSipJoined) -> CallFacts:
         region = self.config.default_region
-        facts = CallFacts(
+        return CallFacts(
             call_id=event.call_id,
             provider="livekit",
             caller_number=to_e164(event.caller, region),
             dialed_number=to_e164(event.dialed, region),
             forwarding=forwarding.compute(sip_headers=event.sip_headers, region=region),
             room=event.room,
-            sip={
-                k: v
-                for k, v in (
-                    ("callId", event.call_id),
-                    ("trunkId", event.trunk_id),
-                    ("ruleId", event.rule_id),
-                    ("participantIdentity", event.participant_identity),
-                )
-                if v
-            },
+            sip=sip_facts(event),
         )
-        record = CallRecord(
-            call_id=event.call_id,
+
+    def new_record(
+        self, facts: CallFacts, *, caller_raw: str | None, dialed_raw: str | None, received_ms: int
+    ) -> CallRecord:
+        return CallRecord(
+            call_id=facts.call_id,
             provider=facts.provider,
             status="failed",
-            room=event.room,
-            participant_identity=event.participant_identity,
             caller_number=facts.caller_number,
-            caller_raw=event.caller,
+            caller_raw=caller_raw,
             dialed_number=facts.dialed_number,
-            dialed_raw=event.dialed,
+            dialed_raw=dialed_raw,
             forwarded_from_number=facts.forwarding.number,
             forwarded_from_withheld=facts.forwarding.withheld,
             forwarded_from_source=facts.forwarding.source,
             forwarding_chain=facts.forwarding.chain,
-            attempts=attempt,
-            received_at=_iso(event.received_at_ms),
+            received_at=iso(received_ms),
             decided_at="",
         )
-        age_ms = events.now_ms() - event.received_at_ms
-        if age_ms > CALL_DEADLINE_MS:
-            return self._finish(record, clock, "failed", error=f"expired: {age_ms} ms old")
 
+    async def lookup_and_decide(self, facts: CallFacts) -> tuple[Decision, float]:
+        started = time.perf_counter()
         row, agent = (None, None)
         if facts.dialed_number is not None:
             row, agent = await self.registry.lookup(e164=facts.dialed_number)
-        lookup_ms = (time.perf_counter() - clock.started) * 1000
+        lookup_ms = (time.perf_counter() - started) * 1000
         decision = decide(facts, row, agent, default_agent_name=self.config.default_agent_name)
-        record = msgspec.structs.replace(
+        return decision, lookup_ms
+
+    @staticmethod
+    def with_decision(record: CallRecord, decision: Decision, lookup_ms: float) -> CallRecord:
+        return msgspec.structs.replace(
             record,
             matched_rule=decision.matched_rule,
             phone_number_id=decision.phone_number_id,
             agent_id=decision.agent_id,
             agent_name=decision.agent_name,
             metadata=decision.metadata,
-            timings_ms={"lookup": round(lookup_ms, 3)},
+            reject_reason=(
+                f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
+            ),
+            timings_ms={**record.timings_ms, "lookup": round(lookup_ms, 3)},
         )
-        if decision.action == "reject":
-            return await self._reject(record, decision, clock)
-        return await self._dispatch(record, decision, event, clock)
 
-    async def _dispatch(
-        self, record: CallRecord, decision: Decision, event: events.InboundEvent, clock: _Clock
+    async def route_direct(self, event: events.LiveKitSipJoined, attempt: int) -> CallRecord:
+        clock = Clock.start(event.received_at_ms)
+        facts = self.direct_facts(event)
+        record = msgspec.structs.replace(
+            self.new_record(
+                facts,
+                caller_raw=event.caller,
+                dialed_raw=event.dialed,
+                received_ms=clock.received_ms,
+            ),
+            room=event.room,
+            participant_identity=event.participant_identity,
+            sip_call_id=event.call_id,
+            legs=[livekit_leg(event)],
+            attempts=attempt,
+        )
+        age_ms = events.now_ms() - event.received_at_ms
+        if age_ms > CALL_DEADLINE_MS:
+            return self.finish(record, clock, "failed", error=f"expired: {age_ms} ms old")
+        decision, lookup_ms = await self.lookup_and_decide(facts)
+        record = self.with_decision(record, decision, lookup_ms)
+        return await self.act_on_livekit(record, decision, event, clock)
+
+    async def act_on_livekit(
+        self, record: CallRecord, decision: Decision, event: events.LiveKitSipJoined, clock: Clock
     ) -> CallRecord:
-        assert decision.agent_name is not None
+        """Dispatch the decided agent into the join's room, or hang the participant up."""
+        if decision.action == "reject":
+            error = await self.remove_quietly(event.room, event.participant_identity)
+            return self.finish(record, clock, "rejected", error=error)
+        agent_name = decision.agent_name or ""
         metadata = _json.encode(decision.metadata).decode()
         deadline = event.received_at_ms + CALL_DEADLINE_MS
         try:
-            dispatch_id = await self._with_retries(
+            dispatch_id = await self.retrying(
                 lambda: self.dispatcher.dispatch(
-                    room=event.room, agent_name=decision.agent_name or "", metadata=metadata
+                    room=event.room, agent_name=agent_name, metadata=metadata
                 ),
                 deadline,
             )
         except DispatchError as exc:
             # The caller must not be left in silence: hang up, then record the failure.
-            await self._remove_quietly(record)
-            return self._finish(record, clock, "failed", error=str(exc))
+            await self.remove_quietly(event.room, event.participant_identity)
+            return self.finish(record, clock, "failed", error=str(exc))
         status: Status = "dry_run" if self.dispatcher.dry_run else "dispatched"
-        return self._finish(record, clock, status, dispatch_id=dispatch_id)
+        return self.finish(record, clock, status, dispatch_id=dispatch_id)
 
-    async def _reject(self, record: CallRecord, decision: Decision, clock: _Clock) -> CallRecord:
-        error = await self._remove_quietly(record)
-        return self._finish(
-            record,
-            clock,
-            "rejected",
-            reject_reason=f"{decision.reject_reason}: {decision.detail}",
-            error=error,
-        )
+    # ---- shared actions -------------------------------------------------------------------
 
-    async def _remove_quietly(self, record: CallRecord) -> str | None:
-        if not record.room or not record.participant_identity:
+    async def remove_quietly(self, room: str | None, identity: str | None) -> str | None:
+        if not room or not identity:
             return None
         try:
-            await self.dispatcher.remove(room=record.room, identity=record.participant_identity)
+            await self.dispatcher.remove(room=room, identity=identity)
         except DispatchError as exc:
             log.warning("remove_participant_failed", error=str(exc))
             return f"remove participant failed: {exc}"
         return None
 
-    async def _with_retries(self, call: object, deadline_ms: int) -> str:
+    @staticmethod
+    async def retrying(call: Callable[[], Awaitable[str | None]], deadline_ms: int) -> str | None:
         """Retry 5xx/transport failures with backoff while the call's deadline allows."""
-        assert callable(call)
         for delay in (*_RETRY_DELAYS_S, None):
             try:
-                result: str = await call()
-                return result
+                return await call()
             except DispatchRejected:
                 raise
             except DispatchError as exc:
                 left_s = (deadline_ms - events.now_ms()) / 1000
                 if delay is None or left_s <= delay:
                     raise
-                log.warning("dispatch_retry", error=str(exc), retry_in_s=delay)
+                log.warning("remote_call_retry", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _finish(
-        self, record: CallRecord, clock: _Clock, status: Status, **changes: str | None
+    def finish(
+        self, record: CallRecord, clock: Clock, status: Status, **changes: str | None
     ) -> CallRecord:
         total_ms = (time.perf_counter() - clock.started) * 1000
-        timings = {**record.timings_ms, "decide": round(total_ms, 3)}
         now = events.now_ms()
-        timings["sinceReceived"] = float(now - clock.received_ms)
+        timings = {
+            **record.timings_ms,
+            "decide": round(total_ms, 3),
+            "sinceReceived": float(now - clock.received_ms),
+        }
         done = msgspec.structs.replace(
-            record, status=status, decided_at=_iso(now), timings_ms=timings, **changes
+            record, status=status, decided_at=iso(now), timings_ms=timings, **changes
         )
         log.info(
             "call_decided",
             status=status,
+            provider=done.provider,
             dialed=done.dialed_number,
             forwarded_from=done.forwarded_from_number,
             agent=done.agent_name,
@@ -246,3 +290,8 @@ class Pipeline:
             ms=round(total_ms, 2),
         )
         return done
+
+    # ---- timers ---------------------------------------------------------------------------
+
+    async def schedule(self, member: str, delay_s: float) -> None:
+        await self.redis.zadd(keys.TIMERS, {member: time.time() + delay_s})

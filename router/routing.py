@@ -91,6 +91,27 @@ def session_metadata(facts: CallFacts, row: PhoneNumber, agent: Agent | None) ->
     return template.merge(base, template.render(row.dispatch_metadata_template, values))
 
 
+class Verdict(msgspec.Struct, frozen=True):
+    reason: RejectReason
+    detail: str
+
+
+def verdict(
+    dialed: str | None, row: PhoneNumber | None, agent: Agent | None, default_agent_name: str | None
+) -> Verdict | None:
+    """Why a call to this row cannot be taken (None: it can). Carriers' ingress asks this too."""
+    if row is None:
+        if dialed is None:
+            return Verdict("no_dialed_number", "the dialed number is missing or not a number")
+        return Verdict("unknown_number", f"no phone number row for {dialed}")
+    if row.direction not in INBOUND:
+        return Verdict("outbound_only", f"{row.e164} is {row.direction}-only")
+    status = setup_status(row, agent, default_agent_name)
+    if not status.inbound_ready:
+        return Verdict("not_ready", "; ".join(status.issues) or "not ready for inbound calls")
+    return None
+
+
 def decide(
     facts: CallFacts,
     row: PhoneNumber | None,
@@ -99,31 +120,14 @@ def decide(
     default_agent_name: str | None,
     matched_rule: str = "dialed_number",
 ) -> Decision:
-    if row is None:
-        reason: RejectReason = (
-            "no_dialed_number" if facts.dialed_number is None else "unknown_number"
-        )
+    refused = verdict(facts.dialed_number, row, agent, default_agent_name)
+    if refused is not None or row is None:
         return Decision(
             action="reject",
-            reject_reason=reason,
-            detail=f"no phone number row for {facts.dialed_number or 'a hidden dialed number'}",
-        )
-    if row.direction not in INBOUND:
-        return Decision(
-            action="reject",
-            matched_rule=matched_rule,
-            phone_number_id=row.id,
-            reject_reason="outbound_only",
-            detail=f"{row.e164} is {row.direction}-only",
-        )
-    status = setup_status(row, agent, default_agent_name)
-    if not status.inbound_ready:
-        return Decision(
-            action="reject",
-            matched_rule=matched_rule,
-            phone_number_id=row.id,
-            reject_reason="not_ready",
-            detail="; ".join(status.issues) or "number not ready for inbound calls",
+            matched_rule=matched_rule if row is not None else None,
+            phone_number_id=row.id if row is not None else None,
+            reject_reason=refused.reason if refused else "unknown_number",
+            detail=refused.detail if refused else None,
         )
     agent_name = agent.livekit_agent_name if agent is not None else default_agent_name
     assert agent_name  # inbound_ready guarantees one

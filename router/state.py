@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
+from router.answers import Answers
 from router.calls import CallStore
 from router.config import Config
 from router.dispatch import Dispatcher
@@ -19,3 +20,4 @@ CALLS = web.AppKey("calls", CallStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
+ANSWERS = web.AppKey("answers", Answers)

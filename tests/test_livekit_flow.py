@@ -9,6 +9,7 @@ from typing import Any
 from router import state
 from router.consumer import Consumer
 from router.pipeline import Pipeline
+from router.worker import Worker
 from tests.conftest import (
     ADMIN,
     create_agent,
@@ -184,7 +185,7 @@ async def test_duplicate_webhook_delivery_dispatches_once(make_router, twirp, re
         app[state.DISPATCHER],
         app[state.CONFIG],
     )
-    consumer = Consumer(app[state.REDIS], pipeline.handle_entry, concurrency=1)
+    consumer = Consumer(app[state.REDIS], Worker(pipeline).handle_entry, concurrency=1)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await wait_record(redis, "SCL_sentinel")

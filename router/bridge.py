@@ -1,0 +1,249 @@
+"""Carrier calls: prepare the decision, then dispatch when the bridged leg reaches LiveKit.
+
+1. ``prepare_carrier_call`` — a Twilio/Telnyx call event. The carrier's own facts (above all
+   its forwarding field, known only here) and SIP headers give the forwarding chain; the row
+   is looked up and the decision made. For Telnyx Call Control the call is transferred to
+   LiveKit SIP (or rejected) through Telnyx's API here; TwiML/TeXML were answered by ingress.
+   The record is stored as ``prepared`` under the carrier's call id, the correlation id is
+   made an alias of it, and a signal is pushed on ``prepared_signal(correlation id)``. A timer
+   marks the call ``bridge_timeout`` if no LiveKit leg shows up.
+2. ``join_bridged_leg`` — the LiveKit ``participant_joined`` carrying ``X-Router-Call``. If the
+   decision is not prepared yet, it waits for the signal (BLPOP, bounded by ``join_wait_s``),
+   then dispatches the prepared agent and metadata into the join's room and records both legs.
+   A correlation id nobody prepared (expired, forged) is routed on the join's own facts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from router import events, forwarding, keys, logs, template
+from router.calls import CallRecord, Leg
+from router.errors import DispatchError
+from router.phone import to_e164
+from router.pipeline import (
+    CALL_DEADLINE_MS,
+    Clock,
+    LeaseBusy,
+    Pipeline,
+    iso,
+    livekit_leg,
+    sip_facts,
+)
+from router.routing import CallFacts, Decision
+
+log = logs.get(__name__)
+_SIGNAL_TTL_S = 120
+
+
+def carrier_facts(pipeline: Pipeline, event: events.CarrierCall) -> CallFacts:
+    region = pipeline.config.default_region
+    return CallFacts(
+        call_id=event.call_id,
+        provider=event.provider,
+        caller_number=to_e164(event.caller, region),
+        dialed_number=to_e164(event.dialed, region),
+        forwarding=forwarding.compute(
+            provider_number=event.forwarded_from, sip_headers=event.sip_headers, region=region
+        ),
+    )
+
+
+async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) -> None:
+    record = await pipeline.exclusive(
+        event.call_id, lambda r: r is not None, lambda _: _prepare(pipeline, event)
+    )
+    if record is not None and record.status == "prepared":
+        await pipeline.schedule(f"bridge:{event.call_id}", pipeline.bridge_timeout_s)
+    if record is not None and record.correlation_id:
+        # Alias before signal: a waiting leg that wakes up must find the record.
+        await pipeline.calls.alias(record.correlation_id, record.call_id)
+        signal = keys.prepared_signal(record.correlation_id)
+        async with pipeline.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(signal, b"1")
+            pipe.expire(signal, _SIGNAL_TTL_S)
+            await pipe.execute()
+
+
+async def _prepare(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord:
+    clock = Clock.start(event.received_at_ms)
+    facts = carrier_facts(pipeline, event)
+    leg = Leg(
+        kind="carrier",
+        provider=event.provider,
+        call_id=event.call_id,
+        at=iso(event.received_at_ms),
+        answer=event.answer,
+    )
+    record = msgspec.structs.replace(
+        pipeline.new_record(
+            facts,
+            caller_raw=event.caller,
+            dialed_raw=event.dialed,
+            received_ms=event.received_at_ms,
+        ),
+        correlation_id=event.correlation_id,
+        legs=[leg],
+    )
+    decision, lookup_ms = await pipeline.lookup_and_decide(facts)
+    record = pipeline.with_decision(record, decision, lookup_ms)
+    if event.answer == "reject":
+        reason = event.answer_reason or record.reject_reason
+        return pipeline.finish(record, clock, "rejected", reject_reason=reason)
+    if event.mode == "call_control":
+        outcome = await _call_control(pipeline, event, facts, decision)
+        if outcome is not None:
+            return pipeline.finish(record, clock, "failed", error=outcome)
+        answer = "reject" if decision.action == "reject" else "bridge"
+        record = msgspec.structs.replace(record, legs=[msgspec.structs.replace(leg, answer=answer)])
+    if decision.action == "reject":
+        # Ingress bridged, but the row changed since: the LiveKit leg will be hung up on arrival.
+        return pipeline.finish(record, clock, "rejected")
+    return pipeline.finish(record, clock, "prepared")
+
+
+async def _call_control(
+    pipeline: Pipeline, event: events.CarrierCall, facts: CallFacts, decision: Decision
+) -> str | None:
+    """Act on a parked Telnyx call; an error text when Telnyx could not be told."""
+    from router.answers import CORRELATION_HEADER, sip_target
+
+    telnyx, sip_uri = pipeline.telnyx, pipeline.config.livekit_sip_uri
+    if telnyx is None or sip_uri is None:
+        return "Telnyx Call Control is not configured (TELNYX_API_KEY, LIVEKIT_SIP_URI)"
+    deadline = event.received_at_ms + CALL_DEADLINE_MS
+    try:
+        if decision.action == "reject":
+            await pipeline.retrying(
+                lambda: _none(
+                    telnyx.reject(event.call_id, command_id=f"reject-{event.correlation_id}")
+                ),
+                deadline,
+            )
+        else:
+            target = sip_target(
+                sip_uri, facts.dialed_number or event.dialed or "", event.correlation_id
+            )
+            await pipeline.retrying(
+                lambda: _none(
+                    telnyx.transfer(
+                        event.call_id,
+                        to=target.split("?", 1)[0],
+                        from_=facts.caller_number or event.caller,
+                        headers={CORRELATION_HEADER: event.correlation_id},
+                        command_id=f"transfer-{event.correlation_id}",
+                    )
+                ),
+                deadline,
+            )
+    except DispatchError as exc:
+        return str(exc)
+    return None
+
+
+async def _none(awaitable: Any) -> None:
+    await awaitable
+
+
+# ---- the bridged LiveKit leg ----------------------------------------------------------------
+
+
+async def _wait_for_prepared(
+    pipeline: Pipeline, correlation_id: str, deadline_ms: int
+) -> str | None:
+    """The carrier call id behind a correlation id, waiting (BLPOP) while it is prepared."""
+    limit = min(
+        time.monotonic() + pipeline.join_wait_s,
+        time.monotonic() + (deadline_ms - events.now_ms()) / 1000,
+    )
+    while (canonical := await pipeline.calls.resolve(correlation_id)) is None:
+        left = limit - time.monotonic()
+        if left <= 0:
+            return None
+        # Short slices: a blocked read must finish well inside the client's socket timeout.
+        await pipeline.redis.blpop(
+            [keys.prepared_signal(correlation_id)], timeout=max(min(left, 2.0), 0.01)
+        )
+    return canonical
+
+
+async def join_bridged_leg(
+    pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int
+) -> None:
+    assert event.correlation_id is not None
+    deadline = event.received_at_ms + CALL_DEADLINE_MS
+    canonical = await _wait_for_prepared(pipeline, event.correlation_id, deadline)
+    if canonical is None:
+        log.warning("correlation_unknown", correlation_id=event.correlation_id)
+        await pipeline.exclusive(
+            event.call_id,
+            lambda r: r is not None,
+            lambda _: _route_unknown(pipeline, event, attempt),
+        )
+        return
+    await pipeline.exclusive(
+        canonical,
+        lambda r: r is None or r.sip_call_id is not None,
+        lambda r: _dispatch_prepared(pipeline, event, r),
+    )
+    await pipeline.calls.alias(event.call_id, canonical)
+
+
+async def _route_unknown(
+    pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int
+) -> CallRecord:
+    record = await pipeline.route_direct(event, attempt)
+    note = f"correlation id {event.correlation_id} matched no carrier call: routed on LiveKit facts"
+    return msgspec.structs.replace(record, notes=[*record.notes, note])
+
+
+async def _dispatch_prepared(
+    pipeline: Pipeline, event: events.LiveKitSipJoined, record: CallRecord | None
+) -> CallRecord:
+    assert record is not None
+    clock = Clock.start(event.received_at_ms)
+    joined = msgspec.structs.replace(
+        record,
+        room=event.room,
+        participant_identity=event.participant_identity,
+        sip_call_id=event.call_id,
+        legs=[*record.legs, livekit_leg(event)],
+    )
+    if record.status in ("prepared", "bridge_timeout"):
+        metadata = template.merge(record.metadata or {}, {"sip": sip_facts(event)})
+        decision = Decision(
+            action="dispatch",
+            matched_rule=record.matched_rule,
+            phone_number_id=record.phone_number_id,
+            agent_id=record.agent_id,
+            agent_name=record.agent_name,
+            metadata=metadata,
+        )
+        if record.status == "bridge_timeout":
+            joined = msgspec.structs.replace(
+                joined, notes=[*joined.notes, "LiveKit leg arrived after the bridge timeout"]
+            )
+        joined = msgspec.structs.replace(joined, metadata=metadata)
+        return await pipeline.act_on_livekit(joined, decision, event, clock)
+    # Rejected (or failed) while the carrier was bridging: do not leave the caller in silence.
+    error = await pipeline.remove_quietly(event.room, event.participant_identity)
+    return msgspec.structs.replace(joined, error=error or joined.error)
+
+
+async def bridge_timeout(pipeline: Pipeline, call_id: str) -> None:
+    def still_waiting(r: CallRecord | None) -> bool:
+        return r is None or r.status != "prepared"
+
+    async def expire(r: CallRecord | None) -> CallRecord:
+        assert r is not None
+        waited = pipeline.bridge_timeout_s
+        note = f"no LiveKit leg within {waited:g} s of the carrier bridge"
+        return msgspec.structs.replace(r, status="bridge_timeout", notes=[*r.notes, note])
+
+    try:
+        await pipeline.exclusive(call_id, still_waiting, expire)
+    except LeaseBusy:
+        await pipeline.schedule(f"bridge:{call_id}", 1.0)  # the leg is being joined right now

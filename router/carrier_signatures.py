@@ -1,0 +1,94 @@
+"""Carrier webhook signatures: Twilio (HMAC-SHA1) and Telnyx (ed25519), both constant-time.
+
+Twilio (``X-Twilio-Signature``): base64 HMAC-SHA1, keyed with the auth token, over the full
+URL Twilio requested followed by every POST parameter, sorted by name, as name+value. Behind
+a proxy the URL Twilio used is not the one we see, so ``ROUTER_PUBLIC_URL`` replaces scheme,
+host and any base path. Like Twilio's own validator we also accept the URL with the default
+port added or removed, since proxies differ on that.
+
+Telnyx (``telnyx-signature-ed25519``, ``telnyx-timestamp``): an ed25519 signature over
+``"<timestamp>|<raw body>"``, checked with ``cryptography``; timestamps more than five minutes
+from now are refused as replays.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from router.errors import Forbidden
+
+TELNYX_TOLERANCE_S = 300
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's documented algorithm; repeated names are kept, in their sorted order."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def public_url(request_url: str, public_base: str | None) -> str:
+    """The URL the carrier called: the request's path and query on ``ROUTER_PUBLIC_URL``."""
+    if not public_base:
+        return request_url
+    base, req = urlsplit(public_base), urlsplit(request_url)
+    path = base.path.rstrip("/") + req.path
+    return urlunsplit((base.scheme, base.netloc, path, req.query, ""))
+
+
+def _port_variants(url: str) -> list[str]:
+    parts = urlsplit(url)
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    host = parts.hostname or ""
+    if parts.port is None and default is not None:
+        other = f"{host}:{default}"
+    elif parts.port == default:
+        other = host
+    else:
+        return [url]
+    return [url, urlunsplit((parts.scheme, other, parts.path, parts.query, parts.fragment))]
+
+
+def verify_twilio(
+    auth_token: str, url: str, params: list[tuple[str, str]], signature: str | None
+) -> None:
+    if not signature:
+        raise Forbidden("missing X-Twilio-Signature")
+    given = signature.encode()
+    for candidate in _port_variants(url):
+        expected = twilio_signature(auth_token, candidate, params).encode()
+        if hmac.compare_digest(expected, given):
+            return
+    raise Forbidden("X-Twilio-Signature does not match (check ROUTER_PUBLIC_URL behind proxies)")
+
+
+def verify_telnyx(
+    public_key: bytes,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    *,
+    now: float | None = None,
+) -> None:
+    if not signature or not timestamp:
+        raise Forbidden("missing telnyx-signature-ed25519 or telnyx-timestamp")
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise Forbidden("telnyx-timestamp is not a unix time")
+    age = (time.time() if now is None else now) - int(timestamp)
+    if abs(age) > TELNYX_TOLERANCE_S:
+        raise Forbidden(f"telnyx-timestamp is {int(age)} s from now: outside the replay window")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(raw, timestamp.encode() + b"|" + body)
+    except (binascii.Error, ValueError, CryptoInvalidSignature) as exc:
+        raise Forbidden("telnyx-signature-ed25519 does not verify") from exc

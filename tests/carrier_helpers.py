@@ -1,0 +1,149 @@
+"""Helpers for carrier tests: Twilio requests signed by Twilio's own validator, Telnyx
+requests signed with a real ed25519 key, and a Telnyx Call Control API stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from twilio.request_validator import RequestValidator
+
+TWILIO_TOKEN = "twilio-auth-token-for-tests"
+TELNYX_API_KEY = "KEY_telnyx_test"
+LIVEKIT_SIP_URI = "sip:router-test.sip.livekit.cloud"
+TELNYX_PRIVATE = Ed25519PrivateKey.generate()
+TELNYX_PUBLIC = TELNYX_PRIVATE.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def twilio_form(call_sid: str = "CA" + "1" * 32, **fields: str) -> dict[str, str]:
+    form = {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+14155550100",
+        "To": "+12015550123",
+        "Caller": "+14155550100",
+        "Called": "+12015550123",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+    }
+    form.update(fields)
+    return form
+
+
+async def post_twilio(
+    client: TestClient[Any, Any],
+    form: dict[str, str],
+    *,
+    url: str | None = None,
+    signature: str | None = None,
+) -> Any:
+    signed_url = url or str(client.make_url("/webhooks/twilio/voice"))
+    sig = (
+        signature
+        if signature is not None
+        else RequestValidator(TWILIO_TOKEN).compute_signature(signed_url, form)
+    )
+    return await client.post(
+        "/webhooks/twilio/voice",
+        data=urlencode(form),
+        headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def telnyx_headers(
+    body: bytes, *, ts: int | None = None, key: Ed25519PrivateKey = TELNYX_PRIVATE
+) -> dict[str, str]:
+    stamp = str(int(time.time()) if ts is None else ts)
+    sig = base64.b64encode(key.sign(stamp.encode() + b"|" + body)).decode()
+    return {"telnyx-signature-ed25519": sig, "telnyx-timestamp": stamp}
+
+
+def call_initiated(
+    call_control_id: str = "v3:ctrl-1",
+    *,
+    to: str = "+12015550123",
+    from_: str = "+14155550100",
+    direction: str = "incoming",
+    sip_headers: list[dict[str, str]] | None = None,
+    event_id: str = "ev-1",
+) -> bytes:
+    return json.dumps(
+        {
+            "data": {
+                "record_type": "event",
+                "event_type": "call.initiated",
+                "id": event_id,
+                "occurred_at": "2026-11-22T10:00:00.000000Z",
+                "payload": {
+                    "call_control_id": call_control_id,
+                    "call_leg_id": "leg-1",
+                    "call_session_id": "sess-1",
+                    "connection_id": "7267",
+                    "from": from_,
+                    "to": to,
+                    "direction": direction,
+                    "state": "parked",
+                    "caller_id_name": "Caller",
+                    "sip_headers": sip_headers or [],
+                    "custom_headers": [],
+                },
+            },
+            "meta": {"attempt": 1, "delivered_to": "https://router.example.com/webhooks/telnyx"},
+        }
+    ).encode()
+
+
+async def post_telnyx_json(client: TestClient[Any, Any], body: bytes, **sign: Any) -> Any:
+    headers = {**telnyx_headers(body, **sign), "Content-Type": "application/json"}
+    return await client.post("/webhooks/telnyx", data=body, headers=headers)
+
+
+class TelnyxStandIn:
+    """Telnyx's Call Control API as the router uses it: checks path, auth and body shape."""
+
+    def __init__(self) -> None:
+        self.commands: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
+        self.fail_next: list[int] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v2/calls/{id}/actions/{action}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TELNYX_API_KEY}":
+            return web.json_response(
+                {"errors": [{"code": "10009", "title": "Authentication failed"}]}, status=401
+            )
+        body = await request.json()
+        action = request.match_info["action"]
+        problems = []
+        if action == "transfer":
+            if not str(body.get("to", "")).startswith("sip:"):
+                problems.append("to must be a SIP URI")
+            headers = body.get("custom_headers", [])
+            if not all(set(h) == {"name", "value"} for h in headers):
+                problems.append("custom_headers are {name, value} objects")
+        elif action == "reject":
+            if body.get("cause") not in ("CALL_REJECTED", "USER_BUSY"):
+                problems.append("cause must be CALL_REJECTED or USER_BUSY")
+        else:
+            problems.append(f"unexpected action {action}")
+        if not body.get("command_id"):
+            problems.append("command_id missing")
+        if problems:
+            return web.json_response(
+                {"errors": [{"code": "90015", "title": p} for p in problems]}, status=422
+            )
+        if self.fail_next:
+            return web.json_response({"errors": [{"title": "boom"}]}, status=self.fail_next.pop(0))
+        self.commands.put_nowait((request.match_info["id"], action, body))
+        return web.json_response({"data": {"result": "ok"}})

@@ -1,0 +1,105 @@
+"""Carrier signatures, checked against Twilio's published vector, Twilio's own validator, and
+real ed25519 keys."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from router.carrier_signatures import public_url, twilio_signature, verify_telnyx, verify_twilio
+from router.errors import Forbidden
+
+DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+DOC_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
+
+
+def test_twilio_published_test_vector():
+    assert twilio_signature("12345", DOC_URL, DOC_PARAMS.items()) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    verify_twilio("12345", DOC_URL, list(DOC_PARAMS.items()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,15}", fullmatch=True), _text, max_size=8)
+)
+def test_twilio_signature_agrees_with_twilios_request_validator(params):
+    token, url = "auth-token-0123", "https://router.example.com/webhooks/twilio/voice"
+    theirs = RequestValidator(token).compute_signature(url, params)
+    assert twilio_signature(token, url, params.items()) == theirs
+    verify_twilio(token, url, list(params.items()), theirs)
+
+
+def test_twilio_mismatch_and_missing_are_forbidden():
+    with pytest.raises(Forbidden):
+        verify_twilio("12345", DOC_URL, [("CallSid", "CA2")], "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    with pytest.raises(Forbidden):
+        verify_twilio("12345", DOC_URL, list(DOC_PARAMS.items()), None)
+
+
+def test_twilio_default_port_variants_are_accepted():
+    sig = twilio_signature("t", "https://a.example.com:443/hook", [])
+    verify_twilio("t", "https://a.example.com/hook", [], sig)
+
+
+def test_public_url_replaces_scheme_host_and_base_path():
+    assert (
+        public_url("http://10.0.0.5:8080/webhooks/twilio/voice?x=1", "https://r.example.com/base")
+        == "https://r.example.com/base/webhooks/twilio/voice?x=1"
+    )
+    assert public_url("http://h/p", None) == "http://h/p"
+
+
+def _keys() -> tuple[Ed25519PrivateKey, bytes]:
+    private = Ed25519PrivateKey.generate()
+    return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _sign(private: Ed25519PrivateKey, ts: str, body: bytes) -> str:
+    return base64.b64encode(private.sign(ts.encode() + b"|" + body)).decode()
+
+
+def test_telnyx_signature_verifies_with_a_real_key_pair():
+    private, public = _keys()
+    ts, body = str(int(time.time())), b'{"data": {}}'
+    verify_telnyx(public, body, _sign(private, ts, body), ts)
+
+
+@pytest.mark.parametrize("case", ["tampered", "other_key", "old", "future", "missing", "garbage"])
+def test_telnyx_bad_signatures_are_forbidden(case):
+    private, public = _keys()
+    now = int(time.time())
+    ts, body = str(now), b'{"data": {}}'
+    sig = _sign(private, ts, body)
+    args: tuple[bytes, str | None, str | None] = (body, sig, ts)
+    if case == "tampered":
+        args = (body + b" ", sig, ts)
+    elif case == "other_key":
+        args = (body, _sign(_keys()[0], ts, body), ts)
+    elif case == "old":
+        old = str(now - 301)
+        args = (body, _sign(private, old, body), old)
+    elif case == "future":
+        later = str(now + 301)
+        args = (body, _sign(private, later, body), later)
+    elif case == "missing":
+        args = (body, None, ts)
+    else:
+        args = (body, "!!not base64!!", ts)
+    with pytest.raises(Forbidden):
+        verify_telnyx(public, *args)
