@@ -17,6 +17,7 @@ from router import state, template
 from router.config import Config
 from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.httpapi import json_response, read_json
+from router.lifecycle import LIFECYCLE_EVENTS
 from router.models import (
     INBOUND,
     Agent,
@@ -31,7 +32,9 @@ from router.models import (
     now_iso,
 )
 from router.phone import to_e164
+from router.precall import MAX_TIMEOUT_MS
 from router.readiness import setup_status
+from router.signing import MAX_SECRETS, check_secret, secrets_of
 from router.webhook_urls import check_webhook_url
 
 routes = web.RouteTableDef()
@@ -74,16 +77,37 @@ def _check_agent(agent: Agent, config: Config) -> None:
         if not value.strip() or len(value) > _MAX_TEXT:
             raise ValidationError(f"{wire}: 1 to {_MAX_TEXT} characters", field=wire)
     hooks = agent.webhooks
-    if hooks is not None:
-        if hooks.pre_call is not None:
-            check_webhook_url(hooks.pre_call.url, config, field="webhooks.preCall.url")
-            timeout = hooks.pre_call.timeout_ms
-            if timeout is not None and not 100 <= timeout <= 10_000:
-                raise ValidationError(
-                    "webhooks.preCall.timeoutMs: between 100 and 10000", field="webhooks"
-                )
-        if hooks.lifecycle is not None:
-            check_webhook_url(hooks.lifecycle.url, config, field="webhooks.lifecycle.url")
+    if hooks is None:
+        return
+    for name, hook in (("preCall", hooks.pre_call), ("lifecycle", hooks.lifecycle)):
+        if hook is None:
+            continue
+        check_webhook_url(hook.url, config, field=f"webhooks.{name}.url")
+        keys = secrets_of(hook.secret)
+        if not 1 <= len(keys) <= MAX_SECRETS:
+            raise ValidationError(
+                f"webhooks.{name}.secret: one to {MAX_SECRETS} whsec_ secrets", field="webhooks"
+            )
+        for key in keys:
+            check_secret(key, field=f"webhooks.{name}.secret")
+    if hooks.pre_call is not None:
+        timeout, reuse = hooks.pre_call.timeout_ms, hooks.pre_call.reuse_last_answer_s
+        if timeout is not None and not 100 <= timeout <= MAX_TIMEOUT_MS:
+            raise ValidationError(
+                f"webhooks.preCall.timeoutMs: between 100 and {MAX_TIMEOUT_MS}", field="webhooks"
+            )
+        if reuse is not None and not 1 <= reuse <= 7 * 24 * 3600:
+            raise ValidationError(
+                "webhooks.preCall.reuseLastAnswerS: 1 s to 7 days", field="webhooks"
+            )
+    if hooks.lifecycle is not None and hooks.lifecycle.events is not None:
+        unknown = set(hooks.lifecycle.events) - set(LIFECYCLE_EVENTS)
+        if unknown:
+            raise ValidationError(
+                f"webhooks.lifecycle.events: unknown {sorted(unknown)}; known "
+                f"{list(LIFECYCLE_EVENTS)}",
+                field="webhooks",
+            )
 
 
 # ---- views ----------------------------------------------------------------------------------
@@ -101,7 +125,9 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(agent)
     for hook in (out.get("webhooks") or {}).values():
         if isinstance(hook, dict) and hook.get("secret"):
-            hook["secret"] = "***"
+            hook["secret"] = (
+                ["***"] * len(hook["secret"]) if isinstance(hook["secret"], list) else "***"
+            )
     return out
 
 

@@ -23,6 +23,7 @@ from router.dispatch import DryRunDispatcher, LiveKitDispatcher
 from router.httpapi import bearer_middleware, errors_middleware, json_response
 from router.ingress import Ingress
 from router.pipeline import Pipeline
+from router.precall import webhook_session
 from router.registry import Registry
 from router.telnyx_api import TelnyxCallControl
 from router.worker import Worker
@@ -32,7 +33,8 @@ CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
 # Test and bench knobs for the pipeline (bridge timeout, join wait); production uses defaults.
 PIPELINE_OPTIONS = web.AppKey("pipeline_options", dict[str, float])
 
-# A LiveKit API call or customer webhook that has not answered in this long is a failure.
+# A LiveKit or carrier API call that has not answered in this long is a failure. Customer
+# webhooks use their own session (public addresses only) and their own deadlines.
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
 
 
@@ -52,7 +54,8 @@ def build_app(
             redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
         )
         session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
-        app[state.REDIS], app[state.HTTP] = redis, session
+        hooks = webhook_session(config.webhook_allow_private)
+        app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
         app[state.REGISTRY] = Registry(redis)
         app[state.CALLS] = CallStore(redis)
         app[state.INGRESS] = Ingress(redis)
@@ -67,6 +70,7 @@ def build_app(
                 session, config.livekit_url, config.livekit_api_key, config.livekit_api_secret
             )
         yield
+        await hooks.close()
         await session.close()
         await redis.aclose()
 
@@ -89,6 +93,7 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         telnyx = TelnyxCallControl(
             app[state.HTTP], config.telnyx_api_key, config.telnyx_api_base_url
         )
+    options = app.get(PIPELINE_OPTIONS, {})
     pipeline = Pipeline(
         app[state.REDIS],
         app[state.REGISTRY],
@@ -96,7 +101,9 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         app[state.DISPATCHER],
         config,
         telnyx=telnyx,
-        **app.get(PIPELINE_OPTIONS, {}),
+        webhook_http=app[state.WEBHOOK_HTTP],
+        bridge_timeout_s=options.get("bridge_timeout_s", 60.0),
+        join_wait_s=options.get("join_wait_s", 8.0),
     )
     worker = Worker(pipeline)
     consumer = Consumer(app[state.REDIS], worker.handle_entry, on_tick=worker.tick)

@@ -52,7 +52,7 @@ def carrier_facts(pipeline: Pipeline, event: events.CarrierCall) -> CallFacts:
     )
 
 
-async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) -> None:
+async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord | None:
     record = await pipeline.exclusive(
         event.call_id, lambda r: r is not None, lambda _: _prepare(pipeline, event)
     )
@@ -66,6 +66,7 @@ async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) ->
             pipe.rpush(signal, b"1")
             pipe.expire(signal, _SIGNAL_TTL_S)
             await pipe.execute()
+    return record
 
 
 async def _prepare(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord:
@@ -88,8 +89,9 @@ async def _prepare(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord:
         correlation_id=event.correlation_id,
         legs=[leg],
     )
-    decision, lookup_ms = await pipeline.lookup_and_decide(facts)
-    record = pipeline.with_decision(record, decision, lookup_ms)
+    routed = await pipeline.decide_call(facts, event.received_at_ms)
+    decision = routed.decision
+    record = pipeline.with_decision(record, routed)
     if event.answer == "reject":
         reason = event.answer_reason or record.reject_reason
         return pipeline.finish(record, clock, "rejected", reject_reason=reason)
@@ -172,24 +174,24 @@ async def _wait_for_prepared(
 
 async def join_bridged_leg(
     pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int
-) -> None:
+) -> CallRecord | None:
     assert event.correlation_id is not None
     deadline = event.received_at_ms + CALL_DEADLINE_MS
     canonical = await _wait_for_prepared(pipeline, event.correlation_id, deadline)
     if canonical is None:
         log.warning("correlation_unknown", correlation_id=event.correlation_id)
-        await pipeline.exclusive(
+        return await pipeline.exclusive(
             event.call_id,
             lambda r: r is not None,
             lambda _: _route_unknown(pipeline, event, attempt),
         )
-        return
-    await pipeline.exclusive(
+    record = await pipeline.exclusive(
         canonical,
         lambda r: r is None or r.sip_call_id is not None,
         lambda r: _dispatch_prepared(pipeline, event, r),
     )
     await pipeline.calls.alias(event.call_id, canonical)
+    return record
 
 
 async def _route_unknown(

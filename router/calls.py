@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from router import keys
 from router.forwarding import Hop
+from router.precall import PreCallOutcome
 
 Status = Literal["prepared", "dispatched", "dry_run", "rejected", "failed", "bridge_timeout"]
 
@@ -56,6 +57,7 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     agent_id: str | None = None
     agent_name: str | None = None
     metadata: dict[str, Any] | None = None
+    pre_call: PreCallOutcome | None = None
     dispatch_id: str | None = None
     reject_reason: str | None = None
     error: str | None = None

@@ -12,6 +12,7 @@ Redis Cluster puts a key in the slot of its ``{hash tag}``. The layout:
 - ``router:{call:CORRELATION}:ready`` — a list the carrier-call worker pushes to once the
   decision is prepared; the bridged leg's worker waits on it with BLPOP (no polling).
 - ``router:{timers}`` — a sorted set of due actions (bridge timeouts), scored by due time.
+- ``router:{lifecycle}:*`` — lifecycle webhook deliveries (hash), their due set, a dead list.
 """
 
 from __future__ import annotations
@@ -61,3 +62,11 @@ def prepared_signal(correlation_id: str) -> str:
 
 
 TIMERS = f"{PREFIX}:{{timers}}"
+LIFECYCLE_ITEMS = f"{PREFIX}:{{lifecycle}}:items"
+LIFECYCLE_DUE = f"{PREFIX}:{{lifecycle}}:due"
+LIFECYCLE_DEAD = f"{PREFIX}:{{lifecycle}}:dead"
+
+
+def precall_last_answer(number_id: str, agent_id: str) -> str:
+    """The last good pre-call answer for a number and agent (reused on failure, if enabled)."""
+    return f"{PREFIX}:precall-last:{number_id}:{agent_id}"

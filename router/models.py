@@ -41,14 +41,15 @@ class _Body(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=
 
 class PreCallWebhook(_Body, kw_only=True, omit_defaults=True):
     url: str
-    secret: str | None = None
-    timeout_ms: int | None = None
+    secret: str | list[str]  # whsec_...; several sign at once while a receiver rotates
+    timeout_ms: int | None = None  # measured from when the call reached us
+    reuse_last_answer_s: int | None = None  # on failure, reuse this number's last good answer
 
 
 class LifecycleWebhook(_Body, kw_only=True, omit_defaults=True):
     url: str
-    secret: str | None = None
-    events: list[str] | None = None
+    secret: str | list[str]
+    events: list[str] | None = None  # default: every event
 
 
 class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):

@@ -18,15 +18,17 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import aiohttp
 import msgspec
 from redis.asyncio import Redis
 
-from router import events, forwarding, keys, logs
+from router import events, forwarding, keys, logs, steer
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
 from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected, RouterError
 from router.phone import to_e164
+from router.precall import PreCallOutcome
 from router.registry import Registry
 from router.routing import CallFacts, Decision, decide
 from router.telnyx_api import TelnyxCallControl
@@ -42,6 +44,12 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class Routed(msgspec.Struct, frozen=True):
+    decision: Decision
+    lookup_ms: float
+    pre_call: PreCallOutcome | None = None
 
 
 class LeaseBusy(RouterError):
@@ -92,6 +100,7 @@ class Pipeline:
         config: Config,
         *,
         telnyx: TelnyxCallControl | None = None,
+        webhook_http: aiohttp.ClientSession | None = None,
         bridge_timeout_s: float = 60.0,
         join_wait_s: float = 8.0,
     ) -> None:
@@ -101,6 +110,7 @@ class Pipeline:
         self.dispatcher = dispatcher
         self.config = config
         self.telnyx = telnyx
+        self.webhook_http = webhook_http
         self.bridge_timeout_s = bridge_timeout_s
         self.join_wait_s = join_wait_s
         self._release_lease = redis.register_script(_RELEASE)
@@ -166,17 +176,28 @@ class Pipeline:
             decided_at="",
         )
 
-    async def lookup_and_decide(self, facts: CallFacts) -> tuple[Decision, float]:
+    async def decide_call(self, facts: CallFacts, received_ms: int) -> Routed:
+        """Look the row up, decide, and let the agent's pre-call webhook steer the decision."""
         started = time.perf_counter()
         row, agent = (None, None)
         if facts.dialed_number is not None:
             row, agent = await self.registry.lookup(e164=facts.dialed_number)
         lookup_ms = (time.perf_counter() - started) * 1000
         decision = decide(facts, row, agent, default_agent_name=self.config.default_agent_name)
-        return decision, lookup_ms
+        hook = agent.webhooks.pre_call if agent is not None and agent.webhooks else None
+        if decision.action != "dispatch" or hook is None or row is None or agent is None:
+            return Routed(decision, lookup_ms)
+        decision, outcome = await steer.with_pre_call(
+            self, facts, row, agent, hook, decision, received_ms
+        )
+        return Routed(decision, lookup_ms, outcome)
 
     @staticmethod
-    def with_decision(record: CallRecord, decision: Decision, lookup_ms: float) -> CallRecord:
+    def with_decision(record: CallRecord, routed: Routed) -> CallRecord:
+        decision, lookup_ms = routed.decision, routed.lookup_ms
+        timings = {**record.timings_ms, "lookup": round(lookup_ms, 3)}
+        if routed.pre_call is not None:
+            timings["preCall"] = routed.pre_call.ms
         return msgspec.structs.replace(
             record,
             matched_rule=decision.matched_rule,
@@ -187,7 +208,8 @@ class Pipeline:
             reject_reason=(
                 f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
             ),
-            timings_ms={**record.timings_ms, "lookup": round(lookup_ms, 3)},
+            pre_call=routed.pre_call,
+            timings_ms=timings,
         )
 
     async def route_direct(self, event: events.LiveKitSipJoined, attempt: int) -> CallRecord:
@@ -209,9 +231,9 @@ class Pipeline:
         age_ms = events.now_ms() - event.received_at_ms
         if age_ms > CALL_DEADLINE_MS:
             return self.finish(record, clock, "failed", error=f"expired: {age_ms} ms old")
-        decision, lookup_ms = await self.lookup_and_decide(facts)
-        record = self.with_decision(record, decision, lookup_ms)
-        return await self.act_on_livekit(record, decision, event, clock)
+        routed = await self.decide_call(facts, event.received_at_ms)
+        record = self.with_decision(record, routed)
+        return await self.act_on_livekit(record, routed.decision, event, clock)
 
     async def act_on_livekit(
         self, record: CallRecord, decision: Decision, event: events.LiveKitSipJoined, clock: Clock

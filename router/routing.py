@@ -126,6 +126,7 @@ def decide(
             action="reject",
             matched_rule=matched_rule if row is not None else None,
             phone_number_id=row.id if row is not None else None,
+            agent_id=row.agent_id if row is not None else None,  # whose lifecycle hook hears it
             reject_reason=refused.reason if refused else "unknown_number",
             detail=refused.detail if refused else None,
         )

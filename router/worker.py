@@ -2,7 +2,10 @@
 
 - a LiveKit SIP join without a correlation id → the direct flow (``pipeline``);
 - a carrier call, or a LiveKit join carrying a carrier's correlation id → ``bridge``;
-- each consumer tick fires due timers (bridge timeouts).
+- each consumer tick fires due timers (bridge timeouts) and delivers due lifecycle events.
+
+After any flow, a call whose record is final has its lifecycle event enqueued (idempotently)
+before the entry is acknowledged.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import structlog
 
 from router import bridge, events, keys
 from router.consumer import PoisonEntry
-from router.pipeline import Pipeline
+from router.lifecycle import Lifecycle
+from router.pipeline import FINAL, Pipeline
 
 
 class Worker:
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, lifecycle: Lifecycle | None = None) -> None:
         self.pipeline = pipeline
+        self.lifecycle = lifecycle or Lifecycle(pipeline.redis, pipeline.webhook_http)
 
     async def handle_entry(
         self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int
@@ -32,15 +37,18 @@ class Worker:
         with structlog.contextvars.bound_contextvars(call_id=event.call_id):
             match event:
                 case events.CarrierCall():
-                    await bridge.prepare_carrier_call(pipeline, event)
+                    record = await bridge.prepare_carrier_call(pipeline, event)
                 case events.LiveKitSipJoined(correlation_id=str()):
-                    await bridge.join_bridged_leg(pipeline, event, deliveries)
+                    record = await bridge.join_bridged_leg(pipeline, event, deliveries)
                 case events.LiveKitSipJoined():
-                    await pipeline.exclusive(
+                    record = await pipeline.exclusive(
                         event.call_id,
                         lambda r: r is not None,
                         lambda _: pipeline.route_direct(event, deliveries),
                     )
+            if record is not None and record.status in FINAL:
+                agent = await pipeline.registry.find_agent(record.agent_id or "")
+                await self.lifecycle.enqueue(record, agent)
 
     async def tick(self) -> int:
         """Fire the due timers; each is taken by exactly one worker (whoever ZREMs it)."""
@@ -57,4 +65,4 @@ class Worker:
                 with structlog.contextvars.bound_contextvars(call_id=call_id):
                     await bridge.bridge_timeout(self.pipeline, call_id)
                 fired += 1
-        return fired
+        return fired + await self.lifecycle.deliver_due()

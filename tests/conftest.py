@@ -31,13 +31,15 @@ API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+WHSEC_NEW = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 
 logs.configure("WARNING", json=True)
 
 
 @pytest.fixture(scope="session")
 def valkey_url() -> Iterator[str]:
-    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$"}) as server:
+    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hz"}) as server:
         yield str(server.connection_url)
 
 
@@ -145,6 +147,20 @@ async def post_livekit(
             "Content-Type": "application/webhook+json",
         },
     )
+
+
+async def wait_key(
+    redis: Redis, key: str, ready: Callable[[], Awaitable[bool]], limit_s: float = 10.0
+) -> None:
+    """Wait until ``ready()`` holds, re-checking on each keyspace notification for ``key``."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{key}")
+    try:
+        async with asyncio.timeout(limit_s):
+            while not await ready():
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=limit_s)
+    finally:
+        await pubsub.aclose()
 
 
 async def wait_record(

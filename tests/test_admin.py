@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, create_agent, import_number
+from tests.conftest import ADMIN, WHSEC, WHSEC_NEW, create_agent, import_number
 
 
 @pytest.fixture
@@ -156,9 +156,9 @@ async def test_agents_crud_and_secrets_are_not_echoed(admin):
     agent = await create_agent(
         admin,
         prompt="Hi",
-        webhooks={"preCall": {"url": "http://127.0.0.1:9/hook", "secret": "whsec_abc"}},
+        webhooks={"preCall": {"url": "http://127.0.0.1:9/hook", "secret": [WHSEC, WHSEC_NEW]}},
     )
-    assert agent["webhooks"]["preCall"]["secret"] == "***"
+    assert agent["webhooks"]["preCall"]["secret"] == ["***", "***"]
     url = f"/v1/agents/{agent['id']}"
     patched = await (
         await admin.patch(url, json={"prompt": None, "name": "Sales"}, headers=ADMIN)
@@ -180,12 +180,40 @@ async def test_agent_validation(admin):
 
 async def test_agent_webhook_must_be_https_unless_private_allowed(make_router):
     client = await make_router(worker=False, webhook_allow_private=False)
-    body = {"name": "a", "livekitAgentName": "a", "webhooks": {"preCall": {"url": "http://x.io"}}}
-    await _error(await client.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR")
-    body["webhooks"] = {"preCall": {"url": "https://127.0.0.1/hook"}}
-    await _error(await client.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR")
-    body["webhooks"] = {"preCall": {"url": "https://hooks.example.com/pre"}}
+    for url in ("http://x.io", "https://127.0.0.1/hook", "https://[::1]/h", "https://localhost/h"):
+        body = {
+            "name": "a",
+            "livekitAgentName": "a",
+            "webhooks": {"preCall": {"url": url, "secret": WHSEC}},
+        }
+        await _error(
+            await client.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR"
+        )
+    body["webhooks"] = {"preCall": {"url": "https://hooks.example.com/pre", "secret": WHSEC}}
     assert (await client.post("/v1/agents", json=body, headers=ADMIN)).status == 201
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        {"url": "https://hooks.example.com/pre"},  # no secret: we never send unsigned
+        {"url": "https://hooks.example.com/pre", "secret": "plain-password"},
+        {"url": "https://hooks.example.com/pre", "secret": "whsec_c2hvcnQ="},
+        {"url": "https://hooks.example.com/pre", "secret": [WHSEC] * 4},
+        {"url": "https://hooks.example.com/pre", "secret": WHSEC, "timeoutMs": 60_000},
+        {"url": "https://hooks.example.com/pre", "secret": WHSEC, "timeoutMs": 10},
+    ],
+)
+async def test_pre_call_webhook_settings_are_validated(make_router, hook):
+    client = await make_router(worker=False, webhook_allow_private=False)
+    body = {"name": "a", "livekitAgentName": "a", "webhooks": {"preCall": hook}}
+    await _error(await client.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR")
+
+
+async def test_lifecycle_events_are_validated(admin):
+    hook = {"url": "http://127.0.0.1:9/h", "secret": WHSEC, "events": ["call.exploded"]}
+    body = {"name": "a", "livekitAgentName": "a", "webhooks": {"lifecycle": hook}}
+    await _error(await admin.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR")
 
 
 async def test_deleting_a_linked_agent_conflicts(admin):
