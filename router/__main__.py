@@ -1,7 +1,8 @@
-"""``python -m router``: serve (ingress + worker), web, worker.
+"""``python -m router``: serve (ingress + worker), web, worker, and operator tools.
 
 With no ``REDIS_URL``, ``serve`` starts the embedded Valkey for the life of the process.
-``web`` and ``worker`` run apart (the Procfile's lines) and so need a shared ``REDIS_URL``.
+``web`` and ``worker`` run apart (the Procfile's lines) and so need a shared ``REDIS_URL``;
+so do the operator tools (``dlq list``, ``dlq replay``), which talk to the running system's Redis.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import signal
 import sys
 from collections.abc import Iterator
 
+import msgspec
 from aiohttp import web
 
 from router import config as config_module
-from router import logs
+from router import dlq, logs
 from router.app import build_app
 from router.config import Config
 from router.embedded import embedded_valkey
 from router.errors import ConfigError
+from router.redis_client import connect
 
 log = logs.get("router")
 
@@ -58,6 +61,33 @@ async def _run(app: web.Application, port: int | None) -> None:
         await runner.cleanup()
 
 
+async def _dlq(args: argparse.Namespace, config: Config) -> int:
+    if not config.redis_url:
+        raise ConfigError("REDIS_URL", "the dlq tools need the running router's Redis")
+    redis = connect(config.redis_url)
+    try:
+        if args.dlq_command == "list":
+            entries = await dlq.list_entries(redis, args.limit)
+            for e in entries:
+                if args.json:
+                    print(msgspec.json.encode(e).decode())
+                else:
+                    print(f"{e.id}  call={e.call_id}  deliveries={e.deliveries}  {e.failed_at}")
+                    print(f"    {e.error}")
+            if not args.json:
+                print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
+            return 0
+        replayed = await dlq.replay(redis, None if args.all else args.ids)
+        missing = set(args.ids) - set(replayed)
+        print(f"replayed {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
+        if missing:
+            print(f"not in the dead-letter stream: {' '.join(sorted(missing))}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await redis.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -65,10 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="ingress and worker in one process (embedded Valkey by default)")
     sub.add_parser("web", help="ingress and admin API only")
     sub.add_parser("worker", help="stream worker only")
+    dlq = sub.add_parser("dlq", help="the dead-letter stream").add_subparsers(
+        dest="dlq_command", required=True
+    )
+    dlq_list = dlq.add_parser("list", help="show dead-lettered entries and their errors")
+    dlq_list.add_argument("--limit", type=int, default=100)
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dlq_replay = dlq.add_parser("replay", help="put entries back on the call stream")
+    which = dlq_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         config = config_module.load()
+        if args.command == "dlq":
+            return asyncio.run(_dlq(args, config))
         with _redis_url(config, args.command) as url:
             app = build_app(
                 config,

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
 from router import admin, carrier_webhooks, livekit_webhook, logs, state
 from router.answers import Answers
@@ -24,6 +23,7 @@ from router.httpapi import bearer_middleware, errors_middleware, json_response
 from router.ingress import Ingress
 from router.pipeline import Pipeline
 from router.precall import webhook_session
+from router.redis_client import connect
 from router.registry import Registry
 from router.telnyx_api import TelnyxCallControl
 from router.worker import Worker
@@ -50,9 +50,7 @@ def build_app(
         _announce_disabled(config)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
-        redis = Redis.from_url(
-            redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
-        )
+        redis = connect(redis_url)
         session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
         hooks = webhook_session(config.webhook_allow_private)
         app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks

@@ -188,7 +188,7 @@ async def join_bridged_leg(
     record = await pipeline.exclusive(
         canonical,
         lambda r: r is None or r.sip_call_id is not None,
-        lambda r: _dispatch_prepared(pipeline, event, r),
+        lambda r: _dispatch_prepared(pipeline, event, r, attempt),
     )
     await pipeline.calls.alias(event.call_id, canonical)
     return record
@@ -203,7 +203,7 @@ async def _route_unknown(
 
 
 async def _dispatch_prepared(
-    pipeline: Pipeline, event: events.LiveKitSipJoined, record: CallRecord | None
+    pipeline: Pipeline, event: events.LiveKitSipJoined, record: CallRecord | None, attempt: int
 ) -> CallRecord:
     assert record is not None
     clock = Clock.start(event.received_at_ms)
@@ -213,6 +213,7 @@ async def _dispatch_prepared(
         participant_identity=event.participant_identity,
         sip_call_id=event.call_id,
         legs=[*record.legs, livekit_leg(event)],
+        attempts=attempt,
     )
     if record.status in ("prepared", "bridge_timeout"):
         metadata = template.merge(record.metadata or {}, {"sip": sip_facts(event)})

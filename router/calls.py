@@ -6,8 +6,9 @@ one. Other ids of the same call (the SIP call id of a bridged leg, the correlati
 aliases, so ``GET /v1/calls/{id}`` finds the record by any of them.
 
 Statuses: ``prepared`` (a carrier call's decision, waiting for its LiveKit leg),
-``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` (final), ``bridge_timeout`` (the
-carrier bridged but no LiveKit leg arrived in time).
+``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` / ``expired`` (final: ``expired`` is
+an event older than the call's deadline — the caller has given up — never dispatched), and
+``bridge_timeout`` (the carrier bridged but no LiveKit leg arrived in time).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from router import keys
 from router.forwarding import Hop
 from router.precall import PreCallOutcome
 
-Status = Literal["prepared", "dispatched", "dry_run", "rejected", "failed", "bridge_timeout"]
+Status = Literal[
+    "prepared", "dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout"
+]
 
 
 class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):

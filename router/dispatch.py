@@ -2,8 +2,10 @@
 
 ``LiveKitDispatcher`` uses ``livekit-api`` on the process's one shared aiohttp session, with the
 SDK's own region failover off: retries are ours, by error type (4xx terminal, 5xx and transport
-errors retried inside the call's deadline). ``DryRunDispatcher`` is the clearly named mode for a
-router with no LiveKit server configured: it only logs what it would have done.
+errors retried inside the call's deadline). ``find`` (ListDispatch) lets a redelivered call adopt
+a dispatch an earlier attempt created before it could record it: exactly one agent per call.
+``DryRunDispatcher`` is the clearly named mode for a router with no LiveKit server configured:
+it only logs what it would have done.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Dispatcher(Protocol):
         """Hang up on a SIP participant by removing it from its room."""
         ...
 
+    async def find(self, *, room: str, agent_name: str) -> str | None:
+        """The id of an existing dispatch of this agent in the room (a retry's first check)."""
+        ...
+
 
 class LiveKitDispatcher:
     dry_run = False
@@ -48,6 +54,15 @@ class LiveKitDispatcher:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
         return created.id
+
+    async def find(self, *, room: str, agent_name: str) -> str | None:
+        try:
+            existing = await self._api.agent_dispatch.list_dispatch(room)
+        except api.ServerError as exc:
+            raise _translate(exc) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
+        return next((d.id for d in existing if d.agent_name == agent_name), None)
 
     async def remove(self, *, room: str, identity: str) -> None:
         req = api.RoomParticipantIdentity(room=room, identity=identity)
@@ -73,3 +88,6 @@ class DryRunDispatcher:
 
     async def remove(self, *, room: str, identity: str) -> None:
         log.info("dry_run_remove_participant", room=room, identity=identity)
+
+    async def find(self, *, room: str, agent_name: str) -> str | None:
+        return None

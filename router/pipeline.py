@@ -38,7 +38,7 @@ _json = msgspec.json.Encoder()
 
 CALL_DEADLINE_MS = 30_000  # after this the caller has given up: record, do not dispatch
 _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
-FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed"})
+FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed", "expired"})
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -230,7 +230,8 @@ class Pipeline:
         )
         age_ms = events.now_ms() - event.received_at_ms
         if age_ms > CALL_DEADLINE_MS:
-            return self.finish(record, clock, "failed", error=f"expired: {age_ms} ms old")
+            await self.remove_quietly(event.room, event.participant_identity)
+            return self.finish(record, clock, "expired", error=f"event is {age_ms} ms old")
         routed = await self.decide_call(facts, event.received_at_ms)
         record = self.with_decision(record, routed)
         return await self.act_on_livekit(record, routed.decision, event, clock)
@@ -245,13 +246,21 @@ class Pipeline:
         agent_name = decision.agent_name or ""
         metadata = _json.encode(decision.metadata).decode()
         deadline = event.received_at_ms + CALL_DEADLINE_MS
-        try:
-            dispatch_id = await self.retrying(
-                lambda: self.dispatcher.dispatch(
-                    room=event.room, agent_name=agent_name, metadata=metadata
-                ),
-                deadline,
+
+        async def dispatch_once() -> str | None:
+            # A redelivered entry may follow an attempt that dispatched, then died before
+            # recording it: adopt that dispatch instead of sending a second agent.
+            if record.attempts > 1:
+                found = await self.dispatcher.find(room=event.room, agent_name=agent_name)
+                if found is not None:
+                    log.info("dispatch_adopted", dispatch_id=found)
+                    return found
+            return await self.dispatcher.dispatch(
+                room=event.room, agent_name=agent_name, metadata=metadata
             )
+
+        try:
+            dispatch_id = await self.retrying(dispatch_once, deadline)
         except DispatchError as exc:
             # The caller must not be left in silence: hang up, then record the failure.
             await self.remove_quietly(event.room, event.participant_identity)

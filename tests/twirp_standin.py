@@ -18,6 +18,7 @@ from livekit import api
 _METHODS = {
     "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
     "livekit.RoomService/RemoveParticipant": api.RoomParticipantIdentity,
+    "livekit.AgentDispatchService/ListDispatch": api.ListAgentDispatchRequest,
 }
 
 
@@ -27,6 +28,7 @@ class TwirpStandIn:
         self.dispatches: asyncio.Queue[api.CreateAgentDispatchRequest] = asyncio.Queue()
         self.removals: asyncio.Queue[api.RoomParticipantIdentity] = asyncio.Queue()
         self.dispatch_log: list[api.CreateAgentDispatchRequest] = []
+        self.created: list[api.AgentDispatch] = []
         self.fail_next: list[int] = []  # HTTP statuses to answer, in order, before succeeding
         self.requests = 0
         self._ids = itertools.count(1)
@@ -56,7 +58,8 @@ class TwirpStandIn:
         except Exception as exc:
             return self._error(401, "unauthenticated", f"invalid token: {exc}")
         message = kind.FromString(await request.read())
-        if not (claims.video and claims.video.room_admin and claims.video.room == message.room):
+        room = message.room
+        if not (claims.video and claims.video.room_admin and claims.video.room == room):
             return self._error(403, "permission_denied", "token lacks roomAdmin for this room")
         if self.fail_next:
             status = self.fail_next.pop(0)
@@ -70,7 +73,19 @@ class TwirpStandIn:
                 room=message.room,
                 metadata=message.metadata,
             )
+            self.created.append(reply)
             return web.Response(body=reply.SerializeToString(), content_type="application/protobuf")
+        if isinstance(message, api.ListAgentDispatchRequest):
+            listed = api.ListAgentDispatchResponse(
+                agent_dispatches=[
+                    api.AgentDispatch(id=d.id, agent_name=d.agent_name, room=d.room)
+                    for d in self.created
+                    if d.room == room
+                ]
+            )
+            return web.Response(
+                body=listed.SerializeToString(), content_type="application/protobuf"
+            )
         self.removals.put_nowait(message)
         return web.Response(
             body=api.RemoveParticipantResponse().SerializeToString(),
