@@ -40,6 +40,11 @@ class PoisonEntry(RouterError):
     """The entry can never be processed (undecodable): dead-letter it at once."""
 
 
+class RetryLater(RouterError):
+    """Not now, and not the entry's fault (another worker holds the call): leave it pending
+    without counting it towards dead-lettering."""
+
+
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -55,7 +60,7 @@ class Consumer:
         concurrency: int = 64,
         batch: int = 64,
         claim_idle_ms: int = 3_000,
-        max_deliveries: int = 5,
+        max_deliveries: int = 8,
         drain_s: float = 4.0,
         on_tick: Tick | None = None,
     ) -> None:
@@ -135,6 +140,8 @@ class Consumer:
             await self.handler(entry_id, fields, deliveries)
         except PoisonEntry as exc:
             await self._dead_letter(entry_id, fields, deliveries, repr(exc))
+        except RetryLater as exc:
+            log.info("entry_deferred", entry=entry_id.decode(), reason=str(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -4,10 +4,12 @@ The direct flow (a LiveKit SIP join with no carrier correlation id): normalize, 
 row, ``routing.decide``, act on LiveKit, record. Carrier calls and their bridged legs use the
 same machinery from ``bridge``; ``worker`` routes each stream entry to the right flow.
 
-Exactly one dispatch per call: whoever acts on a call holds its lease (``SET NX PX``) and
-re-reads the record under it; a call whose record says it is done is acknowledged without
-acting. A worker that dies holding the lease leaves the entry pending; it is claimed again
-once the lease has expired. The consumer acknowledges an entry only when this returns.
+Exactly one dispatch per call: whoever acts on a call holds its lease (``SET NX PX``, renewed
+every 1.5 s while it works) and re-reads the record under it; a call whose record says it is
+done is acknowledged without acting. A worker that dies holding the lease leaves the entry
+pending; another claims it, and once the lease lapses (≤ 5 s) acts on it — first asking LiveKit
+whether the dead worker's dispatch went through. The consumer acknowledges an entry only when
+this returns.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from datetime import UTC, datetime
 import aiohttp
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from router import events, forwarding, keys, logs, steer
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
+from router.consumer import RetryLater
 from router.dispatch import Dispatcher
-from router.errors import DispatchError, DispatchRejected, RouterError
+from router.errors import DispatchError, DispatchRejected
 from router.phone import to_e164
 from router.precall import PreCallOutcome
 from router.registry import Registry
@@ -44,6 +48,10 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class Routed(msgspec.Struct, frozen=True):
@@ -52,7 +60,7 @@ class Routed(msgspec.Struct, frozen=True):
     pre_call: PreCallOutcome | None = None
 
 
-class LeaseBusy(RouterError):
+class LeaseBusy(RetryLater):
     """Another worker is deciding this call right now: leave the entry pending."""
 
 
@@ -114,6 +122,7 @@ class Pipeline:
         self.bridge_timeout_s = bridge_timeout_s
         self.join_wait_s = join_wait_s
         self._release_lease = redis.register_script(_RELEASE)
+        self._renew_lease = redis.register_script(_RENEW)
 
     # ---- the lease ------------------------------------------------------------------------
 
@@ -131,6 +140,8 @@ class Pipeline:
         lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
         if not await self.redis.set(lease_key, token, nx=True, px=keys.DISPATCH_LEASE_MS):
             raise LeaseBusy(f"call {call_id} is being handled by another worker")
+        # A short lease, renewed while we work: a worker that dies frees its calls in seconds.
+        heartbeat = asyncio.create_task(self._keep_lease(lease_key, token))
         try:
             existing = await self.calls.get(call_id)  # the holder before us may have finished
             if done(existing):
@@ -140,8 +151,17 @@ class Pipeline:
                 await self.calls.put(record)
             return record
         finally:
+            heartbeat.cancel()
             # Only our own lease: one that expired and was taken over is not ours to delete.
             await self._release_lease(keys=[lease_key], args=[token])
+
+    async def _keep_lease(self, lease_key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(keys.LEASE_RENEW_S)
+            try:
+                await self._renew_lease(keys=[lease_key], args=[token, keys.DISPATCH_LEASE_MS])
+            except RedisError as exc:
+                log.warning("lease_renew_failed", error=repr(exc))
 
     # ---- the direct LiveKit flow ----------------------------------------------------------
 

@@ -39,7 +39,7 @@ logs.configure("WARNING", json=True)
 
 @pytest.fixture(scope="session")
 def valkey_url() -> Iterator[str]:
-    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hz"}) as server:
+    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hzt"}) as server:
         yield str(server.connection_url)
 
 
