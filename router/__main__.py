@@ -61,6 +61,16 @@ async def _run(app: web.Application, port: int | None) -> None:
         await runner.cleanup()
 
 
+def _bench(argv: list[str]) -> int:
+    """The benchmark lives in bench/ beside the package (run it from a clone)."""
+    try:
+        from bench.run import main as bench_main
+    except ImportError as exc:
+        print(f"bench needs a clone and the extras: pip install -e '.[bench]' ({exc})")
+        return 2
+    return int(bench_main(argv))
+
+
 async def _dlq(args: argparse.Namespace, config: Config) -> int:
     if not config.redis_url:
         raise ConfigError("REDIS_URL", "the dlq tools need the running router's Redis")
@@ -95,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="ingress and worker in one process (embedded Valkey by default)")
     sub.add_parser("web", help="ingress and admin API only")
     sub.add_parser("worker", help="stream worker only")
+    sub.add_parser(
+        "bench", help="benchmark on this machine (pip install -e '.[bench]'; see bench/run.py)"
+    )
     dlq = sub.add_parser("dlq", help="the dead-letter stream").add_subparsers(
         dest="dlq_command", required=True
     )
@@ -105,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", default=[], metavar="ID")
     which.add_argument("--all", action="store_true")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:

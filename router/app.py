@@ -25,6 +25,7 @@ from router.pipeline import Pipeline
 from router.precall import webhook_session
 from router.redis_client import connect
 from router.registry import Registry
+from router.registry_cache import RegistryCache
 from router.telnyx_api import TelnyxCallControl
 from router.worker import Worker
 
@@ -55,6 +56,8 @@ def build_app(
         hooks = webhook_session(config.webhook_allow_private)
         app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
         app[state.REGISTRY] = Registry(redis)
+        rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
+        await rows.start()
         app[state.CALLS] = CallStore(redis)
         app[state.INGRESS] = Ingress(redis)
         if config.dry_run:
@@ -68,6 +71,7 @@ def build_app(
                 session, config.livekit_url, config.livekit_api_key, config.livekit_api_secret
             )
         yield
+        await rows.stop()
         await hooks.close()
         await session.close()
         await redis.aclose()
@@ -94,7 +98,7 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     options = app.get(PIPELINE_OPTIONS, {})
     pipeline = Pipeline(
         app[state.REDIS],
-        app[state.REGISTRY],
+        app[state.ROWS],
         app[state.CALLS],
         app[state.DISPATCHER],
         config,

@@ -92,7 +92,7 @@ async def _admit(
     try:
         if draft.mode != "call_control":
             dialed = to_e164(draft.dialed, config.default_region)
-            row, agent = await app[state.REGISTRY].lookup(e164=dialed) if dialed else (None, None)
+            row, agent = await app[state.ROWS].lookup(e164=dialed) if dialed else (None, None)
             refused = verdict(dialed, row, agent, config.default_agent_name)
             if not inbound:
                 answer, reason = "reject", "not_inbound: the carrier says this call is not inbound"

@@ -33,7 +33,7 @@ from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected
 from router.phone import to_e164
 from router.precall import PreCallOutcome
-from router.registry import Registry
+from router.registry_cache import Rows
 from router.routing import CallFacts, Decision, decide
 from router.telnyx_api import TelnyxCallControl
 
@@ -45,6 +45,7 @@ _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed", "expired"})
 
 _RELEASE = """
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -102,7 +103,7 @@ class Pipeline:
     def __init__(
         self,
         redis: Redis,
-        registry: Registry,
+        registry: Rows,
         calls: CallStore,
         dispatcher: Dispatcher,
         config: Config,
@@ -132,28 +133,36 @@ class Pipeline:
         done: Callable[[CallRecord | None], bool],
         act: Callable[[CallRecord | None], Awaitable[CallRecord | None]],
     ) -> CallRecord | None:
-        """Run ``act`` on the call's current record under its lease, unless ``done`` says so."""
-        existing = await self.calls.get(call_id)
-        if done(existing):
-            log.info("call_already_handled", status=existing.status if existing else None)
-            return existing
+        """Run ``act`` on the call's current record under its lease, unless ``done`` says so.
+
+        Lease first, then one read of the record: a call already done costs the same two round
+        trips as a new one, and the new record is written together with the lease release.
+        """
         lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
         if not await self.redis.set(lease_key, token, nx=True, px=keys.DISPATCH_LEASE_MS):
             raise LeaseBusy(f"call {call_id} is being handled by another worker")
         # A short lease, renewed while we work: a worker that dies frees its calls in seconds.
         heartbeat = asyncio.create_task(self._keep_lease(lease_key, token))
+        record: CallRecord | None = None
         try:
-            existing = await self.calls.get(call_id)  # the holder before us may have finished
+            existing = await self.calls.get_own(call_id)
             if done(existing):
+                log.info("call_already_handled", status=existing.status if existing else None)
                 return existing
             record = await act(existing)
-            if record is not None:
-                await self.calls.put(record)
             return record
         finally:
             heartbeat.cancel()
-            # Only our own lease: one that expired and was taken over is not ours to delete.
-            await self._release_lease(keys=[lease_key], args=[token])
+            # The record and the release in one script (same slot); only our own lease is
+            # deleted: one that expired and was taken over is not ours.
+            await self._release_lease(
+                keys=[lease_key, keys.call_record(call_id)],
+                args=[
+                    token,
+                    CallStore.encode(record) if record is not None else b"",
+                    keys.CALL_RECORD_TTL_S,
+                ],
+            )
 
     async def _keep_lease(self, lease_key: str, token: str) -> None:
         while True:

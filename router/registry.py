@@ -60,17 +60,19 @@ redis.call('PUBLISH', ARGV[4], redis.call('INCR', KEYS[3]))
 return 'OK'
 """
 
-# One round trip for the worker: number row by E.164 (or by id), and its linked agent.
+# One round trip for the worker: number row by E.164 (or by id), its linked agent, and the
+# registry version they were read at (for the in-process cache).
 _LOOKUP = """
+local version = redis.call('GET', KEYS[4]) or '0'
 local id = ARGV[2]
 if ARGV[1] ~= '' then id = redis.call('HGET', KEYS[2], ARGV[1]) end
-if not id then return {false, false} end
+if not id then return {false, false, version} end
 local row = redis.call('HGET', KEYS[1], id)
-if not row then return {false, false} end
+if not row then return {false, false, version} end
 local agent = false
 local aid = cjson.decode(row)['agentId']
 if type(aid) == 'string' then agent = redis.call('HGET', KEYS[3], aid) end
-return {row, agent}
+return {row, agent, version}
 """
 
 _number_decoder = msgspec.json.Decoder(PhoneNumber)
@@ -140,15 +142,21 @@ class Registry:
         if result != "OK":
             raise Conflict(f"phone number write refused: {result}")
 
-    async def lookup(
+    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]:
+        row, agent, _ = await self.lookup_versioned(e164=e164)
+        return row, agent
+
+    async def lookup_versioned(
         self, *, e164: str | None = None, number_id: str | None = None
-    ) -> tuple[PhoneNumber | None, Agent | None]:
-        row, agent = await self._lookup(
-            keys=[keys.NUMBERS, keys.E164_INDEX, keys.AGENTS], args=[e164 or "", number_id or ""]
+    ) -> tuple[PhoneNumber | None, Agent | None, int]:
+        row, agent, version = await self._lookup(
+            keys=[keys.NUMBERS, keys.E164_INDEX, keys.AGENTS, keys.REGISTRY_VERSION],
+            args=[e164 or "", number_id or ""],
         )
         return (
             _number_decoder.decode(row) if row else None,
             _agent_decoder.decode(agent) if agent else None,
+            int(version),
         )
 
     # ---- agents -----------------------------------------------------------------------------

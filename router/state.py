@@ -12,10 +12,12 @@ from router.config import Config
 from router.dispatch import Dispatcher
 from router.ingress import Ingress
 from router.registry import Registry
+from router.registry_cache import RegistryCache
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", Redis)
-REGISTRY = web.AppKey("registry", Registry)
+REGISTRY = web.AppKey("registry", Registry)  # writes and admin reads: always fresh
+ROWS = web.AppKey("rows", RegistryCache)  # the hot path's cached reads
 CALLS = web.AppKey("calls", CallStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)  # trusted: LiveKit, Telnyx
 WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URLs

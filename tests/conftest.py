@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,10 +22,10 @@ from router import keys, logs
 from router.app import PIPELINE_OPTIONS, build_app
 from router.calls import CallRecord, CallStore
 from router.config import Config
+from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 
-API_KEY = "APItestkey"
-API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+__all__ = ["API_KEY", "API_SECRET", "sign_webhook", "sip_join_event"]
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -97,42 +94,6 @@ async def router(make_router: RouterFactory) -> TestClient[Any, Any]:
 
 
 # ---- LiveKit webhooks, signed as LiveKit signs them -----------------------------------------
-
-
-def sip_join_event(
-    *,
-    call_id: str = "SCL_test1",
-    room: str = "call-room-1",
-    caller: str | None = "+14155550100",
-    dialed: str | None = "+12015550123",
-    headers: dict[str, str] | None = None,
-    event_id: str | None = None,
-    kind: int = api.ParticipantInfo.Kind.SIP,
-    extra_attributes: dict[str, str] | None = None,
-) -> api.WebhookEvent:
-    attrs = {"sip.callID": call_id, "sip.trunkID": "ST_trunk1", "sip.ruleID": "SDR_rule1"}
-    if caller is not None:
-        attrs["sip.phoneNumber"] = caller
-    if dialed is not None:
-        attrs["sip.trunkPhoneNumber"] = dialed
-    for name, value in (headers or {}).items():
-        attrs[f"sip.h.{name.lower()}"] = value
-    attrs.update(extra_attributes or {})
-    return api.WebhookEvent(
-        event="participant_joined",
-        id=event_id or f"EV_{call_id}",
-        created_at=int(time.time()),
-        room=api.Room(name=room, sid="RM_1"),
-        participant=api.ParticipantInfo(
-            sid=f"PA_{call_id}", identity=f"sip_{call_id}", kind=kind, attributes=attrs
-        ),
-    )
-
-
-def sign_webhook(body: str, *, secret: str = API_SECRET, ttl_s: int = 300) -> str:
-    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-    token = api.AccessToken(API_KEY, secret).with_sha256(digest)
-    return token.with_ttl(timedelta(seconds=ttl_s)).to_jwt()
 
 
 async def post_livekit(

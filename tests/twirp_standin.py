@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 from aiohttp import web
 from livekit import api
@@ -23,8 +24,14 @@ _METHODS = {
 
 
 class TwirpStandIn:
-    def __init__(self, api_key: str, api_secret: str) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        on_dispatch: Callable[[api.CreateAgentDispatchRequest], None] | None = None,
+    ) -> None:
         self.verifier = api.TokenVerifier(api_key, api_secret)
+        self.on_dispatch = on_dispatch  # the benchmark timestamps arrivals here
         self.dispatches: asyncio.Queue[api.CreateAgentDispatchRequest] = asyncio.Queue()
         self.removals: asyncio.Queue[api.RoomParticipantIdentity] = asyncio.Queue()
         self.dispatch_log: list[api.CreateAgentDispatchRequest] = []
@@ -65,6 +72,12 @@ class TwirpStandIn:
             status = self.fail_next.pop(0)
             return self._error(status, "internal" if status >= 500 else "invalid_argument", "x")
         if isinstance(message, api.CreateAgentDispatchRequest):
+            if self.on_dispatch is not None:
+                self.on_dispatch(message)
+                return web.Response(
+                    body=api.AgentDispatch(id="AD_bench").SerializeToString(),
+                    content_type="application/protobuf",
+                )
             self.dispatch_log.append(message)
             self.dispatches.put_nowait(message)
             reply = api.AgentDispatch(

