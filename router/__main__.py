@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -41,6 +42,16 @@ def _redis_url(config: Config, command: str) -> Iterator[str]:
         )
     with embedded_valkey(config.embedded_dir) as url:
         yield url
+
+
+def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop where it is installed (Linux, macOS): a faster loop for the same code."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _run(app: web.Application, port: int | None) -> None:
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 web_routes=args.command != "worker",
                 worker=args.command != "web",
             )
-            asyncio.run(_run(app, None if args.command == "worker" else config.port))
+            _event_loop_run(_run(app, None if args.command == "worker" else config.port))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

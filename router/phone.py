@@ -6,6 +6,8 @@ a *valid* number (not merely a possible one) so that garbage never becomes a rou
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from router.sipheaders import parse_uri
@@ -14,8 +16,12 @@ from router.sipheaders import parse_uri
 _VISUAL = str.maketrans("", "", "-.() ")
 
 
+@functools.lru_cache(maxsize=65536)
 def to_e164(raw: str | None, region: str = "US") -> str | None:
     """Return the E.164 form of ``raw`` or None when it is not a valid phone number.
+
+    Memoized: the same lines and forwarding numbers recur on every call, and parsing with
+    ``phonenumbers`` is the single most expensive step of normalizing a call.
 
     ``raw`` may be E.164, national format (read in ``region``), carry RFC 3966 visual
     separators, or be a ``sip:``/``tel:`` URI whose user part is the number. Strings with
