@@ -8,6 +8,7 @@ of this product and answer ``501 NOT_SUPPORTED`` saying so.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -34,6 +35,7 @@ from router.models import (
 from router.phone import to_e164
 from router.precall import MAX_TIMEOUT_MS
 from router.readiness import setup_status
+from router.registry import Registry
 from router.signing import MAX_SECRETS, check_secret, secrets_of
 from router.webhook_urls import check_webhook_url
 
@@ -70,6 +72,38 @@ def _check_number(row: PhoneNumber) -> None:
             field = msgspec.structs.fields(PhoneNumber)
             wire = next(f.encode_name for f in field if f.name == name)
             raise ValidationError(f"{wire}: longer than {_MAX_TEXT} characters", field=wire)
+
+
+_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
+MAX_OVERRIDES = 100
+
+
+async def _check_overrides(reg: Registry, row: PhoneNumber) -> None:
+    """Each override: a ``+digits`` number or prefix, an existing agent, bounded metadata."""
+    overrides = row.origin_overrides or []
+    if len(overrides) > MAX_OVERRIDES:
+        raise ValidationError(f"originOverrides: at most {MAX_OVERRIDES}", field="originOverrides")
+    for i, override in enumerate(overrides):
+        where = f"originOverrides[{i}]"
+        if not _PREFIX.fullmatch(override.match):
+            raise ValidationError(
+                f"{where}.match: a number or prefix in E.164 form (+ and digits), got "
+                f"{override.match!r}",
+                field="originOverrides",
+            )
+        if override.agent_id is not None and await reg.find_agent(override.agent_id) is None:
+            raise ValidationError(
+                f"{where}.agentId: agent {override.agent_id} does not exist",
+                field="originOverrides",
+            )
+        if override.metadata is not None:
+            try:
+                template.validate(override.metadata)
+            except ValidationError as exc:
+                message = exc.message.replace("dispatchMetadataTemplate", f"{where}.metadata")
+                raise ValidationError(message, field="originOverrides") from exc
+        if override.agent_id is None and override.metadata is None:
+            raise ValidationError(f"{where}: set agentId and/or metadata", field="originOverrides")
 
 
 def _check_agent(agent: Agent, config: Config) -> None:
@@ -113,11 +147,24 @@ def _check_agent(agent: Agent, config: Config) -> None:
 # ---- views ----------------------------------------------------------------------------------
 
 
-def _view(row: PhoneNumber, agent: Agent | None, config: Config) -> PhoneNumberView:
+def _view(
+    row: PhoneNumber, agent: Agent | None, config: Config, landing: PhoneNumber | None
+) -> PhoneNumberView:
     return PhoneNumberView(
         **msgspec.structs.asdict(row),
-        setup_status=setup_status(row, agent, config.default_agent_name),
+        setup_status=setup_status(row, agent, config.default_agent_name, landing),
     )
+
+
+async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
+    landing = _landing(await reg.list_numbers())
+    return _view(row, agent, config, landing)
+
+
+def _landing(rows: list[PhoneNumber]) -> PhoneNumber | None:
+    return next((r for r in rows if r.shared_landing), None)
 
 
 def _agent_view(agent: Agent) -> dict[str, Any]:
@@ -139,7 +186,8 @@ async def list_numbers(request: web.Request) -> web.Response:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agents = await reg.agents_by_id()
     rows = await reg.list_numbers()
-    return json_response([_view(r, agents.get(r.agent_id or ""), config) for r in rows])
+    landing = _landing(rows)
+    return json_response([_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows])
 
 
 @routes.post("/v1/phone-numbers/import")
@@ -165,13 +213,15 @@ async def import_number(request: web.Request) -> web.Response:
         agent_id=body.agent_id,
         dispatch_metadata_template=body.dispatch_metadata_template,
         label=body.label,
+        shared_landing=body.shared_landing,
+        origin_overrides=body.origin_overrides,
         created_at=now,
         updated_at=now,
     )
     _check_number(row)
+    await _check_overrides(reg, row)
     await reg.write_number(row, old=None)
-    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    return json_response(_view(row, agent, config), status=201)
+    return json_response(await _one_view(request, row), status=201)
 
 
 # Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
@@ -194,22 +244,20 @@ async def kyb_not_supported(request: web.Request) -> web.Response:
 
 @routes.get("/v1/phone-numbers/{id}")
 async def get_number(request: web.Request) -> web.Response:
-    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
-    row, _ = await reg.get_number(request.match_info["id"])
-    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    return json_response(_view(row, agent, config))
+    row, _ = await request.app[state.REGISTRY].get_number(request.match_info["id"])
+    return json_response(await _one_view(request, row))
 
 
 @routes.patch("/v1/phone-numbers/{id}")
 async def patch_number(request: web.Request) -> web.Response:
-    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    reg = request.app[state.REGISTRY]
     patch = await read_json(request, PhoneNumberPatch)
     old, old_raw = await reg.get_number(request.match_info["id"])
     row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
     _check_number(row)
+    await _check_overrides(reg, row)
     await reg.write_number(row, old=old, old_raw=old_raw)
-    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    return json_response(_view(row, agent, config))
+    return json_response(await _one_view(request, row))
 
 
 @routes.delete("/v1/phone-numbers/{id}")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from router import admin, carrier_webhooks, livekit_webhook, logs, state
+from router import admin, carrier_webhooks, livekit_webhook, logs, preview, state
 from router.answers import Answers
 from router.calls import CallStore
 from router.config import Config
@@ -83,6 +83,7 @@ def build_app(
     if web_routes:
         app[state.ANSWERS] = Answers()  # templates/ is data, loaded once
         app.add_routes(admin.routes)
+        app.add_routes(preview.routes)
         app.add_routes(livekit_webhook.routes)
         app.add_routes(carrier_webhooks.routes)
     return app

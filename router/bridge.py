@@ -20,10 +20,10 @@ from typing import Any
 
 import msgspec
 
-from router import events, forwarding, keys, logs, template
+from router import events, keys, logs, template
 from router.calls import CallRecord, Leg
 from router.errors import DispatchError
-from router.phone import to_e164
+from router.matching import carrier_facts
 from router.pipeline import (
     CALL_DEADLINE_MS,
     Clock,
@@ -37,19 +37,6 @@ from router.routing import CallFacts, Decision
 
 log = logs.get(__name__)
 _SIGNAL_TTL_S = 120
-
-
-def carrier_facts(pipeline: Pipeline, event: events.CarrierCall) -> CallFacts:
-    region = pipeline.config.default_region
-    return CallFacts(
-        call_id=event.call_id,
-        provider=event.provider,
-        caller_number=to_e164(event.caller, region),
-        dialed_number=to_e164(event.dialed, region),
-        forwarding=forwarding.compute(
-            provider_number=event.forwarded_from, sip_headers=event.sip_headers, region=region
-        ),
-    )
 
 
 async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord | None:
@@ -71,7 +58,7 @@ async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) ->
 
 async def _prepare(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord:
     clock = Clock.start(event.received_at_ms)
-    facts = carrier_facts(pipeline, event)
+    facts = carrier_facts(event, pipeline.config.default_region)
     leg = Leg(
         kind="carrier",
         provider=event.provider,

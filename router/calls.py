@@ -56,6 +56,8 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     forwarded_from_source: str | None = None
     forwarding_chain: list[Hop] = msgspec.field(default_factory=list)
     matched_rule: str | None = None
+    match_reason: str | None = None
+    origin_override: str | None = None
     phone_number_id: str | None = None
     agent_id: str | None = None
     agent_name: str | None = None

@@ -26,8 +26,8 @@ from router.answers import sip_target
 from router.carrier_signatures import public_url, verify_telnyx, verify_twilio
 from router.errors import Unavailable, ValidationError
 from router.httpapi import decode, json_response, read_body
+from router.matching import carrier_facts, route
 from router.phone import to_e164
-from router.routing import verdict
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -91,13 +91,15 @@ async def _admit(
     answer, reason = "pending", None
     try:
         if draft.mode != "call_control":
-            dialed = to_e164(draft.dialed, config.default_region)
-            row, agent = await app[state.ROWS].lookup(e164=dialed) if dialed else (None, None)
-            refused = verdict(dialed, row, agent, config.default_agent_name)
+            # The same row matching as the worker's (forwarded calls to shared landing
+            # numbers, or to no row at all, are taken), without the pre-call webhook.
+            facts = carrier_facts(draft, config.default_region)
+            routing = await route(app[state.ROWS], facts, config.default_agent_name)
+            refused = routing.decision
             if not inbound:
                 answer, reason = "reject", "not_inbound: the carrier says this call is not inbound"
-            elif refused is not None:
-                answer, reason = "reject", f"{refused.reason}: {refused.detail}"
+            elif refused.action == "reject":
+                answer, reason = "reject", f"{refused.reject_reason}: {refused.detail}"
             else:
                 answer = "bridge"
         event = msgspec.structs.replace(draft, answer=answer, answer_reason=reason)

@@ -103,6 +103,14 @@ class SetupStatus(_Row, kw_only=True):
     issues: list[str]
 
 
+class OriginOverride(_Body, kw_only=True, omit_defaults=True):
+    """Calls forwarded from ``match`` (an E.164 number, or a prefix of one) are steered."""
+
+    match: str
+    agent_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
 class PhoneNumber(_Row, kw_only=True):
     id: str
     e164: str
@@ -115,6 +123,8 @@ class PhoneNumber(_Row, kw_only=True):
     agent_id: str | None = None
     dispatch_metadata_template: dict[str, Any] | None = None
     label: str | None = None
+    shared_landing: bool = False  # many businesses forward here: match on where calls came from
+    origin_overrides: list[OriginOverride] | None = None
     created_at: str
     updated_at: str
 
@@ -136,6 +146,8 @@ class PhoneNumberImport(_Body, kw_only=True):
     agent_id: str | None = None
     dispatch_metadata_template: dict[str, Any] | None = None
     label: str | None = None
+    shared_landing: bool = False
+    origin_overrides: list[OriginOverride] | None = None
 
 
 class PhoneNumberPatch(_Body, kw_only=True):
@@ -146,6 +158,8 @@ class PhoneNumberPatch(_Body, kw_only=True):
     sip_connection_installation_id: str | UnsetType | None = UNSET
     sip_provider_name: str | UnsetType | None = UNSET
     sip_trunk_id: str | UnsetType | None = UNSET
+    shared_landing: bool | UnsetType = UNSET
+    origin_overrides: list[OriginOverride] | UnsetType | None = UNSET
 
 
 def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:

@@ -25,7 +25,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from router import events, forwarding, keys, logs, steer
+from router import events, forwarding, keys, logs, matching, steer
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
 from router.consumer import RetryLater
@@ -34,7 +34,7 @@ from router.errors import DispatchError, DispatchRejected
 from router.phone import to_e164
 from router.precall import PreCallOutcome
 from router.registry_cache import Rows
-from router.routing import CallFacts, Decision, decide
+from router.routing import CallFacts, Decision
 from router.telnyx_api import TelnyxCallControl
 
 log = logs.get(__name__)
@@ -59,6 +59,9 @@ class Routed(msgspec.Struct, frozen=True):
     decision: Decision
     lookup_ms: float
     pre_call: PreCallOutcome | None = None
+    match_reason: str | None = None
+    origin_override: str | None = None
+    notes: list[str] = msgspec.field(default_factory=list)
 
 
 class LeaseBusy(RetryLater):
@@ -206,20 +209,19 @@ class Pipeline:
         )
 
     async def decide_call(self, facts: CallFacts, received_ms: int) -> Routed:
-        """Look the row up, decide, and let the agent's pre-call webhook steer the decision."""
+        """Match the row (``matching``), decide, and let the pre-call webhook steer."""
         started = time.perf_counter()
-        row, agent = (None, None)
-        if facts.dialed_number is not None:
-            row, agent = await self.registry.lookup(e164=facts.dialed_number)
+        routing = await matching.route(self.registry, facts, self.config.default_agent_name)
         lookup_ms = (time.perf_counter() - started) * 1000
-        decision = decide(facts, row, agent, default_agent_name=self.config.default_agent_name)
+        decision, row, agent = routing.decision, routing.row, routing.agent
         hook = agent.webhooks.pre_call if agent is not None and agent.webhooks else None
-        if decision.action != "dispatch" or hook is None or row is None or agent is None:
-            return Routed(decision, lookup_ms)
-        decision, outcome = await steer.with_pre_call(
-            self, facts, row, agent, hook, decision, received_ms
-        )
-        return Routed(decision, lookup_ms, outcome)
+        outcome = None
+        if decision.action == "dispatch" and hook is not None and row is not None:
+            assert agent is not None
+            decision, outcome = await steer.with_pre_call(
+                self, facts, row, agent, hook, decision, received_ms
+            )
+        return Routed(decision, lookup_ms, outcome, routing.reason, routing.override, routing.notes)
 
     @staticmethod
     def with_decision(record: CallRecord, routed: Routed) -> CallRecord:
@@ -238,6 +240,9 @@ class Pipeline:
                 f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
             ),
             pre_call=routed.pre_call,
+            match_reason=routed.match_reason,
+            origin_override=routed.origin_override,
+            notes=[*record.notes, *routed.notes],
             timings_ms=timings,
         )
 

@@ -14,8 +14,13 @@ _PROVISIONED = frozenset({"managed", "livekit"})
 
 
 def setup_status(
-    row: PhoneNumber, agent: Agent | None, default_agent_name: str | None
+    row: PhoneNumber,
+    agent: Agent | None,
+    default_agent_name: str | None,
+    landing: PhoneNumber | None = None,
 ) -> SetupStatus:
+    """``landing``: a shared landing row, when one exists; an inbound row with no SIP
+    connection of its own is then reached by forwarding its line to that number."""
     issues: list[str] = []
     inbound = row.direction in INBOUND
     outbound = row.direction in ("outbound", "both")
@@ -25,7 +30,20 @@ def setup_status(
     sip_ready = row.source in _PROVISIONED or bool(
         row.sip_connection_installation_id or row.sip_trunk_id or row.provider_resource_id
     )
-    if not sip_ready:
+    forwarding_required = (
+        not sip_ready
+        and landing is not None
+        and landing.id != row.id
+        and not row.shared_landing
+        and row.direction in INBOUND
+    )
+    if forwarding_required:
+        assert landing is not None
+        issues.append(
+            f"forward {row.e164} to {landing.e164} (the shared landing number): calls reach "
+            "this row by forwarding"
+        )
+    elif not sip_ready:
         issues.append(
             "no SIP connection recorded: set sipConnectionInstallationId or sipTrunkId "
             "(the LiveKit inbound trunk id)"
@@ -42,13 +60,14 @@ def setup_status(
         else:
             issues.append("inbound number without an agent: link an agent")
     outbound_ready = outbound and sip_ready
+    sip_ready = sip_ready or forwarding_required  # its calls arrive over the landing number's
     wanted = (not inbound or inbound_ready) and (not outbound or outbound_ready)
     return SetupStatus(
         status="ready" if wanted else "incomplete",
         inbound_ready=inbound_ready,
         outbound_ready=outbound_ready,
         agent_ready=agent_ready,
-        forwarding_required=False,
+        forwarding_required=forwarding_required,
         sip_connection_ready=sip_ready,
         issues=issues,
     )

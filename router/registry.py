@@ -75,6 +75,25 @@ if type(aid) == 'string' then agent = redis.call('HGET', KEYS[3], aid) end
 return {row, agent, version}
 """
 
+# Rows recorded with a LiveKit inbound trunk id, for trunks that hide the dialed number
+# (at most two: one is a match, two is ambiguous). A scan, so workers cache its answer.
+_BY_TRUNK = """
+local version = redis.call('GET', KEYS[3]) or '0'
+local found = {}
+for _, row in ipairs(redis.call('HVALS', KEYS[1])) do
+  if cjson.decode(row)['sipTrunkId'] == ARGV[1] then
+    table.insert(found, row)
+    if #found == 2 then break end
+  end
+end
+local agent = false
+if #found == 1 then
+  local aid = cjson.decode(found[1])['agentId']
+  if type(aid) == 'string' then agent = redis.call('HGET', KEYS[2], aid) end
+end
+return {found, agent, version}
+"""
+
 _number_decoder = msgspec.json.Decoder(PhoneNumber)
 _agent_decoder = msgspec.json.Decoder(Agent)
 _encode = msgspec.json.Encoder().encode
@@ -92,6 +111,7 @@ class Registry:
         self._save_number = redis.register_script(_SAVE_NUMBER)
         self._save_agent = redis.register_script(_SAVE_AGENT)
         self._lookup = redis.register_script(_LOOKUP)
+        self._by_trunk = redis.register_script(_BY_TRUNK)
 
     # ---- numbers ----------------------------------------------------------------------------
 
@@ -158,6 +178,22 @@ class Registry:
             _agent_decoder.decode(agent) if agent else None,
             int(version),
         )
+
+    async def by_trunk_versioned(
+        self, trunk_id: str
+    ) -> tuple[list[PhoneNumber], Agent | None, int]:
+        rows, agent, version = await self._by_trunk(
+            keys=[keys.NUMBERS, keys.AGENTS, keys.REGISTRY_VERSION], args=[trunk_id]
+        )
+        return (
+            [_number_decoder.decode(r) for r in rows],
+            _agent_decoder.decode(agent) if agent else None,
+            int(version),
+        )
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]:
+        rows, agent, _ = await self.by_trunk_versioned(trunk_id)
+        return rows, agent
 
     # ---- agents -----------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class Rows(Protocol):
 
     async def find_agent(self, agent_id: str) -> Agent | None: ...
 
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]: ...
+
 
 class RegistryCache:
     def __init__(self, registry: Registry, redis: Redis, *, max_age_s: float = 5.0) -> None:
@@ -42,6 +44,7 @@ class RegistryCache:
         self.max_age_s = max_age_s
         self._numbers: dict[str, Entry] = {}
         self._agents: dict[str, tuple[float, Agent | None]] = {}
+        self._trunks: dict[str, tuple[float, list[PhoneNumber], Agent | None]] = {}
         self._version = 0
         self._live = False  # subscribed: only then may results be cached
         self._task: asyncio.Task[None] | None = None
@@ -59,6 +62,7 @@ class RegistryCache:
     def _clear(self, version: int | None = None) -> None:
         self._numbers.clear()
         self._agents.clear()
+        self._trunks.clear()
         if version is not None:
             self._version = max(self._version, version)
 
@@ -103,6 +107,18 @@ class RegistryCache:
             if agent is not None:
                 self._agents[agent.id] = (now, agent)
         return row, agent
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]:
+        now = time.monotonic()
+        hit = self._trunks.get(trunk_id)
+        if hit is not None and now - hit[0] < self.max_age_s:
+            self.hits += 1
+            return hit[1], hit[2]
+        self.misses += 1
+        rows, agent, version = await self.registry.by_trunk_versioned(trunk_id)
+        if self._live and version >= self._version:
+            self._trunks[trunk_id] = (now, rows, agent)
+        return rows, agent
 
     async def find_agent(self, agent_id: str) -> Agent | None:
         now = time.monotonic()
