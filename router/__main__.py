@@ -24,7 +24,9 @@ from router.app import build_app
 from router.config import Config
 from router.embedded import embedded_valkey
 from router.errors import ConfigError
+from router.preview import PreviewRequest, preview
 from router.redis_client import connect
+from router.registry import Registry
 
 log = logs.get("router")
 
@@ -82,6 +84,33 @@ def _bench(argv: list[str]) -> int:
     return int(bench_main(argv))
 
 
+async def _route_preview(args: argparse.Namespace, config: Config) -> int:
+    if not config.redis_url:
+        raise ConfigError("REDIS_URL", "route preview reads the running router's registry")
+    headers = {}
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep:
+            print(f"--header wants 'NAME: VALUE', got {item!r}", file=sys.stderr)
+            return 2
+        headers[name.strip()] = value.strip()
+    body = PreviewRequest(
+        dialed_number=args.dialed,
+        caller_number=args.caller,
+        provider=args.provider,
+        forwarded_from=args.forwarded_from,
+        headers=headers,
+        trunk_id=args.trunk_id,
+    )
+    redis = connect(config.redis_url)
+    try:
+        result = await preview(Registry(redis), body, config)
+    finally:
+        await redis.aclose()
+    print(msgspec.json.format(msgspec.json.encode(result)).decode())
+    return 0
+
+
 async def _dlq(args: argparse.Namespace, config: Config) -> int:
     if not config.redis_url:
         raise ConfigError("REDIS_URL", "the dlq tools need the running router's Redis")
@@ -132,12 +161,27 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
+    routes = sub.add_parser("route", help="routing tools").add_subparsers(
+        dest="route_command", required=True
+    )
+    prev = routes.add_parser("preview", help="the decision for such a call, without dispatching")
+    prev.add_argument("--dialed", help="the dialed number")
+    prev.add_argument("--caller", help="the caller's number")
+    prev.add_argument("--forwarded-from", help="a carrier's own forwarding field")
+    prev.add_argument("--provider", default="livekit")
+    prev.add_argument("--trunk-id", help="LiveKit inbound trunk id (trunks hiding numbers)")
+    prev.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="a SIP header, e.g. 'Diversion: <sip:+16175550177@pbx>;reason=unconditional'",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         config = config_module.load()
         if args.command == "dlq":
             return asyncio.run(_dlq(args, config))
+        if args.command == "route":
+            return asyncio.run(_route_preview(args, config))
         with _redis_url(config, args.command) as url:
             app = build_app(
                 config,
