@@ -121,6 +121,8 @@ class Bench:
         self.procs = Procs(self.out)
         self.results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}, "params": vars(args)}
         self.arrivals: dict[str, float] = {}
+        self.refused = 0  # non-200 answers to open-loop calls (reported)
+        self.lost = 0  # accepted calls whose dispatch never arrived (reported; should be 0)
         self._arrived = asyncio.Event()
         self._expect = 0
 
@@ -138,6 +140,7 @@ class Bench:
             try:
                 await asyncio.wait_for(self._arrived.wait(), limit_s)
             except TimeoutError:
+                self.lost += n - len(self.arrivals)
                 print(f"  (only {len(self.arrivals)} of {n} dispatches arrived)", file=sys.stderr)
 
     async def _reset(self, session: aiohttp.ClientSession, web_url: str) -> None:
@@ -283,6 +286,9 @@ class Bench:
             headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
             async with session.post(url, data=body, headers=headers) as resp:
                 await resp.read()
+                if resp.status != 200:
+                    self.refused += 1
+                    del sent[room]  # not accepted: the router owes it nothing
 
         start = time.perf_counter()
         for i, call in enumerate(calls):
@@ -291,7 +297,7 @@ class Bench:
                 await asyncio.sleep(delay)  # the open-loop schedule itself
             tasks.append(asyncio.create_task(send(*call)))
         await asyncio.gather(*tasks)
-        await self._expect_arrivals(n, 60)
+        await self._expect_arrivals(len(sent), 60)
         return [(self.arrivals[r] - sent[r]) * 1000 for r in sent if r in self.arrivals]
 
     # ---- the run ------------------------------------------------------------------------
@@ -395,6 +401,8 @@ class Bench:
             for k in before
         }  # fmt: skip
         self.procs.stop(worker)
+        r["open_loop_refused"] = self.refused
+        r["open_loop_lost"] = self.lost
         r["lat_samples"] = {"100": lat100, "80pct": lat80}
 
 
@@ -437,6 +445,14 @@ def table(r: dict[str, Any]) -> str:
             (f"RSS {name} MB before → after", f"{mem['before']} → {mem['after']}",
              f"growth {mem['growth_pct']}%", "")
         )  # fmt: skip
+    rows.append(
+        (
+            "open-loop calls refused / accepted-but-lost",
+            f"{r['open_loop_refused']} / {r['open_loop_lost']}",
+            "",
+            "",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     head = ("measure", "router", "baseline", "ratio")
     widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]

@@ -66,13 +66,11 @@ async def _prepare(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord:
         at=iso(event.received_at_ms),
         answer=event.answer,
     )
-    record = msgspec.structs.replace(
-        pipeline.new_record(
-            facts,
-            caller_raw=event.caller,
-            dialed_raw=event.dialed,
-            received_ms=event.received_at_ms,
-        ),
+    record = pipeline.new_record(
+        facts,
+        caller_raw=event.caller,
+        dialed_raw=event.dialed,
+        received_ms=event.received_at_ms,
         correlation_id=event.correlation_id,
         legs=[leg],
     )

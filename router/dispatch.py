@@ -10,6 +10,8 @@ it only logs what it would have done.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import aiohttp
@@ -47,36 +49,33 @@ class LiveKitDispatcher:
 
     async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
         req = api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)
-        try:
+        with _translated():
             created = await self._api.agent_dispatch.create_dispatch(req)
-        except api.ServerError as exc:
-            raise _translate(exc) from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
         return created.id
 
     async def find(self, *, room: str, agent_name: str) -> str | None:
-        try:
+        with _translated():
             existing = await self._api.agent_dispatch.list_dispatch(room)
-        except api.ServerError as exc:
-            raise _translate(exc) from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
         return next((d.id for d in existing if d.agent_name == agent_name), None)
 
     async def remove(self, *, room: str, identity: str) -> None:
-        req = api.RoomParticipantIdentity(room=room, identity=identity)
-        try:
-            await self._api.room.remove_participant(req)
-        except api.ServerError as exc:
-            raise _translate(exc) from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
+        with _translated():
+            await self._api.room.remove_participant(
+                api.RoomParticipantIdentity(room=room, identity=identity)
+            )
 
 
-def _translate(exc: api.ServerError) -> DispatchRejected | DispatchUnavailable:
-    kind = DispatchRejected if exc.status < 500 else DispatchUnavailable
-    return kind(f"LiveKit {exc.status} {exc.code}: {exc.message}", status=exc.status, code=exc.code)
+@contextmanager
+def _translated() -> Iterator[None]:
+    """livekit-api's errors as ours: 4xx terminal, 5xx and transport worth a retry."""
+    try:
+        yield
+    except api.ServerError as exc:
+        kind = DispatchRejected if exc.status < 500 else DispatchUnavailable
+        message = f"LiveKit {exc.status} {exc.code}: {exc.message}"
+        raise kind(message, status=exc.status, code=exc.code) from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise DispatchUnavailable(f"LiveKit unreachable: {exc!r}") from exc
 
 
 class DryRunDispatcher:

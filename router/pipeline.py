@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -190,7 +191,13 @@ class Pipeline:
         )
 
     def new_record(
-        self, facts: CallFacts, *, caller_raw: str | None, dialed_raw: str | None, received_ms: int
+        self,
+        facts: CallFacts,
+        *,
+        caller_raw: str | None,
+        dialed_raw: str | None,
+        received_ms: int,
+        **extra: Any,
     ) -> CallRecord:
         return CallRecord(
             call_id=facts.call_id,
@@ -206,6 +213,7 @@ class Pipeline:
             forwarding_chain=facts.forwarding.chain,
             received_at=iso(received_ms),
             decided_at="",
+            **extra,
         )
 
     async def decide_call(self, facts: CallFacts, received_ms: int) -> Routed:
@@ -249,13 +257,11 @@ class Pipeline:
     async def route_direct(self, event: events.LiveKitSipJoined, attempt: int) -> CallRecord:
         clock = Clock.start(event.received_at_ms)
         facts = self.direct_facts(event)
-        record = msgspec.structs.replace(
-            self.new_record(
-                facts,
-                caller_raw=event.caller,
-                dialed_raw=event.dialed,
-                received_ms=clock.received_ms,
-            ),
+        record = self.new_record(
+            facts,
+            caller_raw=event.caller,
+            dialed_raw=event.dialed,
+            received_ms=clock.received_ms,
             room=event.room,
             participant_identity=event.participant_identity,
             sip_call_id=event.call_id,

