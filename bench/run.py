@@ -264,7 +264,9 @@ class Bench:
                 pipe.xadd(keys.stream(), {events.STREAM_FIELD: events.encode(event)})
             await pipe.execute()
         self.arrivals.clear()
-        worker = self.procs.spawn("worker-rate", [sys.executable, "-m", "router", "worker"], env)
+        worker = self.procs.spawn(
+            "worker-rate", [sys.executable, "-m", "router", "worker"], {**env, "PORT": "0"}
+        )
         await self._expect_arrivals(n, 180)
         times = sorted(self.arrivals.values())
         rss = rss_mb(worker.pid)
@@ -376,7 +378,9 @@ class Bench:
 
         step("end to end: open-loop latency")
         await self._reset(session, web_url)
-        worker = self.procs.spawn("worker", [sys.executable, "-m", "router", "worker"], env)
+        worker = self.procs.spawn(
+            "worker", [sys.executable, "-m", "router", "worker"], {**env, "PORT": "0"}
+        )
         await self.open_loop(session, hook, 50, 100, "warmup")  # worker started, caches warm
         lat100 = await self.open_loop(session, hook, 100, int(100 * args.latency_seconds), "L100")
         max_rate = min(r["worker_per_s"], r["ingress_rps"])

@@ -56,8 +56,9 @@ def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _run(app: web.Application, port: int | None) -> None:
-    """Run the app until SIGTERM/SIGINT; with a port, serve HTTP on it (else: worker only)."""
+async def _run(app: web.Application, port: int) -> None:
+    """Run the app until SIGTERM/SIGINT, serving its routes on ``port`` (a worker: health
+    and metrics only)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     stop = asyncio.Event()
@@ -65,9 +66,8 @@ async def _run(app: web.Application, port: int | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if port is not None:
-            await web.TCPSite(runner, port=port).start()
-            log.info("listening", port=port)
+        await web.TCPSite(runner, port=port).start()
+        log.info("listening", port=port)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 web_routes=args.command != "worker",
                 worker=args.command != "web",
             )
-            _event_loop_run(_run(app, None if args.command == "worker" else config.port))
+            _event_loop_run(_run(app, config.port))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

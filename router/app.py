@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from router import admin, carrier_webhooks, livekit_webhook, logs, preview, state
+from router import admin, carrier_webhooks, livekit_webhook, logs, metrics, preview, state
 from router.answers import Answers
 from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
 from router.dispatch import DryRunDispatcher, LiveKitDispatcher
-from router.httpapi import bearer_middleware, errors_middleware, json_response
+from router.httpapi import bearer_middleware, errors_middleware
 from router.ingress import Ingress
 from router.pipeline import Pipeline
 from router.precall import webhook_session
@@ -79,7 +79,7 @@ def build_app(
     app.cleanup_ctx.append(clients)
     if worker:
         app.cleanup_ctx.append(_consumer_ctx)
-    app.router.add_get("/healthz", _healthz)
+    app.add_routes(metrics.routes)
     if web_routes:
         app[state.ANSWERS] = Answers()  # templates/ is data, loaded once
         app.add_routes(admin.routes)
@@ -131,7 +131,3 @@ def _announce_disabled(config: Config) -> None:
         log.warning("twilio_webhooks_disabled", fix="set TWILIO_AUTH_TOKEN")
     if config.telnyx_public_key is None:
         log.warning("telnyx_webhooks_disabled", fix="set TELNYX_PUBLIC_KEY")
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})

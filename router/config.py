@@ -76,8 +76,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 def _port(env: Mapping[str, str], name: str) -> int:
     value = _text(env, name) or "8080"
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ConfigError(name, f"must be a TCP port number, got {value!r}")
+    if not value.isdigit() or not 0 <= int(value) < 65536:
+        raise ConfigError(name, f"must be a TCP port number (0: any free one), got {value!r}")
     return int(value)
 
 

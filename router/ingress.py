@@ -14,7 +14,7 @@ from collections import Counter
 
 from redis.asyncio import Redis
 
-from router import events, keys
+from router import events, keys, metrics
 
 _ENQUEUE = """
 local prev = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'GET', 'EX', ARGV[1])
@@ -24,11 +24,19 @@ return {1, ARGV[3]}
 """
 
 
+class _Counts(Counter[tuple[str, str]]):
+    """A Counter whose increments also go to ``router_events_total``."""
+
+    def __setitem__(self, key: tuple[str, str], value: int) -> None:
+        metrics.EVENTS.labels(*key).inc(value - self.get(key, 0))
+        super().__setitem__(key, value)
+
+
 class Ingress:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._enqueue = redis.register_script(_ENQUEUE)
-        self.counts: Counter[tuple[str, str]] = Counter()  # (source, outcome) -> events
+        self.counts = _Counts()  # (source, outcome) -> events, mirrored to Prometheus
 
     async def enqueue(
         self, event_id: str, event: events.InboundEvent, *, marker: str = "1", shard: int = 0

@@ -26,7 +26,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from router import events, forwarding, keys, logs, matching, steer
+from router import events, forwarding, keys, logs, matching, metrics, steer
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
 from router.consumer import RetryLater
@@ -349,6 +349,12 @@ class Pipeline:
         done = msgspec.structs.replace(
             record, status=status, decided_at=iso(now), timings_ms=timings, **changes
         )
+        metrics.CALLS.labels(status, done.matched_rule or "none").inc()
+        if status in ("dispatched", "dry_run"):
+            metrics.DISPATCH_SECONDS.observe((now - clock.received_ms) / 1000)
+        if done.pre_call is not None:
+            metrics.PRECALL.labels(done.pre_call.status).inc()
+            metrics.PRECALL_SECONDS.observe(done.pre_call.ms / 1000)
         log.info(
             "call_decided",
             status=status,

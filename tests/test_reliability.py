@@ -191,6 +191,7 @@ def _worker_env(valkey_url: str, livekit_url: str, **extra: str) -> dict[str, st
         "LIVEKIT_API_KEY": API_KEY,
         "LIVEKIT_API_SECRET": API_SECRET,
         "ROUTER_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PORT": "0",  # each worker serves /metrics and /readyz on a port of its own
         **extra,
     }
 
