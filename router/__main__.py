@@ -12,21 +12,18 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from router import config as config_module
-from router import dlq, logs
+from router import logs, ops
 from router.app import build_app
 from router.config import Config
 from router.embedded import embedded_valkey
 from router.errors import ConfigError
-from router.preview import PreviewRequest, preview
-from router.redis_client import connect
-from router.registry import Registry
 
 log = logs.get("router")
 
@@ -84,58 +81,22 @@ def _bench(argv: list[str]) -> int:
     return int(bench_main(argv))
 
 
-async def _route_preview(args: argparse.Namespace, config: Config) -> int:
-    if not config.redis_url:
-        raise ConfigError("REDIS_URL", "route preview reads the running router's registry")
-    headers = {}
-    for item in args.header:
-        name, sep, value = item.partition(":")
-        if not sep:
-            print(f"--header wants 'NAME: VALUE', got {item!r}", file=sys.stderr)
-            return 2
-        headers[name.strip()] = value.strip()
-    body = PreviewRequest(
-        dialed_number=args.dialed,
-        caller_number=args.caller,
-        provider=args.provider,
-        forwarded_from=args.forwarded_from,
-        headers=headers,
-        trunk_id=args.trunk_id,
-    )
-    redis = connect(config.redis_url)
-    try:
-        result = await preview(Registry(redis), body, config)
-    finally:
-        await redis.aclose()
-    print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    return 0
+async def _numbers(args: argparse.Namespace, config: Config) -> int:
+    return await ops.numbers_import(config, args.file)
 
 
-async def _dlq(args: argparse.Namespace, config: Config) -> int:
-    if not config.redis_url:
-        raise ConfigError("REDIS_URL", "the dlq tools need the running router's Redis")
-    redis = connect(config.redis_url)
-    try:
-        if args.dlq_command == "list":
-            entries = await dlq.list_entries(redis, args.limit)
-            for e in entries:
-                if args.json:
-                    print(msgspec.json.encode(e).decode())
-                else:
-                    print(f"{e.id}  call={e.call_id}  deliveries={e.deliveries}  {e.failed_at}")
-                    print(f"    {e.error}")
-            if not args.json:
-                print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
-            return 0
-        replayed = await dlq.replay(redis, None if args.all else args.ids)
-        missing = set(args.ids) - set(replayed)
-        print(f"replayed {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
-        if missing:
-            print(f"not in the dead-letter stream: {' '.join(sorted(missing))}", file=sys.stderr)
-            return 1
-        return 0
-    finally:
-        await redis.aclose()
+async def _calls(args: argparse.Namespace, config: Config) -> int:
+    if args.calls_command == "show":
+        return await ops.calls_show(config, args.id)
+    return await ops.calls_tail(config)
+
+
+_OPS: dict[str, Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]] = {
+    "dlq": ops.dead_letters,
+    "route": ops.route_preview,
+    "numbers": _numbers,
+    "calls": _calls,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,14 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="a SIP header, e.g. 'Diversion: <sip:+16175550177@pbx>;reason=unconditional'",
     )  # fmt: skip
+    numbers = sub.add_parser("numbers", help="phone numbers").add_subparsers(
+        dest="numbers_command", required=True
+    )
+    numbers.add_parser("import", help="import a CSV or JSON-lines file").add_argument(
+        "file", type=Path
+    )
+    calls = sub.add_parser("calls", help="call records").add_subparsers(
+        dest="calls_command", required=True
+    )
+    calls.add_parser("show", help="one call's routing trace").add_argument("id")
+    calls.add_parser("tail", help="decisions as they happen")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         config = config_module.load()
-        if args.command == "dlq":
-            return asyncio.run(_dlq(args, config))
-        if args.command == "route":
-            return asyncio.run(_route_preview(args, config))
+        if args.command in _OPS:
+            return asyncio.run(_OPS[args.command](args, config))
         with _redis_url(config, args.command) as url:
             app = build_app(
                 config,

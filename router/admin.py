@@ -190,10 +190,8 @@ async def list_numbers(request: web.Request) -> web.Response:
     return json_response([_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows])
 
 
-@routes.post("/v1/phone-numbers/import")
-async def import_number(request: web.Request) -> web.Response:
-    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
-    body = await read_json(request, PhoneNumberImport)
+async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> PhoneNumber:
+    """Validate and store one imported number (the API's and the CLI's import)."""
     e164 = to_e164(body.e164, config.default_region)
     if e164 is None:
         raise ValidationError(f"e164: {body.e164!r} is not a valid phone number", field="e164")
@@ -221,6 +219,13 @@ async def import_number(request: web.Request) -> web.Response:
     _check_number(row)
     await _check_overrides(reg, row)
     await reg.write_number(row, old=None)
+    return row
+
+
+@routes.post("/v1/phone-numbers/import")
+async def import_number(request: web.Request) -> web.Response:
+    body = await read_json(request, PhoneNumberImport)
+    row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG])
     return json_response(await _one_view(request, row), status=201)
 
 

@@ -63,6 +63,7 @@ def prepared_signal(correlation_id: str) -> str:
 
 
 TIMERS = f"{PREFIX}:{{timers}}"
+CALLS_CHANNEL = f"{PREFIX}:calls:decided"  # pub/sub: each record as it is written (calls tail)
 LIFECYCLE_ITEMS = f"{PREFIX}:{{lifecycle}}:items"
 LIFECYCLE_DUE = f"{PREFIX}:{{lifecycle}}:due"
 LIFECYCLE_DEAD = f"{PREFIX}:{{lifecycle}}:dead"

@@ -46,7 +46,10 @@ _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed", "expired"})
 
 _RELEASE = """
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[2])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -165,6 +168,7 @@ class Pipeline:
                     token,
                     CallStore.encode(record) if record is not None else b"",
                     keys.CALL_RECORD_TTL_S,
+                    keys.CALLS_CHANNEL,
                 ],
             )
 
