@@ -23,7 +23,7 @@ from router.httpapi import bearer_middleware, errors_middleware
 from router.ingress import Ingress
 from router.pipeline import Pipeline
 from router.precall import webhook_session
-from router.redis_client import connect
+from router.redis_client import connect_any
 from router.registry import Registry
 from router.registry_cache import RegistryCache
 from router.telnyx_api import TelnyxCallControl
@@ -51,7 +51,7 @@ def build_app(
         _announce_disabled(config)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
-        redis = connect(redis_url)
+        redis = await connect_any(redis_url, config.redis_cluster)
         session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
         hooks = webhook_session(config.webhook_allow_private)
         app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
@@ -59,7 +59,7 @@ def build_app(
         rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
         await rows.start()
         app[state.CALLS] = CallStore(redis)
-        app[state.INGRESS] = Ingress(redis)
+        app[state.INGRESS] = Ingress(redis, config.stream_shards)
         if config.dry_run:
             log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
             app[state.DISPATCHER] = DryRunDispatcher()
@@ -109,14 +109,25 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         join_wait_s=options.get("join_wait_s", 8.0),
     )
     worker = Worker(pipeline)
-    consumer = Consumer(app[state.REDIS], worker.handle_entry, on_tick=worker.tick)
+    shards = config.worker_shards or tuple(range(config.stream_shards))
+    # One consumer per stream shard; the first also runs the timers and lifecycle deliveries.
+    consumers = [
+        Consumer(
+            app[state.REDIS], worker.handle_entry, shard=shard, on_tick=None if i else worker.tick
+        )
+        for i, shard in enumerate(shards)
+    ]
     stop = asyncio.Event()
-    app[CONSUMER_TASK] = asyncio.create_task(consumer.run(stop), name="consumer")
-    log.info("worker_started", consumer=consumer.name)
+    app[CONSUMER_TASK] = asyncio.create_task(_run_all(consumers, stop), name="consumers")
+    log.info("worker_started", consumer=consumers[0].name, shards=list(shards))
     yield
     stop.set()
     await app[CONSUMER_TASK]
-    log.info("worker_stopped", processed=consumer.processed)
+    log.info("worker_stopped", processed=sum(c.processed for c in consumers))
+
+
+async def _run_all(consumers: list[Consumer], stop: asyncio.Event) -> None:
+    await asyncio.gather(*(c.run(stop) for c in consumers))
 
 
 def _announce_disabled(config: Config) -> None:

@@ -34,6 +34,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     default_agent_name: str | None = None
     webhook_allow_private: bool = False
     embedded_dir: str | None = None
+    redis_cluster: str = "auto"  # "auto" (ask the server), "1" or "0"
+    stream_shards: int = 1
+    worker_shards: tuple[int, ...] | None = None  # None: all shards
     port: int = 8080
 
     @property
@@ -88,6 +91,22 @@ def _region(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _shards(env: Mapping[str, str]) -> tuple[int, tuple[int, ...] | None]:
+    count_text = _text(env, "ROUTER_STREAM_SHARDS") or "1"
+    if not count_text.isdigit() or not 1 <= int(count_text) <= 256:
+        raise ConfigError("ROUTER_STREAM_SHARDS", f"must be 1 to 256, got {count_text!r}")
+    count = int(count_text)
+    subset_text = _text(env, "ROUTER_WORKER_SHARDS")
+    if subset_text is None:
+        return count, None
+    parts = [p.strip() for p in subset_text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) < count for p in parts):
+        raise ConfigError(
+            "ROUTER_WORKER_SHARDS", f"must list shard numbers below {count}, got {subset_text!r}"
+        )
+    return count, tuple(sorted({int(p) for p in parts}))
+
+
 def _ed25519_key(env: Mapping[str, str], name: str) -> bytes | None:
     value = _text(env, name)
     if value is None:
@@ -111,7 +130,14 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(missing, "LIVEKIT_API_KEY and LIVEKIT_API_SECRET go together")
     if livekit_url and not key:
         raise ConfigError("LIVEKIT_API_KEY", "LIVEKIT_URL is set, so the API key pair is needed")
+    cluster = (_text(env, "ROUTER_REDIS_CLUSTER") or "auto").lower()
+    if cluster not in ("auto", "1", "0"):
+        raise ConfigError("ROUTER_REDIS_CLUSTER", f"must be auto, 1 or 0, got {cluster!r}")
+    shards, worker_shards = _shards(env)
     return Config(
+        redis_cluster=cluster,
+        stream_shards=shards,
+        worker_shards=worker_shards,
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix", "valkey", "valkeys")),
         livekit_url=livekit_url,
         livekit_api_key=key,

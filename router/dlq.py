@@ -18,6 +18,7 @@ from router import events, keys
 
 class DeadEntry(msgspec.Struct, rename="camel"):
     id: str
+    shard: int
     source_id: str
     call_id: str | None
     kind: str | None
@@ -26,7 +27,7 @@ class DeadEntry(msgspec.Struct, rename="camel"):
     error: str
 
 
-def _describe(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadEntry:
+def _describe(entry_id: bytes, fields: dict[bytes, bytes], shard: int) -> DeadEntry:
     call_id = kind = None
     try:
         event = events.decode(fields.get(events.STREAM_FIELD, b""))
@@ -36,6 +37,7 @@ def _describe(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadEntry:
     text = {k.decode(): v.decode(errors="replace") for k, v in fields.items() if k != b"e"}
     return DeadEntry(
         id=entry_id.decode(),
+        shard=shard,
         source_id=text.get("source_id", ""),
         call_id=call_id,
         kind=kind,
@@ -45,13 +47,25 @@ def _describe(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadEntry:
     )
 
 
-async def list_entries(redis: Redis, limit: int = 100, shard: int = 0) -> list[DeadEntry]:
-    rows: Any = await redis.xrange(keys.dead_letters(shard), count=limit)
-    return [_describe(entry_id, fields) for entry_id, fields in rows]
+async def list_entries(redis: Redis, limit: int = 100, shards: int = 1) -> list[DeadEntry]:
+    out: list[DeadEntry] = []
+    for shard in range(shards):
+        rows: Any = await redis.xrange(keys.dead_letters(shard), count=limit - len(out))
+        out += [_describe(entry_id, fields, shard) for entry_id, fields in rows]
+        if len(out) >= limit:
+            break
+    return out
 
 
-async def replay(redis: Redis, ids: list[str] | None, shard: int = 0) -> list[str]:
-    """Put entries (all when ``ids`` is None) back on the stream; the ids replayed."""
+async def replay(redis: Redis, ids: list[str] | None, shards: int = 1) -> list[str]:
+    """Put entries (all when ``ids`` is None) back on their shard's stream; the ids replayed."""
+    done = []
+    for shard in range(shards):
+        done += await _replay_shard(redis, ids, shard)
+    return done
+
+
+async def _replay_shard(redis: Redis, ids: list[str] | None, shard: int) -> list[str]:
     dead = keys.dead_letters(shard)
     if ids is None:
         rows: Any = await redis.xrange(dead)

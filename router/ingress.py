@@ -10,6 +10,7 @@ Nothing trims the stream here: only entries the workers have acknowledged are tr
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 
 from redis.asyncio import Redis
@@ -33,15 +34,21 @@ class _Counts(Counter[tuple[str, str]]):
 
 
 class Ingress:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, shards: int = 1) -> None:
         self.redis = redis
+        self.shards = shards
         self._enqueue = redis.register_script(_ENQUEUE)
         self.counts = _Counts()  # (source, outcome) -> events, mirrored to Prometheus
 
+    def shard_of(self, call_id: str) -> int:
+        """The stream shard a call's events go to (stable: the same call, the same shard)."""
+        return zlib.crc32(call_id.encode()) % self.shards
+
     async def enqueue(
-        self, event_id: str, event: events.InboundEvent, *, marker: str = "1", shard: int = 0
+        self, event_id: str, event: events.InboundEvent, *, marker: str = "1"
     ) -> tuple[bool, str]:
         """(queued now?, the marker stored with the first delivery of this event id)."""
+        shard = self.shard_of(event.call_id)
         queued, stored = await self._enqueue(
             keys=[keys.seen_event(event_id, shard), keys.stream(shard)],
             args=[keys.EVENT_DEDUP_TTL_S, events.encode(event), marker],

@@ -30,7 +30,7 @@ from router.config import Config
 from router.errors import ApiError, ConfigError
 from router.models import PhoneNumberImport
 from router.preview import PreviewRequest, preview
-from router.redis_client import connect
+from router.redis_client import connect_any
 from router.registry import Registry
 
 _record = msgspec.json.Decoder(CallRecord)
@@ -38,10 +38,10 @@ _record = msgspec.json.Decoder(CallRecord)
 _JSON_COLUMNS = ("dispatchMetadataTemplate", "originOverrides", "sharedLanding")
 
 
-def redis_for(config: Config, what: str) -> Redis:
+async def redis_for(config: Config, what: str) -> Redis:
     if not config.redis_url:
         raise ConfigError("REDIS_URL", f"{what} talks to the running router's Redis")
-    return connect(config.redis_url)
+    return await connect_any(config.redis_url, config.redis_cluster)
 
 
 # ---- numbers import ---------------------------------------------------------------------------
@@ -78,7 +78,7 @@ async def numbers_import(config: Config, path: Path, out: TextIO = sys.stdout) -
         print(f"no such file: {path}", file=sys.stderr)
         return 2
     rows = list(_rows(path))
-    redis = redis_for(config, "numbers import")
+    redis = await redis_for(config, "numbers import")
     registry = Registry(redis)
     refused: list[tuple[int, str]] = []
     imported = 0
@@ -154,7 +154,7 @@ def one_line(record: CallRecord) -> str:
 
 
 async def calls_show(config: Config, call_id: str, out: TextIO = sys.stdout) -> int:
-    redis = redis_for(config, "calls show")
+    redis = await redis_for(config, "calls show")
     try:
         record = await CallStore(redis).get(call_id)
     finally:
@@ -167,7 +167,7 @@ async def calls_show(config: Config, call_id: str, out: TextIO = sys.stdout) -> 
 
 
 async def calls_tail(config: Config, out: TextIO = sys.stdout, limit: int | None = None) -> int:
-    redis = redis_for(config, "calls tail")
+    redis = await redis_for(config, "calls tail")
     pubsub = redis.pubsub()
     seen = 0
     try:
@@ -204,7 +204,7 @@ async def route_preview(args: argparse.Namespace, config: Config) -> int:
         headers=headers,
         trunk_id=args.trunk_id,
     )
-    redis = redis_for(config, "route preview")
+    redis = await redis_for(config, "route preview")
     try:
         result = await preview(Registry(redis), body, config)
     finally:
@@ -214,10 +214,10 @@ async def route_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 async def dead_letters(args: argparse.Namespace, config: Config) -> int:
-    redis = redis_for(config, "dlq")
+    redis = await redis_for(config, "dlq")
     try:
         if args.dlq_command == "list":
-            entries = await dlq.list_entries(redis, args.limit)
+            entries = await dlq.list_entries(redis, args.limit, config.stream_shards)
             for e in entries:
                 if args.json:
                     print(msgspec.json.encode(e).decode())
@@ -227,7 +227,7 @@ async def dead_letters(args: argparse.Namespace, config: Config) -> int:
             if not args.json:
                 print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
             return 0
-        replayed = await dlq.replay(redis, None if args.all else args.ids)
+        replayed = await dlq.replay(redis, None if args.all else args.ids, config.stream_shards)
         missing = set(args.ids) - set(replayed)
         print(f"replayed {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
         if missing:

@@ -9,12 +9,43 @@ Connections are pooled up to 128 per process; a burst beyond that waits for one.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 MAX_CONNECTIONS = 128
+
+
+async def connect_any(url: str, cluster: str = "auto") -> Redis:
+    """A client for ``url``: a Redis Cluster client when the server is in cluster mode
+    (``cluster`` "auto" asks it; "1"/"0" say so), else ``connect``.
+
+    The cluster client is typed as ``Redis``: it answers every command the router uses the
+    same way, and every multi-key command or script stays within one hash slot (``keys``).
+    """
+    single = connect(url)
+    if cluster == "0":
+        return single
+    if cluster == "auto":
+        try:
+            info: Any = await single.info("cluster")
+        except (ConnectionError, TimeoutError, OSError):
+            return single  # not reachable yet: start plain, the worker loop retries
+        if not info.get("cluster_enabled"):
+            return single
+    await single.aclose()
+    client = RedisCluster.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        socket_timeout=5,
+        socket_connect_timeout=1,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2),
+    )
+    return cast(Redis, client)
 
 
 def connect(url: str) -> Redis:

@@ -1,0 +1,59 @@
+"""The whole flow on a real three-node Valkey cluster, with sharded streams and two workers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio.cluster import RedisCluster
+
+from router import keys
+from router.app import build_app
+from tests.conftest import create_agent, import_number, make_config, post_livekit, sip_join_event
+from tests.test_reliability import _spawn_worker, _worker_env
+from tests.valkey_cluster import valkey_cluster
+
+
+async def test_cluster_with_sharded_streams_dispatches_every_call_once(twirp):
+    standin, livekit_url = twirp
+    async with valkey_cluster() as urls:
+        config = make_config(livekit_url=livekit_url, stream_shards=4)
+        client = TestClient(TestServer(build_app(config, urls[0], worker=False)))
+        await client.start_server()
+        everything = await _spawn_worker(
+            _worker_env(urls[1], livekit_url, ROUTER_STREAM_SHARDS="4")
+        )
+        subset = await _spawn_worker(
+            _worker_env(urls[2], livekit_url, ROUTER_STREAM_SHARDS="4", ROUTER_WORKER_SHARDS="1,3")
+        )
+        try:
+            agent = await create_agent(client)
+            await import_number(client, e164="+12015550123", agentId=agent["id"])
+            calls = 200
+            for start in range(0, calls, 50):
+                batch = [
+                    post_livekit(client, sip_join_event(call_id=f"C{i}", room=f"room-C{i}"))
+                    for i in range(start, start + 50)
+                ]
+                assert {r.status for r in await asyncio.gather(*batch)} == {200}
+            seen: Counter[str] = Counter()
+            async with asyncio.timeout(60):
+                while len(seen) < calls:
+                    seen[(await standin.dispatches.get()).room] += 1
+            assert max(seen.values()) == 1
+
+            cluster: Any = RedisCluster.from_url(urls[0])
+            try:
+                lengths = [await cluster.xlen(keys.stream(s)) for s in range(4)]
+                owners = {cluster.get_node_from_key(keys.stream(s)).name for s in range(4)}
+            finally:
+                await cluster.aclose()
+            assert all(n > 0 for n in lengths)  # the calls spread over every shard
+            assert len(owners) >= 2  # and the shards over more than one node
+        finally:
+            for proc in (everything, subset):
+                proc.terminate()
+                await proc.wait()
+            await client.close()
