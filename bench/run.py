@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,31 +247,39 @@ class Bench:
             return float("nan")
         return n / (last - first)
 
-    async def worker_rate(self, n: int, env: dict[str, str]) -> tuple[float, float]:
-        """Max routed dispatches/s of one worker process: n events queued, then drained."""
+    async def worker_rate(
+        self, n: int, env: dict[str, str], workers: int = 1, shards: int = 1, tag: str = "W"
+    ) -> tuple[float, float]:
+        """Max routed dispatches/s of ``workers`` processes: n events queued, then drained."""
         now = events.now_ms()
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in range(n):
+                call_id = f"{tag}{i}"
                 event = events.LiveKitSipJoined(
-                    event_id=f"EVW{i}",
-                    call_id=f"W{i}",
-                    room=f"W-{i}",
-                    participant_identity=f"sip_W{i}",
+                    event_id=f"EV{call_id}",
+                    call_id=call_id,
+                    room=f"{tag}-{i}",
+                    participant_identity=f"sip_{call_id}",
                     caller="+14155550100",
                     dialed="+12015550123",
                     sip_headers={"diversion": DIVERSION},
                     received_at_ms=now + 20_000,  # queued ahead: the deadline counts from the drain
                 )
-                pipe.xadd(keys.stream(), {events.STREAM_FIELD: events.encode(event)})
+                shard = zlib.crc32(call_id.encode()) % shards  # as ingress shards it
+                pipe.xadd(keys.stream(shard), {events.STREAM_FIELD: events.encode(event)})
             await pipe.execute()
         self.arrivals.clear()
-        worker = self.procs.spawn(
-            "worker-rate", [sys.executable, "-m", "router", "worker"], {**env, "PORT": "0"}
-        )
+        procs = [
+            self.procs.spawn(
+                f"worker-rate-{w}", [sys.executable, "-m", "router", "worker"], {**env, "PORT": "0"}
+            )
+            for w in range(workers)
+        ]
         await self._expect_arrivals(n, 180)
         times = sorted(self.arrivals.values())
-        rss = rss_mb(worker.pid)
-        self.procs.stop(worker)
+        rss = rss_mb(procs[0].pid)
+        for worker in procs:
+            self.procs.stop(worker)
         rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
         return rate, rss
 
@@ -303,6 +312,51 @@ class Bench:
         return [(self.arrivals[r] - sent[r]) * 1000 for r in sent if r in self.arrivals]
 
     # ---- the run ------------------------------------------------------------------------
+
+    async def run_cluster(self) -> dict[str, Any]:
+        """Cluster mode: a real three-node Valkey cluster, 4 stream shards, 1 vs 2 workers."""
+        from redis.asyncio.cluster import RedisCluster
+
+        from tests.valkey_cluster import valkey_cluster
+
+        shards, n = 4, self.args.worker_calls
+        async with valkey_cluster() as urls:
+            self.redis = RedisCluster.from_url(urls[0])  # type: ignore[assignment]
+            standin = TwirpStandIn(API_KEY, API_SECRET, on_dispatch=self._on_dispatch)
+            runner = web.AppRunner(standin.app(), access_log=None)
+            await runner.setup()
+            lk_port, web_port = free_port(), free_port()
+            await web.TCPSite(runner, "127.0.0.1", lk_port).start()
+            env = {
+                "REDIS_URL": urls[0],
+                "ROUTER_STREAM_SHARDS": str(shards),
+                "LIVEKIT_URL": f"http://127.0.0.1:{lk_port}",
+                "LIVEKIT_API_KEY": API_KEY,
+                "LIVEKIT_API_SECRET": API_SECRET,
+                "ROUTER_ADMIN_TOKEN": ADMIN["Authorization"].removeprefix("Bearer "),
+            }
+            web_url = f"http://127.0.0.1:{web_port}"
+            try:
+                async with aiohttp.ClientSession() as session:
+                    self.procs.spawn(
+                        "web",
+                        [sys.executable, "-m", "router", "web"],
+                        {**env, "PORT": str(web_port)},
+                    )
+                    await wait_http(session, f"{web_url}/healthz")
+                    await self._reset(session, web_url)
+                    step = _stepper()
+                    for workers in (1, 2):
+                        step(f"cluster: {n} queued calls over {shards} shards, {workers} worker(s)")
+                        rate, _ = await self.worker_rate(n, env, workers, shards, tag=f"K{workers}")
+                        self.results[f"cluster_{workers}_workers_per_s"] = rate
+            finally:
+                self.procs.stop_all()
+                await runner.cleanup()
+                await self.redis.aclose()
+        r = self.results
+        r["cluster_gain"] = r["cluster_2_workers_per_s"] / r["cluster_1_workers_per_s"]
+        return r
 
     async def run(self) -> dict[str, Any]:
         with ValkeyServer(save="", appendonly="no") as valkey:
@@ -501,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--memory-calls", type=int, default=100_000)
     parser.add_argument("--out", default="bench-results")
+    parser.add_argument(
+        "--cluster", action="store_true", help="3-node Valkey cluster: 1 vs 2 worker processes"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.ingress_calls, args.worker_calls = 1.5, 1500, 2000
@@ -511,8 +568,17 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    results = asyncio.run(Bench(args).run())
     out = Path(args.out)
+    if args.cluster:
+        results = asyncio.run(Bench(args).run_cluster())
+        (out / "bench-cluster.json").write_text(json.dumps(results, indent=2))
+        print(
+            f"cluster, 4 shards: 1 worker {results['cluster_1_workers_per_s']:.0f}/s, "
+            f"2 workers {results['cluster_2_workers_per_s']:.0f}/s "
+            f"({results['cluster_gain']:.2f}x)"
+        )
+        return 0
+    results = asyncio.run(Bench(args).run())
     chart(results, out / "latency.png")
     samples = results.pop("lat_samples")
     (out / "bench.json").write_text(json.dumps(results, indent=2))
