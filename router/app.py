@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from router import admin, carrier_webhooks, livekit_webhook, logs, metrics, preview, state
+from router import (
+    admin,
+    carrier_webhooks,
+    console,
+    livekit_webhook,
+    logs,
+    metrics,
+    preview,
+    state,
+)
 from router.answers import Answers
 from router.calls import CallStore
 from router.config import Config
@@ -84,6 +93,7 @@ def build_app(
         app[state.ANSWERS] = Answers()  # templates/ is data, loaded once
         app.add_routes(admin.routes)
         app.add_routes(preview.routes)
+        app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)
         app.add_routes(carrier_webhooks.routes)
     return app

@@ -104,6 +104,23 @@ class CallStore:
             raw = await self.redis.get(keys.call_record(canonical))
         return _decoder.decode(raw) if raw is not None else None
 
+    async def remember(self, call_id: str) -> None:
+        """Note a decided call in the capped recent-calls stream (the console's list)."""
+        await self.redis.xadd(
+            keys.RECENT_CALLS, {b"c": call_id}, maxlen=keys.RECENT_CALLS_MAX, approximate=True
+        )
+
+    async def recent(self, limit: int) -> list[CallRecord]:
+        """The latest decided calls, newest first (each call once)."""
+        rows: Any = await self.redis.xrevrange(keys.RECENT_CALLS, count=limit * 2)
+        seen: list[str] = []
+        for _, fields in rows:
+            call_id = fields[b"c"].decode()
+            if call_id not in seen:
+                seen.append(call_id)
+        records = [await self.get(call_id) for call_id in seen[:limit]]
+        return [r for r in records if r is not None]
+
     async def alias(self, alias_id: str, call_id: str) -> None:
         await self.redis.set(keys.call_alias(alias_id), call_id, ex=keys.CALL_RECORD_TTL_S)
 

@@ -63,6 +63,8 @@ def prepared_signal(correlation_id: str) -> str:
 
 
 TIMERS = f"{PREFIX}:{{timers}}"
+RECENT_CALLS = f"{PREFIX}:{{recent}}:calls"  # capped stream of decided call ids (console)
+RECENT_CALLS_MAX = 1000
 CALLS_CHANNEL = f"{PREFIX}:calls:decided"  # pub/sub: each record as it is written (calls tail)
 LIFECYCLE_ITEMS = f"{PREFIX}:{{lifecycle}}:items"
 LIFECYCLE_DUE = f"{PREFIX}:{{lifecycle}}:due"

@@ -49,6 +49,7 @@ class Worker:
             if record is not None and record.status in FINAL:
                 agent = await pipeline.registry.find_agent(record.agent_id or "")
                 await self.lifecycle.enqueue(record, agent)
+                await pipeline.calls.remember(record.call_id)
 
     async def tick(self) -> int:
         """Fire the due timers; each is taken by exactly one worker (whoever ZREMs it)."""

@@ -1,0 +1,102 @@
+"""The /console page in a real headless Chromium (Debian's chromium; .ci/run installs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router import keys
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    create_agent,
+    import_number,
+    post_livekit,
+    sip_join_event,
+    wait_key,
+    wait_record,
+)
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--virtual-time-budget=8000",
+]  # fmt: skip
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "headless Chromium is needed: apt-get install chromium (.ci/run does)"
+    return path
+
+
+async def _browse(url: str, profile: Path, *extra: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        _chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    return out.decode()
+
+
+@pytest.fixture
+async def calls(router: Any, twirp: Any, redis: Any) -> Any:
+    agent = await create_agent(router)
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    fwd = {"Diversion": "<sip:+16175550177@pbx>;reason=unconditional"}
+    for call_id, dialed in (("SCL_seen1", "+12015550123"), ("SCL_seen2", "+12015550999")):
+        event = sip_join_event(call_id=call_id, room=f"room-{call_id}", dialed=dialed, headers=fwd)
+        assert (await post_livekit(router, event)).status == 200
+        await wait_record(redis, call_id)
+
+    async def both_listed() -> bool:
+        return (
+            bool(await redis.exists(keys.RECENT_CALLS)) and await redis.xlen(keys.RECENT_CALLS) >= 2
+        )
+
+    await wait_key(redis, keys.RECENT_CALLS, both_listed)
+    listed = await (await router.get("/v1/calls", headers=ADMIN)).json()
+    assert [c["callId"] for c in listed] == ["SCL_seen2", "SCL_seen1"]
+    return router
+
+
+@pytest.mark.timeout(120)
+async def test_console_renders_recent_calls_in_a_real_browser(calls, tmp_path):
+    url = str(calls.make_url("/console")) + f"#token={ADMIN_TOKEN}"
+    dom = await _browse(url, tmp_path / "profile1", "--dump-dom")
+    assert "SCL_seen1" in dom
+    assert "SCL_seen2" in dom
+    assert 'class="status dispatched"' in dom
+    assert 'class="status rejected"' in dom
+    assert "+16175550177" in dom  # why it went where it went: the forwarding number
+    assert "2 recent calls" in dom
+    assert '<form id="login" hidden="">' in dom  # the token was taken from the fragment
+
+    shot = tmp_path / "console.png"
+    await _browse(url, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1280,800")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1280, 800)
+    assert len(data) > 20_000  # a rendered table, not a blank page
+
+
+@pytest.mark.timeout(120)
+async def test_console_without_the_token_shows_no_calls(calls, tmp_path):
+    dom = await _browse(str(calls.make_url("/console")), tmp_path / "profile", "--dump-dom")
+    assert '<form id="login">' in dom  # the prompt is shown
+    assert '<table id="calls" hidden="">' in dom
+    assert "SCL_seen1" not in dom
+    resp = await calls.get("/v1/calls")
+    assert resp.status == 401
+
+
+async def test_recent_calls_limit_is_validated(calls):
+    resp = await calls.get("/v1/calls?limit=0", headers=ADMIN)
+    assert resp.status == 400
