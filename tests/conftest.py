@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -154,6 +155,25 @@ def pipeline_of(client: TestClient[Any, Any]) -> Pipeline:
         app[state.DISPATCHER],
         app[state.CONFIG],
     )
+
+
+async def feed_calls(
+    client: TestClient[Any, Any], prefix: str, calls: int, batch: int = 50
+) -> None:
+    """Post ``calls`` distinct signed SIP joins (room ``room-<prefix><i>``), ``batch`` at a time."""
+    for start in range(0, calls, batch):
+        posts = [
+            post_livekit(client, sip_join_event(call_id=f"{prefix}{i}", room=f"room-{prefix}{i}"))
+            for i in range(start, min(start + batch, calls))
+        ]
+        assert {r.status for r in await asyncio.gather(*posts)} == {200}
+
+
+async def count_dispatches(standin: Any, until: int, seen: Counter[str]) -> Counter[str]:
+    """Count CreateDispatch arrivals per room until ``until`` distinct rooms were seen."""
+    while len(seen) < until:
+        seen[(await standin.dispatches.get()).room] += 1
+    return seen
 
 
 # ---- admin API helpers ----------------------------------------------------------------------

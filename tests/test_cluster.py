@@ -11,7 +11,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from router import keys
 from router.app import build_app
-from tests.conftest import create_agent, import_number, make_config, post_livekit, sip_join_event
+from tests.conftest import count_dispatches, create_agent, feed_calls, import_number, make_config
 from tests.test_reliability import _spawn_worker, _worker_env
 from tests.valkey_cluster import valkey_cluster
 
@@ -32,16 +32,9 @@ async def test_cluster_with_sharded_streams_dispatches_every_call_once(twirp):
             agent = await create_agent(client)
             await import_number(client, e164="+12015550123", agentId=agent["id"])
             calls = 200
-            for start in range(0, calls, 50):
-                batch = [
-                    post_livekit(client, sip_join_event(call_id=f"C{i}", room=f"room-C{i}"))
-                    for i in range(start, start + 50)
-                ]
-                assert {r.status for r in await asyncio.gather(*batch)} == {200}
-            seen: Counter[str] = Counter()
+            await feed_calls(client, "C", calls)
             async with asyncio.timeout(60):
-                while len(seen) < calls:
-                    seen[(await standin.dispatches.get()).room] += 1
+                seen = await count_dispatches(standin, calls, Counter())
             assert max(seen.values()) == 1
 
             cluster: Any = RedisCluster.from_url(urls[0])

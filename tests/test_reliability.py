@@ -18,7 +18,9 @@ from tests.conftest import (
     API_KEY,
     API_SECRET,
     WHSEC,
+    count_dispatches,
     create_agent,
+    feed_calls,
     import_number,
     pipeline_of,
     post_livekit,
@@ -225,20 +227,13 @@ async def test_two_workers_one_killed_mid_stream_every_call_dispatched_once(
     victim, survivor = await _spawn_worker(env), await _spawn_worker(env)
     calls = 300
     try:
-        for start in range(0, calls, 50):
-            batch = [
-                post_livekit(ingress, sip_join_event(call_id=f"K{i}", room=f"room-K{i}"))
-                for i in range(start, start + 50)
-            ]
-            assert {r.status for r in await asyncio.gather(*batch)} == {200}
+        await feed_calls(ingress, "K", calls)
         seen: Counter[str] = Counter()
         async with asyncio.timeout(60):
-            while len(seen) < calls // 4:
-                seen[(await standin.dispatches.get()).room] += 1
+            await count_dispatches(standin, calls // 4, seen)
             victim.kill()  # SIGKILL, mid-stream: whatever it held is left pending
             await victim.wait()
-            while len(seen) < calls:
-                seen[(await standin.dispatches.get()).room] += 1
+            await count_dispatches(standin, calls, seen)
         duplicates = sum(n - 1 for n in seen.values())
         lost = calls - len(seen)
         print(f"\nkill -9: fed={calls} dispatched={len(seen)} duplicates={duplicates} lost={lost}")
