@@ -85,14 +85,13 @@ class CallStore:
             keys.call_record(record.call_id), _encode(record), ex=keys.CALL_RECORD_TTL_S
         )
 
-    async def get_own(self, call_id: str) -> CallRecord | None:
-        """The record stored under exactly this id (no alias look-up: one round trip)."""
-        raw = await self.redis.get(keys.call_record(call_id))
-        return _decoder.decode(raw) if raw is not None else None
-
     @staticmethod
     def encode(record: CallRecord) -> bytes:
         return _encode(record)
+
+    @staticmethod
+    def decode(raw: bytes) -> CallRecord:
+        return _decoder.decode(raw)
 
     async def get(self, call_id: str) -> CallRecord | None:
         """The record under this id, or under the call this id is an alias of."""

@@ -53,6 +53,11 @@ end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Take the call's lease and read its record in one round trip (same slot).
+_ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, false} end
+return {1, redis.call('GET', KEYS[2])}
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -131,6 +136,7 @@ class Pipeline:
         self.join_wait_s = join_wait_s
         self._release_lease = redis.register_script(_RELEASE)
         self._renew_lease = redis.register_script(_RENEW)
+        self._acquire_lease = redis.register_script(_ACQUIRE)
 
     # ---- the lease ------------------------------------------------------------------------
 
@@ -142,17 +148,20 @@ class Pipeline:
     ) -> CallRecord | None:
         """Run ``act`` on the call's current record under its lease, unless ``done`` says so.
 
-        Lease first, then one read of the record: a call already done costs the same two round
-        trips as a new one, and the new record is written together with the lease release.
+        The lease and the record read are one script, and the new record is written together
+        with the lease release: two round trips per call, whatever its outcome.
         """
         lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
-        if not await self.redis.set(lease_key, token, nx=True, px=keys.DISPATCH_LEASE_MS):
+        acquired, raw = await self._acquire_lease(
+            keys=[lease_key, keys.call_record(call_id)], args=[token, keys.DISPATCH_LEASE_MS]
+        )
+        if not acquired:
             raise LeaseBusy(f"call {call_id} is being handled by another worker")
         # A short lease, renewed while we work: a worker that dies frees its calls in seconds.
         heartbeat = asyncio.create_task(self._keep_lease(lease_key, token))
         record: CallRecord | None = None
         try:
-            existing = await self.calls.get_own(call_id)
+            existing = CallStore.decode(raw) if raw else None
             if done(existing):
                 log.info("call_already_handled", status=existing.status if existing else None)
                 return existing
