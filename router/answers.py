@@ -36,8 +36,14 @@ class Answers:
         return self._docs[flavor, "reject"].substitute()
 
 
-def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
-    """``sip:<dialed>@<LiveKit SIP host>?X-Router-Call=<id>`` — the header rides as a URI header."""
+def sip_address(livekit_sip_uri: str, dialed: str) -> str:
+    """``sip:<dialed>@<LiveKit SIP host>``: the dialed number at LiveKit's SIP endpoint."""
     scheme, _, rest = livekit_sip_uri.partition(":")
     host = rest.split("@", 1)[-1]
-    return f"{scheme}:{quote(dialed, safe='+')}@{host}?{CORRELATION_HEADER}={quote(correlation_id)}"
+    return f"{scheme}:{quote(dialed, safe='+')}@{host}"
+
+
+def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
+    """The address with ``?X-Router-Call=<id>``: TwiML/TeXML send URI headers as SIP headers."""
+    address = sip_address(livekit_sip_uri, dialed)
+    return f"{address}?{CORRELATION_HEADER}={quote(correlation_id)}"

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 
@@ -96,7 +95,7 @@ async def _call_control(
     pipeline: Pipeline, event: events.CarrierCall, facts: CallFacts, decision: Decision
 ) -> str | None:
     """Act on a parked Telnyx call; an error text when Telnyx could not be told."""
-    from router.answers import CORRELATION_HEADER, sip_target
+    from router.answers import CORRELATION_HEADER, sip_address
 
     telnyx, sip_uri = pipeline.telnyx, pipeline.config.livekit_sip_uri
     if telnyx is None or sip_uri is None:
@@ -105,34 +104,24 @@ async def _call_control(
     try:
         if decision.action == "reject":
             await pipeline.retrying(
-                lambda: _none(
-                    telnyx.reject(event.call_id, command_id=f"reject-{event.correlation_id}")
-                ),
+                lambda: telnyx.reject(event.call_id, command_id=f"reject-{event.correlation_id}"),
                 deadline,
             )
         else:
-            target = sip_target(
-                sip_uri, facts.dialed_number or event.dialed or "", event.correlation_id
-            )
+            target = sip_address(sip_uri, facts.dialed_number or event.dialed or "")
             await pipeline.retrying(
-                lambda: _none(
-                    telnyx.transfer(
-                        event.call_id,
-                        to=target.split("?", 1)[0],
-                        from_=facts.caller_number or event.caller,
-                        headers={CORRELATION_HEADER: event.correlation_id},
-                        command_id=f"transfer-{event.correlation_id}",
-                    )
+                lambda: telnyx.transfer(
+                    event.call_id,
+                    to=target,
+                    from_=facts.caller_number or event.caller,
+                    headers={CORRELATION_HEADER: event.correlation_id},
+                    command_id=f"transfer-{event.correlation_id}",
                 ),
                 deadline,
             )
     except DispatchError as exc:
         return str(exc)
     return None
-
-
-async def _none(awaitable: Any) -> None:
-    await awaitable
 
 
 # ---- the bridged LiveKit leg ----------------------------------------------------------------

@@ -19,8 +19,6 @@ metadata. The decision always says which rule matched and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import msgspec
 
 from router import forwarding, template
@@ -147,7 +145,3 @@ async def route(rows: Rows, facts: CallFacts, default_agent_name: str | None) ->
         override=override.match if override is not None else None,
         notes=notes,
     )
-
-
-def headers_of(raw: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in raw.items()}
