@@ -20,6 +20,7 @@ import time
 import msgspec
 
 from router import events, keys, logs, template
+from router.answers import CORRELATION_HEADER, sip_address
 from router.calls import CallRecord, Leg
 from router.errors import DispatchError
 from router.matching import carrier_facts
@@ -95,8 +96,6 @@ async def _call_control(
     pipeline: Pipeline, event: events.CarrierCall, facts: CallFacts, decision: Decision
 ) -> str | None:
     """Act on a parked Telnyx call; an error text when Telnyx could not be told."""
-    from router.answers import CORRELATION_HEADER, sip_address
-
     telnyx, sip_uri = pipeline.telnyx, pipeline.config.livekit_sip_uri
     if telnyx is None or sip_uri is None:
         return "Telnyx Call Control is not configured (TELNYX_API_KEY, LIVEKIT_SIP_URI)"
