@@ -103,5 +103,5 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
         raise Unavailable("event store unavailable; retry") from exc
     ingress.counts["livekit", "queued" if queued else "duplicate"] += 1
-    log.info("event_queued", source="livekit", call_id=event.call_id, duplicate=not queued)
+    log.debug("event_queued", source="livekit", call_id=event.call_id, duplicate=not queued)
     return json_response({"queued": queued, "duplicate": not queued, "callId": event.call_id})
