@@ -1,6 +1,7 @@
 """Call records: what the router decided for each call and why, kept for a week.
 
-One JSON document per call under ``router:{call:ID}:record`` with a TTL, keyed by the first id
+One JSON document per call under ``router:{call:ID}:record`` with a TTL (written by the
+pipeline in the same script that releases the call's lease), keyed by the first id
 the router saw: the carrier's call id for a carrier call, LiveKit's SIP call id for a direct
 one. Other ids of the same call (the SIP call id of a bridged leg, the correlation id) are
 aliases, so ``GET /v1/calls/{id}`` finds the record by any of them.
@@ -79,11 +80,6 @@ _encode = msgspec.json.Encoder().encode
 class CallStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-
-    async def put(self, record: CallRecord) -> None:
-        await self.redis.set(
-            keys.call_record(record.call_id), _encode(record), ex=keys.CALL_RECORD_TTL_S
-        )
 
     @staticmethod
     def encode(record: CallRecord) -> bytes:

@@ -78,7 +78,6 @@ class Consumer:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.processed = 0
-        self.dead_lettered = 0
 
     async def ensure_group(self) -> None:
         try:
@@ -192,7 +191,6 @@ class Consumer:
             pipe.xadd(self.dead, record)  # type: ignore[arg-type]
             pipe.xack(self.stream, keys.GROUP, entry_id)
             await pipe.execute()
-        self.dead_lettered += 1
         log.error(
             "entry_dead_lettered", entry=entry_id.decode(), deliveries=deliveries, error=error
         )

@@ -49,7 +49,6 @@ class RegistryCache:
         self._live = False  # subscribed: only then may results be cached
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.hits = self.misses = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="registry-cache")
@@ -98,9 +97,7 @@ class RegistryCache:
         now = time.monotonic()
         hit = self._numbers.get(e164)
         if hit is not None and now - hit[0] < self.max_age_s:
-            self.hits += 1
             return hit[1], hit[2]
-        self.misses += 1
         row, agent, version = await self.registry.lookup_versioned(e164=e164)
         if self._live and version >= self._version:
             self._numbers[e164] = (now, row, agent)
@@ -112,9 +109,7 @@ class RegistryCache:
         now = time.monotonic()
         hit = self._trunks.get(trunk_id)
         if hit is not None and now - hit[0] < self.max_age_s:
-            self.hits += 1
             return hit[1], hit[2]
-        self.misses += 1
         rows, agent, version = await self.registry.by_trunk_versioned(trunk_id)
         if self._live and version >= self._version:
             self._trunks[trunk_id] = (now, rows, agent)
@@ -124,7 +119,5 @@ class RegistryCache:
         now = time.monotonic()
         hit = self._agents.get(agent_id)
         if hit is not None and now - hit[0] < self.max_age_s:
-            self.hits += 1
             return hit[1]
-        self.misses += 1
         return await self.registry.find_agent(agent_id)
