@@ -24,6 +24,7 @@ from router import (
     state,
 )
 from router.answers import Answers
+from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
@@ -67,8 +68,9 @@ def build_app(
         app[state.REGISTRY] = Registry(redis)
         rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
         await rows.start()
-        app[state.CALLS] = CallStore(redis)
-        app[state.INGRESS] = Ingress(redis, config.stream_shards)
+        batcher = app[state.BATCH] = Batcher(redis)
+        app[state.CALLS] = CallStore(redis, batcher)
+        app[state.INGRESS] = Ingress(redis, config.stream_shards, batcher)
         if config.dry_run:
             log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
             app[state.DISPATCHER] = DryRunDispatcher()
@@ -117,13 +119,18 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         webhook_http=app[state.WEBHOOK_HTTP],
         bridge_timeout_s=options.get("bridge_timeout_s", 60.0),
         join_wait_s=options.get("join_wait_s", 8.0),
+        batcher=app[state.BATCH],
     )
     worker = Worker(pipeline)
     shards = config.worker_shards or tuple(range(config.stream_shards))
     # One consumer per stream shard; the first also runs the timers and lifecycle deliveries.
     consumers = [
         Consumer(
-            app[state.REDIS], worker.handle_entry, shard=shard, on_tick=None if i else worker.tick
+            app[state.REDIS],
+            worker.handle_entry,
+            shard=shard,
+            on_tick=None if i else worker.tick,
+            batcher=app[state.BATCH],
         )
         for i, shard in enumerate(shards)
     ]

@@ -20,6 +20,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from router import keys
+from router.batching import Batcher
 from router.forwarding import Hop
 from router.precall import PreCallOutcome
 
@@ -78,8 +79,9 @@ _encode = msgspec.json.Encoder().encode
 
 
 class CallStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, batcher: Batcher | None = None) -> None:
         self.redis = redis
+        self.batcher = batcher or Batcher(redis)
 
     @staticmethod
     def encode(record: CallRecord) -> bytes:
@@ -101,8 +103,10 @@ class CallStore:
 
     async def remember(self, call_id: str) -> None:
         """Note a decided call in the capped recent-calls stream (the console's list)."""
-        await self.redis.xadd(
-            keys.RECENT_CALLS, {b"c": call_id}, maxlen=keys.RECENT_CALLS_MAX, approximate=True
+        await self.batcher.call(
+            lambda pipe: pipe.xadd(
+                keys.RECENT_CALLS, {b"c": call_id}, maxlen=keys.RECENT_CALLS_MAX, approximate=True
+            )
         )
 
     async def recent(self, limit: int) -> list[CallRecord]:

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from router import keys, logs
+from router.batching import Batcher
 from router.errors import RouterError
 from router.models import now_iso
 
@@ -63,8 +64,10 @@ class Consumer:
         max_deliveries: int = 8,
         drain_s: float = 4.0,
         on_tick: Tick | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         self.redis = redis
+        self.batcher = batcher or Batcher(redis)
         self.handler = handler
         self.name = name or consumer_name()
         self.stream = keys.stream(shard)
@@ -149,7 +152,8 @@ class Consumer:
             if deliveries >= self.max_deliveries:
                 await self._dead_letter(entry_id, fields, deliveries, repr(exc))
         else:
-            await self.redis.xack(self.stream, keys.GROUP, entry_id)
+            stream = self.stream
+            await self.batcher.call(lambda pipe: pipe.xack(stream, keys.GROUP, entry_id))
             self.processed += 1
         finally:
             self._slots.release()

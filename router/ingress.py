@@ -16,6 +16,7 @@ from collections import Counter
 from redis.asyncio import Redis
 
 from router import events, keys, metrics
+from router.batching import Batcher
 
 _ENQUEUE = """
 local prev = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'GET', 'EX', ARGV[1])
@@ -34,8 +35,9 @@ class _Counts(Counter[tuple[str, str]]):
 
 
 class Ingress:
-    def __init__(self, redis: Redis, shards: int = 1) -> None:
+    def __init__(self, redis: Redis, shards: int = 1, batcher: Batcher | None = None) -> None:
         self.redis = redis
+        self.batcher = batcher or Batcher(redis)
         self.shards = shards
         self._enqueue = redis.register_script(_ENQUEUE)
         self.counts = _Counts()  # (source, outcome) -> events, mirrored to Prometheus
@@ -49,8 +51,9 @@ class Ingress:
     ) -> tuple[bool, str]:
         """(queued now?, the marker stored with the first delivery of this event id)."""
         shard = self.shard_of(event.call_id)
-        queued, stored = await self._enqueue(
-            keys=[keys.seen_event(event_id, shard), keys.stream(shard)],
-            args=[keys.EVENT_DEDUP_TTL_S, events.encode(event), marker],
+        queued, stored = await self.batcher.script(
+            self._enqueue,
+            [keys.seen_event(event_id, shard), keys.stream(shard)],
+            [keys.EVENT_DEDUP_TTL_S, events.encode(event), marker],
         )
         return bool(queued), stored.decode() if isinstance(stored, bytes) else str(stored)

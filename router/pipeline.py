@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from router import events, forwarding, keys, logs, matching, metrics, steer
+from router.batching import Batcher
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
 from router.consumer import RetryLater
@@ -124,8 +124,10 @@ class Pipeline:
         webhook_http: aiohttp.ClientSession | None = None,
         bridge_timeout_s: float = 60.0,
         join_wait_s: float = 8.0,
+        batcher: Batcher | None = None,
     ) -> None:
         self.redis = redis
+        self.batcher = batcher or Batcher(redis)
         self.registry = registry
         self.calls = calls
         self.dispatcher = dispatcher
@@ -137,6 +139,8 @@ class Pipeline:
         self._release_lease = redis.register_script(_RELEASE)
         self._renew_lease = redis.register_script(_RENEW)
         self._acquire_lease = redis.register_script(_ACQUIRE)
+        self._held: dict[str, str] = {}  # lease key -> our token, while we work on the call
+        self._keeper: asyncio.Task[None] | None = None
 
     # ---- the lease ------------------------------------------------------------------------
 
@@ -152,13 +156,15 @@ class Pipeline:
         with the lease release: two round trips per call, whatever its outcome.
         """
         lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
-        acquired, raw = await self._acquire_lease(
-            keys=[lease_key, keys.call_record(call_id)], args=[token, keys.DISPATCH_LEASE_MS]
+        acquired, raw = await self.batcher.script(
+            self._acquire_lease,
+            [lease_key, keys.call_record(call_id)],
+            [token, keys.DISPATCH_LEASE_MS],
         )
         if not acquired:
             raise LeaseBusy(f"call {call_id} is being handled by another worker")
         # A short lease, renewed while we work: a worker that dies frees its calls in seconds.
-        heartbeat = asyncio.create_task(self._keep_lease(lease_key, token))
+        self._hold(lease_key, token)
         record: CallRecord | None = None
         try:
             existing = CallStore.decode(raw) if raw else None
@@ -168,12 +174,13 @@ class Pipeline:
             record = await act(existing)
             return record
         finally:
-            heartbeat.cancel()
+            self._held.pop(lease_key, None)
             # The record and the release in one script (same slot); only our own lease is
             # deleted: one that expired and was taken over is not ours.
-            await self._release_lease(
-                keys=[lease_key, keys.call_record(call_id)],
-                args=[
+            await self.batcher.script(
+                self._release_lease,
+                [lease_key, keys.call_record(call_id)],
+                [
                     token,
                     CallStore.encode(record) if record is not None else b"",
                     keys.CALL_RECORD_TTL_S,
@@ -181,13 +188,25 @@ class Pipeline:
                 ],
             )
 
-    async def _keep_lease(self, lease_key: str, token: str) -> None:
-        while True:
+    def _hold(self, lease_key: str, token: str) -> None:
+        self._held[lease_key] = token
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
+
+    async def _keep_leases(self) -> None:
+        """Renew every lease this process holds, all in one batch, until it holds none."""
+        while self._held:
             await asyncio.sleep(keys.LEASE_RENEW_S)
-            try:
-                await self._renew_lease(keys=[lease_key], args=[token, keys.DISPATCH_LEASE_MS])
-            except RedisError as exc:
-                log.warning("lease_renew_failed", error=repr(exc))
+            held = list(self._held.items())
+            renewals = [
+                self.batcher.script(self._renew_lease, [key], [token, keys.DISPATCH_LEASE_MS])
+                for key, token in held
+            ]
+            for (key, _), result in zip(
+                held, await asyncio.gather(*renewals, return_exceptions=True), strict=True
+            ):
+                if isinstance(result, BaseException):
+                    log.warning("lease_renew_failed", lease=key, error=repr(result))
 
     # ---- the direct LiveKit flow ----------------------------------------------------------
 

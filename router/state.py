@@ -7,6 +7,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from router.answers import Answers
+from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
 from router.dispatch import Dispatcher
@@ -16,6 +17,7 @@ from router.registry_cache import RegistryCache
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", Redis)
+BATCH = web.AppKey("batch", Batcher)  # the hot paths' auto-pipelined commands
 REGISTRY = web.AppKey("registry", Registry)  # writes and admin reads: always fresh
 ROWS = web.AppKey("rows", RegistryCache)  # the hot path's cached reads
 CALLS = web.AppKey("calls", CallStore)
