@@ -7,6 +7,7 @@ as a second line of defence, values under names that look secret are masked.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -19,9 +20,14 @@ _SECRET_WORDS = ("secret", "token", "password", "authorization", "api_key")
 _json = msgspec.json.Encoder()
 
 
+@functools.lru_cache(maxsize=1024)
+def _looks_secret(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
 def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event:
-        if any(word in key.lower() for word in _SECRET_WORDS):
+        if _looks_secret(key):
             event[key] = "***"
     return event
 

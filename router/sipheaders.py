@@ -8,6 +8,7 @@ headers, then the header parameters. Malformed entries are dropped, never guesse
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import msgspec
@@ -29,12 +30,17 @@ class NameAddr(msgspec.Struct, frozen=True):
     params: dict[str, str]  # header parameters, lower-cased names
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def split_entries(value: str) -> list[str]:
     """Split a header value on top-level commas (RFC 3261 section 7.3.1)."""
+    if "," not in value:  # the common case: one entry per header line
+        return [value.strip()] if value.strip() else []
     entries: list[str] = []
     depth_angle, quoted, escaped, start = False, False, False, 0
     for i, c in enumerate(value):
