@@ -22,6 +22,7 @@ from router import (
     metrics,
     preview,
     state,
+    tokens,
 )
 from router.answers import Answers
 from router.batching import Batcher
@@ -52,6 +53,7 @@ HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
 def build_app(
     config: Config, redis_url: str, *, web_routes: bool = True, worker: bool = True
 ) -> web.Application:
+    tokens.install()  # PyJWT's HS256 vets each secret once, not per webhook/dispatch
     app = web.Application(
         middlewares=[errors_middleware, bearer_middleware(config.admin_token, "/v1")],
         client_max_size=1024 * 1024,

@@ -6,30 +6,25 @@ error type (4xx terminal, 5xx and transport errors retried inside the call's dea
 ``find`` (ListDispatch) lets a redelivered call adopt a dispatch an earlier attempt created
 before it could record it: exactly one agent per call.
 
-Each request carries its own access token: LiveKit requires a room-admin grant for the very
-room the request names, so a token cannot be shared between calls. It is signed with PyJWT
-(HS256, the claims ``AccessToken`` would put there) and lives 5 minutes instead of the SDK's
-default 6 hours; building it directly costs ~48 µs against ~171 µs for ``AccessToken.to_jwt``
-(whose ``dataclasses.asdict`` dominated the worker's profile).
+Each request carries its own short-lived room-admin token (``tokens``).
 ``DryRunDispatcher`` is the clearly named mode for a router with no LiveKit server configured:
 it only logs what it would have done.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 import aiohttp
-import jwt
 from google.protobuf.message import Message
 from livekit import api
 from livekit.api.twirp_client import TwirpClient
 
 from router import logs
 from router.errors import DispatchRejected, DispatchUnavailable
+from router.tokens import room_admin_token
 
 log = logs.get(__name__)
 
@@ -50,21 +45,7 @@ class Dispatcher(Protocol):
         ...
 
 
-TOKEN_TTL_S = 300
 _Reply = TypeVar("_Reply", bound=Message)
-
-
-def room_admin_token(api_key: str, api_secret: str, room: str, ttl_s: int = TOKEN_TTL_S) -> str:
-    """A server API token with the room-admin grant for one room (``AccessToken``'s claims)."""
-    now = int(time.time())
-    claims = {
-        "video": {"roomAdmin": True, "room": room},
-        "sub": "",
-        "iss": api_key,
-        "nbf": now,
-        "exp": now + ttl_s,
-    }
-    return jwt.encode(claims, api_secret, algorithm="HS256")
 
 
 class LiveKitDispatcher:

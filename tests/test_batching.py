@@ -37,7 +37,8 @@ async def test_a_failing_command_fails_only_its_caller(redis: Redis) -> None:
         return_exceptions=True,
     )
     assert ok is True
-    assert isinstance(wrong, ResponseError) and "WRONGTYPE" in str(wrong)
+    assert isinstance(wrong, ResponseError)
+    assert "WRONGTYPE" in str(wrong)
     assert also_ok == b"x"
 
 
@@ -76,6 +77,7 @@ async def test_a_bad_argument_fails_only_its_caller(redis: Redis) -> None:
     results = await asyncio.gather(
         batcher.call(bad), batcher.call(lambda pipe: pipe.ping()), return_exceptions=True
     )
-    assert isinstance(results[0], TypeError) and results[1] is True
+    assert isinstance(results[0], TypeError)
+    assert results[1] is True
     with pytest.raises(TypeError):
         await batcher.call(bad)

@@ -32,6 +32,7 @@ from tests.conftest import (
     sip_join_event,
     wait_record,
 )
+from tests.livekit_helpers import as_received
 
 TEMPLATE = {"forwarded": "{{forwardedFromNumber}}", "via": "{{provider}}", "desk": "{{label}}"}
 
@@ -121,7 +122,7 @@ async def test_bridged_leg_arriving_first_waits_for_the_decision(make_router, tw
     corr = _correlation(await (await post_twilio(ingress, twilio_form(call_sid))).text())
     pipeline = pipeline_of(ingress)
     join = sip_join_event(call_id="SCL_early", headers={"X-Router-Call": corr})
-    join_event = to_event(join, events.now_ms())
+    join_event = to_event(as_received(join), events.now_ms())
     waiting = asyncio.create_task(bridge.join_bridged_leg(pipeline, join_event, 1))
     async with asyncio.timeout(10):  # until Redis reports the join blocked on the signal
         while (await redis.info("clients"))["blocked_clients"] < 1:

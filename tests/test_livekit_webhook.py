@@ -6,10 +6,15 @@ from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToJson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from livekit import api
 
 from router import keys
+from router.errors import InvalidSignature
+from router.livekit_webhook import _SIP_KIND, decode_webhook, verify
 from tests.conftest import post_livekit, sign_webhook, sip_join_event
+from tests.livekit_helpers import API_KEY, API_SECRET
 
 
 @pytest.fixture
@@ -104,3 +109,67 @@ async def test_oversized_body_is_413(ingress):
         headers={"Authorization": sign_webhook(body), "Content-Type": "application/json"},
     )
     assert resp.status == 413
+
+
+# ---- our verify + decode against livekit-api's WebhookReceiver, on the same bodies/tokens ----
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+_events = st.builds(
+    lambda event, eid, room, sid, ident, kind, attrs: api.WebhookEvent(
+        event=event,
+        id=eid,
+        room=api.Room(name=room, sid="RM_x"),
+        participant=api.ParticipantInfo(sid=sid, identity=ident, kind=kind, attributes=attrs),
+    ),
+    st.sampled_from(["participant_joined", "participant_left", "room_started", ""]),
+    _text,
+    _text,
+    _text,
+    _text,
+    st.sampled_from([k for _, k in api.ParticipantInfo.Kind.items()]),
+    st.dictionaries(_text, _text, max_size=6),
+)
+_tamper = st.sampled_from(["none", "body", "secret", "expired", "no_sha256", "garbage"])
+
+
+def _token(body: str, tamper: str) -> str:
+    if tamper == "secret":
+        return sign_webhook(body, secret="another-secret-another-secret-another-0123")
+    if tamper == "expired":
+        return sign_webhook(body, ttl_s=-600)
+    if tamper == "no_sha256":
+        return api.AccessToken(API_KEY, API_SECRET).to_jwt()
+    if tamper == "garbage":
+        return "not.a.jwt"
+    return sign_webhook(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=_events, tamper=_tamper)
+def test_verify_and_decode_agree_with_webhook_receiver(event: api.WebhookEvent, tamper: str):
+    body = MessageToJson(event, indent=None)
+    token = _token(body, tamper)
+    if tamper == "body":
+        body = body.replace('"event"', '"event" ', 1)  # same JSON, different bytes
+    reference = api.WebhookReceiver(api.TokenVerifier(API_KEY, API_SECRET))
+    try:
+        expected = reference.receive(body, token)
+    except Exception:
+        expected = None
+    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    if expected is None:
+        with pytest.raises(InvalidSignature):
+            verify(verifier, body.encode(), token)
+        return
+    verify(verifier, body.encode(), token)
+    ours = decode_webhook(body.encode())
+    p = expected.participant
+    assert (ours.event, ours.id, ours.room.name, ours.room.sid) == (
+        expected.event,
+        expected.id,
+        expected.room.name,
+        expected.room.sid,
+    )
+    assert (ours.participant.sid, ours.participant.identity) == (p.sid, p.identity)
+    assert ours.participant.attributes == dict(p.attributes)
+    assert (ours.participant.kind in _SIP_KIND) == (p.kind == api.ParticipantInfo.Kind.SIP)

@@ -28,6 +28,7 @@ from tests.conftest import (
     wait_key,
     wait_record,
 )
+from tests.livekit_helpers import as_received
 from tests.webhook_receiver import Receiver
 
 
@@ -47,7 +48,7 @@ async def test_redelivered_call_adopts_the_dispatch_an_earlier_attempt_made(
     earlier = await pipeline.dispatcher.dispatch(
         room="call-room-1", agent_name="support-agent", metadata="{}"
     )
-    event = to_event(sip_join_event(call_id="SCL_adopt"), events.now_ms())
+    event = to_event(as_received(sip_join_event(call_id="SCL_adopt")), events.now_ms())
     record = await pipeline.exclusive(
         event.call_id, lambda r: r is not None, lambda _: pipeline.route_direct(event, 2)
     )
@@ -61,7 +62,7 @@ async def test_stale_event_is_recorded_expired_not_dispatched(make_router, twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
     pipeline = pipeline_of(ingress)
-    event = to_event(sip_join_event(call_id="SCL_old"), events.now_ms() - 31_000)
+    event = to_event(as_received(sip_join_event(call_id="SCL_old")), events.now_ms() - 31_000)
     record = await pipeline.route_direct(event, 1)
     assert record.status == "expired"
     assert standin.dispatch_log == []
@@ -90,7 +91,9 @@ async def test_poison_entry_is_dead_lettered_listed_and_a_good_one_replayed(
     assert "1 dead-lettered entry" in out
 
     # An event that died for a reason since fixed (here: put there by hand) is replayed.
-    good = events.encode(to_event(sip_join_event(call_id="SCL_replay"), events.now_ms()))
+    good = events.encode(
+        to_event(as_received(sip_join_event(call_id="SCL_replay")), events.now_ms())
+    )
     await redis.xadd(keys.dead_letters(), {b"e": good, b"error": b"LiveKit was down"})
     code, out = await _cli("dlq", "replay", "--all", env={"REDIS_URL": valkey_url})
     assert code == 0

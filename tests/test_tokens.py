@@ -1,4 +1,4 @@
-"""The dispatcher's own access tokens, read back by livekit-api's TokenVerifier."""
+"""Our HS256 tokens, read back by livekit-api's TokenVerifier; the keyed HS256 is PyJWT's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jwt
 import pytest
 from livekit import api
 
-from router.dispatch import TOKEN_TTL_S, room_admin_token
+from router.tokens import TOKEN_TTL_S, KeyedHS256, install, room_admin_token
 
 KEY, SECRET = "APIkey123", "s3cret-s3cret-s3cret-s3cret-s3cret-123"
 
@@ -39,3 +39,17 @@ def test_token_is_short_lived_and_bound_to_the_secret() -> None:
     expired = room_admin_token(KEY, SECRET, "room-7", ttl_s=-120)
     with pytest.raises(jwt.ExpiredSignatureError):
         api.TokenVerifier(KEY, SECRET).verify(expired)
+
+
+def test_installed_hs256_still_vets_keys_and_signatures() -> None:
+    install()
+    install()  # idempotent
+    assert isinstance(jwt.get_algorithm_by_name("HS256"), KeyedHS256)
+    # PyJWT's own refusal of an asymmetric key as an HMAC secret survives the memoization.
+    pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(jwt.InvalidKeyError):
+        jwt.encode({"iss": KEY}, pem, algorithm="HS256")
+    token = jwt.encode({"iss": KEY, "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    assert jwt.decode(token, SECRET, algorithms=["HS256"], issuer=KEY)["iss"] == KEY
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, SECRET + "x", algorithms=["HS256"], issuer=KEY)
