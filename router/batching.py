@@ -4,9 +4,12 @@ A worker has dozens of calls in flight and a web process dozens of requests; eac
 own small commands (take a lease, release it, acknowledge an entry, enqueue an event). Sent one
 by one, every command pays redis-py's whole per-command path (pool checkout, retry wrapper,
 timeout, a write and a read). Here callers still ``await`` one command each, but the commands
-queued while the loop runs the current batch of callbacks are flushed together at the end of
-that turn: one connection checkout, one write, one read loop. Measured on this machine: 64
-concurrent EVALSHAs cost ~220 µs each one by one, ~37 µs each as one pipeline.
+queued while the loop runs the current batch of callbacks are flushed together: one connection
+checkout, one write, one read loop. At most ``in_flight`` (2) pipelines are out at once; what
+queues meanwhile goes out as the next one, so batches grow with load (group commit) while an
+idle process still sends a lone command at once. Measured on this machine: 64 concurrent
+EVALSHAs cost ~220 µs each one by one, ~37 µs each as one pipeline; on the worker benchmark,
+in-flight caps of 1 / 2 / 4 / unlimited gave ~970 / ~1,100 / ~960 / ~900 dispatches/s.
 
 Semantics are unchanged for the caller: each awaits its own reply, and a command's error
 (including a connection failure of the whole pipeline) is raised to that command's caller only.
@@ -32,18 +35,21 @@ MAX_BATCH = 512  # commands per pipeline; a longer queue goes out as several
 
 
 class Batcher:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, in_flight: int = 2) -> None:
         self.redis = redis
+        self.in_flight = in_flight
         self._queue: list[tuple[Stage, asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduled = False
 
     async def call(self, stage: Stage) -> Any:
         """Queue one command (``stage`` adds exactly one to the pipeline) and await its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
         self._queue.append((stage, future))
+        if not self._scheduled and len(self._tasks) < self.in_flight:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return await future
 
     async def script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -56,11 +62,17 @@ class Batcher:
             return await script(keys=keys, args=args)  # redis-py loads it and runs it
 
     def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        for start in range(0, len(queue), MAX_BATCH):
-            task = asyncio.create_task(self._send(queue[start : start + MAX_BATCH]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._scheduled = False
+        queue, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        task = asyncio.create_task(self._send(queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._queue and not self._scheduled:  # what queued meanwhile goes out together
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def _send(self, batch: list[tuple[Stage, asyncio.Future[Any]]]) -> None:
         staged: list[asyncio.Future[Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -81,3 +82,23 @@ async def test_a_bad_argument_fails_only_its_caller(redis: Redis) -> None:
     assert results[1] is True
     with pytest.raises(TypeError):
         await batcher.call(bad)
+
+
+async def test_commands_queued_while_a_pipeline_is_out_go_together_in_the_next(redis: Redis):
+    batcher = Batcher(redis, in_flight=1)
+    pipes: list[object] = []  # held, so no two pipelines can share an id()
+    second_wave: list[asyncio.Task[object]] = []
+
+    def ping(pipe: Any) -> object:
+        pipes.append(pipe)
+        if not second_wave:  # staged in the first pipeline: issue 50 more while it is out
+            second_wave.extend(
+                asyncio.create_task(batcher.call(lambda p: ping(p))) for _ in range(50)
+            )
+        return pipe.ping()
+
+    first = await asyncio.gather(*(batcher.call(ping) for _ in range(10)))
+    second = await asyncio.gather(*second_wave)
+    assert first == [True] * 10
+    assert second == [True] * 50
+    assert len({id(p) for p in pipes}) == 2  # one pipeline for the first ten, one for the fifty
