@@ -7,7 +7,9 @@ properly signed LiveKit ``participant_joined`` webhooks for a registered number 
 forwarding headers and a template. Baselines run in the same invocation: a bare aiohttp
 handler (ingress ceiling), a raw redis-py XADD → XREADGROUP → XACK loop (queue ceiling) and
 taskiq on taskiq-redis's stream broker with no-op tasks (what a team would otherwise build).
-Results: a table on stdout, JSON and a PNG latency chart in ``--out``.
+End-to-end latency is taken at 100 calls/s and at 80 % of the rate web and worker sustain
+together on this machine (measured first, closed loop); the memory phase sends its 100,000
+calls closed loop. Results: a table on stdout, JSON and a PNG latency chart in ``--out``.
 """
 
 from __future__ import annotations
@@ -311,6 +313,33 @@ class Bench:
         await self._expect_arrivals(len(sent), 60)
         return [(self.arrivals[r] - sent[r]) * 1000 for r in sent if r in self.arrivals]
 
+    async def closed_loop_calls(
+        self, session: aiohttp.ClientSession, url: str, n: int, prefix: str
+    ) -> float:
+        """Send n calls with ``--concurrency`` webhooks in flight, wait for every dispatch:
+        the end-to-end rate the web and worker processes sustain together on this machine."""
+        calls = signed_calls(prefix, n)
+        self.arrivals.clear()
+        accepted = 0
+        index = iter(range(n))
+
+        async def client() -> None:
+            nonlocal accepted
+            for i in index:
+                _, body, token = calls[i]
+                headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        accepted += 1
+                    else:
+                        self.refused += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(self.args.concurrency)))
+        await self._expect_arrivals(accepted, 300)
+        return len(self.arrivals) / (max(self.arrivals.values()) - started)
+
     # ---- the run ------------------------------------------------------------------------
 
     async def run_cluster(self) -> dict[str, Any]:
@@ -437,20 +466,22 @@ class Bench:
         )
         await self.open_loop(session, hook, 50, 100, "warmup")  # worker started, caches warm
         lat100 = await self.open_loop(session, hook, 100, int(100 * args.latency_seconds), "L100")
-        max_rate = min(r["worker_per_s"], r["ingress_rps"])
-        rate80 = round(0.8 * max_rate)
+        # The 80 % point is of what web + worker sustain together here (they share the cores
+        # with Valkey, the generator and the stand-in), not of the worker measured alone.
+        r["e2e_max_per_s"] = await self.closed_loop_calls(session, hook, args.e2e_calls, "X")
+        rate80 = round(0.8 * r["e2e_max_per_s"])
         lat80 = await self.open_loop(
             session, hook, rate80, int(rate80 * args.latency_seconds), "L80"
         )
         r["latency_100"] = _summary(lat100, 100)
         r["latency_80pct"] = _summary(lat80, rate80)
 
-        step(f"memory: RSS before and after {args.memory_calls} calls")
+        step(f"memory: RSS before and after {args.memory_calls} calls (closed loop)")
         before = {"web": rss_mb(web_proc.pid), "worker": rss_mb(worker.pid)}
         sent = 0
         while sent < args.memory_calls:
-            chunk = min(rate80 * 10, args.memory_calls - sent)
-            await self.open_loop(session, hook, rate80, chunk, f"M{sent}")
+            chunk = min(20_000, args.memory_calls - sent)
+            await self.closed_loop_calls(session, hook, chunk, f"M{sent}-")
             sent += chunk
         after = {"web": rss_mb(web_proc.pid), "worker": rss_mb(worker.pid)}
         r["rss_mb"] = {
@@ -495,7 +526,8 @@ def table(r: dict[str, Any]) -> str:
          f"{r['worker_per_s'] / r['raw_queue_per_s']:.2f}x"),
         (f"e2e @ {l100['rate_per_s']}/s p50 / p99 / p99.9 ms",
          f"{l100['p50_ms']:.2f} / {l100['p99_ms']:.2f} / {l100['p999_ms']:.2f}", "", ""),
-        (f"e2e @ {l80['rate_per_s']}/s (80% max) p50 / p99 / p99.9 ms",
+        ("e2e max calls/s, web + worker together", f"{r['e2e_max_per_s']:.0f}", "", ""),
+        (f"e2e @ {l80['rate_per_s']}/s (80% of e2e max) p50 / p99 / p99.9 ms",
          f"{l80['p50_ms']:.2f} / {l80['p99_ms']:.2f} / {l80['p999_ms']:.2f}", "", ""),
     ]  # fmt: skip
     for name, mem in r["rss_mb"].items():
@@ -529,7 +561,7 @@ def chart(r: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for key, label in (
         ("100", "100 calls/s"),
-        ("80pct", f"{r['latency_80pct']['rate_per_s']} calls/s (80% max)"),
+        ("80pct", f"{r['latency_80pct']['rate_per_s']} calls/s (80% of e2e max)"),
     ):
         samples = sorted(r["lat_samples"][key])
         if samples:
@@ -554,14 +586,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-calls", type=int, default=10000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--memory-calls", type=int, default=100_000)
+    parser.add_argument(
+        "--e2e-calls", type=int, default=5000, help="closed-loop calls for the end-to-end max"
+    )
     parser.add_argument("--out", default="bench-results")
     parser.add_argument(
         "--cluster", action="store_true", help="3-node Valkey cluster: 1 vs 2 worker processes"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.ingress_calls, args.worker_calls = 1.5, 1500, 2000
-        args.latency_seconds, args.memory_calls = 2.0, 2000
+        args.seconds, args.ingress_calls, args.worker_calls = 1.2, 1500, 2000
+        args.latency_seconds, args.memory_calls, args.e2e_calls = 1.5, 2000, 600
     try:
         import uvloop
 
