@@ -35,7 +35,7 @@ log = logs.get(__name__)
 routes = web.RouteTableDef()
 
 MAX_BODY = 256 * 1024
-_SIP_KIND = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
+SIP_KINDS = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
 _HEADER_PREFIX = "sip.h."
 _KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
 # Where the bridged leg's X-Router-Call header arrives: include_headers puts it under sip.h.*,
@@ -150,7 +150,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         ingress.counts["livekit", "malformed"] += 1
         raise
 
-    if webhook.event != "participant_joined" or webhook.participant.kind not in _SIP_KIND:
+    if webhook.event != "participant_joined" or webhook.participant.kind not in SIP_KINDS:
         ingress.counts["livekit", f"ignored:{webhook.event or 'unknown'}"] += 1
         return json_response({"queued": False, "reason": "not a SIP participant join"})
 

@@ -12,7 +12,7 @@ from livekit import api
 
 from router import keys
 from router.errors import InvalidSignature
-from router.livekit_webhook import _SIP_KIND, decode_webhook, verify
+from router.livekit_webhook import SIP_KINDS, decode_webhook, verify
 from tests.conftest import post_livekit, sign_webhook, sip_join_event
 from tests.livekit_helpers import API_KEY, API_SECRET
 
@@ -172,4 +172,4 @@ def test_verify_and_decode_agree_with_webhook_receiver(event: api.WebhookEvent, 
     )
     assert (ours.participant.sid, ours.participant.identity) == (p.sid, p.identity)
     assert ours.participant.attributes == dict(p.attributes)
-    assert (ours.participant.kind in _SIP_KIND) == (p.kind == api.ParticipantInfo.Kind.SIP)
+    assert (ours.participant.kind in SIP_KINDS) == (p.kind == api.ParticipantInfo.Kind.SIP)
