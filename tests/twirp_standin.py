@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -28,10 +29,12 @@ class TwirpStandIn:
         self,
         api_key: str,
         api_secret: str,
-        on_dispatch: Callable[[api.CreateAgentDispatchRequest], None] | None = None,
+        on_dispatch: Callable[[api.CreateAgentDispatchRequest, float], None] | None = None,
     ) -> None:
         self.verifier = api.TokenVerifier(api_key, api_secret)
-        self.on_dispatch = on_dispatch  # the benchmark timestamps arrivals here
+        # The benchmark's hook: each valid CreateDispatch with the perf_counter() at which its
+        # request reached this server (before our Python token check, which LiveKit does in Go).
+        self.on_dispatch = on_dispatch
         self.dispatches: asyncio.Queue[api.CreateAgentDispatchRequest] = asyncio.Queue()
         self.removals: asyncio.Queue[api.RoomParticipantIdentity] = asyncio.Queue()
         self.dispatch_log: list[api.CreateAgentDispatchRequest] = []
@@ -50,6 +53,7 @@ class TwirpStandIn:
         return web.json_response({"code": code, "msg": msg}, status=status)
 
     async def _handle(self, request: web.Request) -> web.Response:
+        received_at = time.perf_counter()
         self.requests += 1
         method = request.match_info["method"]
         kind = _METHODS.get(method)
@@ -73,7 +77,7 @@ class TwirpStandIn:
             return self._error(status, "internal" if status >= 500 else "invalid_argument", "x")
         if isinstance(message, api.CreateAgentDispatchRequest):
             if self.on_dispatch is not None:
-                self.on_dispatch(message)
+                self.on_dispatch(message, received_at)
                 return web.Response(
                     body=api.AgentDispatch(id="AD_bench").SerializeToString(),
                     content_type="application/protobuf",
