@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from router import keys
 from router.batching import Batcher
@@ -78,6 +79,11 @@ _decoder = msgspec.json.Decoder(CallRecord)
 _encode = msgspec.json.Encoder().encode
 
 
+def _note_recent(pipe: Pipeline, call_ids: list[str]) -> object:
+    fields = {f"c{i}".encode(): call_id for i, call_id in enumerate(call_ids)}
+    return pipe.xadd(keys.RECENT_CALLS, fields, maxlen=keys.RECENT_CALLS_MAX, approximate=True)  # type: ignore[arg-type]
+
+
 class CallStore:
     def __init__(self, redis: Redis, batcher: Batcher | None = None) -> None:
         self.redis = redis
@@ -102,21 +108,19 @@ class CallStore:
         return _decoder.decode(raw) if raw is not None else None
 
     async def remember(self, call_id: str) -> None:
-        """Note a decided call in the capped recent-calls stream (the console's list)."""
-        await self.batcher.call(
-            lambda pipe: pipe.xadd(
-                keys.RECENT_CALLS, {b"c": call_id}, maxlen=keys.RECENT_CALLS_MAX, approximate=True
-            )
-        )
+        """Note a decided call in the capped recent-calls stream (the console's list). The calls
+        noted while one pipeline is being assembled share one entry (fields c0, c1, ...)."""
+        await self.batcher.gather(keys.RECENT_CALLS, call_id, _note_recent)
 
     async def recent(self, limit: int) -> list[CallRecord]:
         """The latest decided calls, newest first (each call once)."""
         rows: Any = await self.redis.xrevrange(keys.RECENT_CALLS, count=limit * 2)
         seen: list[str] = []
         for _, fields in rows:
-            call_id = fields[b"c"].decode()
-            if call_id not in seen:
-                seen.append(call_id)
+            for raw in reversed(fields.values()):  # newest last within an entry
+                call_id = raw.decode()
+                if call_id not in seen:
+                    seen.append(call_id)
         records = [await self.get(call_id) for call_id in seen[:limit]]
         return [r for r in records if r is not None]
 

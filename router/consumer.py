@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from router import keys, logs
@@ -152,11 +153,14 @@ class Consumer:
             if deliveries >= self.max_deliveries:
                 await self._dead_letter(entry_id, fields, deliveries, repr(exc))
         else:
-            stream = self.stream
-            await self.batcher.call(lambda pipe: pipe.xack(stream, keys.GROUP, entry_id))
+            # The entries acknowledged while one pipeline is assembled share one XACK.
+            await self.batcher.gather(("xack", self.stream), entry_id, self._xack)
             self.processed += 1
         finally:
             self._slots.release()
+
+    def _xack(self, pipe: Pipeline, entry_ids: list[bytes]) -> object:
+        return pipe.xack(self.stream, keys.GROUP, *entry_ids)
 
     async def _claim_abandoned(self) -> None:
         """Take over entries idle in a dead consumer's pending list."""

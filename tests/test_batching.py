@@ -102,3 +102,30 @@ async def test_commands_queued_while_a_pipeline_is_out_go_together_in_the_next(r
     assert first == [True] * 10
     assert second == [True] * 50
     assert len({id(p) for p in pipes}) == 2  # one pipeline for the first ten, one for the fifty
+
+
+async def test_gathered_items_become_one_command(redis: Redis) -> None:
+    batcher = Batcher(redis)
+    commands: list[list[str]] = []
+
+    def note(pipe: Any, items: list[str]) -> object:
+        commands.append(list(items))
+        return pipe.sadd("t:batch:set", *items)
+
+    replies = await asyncio.gather(*(batcher.gather("set", f"m{i}", note) for i in range(20)))
+    assert commands == [[f"m{i}" for i in range(20)]]  # one SADD of all twenty
+    assert replies == [20] * 20  # every caller sees that command's reply
+    assert await redis.scard("t:batch:set") == 20
+    # Once staged, the group is closed: the next item starts a new command.
+    assert await batcher.gather("set", "m20", note) == 1
+    assert commands[-1] == ["m20"]
+
+
+async def test_a_cancelled_gatherer_does_not_cancel_the_others(redis: Redis) -> None:
+    batcher = Batcher(redis)
+    first = asyncio.create_task(batcher.gather("k", "a", lambda p, i: p.sadd("t:batch:c", *i)))
+    second = asyncio.create_task(batcher.gather("k", "b", lambda p, i: p.sadd("t:batch:c", *i)))
+    await asyncio.sleep(0)  # both joined the group (a yield, not a timed wait)
+    first.cancel()
+    assert await second == 2
+    assert await redis.smembers("t:batch:c") == {b"a", b"b"}
