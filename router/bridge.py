@@ -23,11 +23,11 @@ from router import events, keys, logs, template
 from router.answers import CORRELATION_HEADER, sip_address
 from router.calls import CallRecord, Leg
 from router.errors import DispatchError
+from router.lease import LeaseBusy
 from router.matching import carrier_facts
 from router.pipeline import (
     CALL_DEADLINE_MS,
     Clock,
-    LeaseBusy,
     Pipeline,
     iso,
     livekit_leg,
@@ -40,7 +40,7 @@ _SIGNAL_TTL_S = 120
 
 
 async def prepare_carrier_call(pipeline: Pipeline, event: events.CarrierCall) -> CallRecord | None:
-    record = await pipeline.exclusive(
+    record = await pipeline.leases.exclusive(
         event.call_id, lambda r: r is not None, lambda _: _prepare(pipeline, event)
     )
     if record is not None and record.status == "prepared":
@@ -153,12 +153,12 @@ async def join_bridged_leg(
     canonical = await _wait_for_prepared(pipeline, event.correlation_id, deadline)
     if canonical is None:
         log.warning("correlation_unknown", correlation_id=event.correlation_id)
-        return await pipeline.exclusive(
+        return await pipeline.leases.exclusive(
             event.call_id,
             lambda r: r is not None,
             lambda _: _route_unknown(pipeline, event, attempt),
         )
-    record = await pipeline.exclusive(
+    record = await pipeline.leases.exclusive(
         canonical,
         lambda r: r is None or r.sip_call_id is not None,
         lambda r: _dispatch_prepared(pipeline, event, r, attempt),
@@ -220,6 +220,6 @@ async def bridge_timeout(pipeline: Pipeline, call_id: str) -> None:
         return msgspec.structs.replace(r, status="bridge_timeout", notes=[*r.notes, note])
 
     try:
-        await pipeline.exclusive(call_id, still_waiting, expire)
+        await pipeline.leases.exclusive(call_id, still_waiting, expire)
     except LeaseBusy:
         await pipeline.schedule(f"bridge:{call_id}", 1.0)  # the leg is being joined right now

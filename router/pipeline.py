@@ -4,18 +4,15 @@ The direct flow (a LiveKit SIP join with no carrier correlation id): normalize, 
 row, ``routing.decide``, act on LiveKit, record. Carrier calls and their bridged legs use the
 same machinery from ``bridge``; ``worker`` routes each stream entry to the right flow.
 
-Exactly one dispatch per call: whoever acts on a call holds its lease (``SET NX PX``, renewed
-every 1.5 s while it works) and re-reads the record under it; a call whose record says it is
-done is acknowledged without acting. A worker that dies holding the lease leaves the entry
-pending; another claims it, and once the lease lapses (≤ 5 s) acts on it — first asking LiveKit
-whether the dead worker's dispatch went through. The consumer acknowledges an entry only when
-this returns.
+Exactly one dispatch per call: every flow acts under the call's lease (``lease``). A worker
+that dies holding it leaves the entry pending; another claims it, and once the lease lapses
+(≤ 5 s) acts on it — first asking LiveKit whether the dead worker's dispatch went through. The
+consumer acknowledges an entry only when this returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,9 +26,9 @@ from router import events, forwarding, keys, logs, matching, metrics, steer
 from router.batching import Batcher
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
-from router.consumer import RetryLater
 from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected
+from router.lease import Leases
 from router.phone import to_e164
 from router.precall import PreCallOutcome
 from router.registry_cache import Rows
@@ -45,24 +42,6 @@ CALL_DEADLINE_MS = 30_000  # after this the caller has given up: record, do not 
 _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed", "expired"})
 
-_RELEASE = """
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-  redis.call('PUBLISH', ARGV[4], ARGV[2])
-end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Take the call's lease and read its record in one round trip (same slot).
-_ACQUIRE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, false} end
-return {1, redis.call('GET', KEYS[2])}
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
 
 class Routed(msgspec.Struct, frozen=True):
     decision: Decision
@@ -71,10 +50,6 @@ class Routed(msgspec.Struct, frozen=True):
     match_reason: str | None = None
     origin_override: str | None = None
     notes: list[str] = msgspec.field(default_factory=list)
-
-
-class LeaseBusy(RetryLater):
-    """Another worker is deciding this call right now: leave the entry pending."""
 
 
 class Clock(msgspec.Struct, frozen=True):
@@ -136,77 +111,7 @@ class Pipeline:
         self.webhook_http = webhook_http
         self.bridge_timeout_s = bridge_timeout_s
         self.join_wait_s = join_wait_s
-        self._release_lease = redis.register_script(_RELEASE)
-        self._renew_lease = redis.register_script(_RENEW)
-        self._acquire_lease = redis.register_script(_ACQUIRE)
-        self._held: dict[str, str] = {}  # lease key -> our token, while we work on the call
-        self._keeper: asyncio.Task[None] | None = None
-
-    # ---- the lease ------------------------------------------------------------------------
-
-    async def exclusive(
-        self,
-        call_id: str,
-        done: Callable[[CallRecord | None], bool],
-        act: Callable[[CallRecord | None], Awaitable[CallRecord | None]],
-    ) -> CallRecord | None:
-        """Run ``act`` on the call's current record under its lease, unless ``done`` says so.
-
-        The lease and the record read are one script, and the new record is written together
-        with the lease release: two round trips per call, whatever its outcome.
-        """
-        lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
-        acquired, raw = await self.batcher.script(
-            self._acquire_lease,
-            [lease_key, keys.call_record(call_id)],
-            [token, keys.DISPATCH_LEASE_MS],
-        )
-        if not acquired:
-            raise LeaseBusy(f"call {call_id} is being handled by another worker")
-        # A short lease, renewed while we work: a worker that dies frees its calls in seconds.
-        self._hold(lease_key, token)
-        record: CallRecord | None = None
-        try:
-            existing = CallStore.decode(raw) if raw else None
-            if done(existing):
-                log.info("call_already_handled", status=existing.status if existing else None)
-                return existing
-            record = await act(existing)
-            return record
-        finally:
-            self._held.pop(lease_key, None)
-            # The record and the release in one script (same slot); only our own lease is
-            # deleted: one that expired and was taken over is not ours.
-            await self.batcher.script(
-                self._release_lease,
-                [lease_key, keys.call_record(call_id)],
-                [
-                    token,
-                    CallStore.encode(record) if record is not None else b"",
-                    keys.CALL_RECORD_TTL_S,
-                    keys.CALLS_CHANNEL,
-                ],
-            )
-
-    def _hold(self, lease_key: str, token: str) -> None:
-        self._held[lease_key] = token
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_leases(), name="lease-keeper")
-
-    async def _keep_leases(self) -> None:
-        """Renew every lease this process holds, all in one batch, until it holds none."""
-        while self._held:
-            await asyncio.sleep(keys.LEASE_RENEW_S)
-            held = list(self._held.items())
-            renewals = [
-                self.batcher.script(self._renew_lease, [key], [token, keys.DISPATCH_LEASE_MS])
-                for key, token in held
-            ]
-            for (key, _), result in zip(
-                held, await asyncio.gather(*renewals, return_exceptions=True), strict=True
-            ):
-                if isinstance(result, BaseException):
-                    log.warning("lease_renew_failed", lease=key, error=repr(result))
+        self.leases = Leases(redis, self.batcher)
 
     # ---- the direct LiveKit flow ----------------------------------------------------------
 

@@ -41,7 +41,7 @@ class Worker:
                 case events.LiveKitSipJoined(correlation_id=str()):
                     record = await bridge.join_bridged_leg(pipeline, event, deliveries)
                 case events.LiveKitSipJoined():
-                    record = await pipeline.exclusive(
+                    record = await pipeline.leases.exclusive(
                         event.call_id,
                         lambda r: r is not None,
                         lambda _: pipeline.route_direct(event, deliveries),

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from router import keys
 from router.calls import CallRecord
-from router.pipeline import LeaseBusy
+from router.lease import LeaseBusy
 from tests.conftest import pipeline_of
 
 
@@ -29,10 +29,10 @@ async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
             await asyncio.sleep(0.1)  # the call's own work, longer than one lease lifetime
             seen.append(bool(await redis.exists(lease)))
         with pytest.raises(LeaseBusy):  # a second worker is kept out all along
-            await pipeline.exclusive("SCL_long", lambda r: False, lambda r: asyncio.sleep(0))
+            await pipeline.leases.exclusive("SCL_long", lambda r: False, lambda r: asyncio.sleep(0))
         return None
 
-    await pipeline.exclusive("SCL_long", lambda r: False, act)
+    await pipeline.leases.exclusive("SCL_long", lambda r: False, act)
     assert seen == [True] * 10
     assert not await redis.exists(lease)  # released when done
 
@@ -50,6 +50,6 @@ async def test_a_lease_no_longer_held_is_not_renewed(
         await asyncio.sleep(0.2)  # several renewal rounds
         return None
 
-    await pipeline.exclusive("SCL_taken", lambda r: False, act)
+    await pipeline.leases.exclusive("SCL_taken", lambda r: False, act)
     assert await redis.get(lease) == b"other-worker"
     assert 50_000 < await redis.pttl(lease) <= 60_000  # not re-expired by our keeper

@@ -49,7 +49,7 @@ async def test_redelivered_call_adopts_the_dispatch_an_earlier_attempt_made(
         room="call-room-1", agent_name="support-agent", metadata="{}"
     )
     event = to_event(as_received(sip_join_event(call_id="SCL_adopt")), events.now_ms())
-    record = await pipeline.exclusive(
+    record = await pipeline.leases.exclusive(
         event.call_id, lambda r: r is not None, lambda _: pipeline.route_direct(event, 2)
     )
     assert record is not None
