@@ -124,6 +124,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the configuration; raise ConfigError naming the bad variable."""
     env = os.environ if env is None else env
     livekit_url = _url(env, "LIVEKIT_URL", ("http", "https", "ws", "wss"))
+    if livekit_url is not None and not urlsplit(livekit_url).hostname:
+        raise ConfigError("LIVEKIT_URL", f"must name a host, got {livekit_url!r}")
     key, secret = _text(env, "LIVEKIT_API_KEY"), _text(env, "LIVEKIT_API_SECRET")
     if bool(key) != bool(secret):
         missing = "LIVEKIT_API_SECRET" if key else "LIVEKIT_API_KEY"

@@ -46,6 +46,7 @@ def test_full_configuration():
         ({"PORT": "70000"}, "PORT"),
         ({"REDIS_URL": "mysql://x"}, "REDIS_URL"),
         ({"LIVEKIT_URL": "wss://x"}, "LIVEKIT_API_KEY"),
+        ({"LIVEKIT_URL": "https:///twirp", "LIVEKIT_API_KEY": "k"}, "LIVEKIT_URL"),
         ({"LIVEKIT_API_KEY": "k"}, "LIVEKIT_API_SECRET"),
         ({"LIVEKIT_SIP_URI": "http://x"}, "LIVEKIT_SIP_URI"),
         ({"TELNYX_PUBLIC_KEY": "not base64!"}, "TELNYX_PUBLIC_KEY"),
