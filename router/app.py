@@ -8,7 +8,8 @@ stops reading and drains first, and the clients it uses are closed last.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -29,7 +30,7 @@ from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
-from router.dispatch import DryRunDispatcher, LiveKitDispatcher
+from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.httpapi import bearer_middleware, errors_middleware
 from router.ingress import Ingress
 from router.pipeline import Pipeline
@@ -38,6 +39,7 @@ from router.redis_client import connect_any
 from router.registry import Registry
 from router.registry_cache import RegistryCache
 from router.telnyx_api import TelnyxCallControl
+from router.twirp import TwirpTransport
 from router.worker import Worker
 
 log = logs.get(__name__)
@@ -63,31 +65,24 @@ def build_app(
         _announce_disabled(config)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
-        redis = await connect_any(redis_url, config.redis_cluster)
-        session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
-        hooks = webhook_session(config.webhook_allow_private)
-        app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
-        app[state.REGISTRY] = Registry(redis)
-        rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
-        await rows.start()
-        batcher = app[state.BATCH] = Batcher(redis)
-        app[state.CALLS] = CallStore(redis, batcher)
-        app[state.INGRESS] = Ingress(redis, config.stream_shards, batcher)
-        if config.dry_run:
-            log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
-            app[state.DISPATCHER] = DryRunDispatcher()
-        else:
-            assert config.livekit_url
-            assert config.livekit_api_key
-            assert config.livekit_api_secret
-            app[state.DISPATCHER] = LiveKitDispatcher(
-                session, config.livekit_url, config.livekit_api_key, config.livekit_api_secret
-            )
-        yield
-        await rows.stop()
-        await hooks.close()
-        await session.close()
-        await redis.aclose()
+        # Each resource is torn down in reverse order, also when a later one fails to start.
+        async with contextlib.AsyncExitStack() as stack:
+            redis = await connect_any(redis_url, config.redis_cluster)
+            stack.push_async_callback(redis.aclose)
+            session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
+            stack.push_async_callback(session.close)
+            hooks = webhook_session(config.webhook_allow_private)
+            stack.push_async_callback(hooks.close)
+            app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
+            app[state.REGISTRY] = Registry(redis)
+            rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
+            await rows.start()
+            stack.push_async_callback(rows.stop)
+            batcher = app[state.BATCH] = Batcher(redis)
+            app[state.CALLS] = CallStore(redis, batcher)
+            app[state.INGRESS] = Ingress(redis, config.stream_shards, batcher)
+            app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
+            yield
 
     app.cleanup_ctx.append(clients)
     if worker:
@@ -101,6 +96,22 @@ def build_app(
         app.add_routes(livekit_webhook.routes)
         app.add_routes(carrier_webhooks.routes)
     return app
+
+
+@contextlib.contextmanager
+def _dispatcher(config: Config) -> Iterator[Dispatcher]:
+    if config.dry_run:
+        log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
+        yield DryRunDispatcher()
+        return
+    assert config.livekit_url
+    assert config.livekit_api_key
+    assert config.livekit_api_secret
+    twirp = TwirpTransport(config.livekit_url, timeout_s=HTTP_TIMEOUT.total or 5.0)
+    try:
+        yield LiveKitDispatcher(twirp, config.livekit_api_key, config.livekit_api_secret)
+    finally:
+        twirp.close()
 
 
 async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:

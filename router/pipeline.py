@@ -224,17 +224,25 @@ class Pipeline:
         metadata = _json.encode(decision.metadata).decode()
         deadline = event.received_at_ms + CALL_DEADLINE_MS
 
+        unanswered = record.attempts > 1
+
         async def dispatch_once() -> str | None:
             # A redelivered entry may follow an attempt that dispatched, then died before
-            # recording it: adopt that dispatch instead of sending a second agent.
-            if record.attempts > 1:
+            # recording it; a request that got no answer may have been carried out: adopt that
+            # dispatch instead of sending a second agent.
+            nonlocal unanswered
+            if unanswered:
                 found = await self.dispatcher.find(room=event.room, agent_name=agent_name)
                 if found is not None:
                     log.info("dispatch_adopted", dispatch_id=found)
                     return found
-            return await self.dispatcher.dispatch(
-                room=event.room, agent_name=agent_name, metadata=metadata
-            )
+            try:
+                return await self.dispatcher.dispatch(
+                    room=event.room, agent_name=agent_name, metadata=metadata
+                )
+            except DispatchError as exc:
+                unanswered = exc.status is None
+                raise
 
         try:
             dispatch_id = await self.retrying(dispatch_once, deadline)

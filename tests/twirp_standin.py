@@ -40,6 +40,9 @@ class TwirpStandIn:
         self.dispatch_log: list[api.CreateAgentDispatchRequest] = []
         self.created: list[api.AgentDispatch] = []
         self.fail_next: list[int] = []  # HTTP statuses to answer, in order, before succeeding
+        # Carry out the next N CreateDispatch requests, then drop the connection unanswered
+        # (an answer lost on the way back: the caller cannot know the dispatch exists).
+        self.drop_answers = 0
         self.requests = 0
         self._ids = itertools.count(1)
 
@@ -91,6 +94,11 @@ class TwirpStandIn:
                 metadata=message.metadata,
             )
             self.created.append(reply)
+            if self.drop_answers:
+                self.drop_answers -= 1
+                assert request.transport is not None
+                request.transport.abort()
+                raise ConnectionResetError("answer dropped on purpose")
             return web.Response(body=reply.SerializeToString(), content_type="application/protobuf")
         if isinstance(message, api.ListAgentDispatchRequest):
             listed = api.ListAgentDispatchResponse(
