@@ -18,7 +18,7 @@ Semantics are unchanged for the caller: each awaits its own reply, and a command
 (including a connection failure of the whole pipeline) is raised to that command's caller only.
 Commands are not a transaction — none of the callers needs one (each multi-key step is a
 script). A script whose SHA the server does not know (a restarted or failed-over server) is
-loaded and run again on its own.
+loaded once and run again through the batch.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ GroupStage = Callable[[Pipeline, list[Any]], object]
 MAX_BATCH = 512  # commands per pipeline; a longer queue goes out as several
 
 
+def evalsha(
+    pipe: Pipeline, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]
+) -> object:
+    return pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
 class Batcher:
     def __init__(self, redis: Redis, *, in_flight: int = 2) -> None:
         self.redis = redis
@@ -46,6 +52,7 @@ class Batcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduled = False
         self._groups: dict[Hashable, tuple[list[Any], asyncio.Future[Any]]] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     async def call(self, stage: Stage) -> Any:
         """Queue one command (``stage`` adds exactly one to the pipeline) and await its reply."""
@@ -53,10 +60,13 @@ class Batcher:
         self._enqueue(stage, future)
         return await future
 
-    async def gather(self, key: Hashable, item: Any, stage: GroupStage) -> Any:
+    async def gather(
+        self, key: Hashable, item: Any, stage: GroupStage, *, each: bool = False
+    ) -> Any:
         """Queue ``item``; the items queued under ``key`` until the pipeline is staged become
         one command, ``stage(pipe, items)`` (XACK of many ids, one XADD of many fields), whose
-        reply every caller awaits."""
+        reply every caller awaits — or, with ``each``, a list of replies, one per item in
+        order, of which each caller gets its own (a script enqueueing many events)."""
         group = self._groups.get(key)
         if group is None:
             items: list[Any] = []
@@ -67,18 +77,29 @@ class Batcher:
 
             group = self._groups[key] = (items, asyncio.get_running_loop().create_future())
             self._enqueue(staged, group[1])
+        index = len(group[0])
         group[0].append(item)
         # shield: one caller cancelled must not cancel the reply the others wait for
-        return await asyncio.shield(group[1])
+        reply = await asyncio.shield(group[1])
+        return reply[index] if each else reply
 
     async def script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run a registered script through the batch (EVALSHA; loaded first if unknown)."""
         try:
-            return await self.call(
-                lambda pipe: pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            )
+            return await self.call(lambda pipe: evalsha(pipe, script, keys, args))
         except NoScriptError:
-            return await script(keys=keys, args=args)  # redis-py loads it and runs it
+            await self.load(script)
+            return await self.call(lambda pipe: evalsha(pipe, script, keys, args))
+
+    async def load(self, script: AsyncScript) -> None:
+        """SCRIPT LOAD, once for all the callers that found the script unknown (a restarted or
+        failed-over server; on a cluster redis-py loads it on every primary)."""
+        pending = self._loading.get(script.sha)
+        if pending is None:
+            pending = asyncio.ensure_future(self.redis.script_load(script.script))
+            self._loading[script.sha] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(script.sha, None))
+        await asyncio.shield(pending)
 
     def _enqueue(self, stage: Stage, future: asyncio.Future[Any]) -> None:
         self._queue.append((stage, future))

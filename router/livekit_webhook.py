@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 
@@ -71,7 +72,14 @@ def _verifier(request: web.Request) -> api.TokenVerifier:
     config = request.app[state.CONFIG]
     if not config.livekit_webhooks_enabled:
         raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
-    return api.TokenVerifier(config.livekit_api_key, config.livekit_api_secret)
+    assert config.livekit_api_key
+    assert config.livekit_api_secret
+    return _verifier_for(config.livekit_api_key, config.livekit_api_secret)
+
+
+@functools.lru_cache(maxsize=4)
+def _verifier_for(api_key: str, api_secret: str) -> api.TokenVerifier:
+    return api.TokenVerifier(api_key, api_secret)
 
 
 def verify(verifier: api.TokenVerifier, body: bytes, token: str) -> None:
