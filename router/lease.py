@@ -11,7 +11,8 @@ releasing the lease is another (both in the call's slot): two round trips per ca
 from __future__ import annotations
 
 import asyncio
-import secrets
+import itertools
+import os
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -22,6 +23,18 @@ from router.calls import CallRecord, CallStore
 from router.consumer import RetryLater
 
 log = logs.get(__name__)
+# A lease's token names its holder: this process (random, so distinct across hosts and
+# restarts) and a serial number (distinct within it). Not a secret, only never reused.
+_HOLDER = os.urandom(8).hex()
+_serial = itertools.count(1)
+
+
+def _new_holder() -> None:  # a forked child is another holder
+    global _HOLDER
+    _HOLDER = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_holder)
 
 _RELEASE = """
 if ARGV[2] ~= '' then
@@ -63,7 +76,7 @@ class Leases:
     ) -> CallRecord | None:
         """Run ``act`` on the call's current record under its lease, unless ``done`` says so;
         the record ``act`` returns is written as the lease is released."""
-        lease_key, token = keys.dispatch_lease(call_id), secrets.token_hex(8)
+        lease_key, token = keys.dispatch_lease(call_id), f"{_HOLDER}-{next(_serial)}"
         acquired, raw = await self.batcher.script(
             self._acquire, [lease_key, keys.call_record(call_id)], [token, keys.DISPATCH_LEASE_MS]
         )

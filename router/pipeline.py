@@ -13,9 +13,9 @@ consumer acknowledges an entry only when this returns.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -62,7 +62,14 @@ class Clock(msgspec.Struct, frozen=True):
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """Epoch milliseconds as ISO 8601 UTC, e.g. ``2026-11-23T17:11:04.123Z``."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def sip_facts(event: events.LiveKitSipJoined) -> dict[str, str]:
