@@ -36,6 +36,10 @@ class KeyedHS256(HMACAlgorithm):
     def prepare_key(self, key: str | bytes) -> bytes:
         return super().prepare_key(key)
 
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - the short-key warning, once per secret
+    def check_key_length(self, key: bytes) -> str | None:
+        return super().check_key_length(key)
+
 
 _HS256 = KeyedHS256()
 _signer = PyJWS(algorithms=[])
