@@ -107,7 +107,11 @@ def _dispatcher(config: Config) -> Iterator[Dispatcher]:
     assert config.livekit_url
     assert config.livekit_api_key
     assert config.livekit_api_secret
-    twirp = TwirpTransport(config.livekit_url, timeout_s=HTTP_TIMEOUT.total or 5.0)
+    twirp = TwirpTransport(
+        config.livekit_url,
+        timeout_s=HTTP_TIMEOUT.total or 5.0,
+        connect_timeout_s=HTTP_TIMEOUT.connect or 2.0,
+    )
     try:
         yield LiveKitDispatcher(twirp, config.livekit_api_key, config.livekit_api_secret)
     finally:

@@ -56,11 +56,12 @@ _error_body = msgspec.json.Decoder(_ErrorBody)
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: one request at a time, the response parsed as it arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.body: list[bytes] = []
+        self.body_size, self.max_body = 0, max_body
         self.lost = False
         self.keep_alive = True
         self.idle_since = 0.0
@@ -85,12 +86,16 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.max_body:
+            self._fail(TwirpTransportError(f"response body over {self.max_body} bytes"))
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:
         waiter, self.waiter = self.waiter, None
-        body, self.body = b"".join(self.body), []
-        self.keep_alive = self.parser.should_keep_alive()
+        body, self.body, self.body_size = b"".join(self.body), [], 0
+        self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
         if waiter is not None and not waiter.done():
             waiter.set_result((self.parser.get_status_code(), body))
 
@@ -114,8 +119,10 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def reusable(self, now: float, idle_s: float) -> bool:
-        return not self.lost and self.keep_alive and now - self.idle_since < idle_s
+    def usable(self) -> bool:
+        """Open, and neither side has said it will close it."""
+        closing = self.transport is None or self.transport.is_closing()
+        return not (self.lost or closing) and self.keep_alive
 
 
 class TwirpTransport:
@@ -124,7 +131,9 @@ class TwirpTransport:
         url: str,
         *,
         timeout_s: float = 10.0,
+        connect_timeout_s: float = 2.0,
         max_connections: int = 64,
+        max_body: int = 4 * 1024 * 1024,
         idle_s: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -141,6 +150,7 @@ class TwirpTransport:
             "Content-Type: application/protobuf\r\nAccept-Encoding: identity\r\n"
         )
         self.timeout_s, self.idle_s, self.max_connections = timeout_s, idle_s, max_connections
+        self.connect_timeout_s, self.max_body = connect_timeout_s, max_body
         self._idle: list[_Connection] = []
         self._open = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
@@ -179,7 +189,7 @@ class TwirpTransport:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if conn.reusable(now, self.idle_s):
+            if conn.usable() and now - conn.idle_since < self.idle_s:
                 return conn
             self._discard(conn)
         while self._open >= self.max_connections:
@@ -190,9 +200,9 @@ class TwirpTransport:
                 return await self._acquire()
         self._open += 1
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await asyncio.get_running_loop().create_connection(
-                    _Connection, self.host, self.port, ssl=self.ssl
+                    lambda: _Connection(self.max_body), self.host, self.port, ssl=self.ssl
                 )
         except (OSError, TimeoutError) as exc:
             self._open -= 1
@@ -208,7 +218,7 @@ class TwirpTransport:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        if conn.lost or not conn.keep_alive:
+        if not conn.usable():
             self._discard(conn)
             return
         conn.idle_since = time.monotonic()

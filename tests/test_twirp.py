@@ -94,6 +94,17 @@ async def test_calls_reuse_one_keep_alive_connection_and_are_verified_by_livekit
     assert transport.connections_opened == 1
 
 
+async def test_a_connection_idle_too_long_is_replaced_not_reused(twirp):
+    standin, url = twirp
+    transport = TwirpTransport(url, idle_s=0)  # every pooled connection is already too old
+    dispatcher = LiveKitDispatcher(transport, API_KEY, API_SECRET)
+    for i in range(3):
+        await dispatcher.dispatch(room=f"room-{i}", agent_name="a", metadata="")
+    transport.close()
+    assert len(standin.dispatch_log) == 3
+    assert transport.connections_opened == 3
+
+
 async def test_concurrent_calls_are_capped_at_the_pool_size(twirp):
     standin, url = twirp
     transport = TwirpTransport(url, max_connections=3)
@@ -183,6 +194,15 @@ async def test_garbage_or_truncated_answers_are_transport_errors(answer, match):
     async with raw_server(lambda head: answer, close_after=True) as (_, port):
         transport = TwirpTransport(f"http://127.0.0.1:{port}")
         with pytest.raises(TwirpTransportError, match=match):
+            await transport.call("S", "M", b"", token())
+        transport.close()
+
+
+async def test_an_oversized_answer_is_refused_not_buffered():
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+    async with raw_server(lambda head: big) as (_, port):
+        transport = TwirpTransport(f"http://127.0.0.1:{port}", max_body=1000)
+        with pytest.raises(TwirpTransportError, match="over 1000 bytes"):
             await transport.call("S", "M", b"", token())
         transport.close()
 
