@@ -33,6 +33,10 @@ PRECALL_SECONDS = Histogram(
 STREAM_LAG = Gauge("router_stream_lag", "Entries not yet delivered to the worker group")
 STREAM_PENDING = Gauge("router_stream_pending", "Entries delivered but not acknowledged")
 DLQ_SIZE = Gauge("router_dlq_size", "Entries in the dead-letter stream")
+LIVEKIT_CONNECTIONS = Counter(
+    "router_livekit_connections_opened_total",
+    "Connections opened to LiveKit's server API (few while keep-alive holds)",
+)
 
 routes = web.RouteTableDef()
 

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 import httptools
 import msgspec
 
+from router import metrics
+
 USER_AGENT = "call-router (livekit twirp)"
 REQUEST_ID_HEADER = "X-Livekit-Request-Id"
 
@@ -215,6 +217,7 @@ class TwirpTransport:
             self._wake()
             raise
         self.connections_opened += 1
+        metrics.LIVEKIT_CONNECTIONS.inc()
         return conn
 
     def _release(self, conn: _Connection) -> None:

@@ -48,6 +48,7 @@ async def test_metrics_count_events_decisions_and_latency(router, twirp, redis):
     assert delta("router_events_total", source="livekit", outcome="queued") == 1
     assert delta("router_calls_total", status="dispatched", rule="dialed_number") == 1
     assert delta("router_dispatch_seconds_count") == 1
+    assert delta("router_livekit_connections_opened_total") == 1
     for gauge in ("router_stream_lag", "router_stream_pending", "router_dlq_size"):
         assert (gauge, ()) in after
 
