@@ -61,12 +61,19 @@ class Batcher:
         return await future
 
     async def gather(
-        self, key: Hashable, item: Any, stage: GroupStage, *, each: bool = False
+        self,
+        key: Hashable,
+        item: Any,
+        stage: GroupStage,
+        *,
+        each: bool = False,
+        script: AsyncScript | None = None,
     ) -> Any:
         """Queue ``item``; the items queued under ``key`` until the pipeline is staged become
         one command, ``stage(pipe, items)`` (XACK of many ids, one XADD of many fields), whose
         reply every caller awaits — or, with ``each``, a list of replies, one per item in
-        order, of which each caller gets its own (a script enqueueing many events)."""
+        order, of which each caller gets its own (a script enqueueing many events). A stage
+        that runs ``script`` is run again, once it is loaded, if the server did not know it."""
         group = self._groups.get(key)
         if group is None:
             items: list[Any] = []
@@ -79,8 +86,14 @@ class Batcher:
             self._enqueue(staged, group[1])
         index = len(group[0])
         group[0].append(item)
-        # shield: one caller cancelled must not cancel the reply the others wait for
-        reply = await asyncio.shield(group[1])
+        try:
+            # shield: one caller cancelled must not cancel the reply the others wait for
+            reply = await asyncio.shield(group[1])
+        except NoScriptError:
+            if script is None:
+                raise
+            await self._load(script)
+            return await self.gather(key, item, stage, each=each)
         return reply[index] if each else reply
 
     async def script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -88,10 +101,10 @@ class Batcher:
         try:
             return await self.call(lambda pipe: evalsha(pipe, script, keys, args))
         except NoScriptError:
-            await self.load(script)
+            await self._load(script)
             return await self.call(lambda pipe: evalsha(pipe, script, keys, args))
 
-    async def load(self, script: AsyncScript) -> None:
+    async def _load(self, script: AsyncScript) -> None:
         """SCRIPT LOAD, once for all the callers that found the script unknown (a restarted or
         failed-over server; on a cluster redis-py loads it on every primary)."""
         pending = self._loading.get(script.sha)

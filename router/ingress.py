@@ -19,7 +19,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
 
 from router import events, keys, metrics
 from router.batching import Batcher, evalsha
@@ -74,17 +73,11 @@ class Ingress:
     ) -> tuple[bool, str]:
         """(queued now?, the marker stored with the first delivery of this event id)."""
         shard = self.shard_of(event.call_id)
-        stream, seen, encoded = (
-            keys.stream(shard),
-            keys.seen_event(event_id, shard),
-            events.encode(event),
+        stream = keys.stream(shard)
+        item = (stream, keys.seen_event(event_id, shard), events.encode(event), marker)
+        queued, stored = await self.batcher.gather(
+            stream, item, self._stage, each=True, script=self._enqueue
         )
-        item = (stream, seen, encoded, marker)
-        try:
-            queued, stored = await self.batcher.gather(stream, item, self._stage, each=True)
-        except NoScriptError:
-            await self.batcher.load(self._enqueue)
-            queued, stored = await self.batcher.gather(stream, item, self._stage, each=True)
         return bool(queued), stored.decode() if isinstance(stored, bytes) else str(stored)
 
     def _stage(self, pipe: Pipeline, items: list[tuple[str, str, bytes, str]]) -> object:
