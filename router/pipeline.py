@@ -231,14 +231,14 @@ class Pipeline:
         metadata = _json.encode(decision.metadata).decode()
         deadline = event.received_at_ms + CALL_DEADLINE_MS
 
-        unanswered = record.attempts > 1
+        ask_first = record.attempts > 1
 
         async def dispatch_once() -> str | None:
             # A redelivered entry may follow an attempt that dispatched, then died before
             # recording it; a request that got no answer may have been carried out: adopt that
             # dispatch instead of sending a second agent.
-            nonlocal unanswered
-            if unanswered:
+            nonlocal ask_first
+            if ask_first:
                 found = await self.dispatcher.find(room=event.room, agent_name=agent_name)
                 if found is not None:
                     log.info("dispatch_adopted", dispatch_id=found)
@@ -248,7 +248,7 @@ class Pipeline:
                     room=event.room, agent_name=agent_name, metadata=metadata
                 )
             except DispatchError as exc:
-                unanswered = exc.status is None
+                ask_first = exc.status is None  # no answer: it may have been carried out
                 raise
 
         try:
