@@ -325,7 +325,7 @@ async def delete_agent(request: web.Request) -> web.Response:
 async def recent_calls(request: web.Request) -> web.Response:
     """The latest decided calls, newest first (``?limit=``: 1 to 200, default 50)."""
     raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
         raise ValidationError(f"limit: 1 to 200, got {raw!r}", field="limit")
     return json_response(await request.app[state.CALLS].recent(int(raw)))
 

@@ -31,7 +31,7 @@ from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
 from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
-from router.httpapi import bearer_middleware, errors_middleware
+from router.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
 from router.ingress import Ingress
 from router.pipeline import Pipeline
 from router.precall import webhook_session
@@ -61,6 +61,7 @@ def build_app(
         client_max_size=1024 * 1024,
     )
     app[state.CONFIG] = config
+    app[BODY_TIMEOUT], app[REDIS_DEADLINE] = config.body_timeout_s, config.redis_deadline_s
     if web_routes:
         _announce_disabled(config)
 

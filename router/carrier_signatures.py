@@ -64,7 +64,8 @@ def verify_twilio(
 ) -> None:
     if not signature:
         raise Forbidden("missing X-Twilio-Signature")
-    given = signature.encode()
+    # Bytes that are not UTF-8 arrive surrogate-escaped: compared as sent, they never match.
+    given = signature.encode("utf-8", "surrogateescape")
     for candidate in _port_variants(url):
         expected = twilio_signature(auth_token, candidate, params).encode()
         if hmac.compare_digest(expected, given):
@@ -82,7 +83,8 @@ def verify_telnyx(
 ) -> None:
     if not signature or not timestamp:
         raise Forbidden("missing telnyx-signature-ed25519 or telnyx-timestamp")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isascii: str.isdigit() is also true of superscripts and other digits int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise Forbidden("telnyx-timestamp is not a unix time")
     age = (time.time() if now is None else now) - int(timestamp)
     if abs(age) > TELNYX_TOLERANCE_S:

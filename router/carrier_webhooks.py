@@ -25,7 +25,7 @@ from router import events, logs, state
 from router.answers import sip_target
 from router.carrier_signatures import public_url, verify_telnyx, verify_twilio
 from router.errors import Unavailable, ValidationError
-from router.httpapi import decode, json_response, read_body
+from router.httpapi import decode, json_response, read_body, redis_deadline
 from router.matching import carrier_facts, route
 from router.phone import to_e164
 
@@ -82,31 +82,37 @@ def _sip_header_params(form: dict[str, str]) -> dict[str, str]:
     }
 
 
+async def _carrier_answer(
+    request: web.Request, draft: events.CarrierCall, *, inbound: bool
+) -> tuple[str, str | None]:
+    """(answer, reason): "pending" for Call Control (the worker acts), else bridge or reject."""
+    if draft.mode == "call_control":
+        return "pending", None
+    if not inbound:
+        return "reject", "not_inbound: the carrier says this call is not inbound"
+    # The same row matching as the worker's (forwarded calls to shared landing numbers, or to
+    # no row at all, are taken), without the pre-call webhook.
+    config = request.app[state.CONFIG]
+    facts = carrier_facts(draft, config.default_region)
+    refused = (await route(request.app[state.ROWS], facts, config.default_agent_name)).decision
+    if refused.action == "reject":
+        return "reject", f"{refused.reject_reason}: {refused.detail}"
+    return "bridge", None
+
+
 async def _admit(
     request: web.Request, draft: events.CarrierCall, *, inbound: bool
-) -> tuple[str, str]:
-    """Decide the carrier's answer, queue the event; (answer, correlation id)."""
+) -> tuple[str, str, bool]:
+    """Decide the carrier's answer, queue the event; (answer, correlation id, queued now?)."""
     app = request.app
-    config = app[state.CONFIG]
-    answer, reason = "pending", None
     try:
-        if draft.mode != "call_control":
-            # The same row matching as the worker's (forwarded calls to shared landing
-            # numbers, or to no row at all, are taken), without the pre-call webhook.
-            facts = carrier_facts(draft, config.default_region)
-            routing = await route(app[state.ROWS], facts, config.default_agent_name)
-            refused = routing.decision
-            if not inbound:
-                answer, reason = "reject", "not_inbound: the carrier says this call is not inbound"
-            elif refused.action == "reject":
-                answer, reason = "reject", f"{refused.reject_reason}: {refused.detail}"
-            else:
-                answer = "bridge"
-        event = msgspec.structs.replace(draft, answer=answer, answer_reason=reason)
-        queued, marker = await app[state.INGRESS].enqueue(
-            event.event_id, event, marker=f"{answer} {event.correlation_id}"
-        )
-    except (RedisError, OSError) as exc:
+        async with redis_deadline(request):
+            answer, reason = await _carrier_answer(request, draft, inbound=inbound)
+            event = msgspec.structs.replace(draft, answer=answer, answer_reason=reason)
+            queued, marker = await app[state.INGRESS].enqueue(
+                event.event_id, event, marker=f"{answer} {event.correlation_id}"
+            )
+    except (RedisError, OSError, TimeoutError) as exc:
         app[state.INGRESS].counts[draft.provider, "unavailable"] += 1
         log.warning("enqueue_failed", source=draft.provider, call_id=draft.call_id, error=repr(exc))
         raise Unavailable("event store unavailable; retry") from exc
@@ -121,7 +127,7 @@ async def _admit(
         reason=reason,
         duplicate=not queued,
     )
-    return answer, correlation
+    return answer, correlation, queued
 
 
 def _markup(
@@ -175,7 +181,7 @@ async def twilio_voice(request: web.Request) -> web.Response:
     form = dict(pairs)
     draft = _form_call("twilio", "twiml", form, received)
     inbound = form.get("Direction", "inbound") == "inbound"
-    answer, corr = await _admit(request, draft, inbound=inbound)
+    answer, corr, _ = await _admit(request, draft, inbound=inbound)
     return _markup(request, "twilio", answer, draft.dialed, corr)
 
 
@@ -197,7 +203,7 @@ async def telnyx(request: web.Request) -> web.Response:
         form = dict(_form_pairs(body))
         draft = _form_call("telnyx", "texml", form, received)
         inbound = form.get("Direction", "inbound") in ("inbound", "incoming")
-        answer, corr = await _admit(request, draft, inbound=inbound)
+        answer, corr, _ = await _admit(request, draft, inbound=inbound)
         return _markup(request, "texml", answer, draft.dialed, corr)
     return await _call_control(request, body, received)
 
@@ -235,5 +241,8 @@ async def _call_control(request: web.Request, body: bytes, received: int) -> web
         sip_headers=headers,
         received_at_ms=received,
     )
-    answer, _ = await _admit(request, draft, inbound=True)
-    return json_response({"queued": True, "callId": call_id, "answer": answer})
+    answer, _, queued = await _admit(request, draft, inbound=True)
+    # Answered like the LiveKit webhook: a repeated delivery says it is a duplicate.
+    return json_response(
+        {"queued": queued, "duplicate": not queued, "callId": call_id, "answer": answer}
+    )

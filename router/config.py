@@ -38,6 +38,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     stream_shards: int = 1
     worker_shards: tuple[int, ...] | None = None  # None: all shards
     port: int = 8080
+    # Slow or idle clients (router/connections.py) and a hung Redis (ingress, admin API).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
+    max_connections: int = 1000
+    redis_deadline_s: float = 3.0
 
     @property
     def livekit_webhooks_enabled(self) -> bool:
@@ -79,8 +85,32 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 def _port(env: Mapping[str, str], name: str) -> int:
     value = _text(env, name) or "8080"
-    if not value.isdigit() or not 0 <= int(value) < 65536:
+    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) < 65536:
         raise ConfigError(name, f"must be a TCP port number (0: any free one), got {value!r}")
+    return int(value)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, upper: float) -> float:
+    value = _text(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= upper:
+        raise ConfigError(
+            name, f"must be a number of seconds above 0, at most {upper:g}, got {value!r}"
+        )
+    return seconds
+
+
+def _count(env: Mapping[str, str], name: str, default: int, lower: int, upper: int) -> int:
+    value = _text(env, name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not lower <= int(value) <= upper:
+        raise ConfigError(name, f"must be a whole number from {lower} to {upper}, got {value!r}")
     return int(value)
 
 
@@ -93,14 +123,14 @@ def _region(env: Mapping[str, str], name: str) -> str:
 
 def _shards(env: Mapping[str, str]) -> tuple[int, tuple[int, ...] | None]:
     count_text = _text(env, "ROUTER_STREAM_SHARDS") or "1"
-    if not count_text.isdigit() or not 1 <= int(count_text) <= 256:
+    if not (count_text.isascii() and count_text.isdigit()) or not 1 <= int(count_text) <= 256:
         raise ConfigError("ROUTER_STREAM_SHARDS", f"must be 1 to 256, got {count_text!r}")
     count = int(count_text)
     subset_text = _text(env, "ROUTER_WORKER_SHARDS")
     if subset_text is None:
         return count, None
     parts = [p.strip() for p in subset_text.split(",") if p.strip()]
-    if not parts or not all(p.isdigit() and int(p) < count for p in parts):
+    if not parts or not all(p.isascii() and p.isdigit() and int(p) < count for p in parts):
         raise ConfigError(
             "ROUTER_WORKER_SHARDS", f"must list shard numbers below {count}, got {subset_text!r}"
         )
@@ -157,4 +187,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         webhook_allow_private=_flag(env, "ROUTER_WEBHOOK_ALLOW_PRIVATE"),
         embedded_dir=_text(env, "ROUTER_EMBEDDED_DIR"),
         port=_port(env, "PORT"),
+        header_timeout_s=_seconds(env, "ROUTER_HEADER_TIMEOUT_S", 10.0, 300.0),
+        body_timeout_s=_seconds(env, "ROUTER_BODY_TIMEOUT_S", 10.0, 300.0),
+        keepalive_timeout_s=_seconds(env, "ROUTER_KEEPALIVE_TIMEOUT_S", 15.0, 3600.0),
+        max_connections=_count(env, "ROUTER_MAX_CONNECTIONS", 1000, 16, 1_000_000),
+        redis_deadline_s=_seconds(env, "ROUTER_REDIS_DEADLINE_S", 3.0, 14.0),
     )

@@ -5,16 +5,24 @@
     ├── ApiError                 an HTTP-facing error: status + code + message
     │   ├── ValidationError      400 VALIDATION_ERROR (names the field)
     │   ├── Unauthorized         401 UNAUTHORIZED
-    │   ├── InvalidSignature     401/403 a webhook whose signature does not verify
+    │   ├── InvalidSignature     401 a webhook whose signature does not verify
+    │   │   └── Forbidden        403 the same, for carriers that document 403
     │   ├── NotFound             404 NOT_FOUND
     │   ├── Conflict             409 CONFLICT
+    │   ├── RequestTimeout       408 REQUEST_TIMEOUT (a body that does not arrive in time)
     │   ├── PayloadTooLarge      413 PAYLOAD_TOO_LARGE
     │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
     │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
     │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
-    └── DispatchError            the LiveKit server API failed
-        ├── DispatchRejected     4xx: terminal
-        └── DispatchUnavailable  5xx or transport: worth a retry
+    ├── DispatchError            the LiveKit server API (or Telnyx Call Control) failed
+    │   ├── DispatchRejected     4xx: terminal
+    │   └── DispatchUnavailable  5xx or transport: worth a retry
+    ├── PoisonEntry              (consumer) a stream entry that can never be handled: to the DLQ
+    └── RetryLater               (consumer) not now: leave the entry pending, no DLQ strike
+        └── LeaseBusy            (lease) another worker holds the call's lease
+
+    BlockedAddress (precall, an OSError so aiohttp's connector passes it through): a customer
+    webhook address that must not be connected to (SSRF guard).
 
 Foreign exceptions are translated where they enter (``raise X(...) from exc``).
 """
@@ -72,6 +80,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "CONFLICT"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
 
 
 class PayloadTooLarge(ApiError):

@@ -89,7 +89,9 @@ def diversion_hops(value: str | None, region: str) -> list[Hop]:
                 number=None if withheld else _number(entry.uri, region),
                 withheld=withheld,
                 reason=entry.params.get("reason") or None,
-                counter=int(counter) if counter.isdigit() and len(counter) < 4 else None,
+                counter=int(counter)
+                if counter.isascii() and counter.isdigit() and len(counter) < 4
+                else None,
             )
         )
     return hops
@@ -97,7 +99,7 @@ def diversion_hops(value: str | None, region: str) -> list[Hop]:
 
 def _index_key(index: str) -> tuple[int, ...] | None:
     parts = index.split(".")
-    if not all(p.isdigit() and len(p) < 6 for p in parts):
+    if not all(p.isascii() and p.isdigit() and len(p) < 6 for p in parts):
         return None
     return tuple(int(p) for p in parts)
 

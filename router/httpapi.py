@@ -7,21 +7,26 @@ never a bare HTML page).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from router import logs
 from router.errors import (
     ApiError,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
+    Unavailable,
     UnsupportedMedia,
     ValidationError,
 )
+from router.streams import read_capped
 
 log = logs.get(__name__)
 T = TypeVar("T")
@@ -32,11 +37,17 @@ _HTTP_CODES = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How long a request body may take to arrive once its headers have (ROUTER_BODY_TIMEOUT_S).
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+# How long a request may wait on Redis before it is answered 503 (ROUTER_REDIS_DEADLINE_S).
+REDIS_DEADLINE = web.AppKey("redis_deadline_s", float)
+_DEADLINE = web.RequestKey("redis_deadline", asyncio.Timeout)  # paused while the body arrives
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -53,9 +64,14 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if request.path.startswith("/v1/"):
+            async with redis_deadline(request) as deadline:
+                request[_DEADLINE] = deadline
+                return await handler(request)
         return await handler(request)
     except ApiError as exc:
-        log.info(
+        # A refused signature or token is worth an operator's attention: one warning line.
+        (log.warning if exc.status in (401, 403) else log.info)(
             "request_refused",
             path=request.path,
             status=exc.status,
@@ -63,6 +79,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             reason=exc.message,
         )
         return error_response(exc.status, exc.code, exc.message, exc.field)
+    except (RedisError, TimeoutError) as exc:
+        # Redis unreachable, or slower than the request's deadline: the caller may retry.
+        # (Every other wait a handler makes is bounded by its own error: RequestTimeout.)
+        log.warning("request_unavailable", path=request.path, error=repr(exc)[:200])
+        return error_response(503, Unavailable.code, "state store unavailable; retry")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -83,6 +104,12 @@ def _field_from(exc: msgspec.ValidationError) -> str | None:
     return path.split(".")[0].split("[")[0] or None
 
 
+def redis_deadline(request: web.Request) -> asyncio.Timeout:
+    """The bound on a request's Redis work: past it the request is answered 503, not held
+    while a frozen Redis keeps the socket open (carriers give up after ~15 s)."""
+    return asyncio.timeout(request.app.get(REDIS_DEADLINE, 3.0))
+
+
 def decode(data: bytes, kind: type[T]) -> T:
     """Decode JSON into ``kind``; every failure is a ValidationError naming the field."""
     try:
@@ -101,7 +128,18 @@ async def read_body(request: web.Request, *, limit: int, types: tuple[str, ...])
         )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
+    timeout = request.app.get(BODY_TIMEOUT, 10.0)
+    deadline: asyncio.Timeout | None = request.get(_DEADLINE)
+    if deadline is not None:  # a slow body is the client's time, not Redis's
+        deadline.reschedule(None)
+    try:
+        async with asyncio.timeout(timeout):
+            body = await read_capped(request.content, limit)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"request body did not arrive within {timeout:g} s") from exc
+    if deadline is not None:
+        loop = asyncio.get_running_loop()
+        deadline.reschedule(loop.time() + request.app.get(REDIS_DEADLINE, 3.0))
     if len(body) > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     return body
@@ -118,7 +156,8 @@ def bearer_middleware(token: str | None, prefix: str) -> Callable[..., Any]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(prefix):
-            given = request.headers.get("Authorization", "").encode()
+            # Header bytes that are not UTF-8 arrive surrogate-escaped: compare them as sent.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if expected is None:
                 raise Unauthorized("admin API disabled: ROUTER_ADMIN_TOKEN is not set")
             if not hmac.compare_digest(given, expected):

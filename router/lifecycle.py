@@ -27,6 +27,7 @@ from router import keys, logs
 from router.calls import CallRecord
 from router.models import Agent
 from router.signing import secrets_of, sign_headers
+from router.streams import read_capped
 
 log = logs.get(__name__)
 
@@ -146,7 +147,7 @@ class Lifecycle:
                 async with self.session.post(  # type: ignore[union-attr]
                     delivery.url, data=body, headers=headers, allow_redirects=False
                 ) as resp:
-                    await resp.content.read(MAX_RESPONSE)
+                    await read_capped(resp.content, MAX_RESPONSE)  # drained: keep-alive
                     if 200 <= resp.status < 300:
                         await self._done(delivery)
                         return True

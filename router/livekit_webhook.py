@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from router import events, logs, state
 from router.errors import InvalidSignature, Unavailable, ValidationError
-from router.httpapi import json_response, read_body
+from router.httpapi import json_response, read_body, redis_deadline
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -147,6 +147,9 @@ async def livekit_webhook(request: web.Request) -> web.Response:
     if not token:
         ingress.counts["livekit", "unsigned"] += 1
         raise InvalidSignature("missing Authorization token")
+    if not token.isascii():  # a JWT is ASCII; other bytes arrive surrogate-escaped
+        ingress.counts["livekit", "bad_signature"] += 1
+        raise InvalidSignature("Authorization token is not ASCII")
     try:
         verify(verifier, body, token)
     except InvalidSignature:
@@ -164,8 +167,9 @@ async def livekit_webhook(request: web.Request) -> web.Response:
 
     event = to_event(webhook, received_at)
     try:
-        queued, _ = await ingress.enqueue(event.event_id, event)
-    except (RedisError, OSError) as exc:
+        async with redis_deadline(request):
+            queued, _ = await ingress.enqueue(event.event_id, event)
+    except (RedisError, OSError, TimeoutError) as exc:
         ingress.counts["livekit", "unavailable"] += 1
         log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
         raise Unavailable("event store unavailable; retry") from exc

@@ -35,7 +35,22 @@ def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
 
 
 def _serialize(obj: Any, **_: Any) -> bytes:
-    return _json.encode(obj)
+    try:
+        return _json.encode(obj)
+    except UnicodeEncodeError:
+        # A value from the wire with bytes that are not UTF-8 (surrogate-escaped by aiohttp):
+        # logged with those bytes escaped rather than losing the line or raising in a handler.
+        return _json.encode(_escape_surrogates(obj))
+
+
+def _escape_surrogates(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_escape_surrogates(v) for v in obj]
+    return obj
 
 
 class TurnLogger:

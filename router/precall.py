@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from router import events, logs
 from router.models import PreCallWebhook
 from router.signing import message_id, secrets_of, sign_headers
+from router.streams import read_capped
 from router.webhook_urls import is_public_address, is_public_host
 
 log = logs.get(__name__)
@@ -157,7 +158,7 @@ async def ask(
                     hook.url, data=body, headers=headers, allow_redirects=False
                 ) as resp:
                     status = resp.status
-                    raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                    raw = await read_capped(resp.content, MAX_ANSWER_BYTES)
         except TimeoutError:
             return None, outcome("timeout", attempts, detail=f"no answer within {budget} ms")
         except aiohttp.ClientConnectorError as exc:

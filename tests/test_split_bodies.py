@@ -1,0 +1,235 @@
+"""Bodies the network delivers in pieces are read whole, on every endpoint, plain and TLS.
+
+Each request is written as a real network may deliver it — head, then the body in two (or in
+1,448-byte MSS-sized) segments with a pause between — and must be accepted exactly as if it
+had come in one write. The same for a pre-call receiver that writes its answer in two parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import trustme
+from aiohttp import web
+from google.protobuf.json_format import MessageToJson
+from twilio.request_validator import RequestValidator
+
+from router import keys
+from router.app import build_app
+from router.events import now_ms
+from router.models import PreCallWebhook
+from router.precall import PreCallRequest, ask, webhook_session
+from tests.carrier_helpers import (
+    LIVEKIT_SIP_URI,
+    TELNYX_API_KEY,
+    TELNYX_PUBLIC,
+    TWILIO_TOKEN,
+    call_initiated,
+    telnyx_headers,
+    twilio_form,
+)
+from tests.conftest import ADMIN_TOKEN, WHSEC, make_config, sign_webhook, sip_join_event
+from tests.rawhttp import request_bytes, segments, send_raw
+
+Request = tuple[str, str, bytes, list[tuple[str, str | bytes]]]  # method, path, body, headers
+
+
+class LiveRouter:
+    """The router's web side on a real TCP port (optionally TLS), as carriers reach it."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.scheme = "https" if tls else "http"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def send(self, request: Request, split: Callable[[bytes], list[bytes]]) -> Any:
+        method, path, body, headers = request
+        head, body = request_bytes(method, path, body, headers, host=self.authority)
+        return await send_raw(self.host, self.port, [head, *split(body)], tls=self.tls)
+
+
+@pytest.fixture(scope="module")
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+@pytest.fixture(params=["plain", "tls"])
+async def live(
+    request: Any, redis: Any, valkey_url: str, tls_pair: Any
+) -> AsyncIterator[LiveRouter]:
+    config = make_config(
+        twilio_auth_token=TWILIO_TOKEN,
+        telnyx_public_key=TELNYX_PUBLIC,
+        telnyx_api_key=TELNYX_API_KEY,
+        livekit_sip_uri=LIVEKIT_SIP_URI,
+        body_timeout_s=1.0,
+    )
+    runner = web.AppRunner(build_app(config, valkey_url, worker=False))
+    await runner.setup()
+    server_tls, client_tls = tls_pair if request.param == "tls" else (None, None)
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls).start()
+    port = runner.addresses[0][1]
+    yield LiveRouter("127.0.0.1", port, client_tls)
+    await runner.cleanup()
+
+
+def _livekit(live: LiveRouter, call_id: str) -> Request:
+    # A long attribute makes the body span several MSS-sized segments.
+    event = sip_join_event(call_id=call_id, extra_attributes={"note": "x" * 3000})
+    body = MessageToJson(event)
+    return (
+        "POST",
+        "/webhooks/livekit",
+        body.encode(),
+        [("Authorization", sign_webhook(body)), ("Content-Type", "application/webhook+json")],
+    )
+
+
+def _twilio(live: LiveRouter, call_id: str) -> Request:
+    form = twilio_form(call_sid=call_id, CallerName="x" * 3000)
+    url = f"{live.scheme}://{live.authority}/webhooks/twilio/voice"
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    return (
+        "POST",
+        "/webhooks/twilio/voice",
+        urlencode(form).encode(),
+        [
+            ("X-Twilio-Signature", signature),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+    )
+
+
+def _texml(live: LiveRouter, call_id: str) -> Request:
+    body = urlencode(twilio_form(call_sid=call_id, CallerName="x" * 3000)).encode()
+    headers = [*telnyx_headers(body).items(), ("Content-Type", "application/x-www-form-urlencoded")]
+    return "POST", "/webhooks/telnyx", body, headers
+
+
+def _call_control(live: LiveRouter, call_id: str) -> Request:
+    body = call_initiated(
+        call_id, event_id=f"ev-{call_id}", sip_headers=[{"name": "X-Pad", "value": "x" * 3000}]
+    )
+    headers = [*telnyx_headers(body).items(), ("Content-Type", "application/json")]
+    return "POST", "/webhooks/telnyx", body, headers
+
+
+def _admin(live: LiveRouter, call_id: str) -> Request:
+    body = json.dumps(
+        {"name": call_id, "livekitAgentName": "support-agent", "prompt": "p" * 3000}
+    ).encode()
+    headers: list[tuple[str, str | bytes]] = [
+        ("Authorization", f"Bearer {ADMIN_TOKEN}"),
+        ("Content-Type", "application/json"),
+    ]
+    return "POST", "/v1/agents", body, headers
+
+
+ENDPOINTS = {
+    "livekit": (_livekit, 200),
+    "twilio": (_twilio, 200),
+    "telnyx_texml": (_texml, 200),
+    "telnyx_call_control": (_call_control, 200),
+    "admin_json": (_admin, 201),
+}
+SPLITS: dict[str, Callable[[bytes], list[bytes]]] = {
+    "halves": lambda body: [body[: len(body) // 2], body[len(body) // 2 :]],
+    "mss": lambda body: segments(body, 1448),
+    "first_byte": lambda body: [body[:1], body[1:]],
+}
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+async def test_a_body_split_across_tcp_writes_is_read_whole(live, redis, endpoint, split):
+    build, expected = ENDPOINTS[endpoint]
+    call_id = f"CA{endpoint}{split}"
+    response = await live.send(build(live, call_id), SPLITS[split])
+    assert response.status == expected, response.body
+    if endpoint != "admin_json":
+        assert await redis.xlen(keys.stream(0)) == 1  # accepted and queued, once
+
+
+async def test_a_body_that_stops_arriving_is_answered_408(live):
+    """The cap on waiting: the body never comes, the router does not wait forever."""
+    method, path, body, headers = _admin(live, "slow")
+    head, body = request_bytes(method, path, body, headers, host=live.authority)
+    reader, writer = await asyncio.open_connection(
+        live.host, live.port, ssl=live.tls, server_hostname="localhost" if live.tls else None
+    )
+    writer.write(head + body[:10])
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"code":"REQUEST_TIMEOUT"' in answer
+
+
+# ---- a pre-call receiver that writes its answer in two parts --------------------------------
+
+
+async def test_a_pre_call_answer_written_in_two_parts_is_read_whole():
+    answer = json.dumps({"metadata": {"tier": "gold", "pad": "y" * 4000}}).encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(answer)
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in request_head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(head + answer[:100])
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the receiver's second write comes later
+        writer.write(answer[100:])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    session = webhook_session(allow_private=True)
+    try:
+        parsed, outcome = await ask(
+            session,
+            PreCallWebhook(url=f"http://127.0.0.1:{port}/hook", secret=WHSEC),
+            PreCallRequest(
+                call_id="c",
+                provider="livekit",
+                caller_number=None,
+                dialed_number=None,
+                forwarded_from_number=None,
+                forwarded_from_withheld=False,
+                forwarding_chain=[],
+                phone_number_id=None,
+                agent_id=None,
+                label=None,
+                metadata={},
+            ),  # fmt: skip
+            received_at_ms=now_ms(),
+            allow_private=True,
+        )
+    finally:
+        await session.close()
+        server.close()
+    assert outcome.status == "ok", outcome
+    assert parsed is not None
+    assert parsed.metadata == {"tier": "gold", "pad": "y" * 4000}
