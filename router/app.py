@@ -34,12 +34,12 @@ from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
 from router.ingress import Ingress
 from router.pipeline import Pipeline
-from router.precall import webhook_session
 from router.redis_client import connect_any
 from router.registry import Registry
 from router.registry_cache import RegistryCache
 from router.telnyx_api import TelnyxCallControl
 from router.twirp import TwirpTransport
+from router.urlguard import webhook_session
 from router.worker import Worker
 
 log = logs.get(__name__)

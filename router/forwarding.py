@@ -64,6 +64,11 @@ class Forwarding(msgspec.Struct, frozen=True, rename="camel"):
 NOT_FORWARDED = Forwarding()
 
 
+def _small_number(text: str, digits: int = 3) -> bool:
+    """ASCII digits only (``isdigit`` alone admits superscripts ``int`` refuses), not too long."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
 def _anonymous(uri: SipUri) -> bool:
     return uri.user.lower() in ("anonymous", "restricted", "unavailable") or uri.host.endswith(
         "anonymous.invalid"
@@ -99,7 +104,7 @@ def diversion_hops(value: str | None, region: str) -> list[Hop]:
 
 def _index_key(index: str) -> tuple[int, ...] | None:
     parts = index.split(".")
-    if not all(p.isascii() and p.isdigit() and len(p) < 6 for p in parts):
+    if not all(_small_number(p, 6) for p in parts):
         return None
     return tuple(int(p) for p in parts)
 

@@ -28,6 +28,7 @@ from router.calls import CallRecord
 from router.models import Agent
 from router.signing import secrets_of, sign_headers
 from router.streams import read_capped
+from router.urlguard import is_blocked
 
 log = logs.get(__name__)
 
@@ -153,6 +154,11 @@ class Lifecycle:
                         return True
                     error = f"HTTP {resp.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if is_blocked(exc):  # the SSRF guard: no retry will make the address public
+                await self._retry_later(
+                    delivery, "the webhook host is not a public address", final=True
+                )
+                return False
             error = repr(exc)[:300]
         await self._retry_later(delivery, error)
         return False
@@ -164,11 +170,11 @@ class Lifecycle:
             await pipe.execute()
         log.info("lifecycle_delivered", delivery=delivery.id, attempts=delivery.attempts + 1)
 
-    async def _retry_later(self, delivery: Delivery, error: str) -> None:
+    async def _retry_later(self, delivery: Delivery, error: str, *, final: bool = False) -> None:
         attempts = delivery.attempts + 1
         failed = msgspec.structs.replace(delivery, attempts=attempts, last_error=error)
         async with self.redis.pipeline(transaction=True) as pipe:
-            if attempts > len(BACKOFF_S):
+            if final or attempts > len(BACKOFF_S):
                 pipe.hdel(keys.LIFECYCLE_ITEMS, delivery.id)
                 pipe.zrem(keys.LIFECYCLE_DUE, delivery.id)
                 pipe.rpush(keys.LIFECYCLE_DEAD, _encode(failed))

@@ -9,28 +9,26 @@
   metadata / dynamic variables, or reject. Anything else — timeout, non-2xx, bad JSON, an
   unknown agent — falls back (to the static routing, or to this number's last good answer when
   the agent asks for that) and the outcome says which and how long it took.
-- **Safety**: no redirects are followed; names resolve through ``PublicResolver``, which
-  refuses loopback, private, link-local and reserved addresses, and IP-literal URLs are checked
-  the same way (SSRF). ``ROUTER_WEBHOOK_ALLOW_PRIVATE=1`` lifts that for development.
+- **Safety**: no redirects are followed; the session's ``urlguard`` refuses every non-public
+  address at resolve and at connect time (SSRF). ``ROUTER_WEBHOOK_ALLOW_PRIVATE=1`` lifts
+  that for development.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from router import events, logs
 from router.models import PreCallWebhook
 from router.signing import message_id, secrets_of, sign_headers
 from router.streams import read_capped
-from router.webhook_urls import is_public_address, is_public_host
+from router.urlguard import is_blocked, is_public_host
 
 log = logs.get(__name__)
 
@@ -38,6 +36,8 @@ DEFAULT_TIMEOUT_MS = 2000
 MAX_TIMEOUT_MS = 5000
 MAX_ANSWER_BYTES = 64 * 1024
 _MIN_RETRY_BUDGET_MS = 100
+# The same words whichever check refused: the record must not tell what lies behind an address.
+_NOT_PUBLIC = "the webhook host is not a public address"
 
 Status = Literal[
     "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
@@ -82,47 +82,6 @@ _answer_decoder = msgspec.json.Decoder(PreCallAnswer)
 _encode = msgspec.json.Encoder().encode
 
 
-class BlockedAddress(OSError):
-    """A webhook host resolved to an address we must not call."""
-
-
-class PublicResolver(AbstractResolver):
-    """aiohttp resolver that refuses non-public addresses (no TOCTOU: we connect to these)."""
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        blocked = [r["host"] for r in results if not is_public_address(r["host"])]
-        if blocked:
-            raise BlockedAddress(f"{host} resolves to non-public address {blocked[0]}")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-def webhook_session(allow_private: bool) -> aiohttp.ClientSession:
-    """The session for customer webhooks: apart from the trusted one (LiveKit may be private)."""
-    resolver = None if allow_private else PublicResolver()
-    connector = aiohttp.TCPConnector(resolver=resolver, limit=200, ttl_dns_cache=30)
-    return aiohttp.ClientSession(connector=connector)
-
-
-def _blocked(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, BlockedAddress):
-            return True
-        seen = seen.__cause__ or seen.__context__ or getattr(seen, "os_error", None)
-        if seen is exc:
-            return False
-    return False
-
-
 async def ask(
     session: aiohttp.ClientSession,
     hook: PreCallWebhook,
@@ -144,7 +103,7 @@ async def ask(
         return PreCallOutcome(status=status, ms=ms, attempts=attempts, **extra)
 
     if not allow_private and not is_public_host(host):
-        return None, outcome("blocked_address", 0, detail=f"{host} is not a public address")
+        return None, outcome("blocked_address", 0, detail=_NOT_PUBLIC)
     attempts = 0
     while True:
         left_ms = deadline_ms - events.now_ms()
@@ -162,14 +121,14 @@ async def ask(
         except TimeoutError:
             return None, outcome("timeout", attempts, detail=f"no answer within {budget} ms")
         except aiohttp.ClientConnectorError as exc:
-            if _blocked(exc):
-                return None, outcome("blocked_address", attempts, detail=str(exc))
+            if is_blocked(exc):
+                return None, outcome("blocked_address", attempts, detail=_NOT_PUBLIC)
             if attempts == 1 and deadline_ms - events.now_ms() > _MIN_RETRY_BUDGET_MS:
                 continue  # the connection itself failed: one quick retry
             return None, outcome("connect_error", attempts, detail=str(exc))
         except (aiohttp.ClientError, OSError) as exc:
-            if _blocked(exc):
-                return None, outcome("blocked_address", attempts, detail=str(exc))
+            if is_blocked(exc):
+                return None, outcome("blocked_address", attempts, detail=_NOT_PUBLIC)
             return None, outcome("connect_error", attempts, detail=repr(exc))
         break
     if not 200 <= status < 300:

@@ -1,17 +1,17 @@
 """Customer webhook URLs: what may be saved, and which resolved addresses may be called.
 
-Saved URLs must be ``https`` with a host; at send time every address the host resolves to
-must be public (no loopback, private, link-local, multicast or reserved address: SSRF).
+Saved URLs must be ``https`` with a host that may be public (``urlguard.is_public_host``); at
+send time ``urlguard`` checks every address again as it is connected to (SSRF).
 ``ROUTER_WEBHOOK_ALLOW_PRIVATE=1`` lifts both checks for development and tests.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from router.config import Config
 from router.errors import ValidationError
+from router.urlguard import is_public_host
 
 
 def check_webhook_url(url: str, config: Config, *, field: str) -> str:
@@ -26,30 +26,8 @@ def check_webhook_url(url: str, config: Config, *, field: str) -> str:
         )
     if not config.webhook_allow_private and not is_public_host(parts.hostname):
         raise ValidationError(
-            f"{field}: {parts.hostname} is a private, loopback or link-local address",
+            f"{field}: {parts.hostname} is not a public address (loopback, private, link-local, "
+            "reserved, a numeric IPv4 spelling or an IPv6 form carrying an IPv4 address)",
             field=field.split(".")[0],
         )
     return url
-
-
-def is_public_address(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def is_public_host(host: str) -> bool:
-    """False for IP literals that are not public and for ``localhost``; names resolve later."""
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
-        ".localhost"
-    ):
-        return False
-    try:
-        ipaddress.ip_address(host.strip("[]").split("%")[0])
-    except ValueError:
-        return True  # a name: checked again on every send, once resolved
-    return is_public_address(host.strip("[]"))

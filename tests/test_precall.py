@@ -11,7 +11,8 @@ import pytest
 
 from router import keys, signing
 from router.models import PreCallWebhook
-from router.precall import PreCallRequest, PublicResolver, ask, webhook_session
+from router.precall import PreCallRequest, ask
+from router.urlguard import PublicResolver, webhook_session
 from tests.conftest import (
     ADMIN,
     WHSEC,
@@ -211,7 +212,7 @@ async def test_private_addresses_are_refused_at_send_time(make_router, receiver,
 
 
 async def test_public_resolver_refuses_names_that_resolve_to_private_addresses():
-    with pytest.raises(OSError, match="non-public"):
+    with pytest.raises(OSError, match="not a public address"):
         await PublicResolver().resolve("localhost", 443, socket.AF_INET)
     request = PreCallRequest(
         call_id="c", provider="livekit", caller_number=None, dialed_number=None,

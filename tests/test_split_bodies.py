@@ -24,7 +24,8 @@ from router import keys
 from router.app import build_app
 from router.events import now_ms
 from router.models import PreCallWebhook
-from router.precall import PreCallRequest, ask, webhook_session
+from router.precall import PreCallRequest, ask
+from router.urlguard import webhook_session
 from tests.carrier_helpers import (
     LIVEKIT_SIP_URI,
     TELNYX_API_KEY,
@@ -181,6 +182,12 @@ async def test_a_body_that_stops_arriving_is_answered_408(live):
 
 # ---- a pre-call receiver that writes its answer in two parts --------------------------------
 
+_PRECALL_REQUEST = PreCallRequest(
+    call_id="c", provider="livekit", caller_number=None, dialed_number=None,
+    forwarded_from_number=None, forwarded_from_withheld=False, forwarding_chain=[],
+    phone_number_id=None, agent_id=None, label=None, metadata={},
+)  # fmt: skip
+
 
 async def test_a_pre_call_answer_written_in_two_parts_is_read_whole():
     answer = json.dumps({"metadata": {"tier": "gold", "pad": "y" * 4000}}).encode()
@@ -211,19 +218,7 @@ async def test_a_pre_call_answer_written_in_two_parts_is_read_whole():
         parsed, outcome = await ask(
             session,
             PreCallWebhook(url=f"http://127.0.0.1:{port}/hook", secret=WHSEC),
-            PreCallRequest(
-                call_id="c",
-                provider="livekit",
-                caller_number=None,
-                dialed_number=None,
-                forwarded_from_number=None,
-                forwarded_from_withheld=False,
-                forwarding_chain=[],
-                phone_number_id=None,
-                agent_id=None,
-                label=None,
-                metadata={},
-            ),  # fmt: skip
+            _PRECALL_REQUEST,
             received_at_ms=now_ms(),
             allow_private=True,
         )
