@@ -28,7 +28,7 @@ from router.calls import CallRecord
 from router.models import Agent
 from router.signing import secrets_of, sign_headers
 from router.streams import read_capped
-from router.urlguard import is_blocked
+from router.urlguard import NOT_PUBLIC, is_blocked
 
 log = logs.get(__name__)
 

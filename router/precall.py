@@ -28,7 +28,7 @@ from router import events, logs
 from router.models import PreCallWebhook
 from router.signing import message_id, secrets_of, sign_headers
 from router.streams import read_capped
-from router.urlguard import is_blocked, is_public_host
+from router.urlguard import NOT_PUBLIC, is_blocked, is_public_host
 
 log = logs.get(__name__)
 
@@ -36,8 +36,6 @@ DEFAULT_TIMEOUT_MS = 2000
 MAX_TIMEOUT_MS = 5000
 MAX_ANSWER_BYTES = 64 * 1024
 _MIN_RETRY_BUDGET_MS = 100
-# The same words whichever check refused: the record must not tell what lies behind an address.
-_NOT_PUBLIC = "the webhook host is not a public address"
 
 Status = Literal[
     "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
@@ -103,7 +101,7 @@ async def ask(
         return PreCallOutcome(status=status, ms=ms, attempts=attempts, **extra)
 
     if not allow_private and not is_public_host(host):
-        return None, outcome("blocked_address", 0, detail=_NOT_PUBLIC)
+        return None, outcome("blocked_address", 0, detail=NOT_PUBLIC)
     attempts = 0
     while True:
         left_ms = deadline_ms - events.now_ms()
@@ -122,13 +120,13 @@ async def ask(
             return None, outcome("timeout", attempts, detail=f"no answer within {budget} ms")
         except aiohttp.ClientConnectorError as exc:
             if is_blocked(exc):
-                return None, outcome("blocked_address", attempts, detail=_NOT_PUBLIC)
+                return None, outcome("blocked_address", attempts, detail=NOT_PUBLIC)
             if attempts == 1 and deadline_ms - events.now_ms() > _MIN_RETRY_BUDGET_MS:
                 continue  # the connection itself failed: one quick retry
             return None, outcome("connect_error", attempts, detail=str(exc))
         except (aiohttp.ClientError, OSError) as exc:
             if is_blocked(exc):
-                return None, outcome("blocked_address", attempts, detail=_NOT_PUBLIC)
+                return None, outcome("blocked_address", attempts, detail=NOT_PUBLIC)
             return None, outcome("connect_error", attempts, detail=repr(exc))
         break
     if not 200 <= status < 300:

@@ -42,6 +42,10 @@ _EMBEDS_IPV4 = (
 )
 
 
+# The same words whichever check refused: a record must not tell what lies behind an address.
+NOT_PUBLIC = "the webhook host is not a public address"
+
+
 class BlockedAddress(OSError):
     """A customer webhook would reach an address we must not call (an OSError, so aiohttp's
     connector passes it on as the cause of its connection error)."""
@@ -102,7 +106,7 @@ def guarded_socket(addr_info: tuple[Any, ...]) -> socket.socket:
     """The connector's socket factory: refuses to make a socket for a non-public address."""
     family, kind, proto, _, sockaddr = addr_info
     if not is_public_address(str(sockaddr[0])):
-        raise BlockedAddress("the webhook host is not a public address")
+        raise BlockedAddress(NOT_PUBLIC)
     return socket.socket(family=family, type=kind, proto=proto)
 
 
