@@ -155,9 +155,7 @@ class Lifecycle:
                     error = f"HTTP {resp.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if is_blocked(exc):  # the SSRF guard: no retry will make the address public
-                await self._retry_later(
-                    delivery, "the webhook host is not a public address", final=True
-                )
+                await self._retry_later(delivery, NOT_PUBLIC, final=True)
                 return False
             error = repr(exc)[:300]
         await self._retry_later(delivery, error)
