@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from router import state, template
+from router import bounds, state, template
 from router.config import Config
 from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.httpapi import json_response, read_json
@@ -110,6 +110,11 @@ def _check_agent(agent: Agent, config: Config) -> None:
     for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
         if not value.strip() or len(value) > _MAX_TEXT:
             raise ValidationError(f"{wire}: 1 to {_MAX_TEXT} characters", field=wire)
+    free_form = {"tools": agent.tools, "providerPreferences": agent.provider_preferences}
+    for name, shape in free_form.items():
+        problem = bounds.shape_problem(shape)
+        if problem:  # hydrated into every dispatch's metadata: bounded when stored
+            raise ValidationError(f"{name} {problem}", field=name)
     hooks = agent.webhooks
     if hooks is None:
         return

@@ -32,7 +32,7 @@ def _describe(entry_id: bytes, fields: dict[bytes, bytes], shard: int) -> DeadEn
     try:
         event = events.decode(fields.get(events.STREAM_FIELD, b""))
         call_id, kind = event.call_id, type(event).__name__
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         pass
     text = {k.decode(): v.decode(errors="replace") for k, v in fields.items() if k != b"e"}
     return DeadEntry(

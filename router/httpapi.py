@@ -118,6 +118,8 @@ def decode(data: bytes, kind: type[T]) -> T:
         raise ValidationError(str(exc), field=_field_from(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # msgspec's own bound, ~1,000 levels
+        raise ValidationError("request body nests too deeply") from exc
 
 
 async def read_body(request: web.Request, *, limit: int, types: tuple[str, ...]) -> bytes:

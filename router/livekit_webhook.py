@@ -101,7 +101,7 @@ def verify(verifier: api.TokenVerifier, body: bytes, token: str) -> None:
 def decode_webhook(body: bytes) -> WebhookEvent:
     try:
         return _decode_webhook(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise ValidationError(f"malformed LiveKit webhook body: {exc}") from exc
 
 

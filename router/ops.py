@@ -92,7 +92,7 @@ async def numbers_import(config: Config, path: Path, out: TextIO = sys.stdout) -
                 )
                 await import_row(registry, body, config)
                 imported += 1
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
                 refused.append((line, str(exc)))
             except ApiError as exc:
                 refused.append((line, f"{exc.code}: {exc.message}"))

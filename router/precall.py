@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from router import events, logs
+from router import bounds, events, logs
 from router.models import PreCallWebhook
 from router.signing import message_id, secrets_of, sign_headers
 from router.streams import read_capped
@@ -136,7 +136,15 @@ async def ask(
         return None, outcome("bad_answer", attempts, http_status=status, detail=detail)
     try:
         answer = _answer_decoder.decode(raw) if raw.strip() else PreCallAnswer()
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         return None, outcome("bad_answer", attempts, http_status=status, detail=str(exc)[:200])
+    for name, value in (
+        ("metadata", answer.metadata),
+        ("dynamic_variables", answer.dynamic_variables),
+    ):
+        problem = bounds.shape_problem(value)
+        if problem:  # stored in the call record and embedded in the dispatch: bounded first
+            detail = f"{name} {problem}"
+            return None, outcome("bad_answer", attempts, http_status=status, detail=detail)
     state: Status = "rejected" if answer.action == "reject" else "ok"
     return answer, outcome(state, attempts, http_status=status)

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from router import bounds
 from router.errors import ValidationError
 
 TOKENS = frozenset(
@@ -46,21 +47,18 @@ def validate(template: object) -> dict[str, Any]:
     """Return the template if it may be stored, else raise ValidationError naming the problem."""
     if not isinstance(template, dict):
         raise ValidationError(f"{_FIELD} must be a JSON object or null", field=_FIELD)
+    problem = bounds.shape_problem(template, max_depth=MAX_DEPTH, max_nodes=MAX_NODES)
+    if problem:
+        raise ValidationError(f"{_FIELD} {problem}", field=_FIELD)
     if len(msgspec.json.encode(template)) > MAX_BYTES:
         raise ValidationError(f"{_FIELD} is larger than {MAX_BYTES} bytes", field=_FIELD)
-    nodes = 0
-    stack: list[tuple[object, int]] = [(template, 1)]
+    stack: list[object] = [template]
     while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if depth > MAX_DEPTH:
-            raise ValidationError(f"{_FIELD} nests deeper than {MAX_DEPTH} levels", field=_FIELD)
-        if nodes > MAX_NODES:
-            raise ValidationError(f"{_FIELD} has more than {MAX_NODES} values", field=_FIELD)
+        node = stack.pop()
         if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend(node.values())
         elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+            stack.extend(node)
         elif isinstance(node, str):
             for name in _TOKEN.findall(node):
                 if name not in TOKENS:

@@ -31,7 +31,7 @@ class Worker:
     ) -> None:
         try:
             event = events.decode(fields.get(events.STREAM_FIELD) or b"")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             raise PoisonEntry(f"undecodable stream entry: {exc}") from exc
         pipeline = self.pipeline
         with structlog.contextvars.bound_contextvars(call_id=event.call_id):

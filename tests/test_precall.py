@@ -151,6 +151,13 @@ async def test_a_receiver_that_never_answers_falls_back_on_time(router, receiver
         (Receiver.answer({"error": "x"}, status=500), "http_error"),
         (Receiver.answer({}, status=302), "http_error"),
         (Receiver.answer({"agent_id": "ag_missing"}), "unknown_agent"),
+        # Nesting bombs: past msgspec's own bound, and deep enough to break a stored record.
+        (Receiver.raw('{"metadata":' + '{"a":' * 1200 + "1" + "}" * 1201), "bad_answer"),
+        (Receiver.raw('{"metadata":' + '{"a":' * 900 + "1" + "}" * 901), "bad_answer"),
+        (
+            Receiver.answer({"dynamic_variables": {"a": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}}),
+            "bad_answer",
+        ),
     ],
 )
 async def test_bad_answers_fall_back_to_static_routing(
@@ -164,6 +171,8 @@ async def test_bad_answers_fall_back_to_static_routing(
     record = await wait_record(redis, "SCL_bad")
     assert record.pre_call is not None
     assert (record.pre_call.status, record.pre_call.fallback) == (status, "static")
+    calls = await router.get("/v1/calls", headers=ADMIN)  # the record stays readable
+    assert calls.status == 200
 
 
 async def test_last_good_answer_is_reused_when_enabled(router, receiver, twirp, redis):
