@@ -30,6 +30,7 @@ from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
 from router.consumer import Consumer
+from router.correlation import CorrelationKey
 from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
 from router.ingress import Ingress
@@ -82,6 +83,7 @@ def build_app(
             batcher = app[state.BATCH] = Batcher(redis)
             app[state.CALLS] = CallStore(redis, batcher)
             app[state.INGRESS] = Ingress(redis, config.stream_shards, batcher)
+            app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
             yield
 
@@ -138,6 +140,7 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         bridge_timeout_s=options.get("bridge_timeout_s", 60.0),
         join_wait_s=options.get("join_wait_s", 8.0),
         batcher=app[state.BATCH],
+        correlation=app[state.CORRELATION],
     )
     worker = Worker(pipeline)
     shards = config.worker_shards or tuple(range(config.stream_shards))

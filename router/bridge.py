@@ -10,7 +10,8 @@
 2. ``join_bridged_leg`` — the LiveKit ``participant_joined`` carrying ``X-Router-Call``. If the
    decision is not prepared yet, it waits for the signal (BLPOP, bounded by ``join_wait_s``),
    then dispatches the prepared agent and metadata into the join's room and records both legs.
-   A correlation id nobody prepared (expired, forged) is routed on the join's own facts.
+   The id is checked first (``correlation``): forged, minted for another number, expired or
+   already used by another leg, the join is decided at once on its own facts, never waited on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 import msgspec
 
-from router import events, keys, logs, template
+from router import correlation, events, keys, logs, metrics, template
 from router.answers import CORRELATION_HEADER, sip_address
 from router.calls import CallRecord, Leg
 from router.errors import DispatchError
@@ -97,6 +98,7 @@ async def _call_control(
 ) -> str | None:
     """Act on a parked Telnyx call; an error text when Telnyx could not be told."""
     telnyx, sip_uri = pipeline.telnyx, pipeline.config.livekit_sip_uri
+    region = pipeline.config.default_region
     if telnyx is None or sip_uri is None:
         return "Telnyx Call Control is not configured (TELNYX_API_KEY, LIVEKIT_SIP_URI)"
     deadline = event.received_at_ms + CALL_DEADLINE_MS
@@ -107,7 +109,7 @@ async def _call_control(
                 deadline,
             )
         else:
-            target = sip_address(sip_uri, facts.dialed_number or event.dialed or "")
+            target = sip_address(sip_uri, correlation.bridge_dialed(event.dialed, region))
             await pipeline.retrying(
                 lambda: telnyx.transfer(
                     event.call_id,
@@ -149,30 +151,51 @@ async def join_bridged_leg(
     pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int
 ) -> CallRecord | None:
     assert event.correlation_id is not None
+    key = await pipeline.correlation.get()
+    dialed = correlation.bridge_dialed(event.dialed, pipeline.config.default_region)
+    verdict = correlation.verify(
+        key, event.correlation_id, dialed, events.now_ms() // 1000, pipeline.bridge_timeout_s
+    )
+    if verdict != "valid":
+        # Forged, minted for another number, or past the bridge timeout: decided at once on the
+        # join's own facts, as if it carried no header (which anyone dialing LiveKit can do).
+        return await _route_on_own_facts(pipeline, event, attempt, verdict)
     deadline = event.received_at_ms + CALL_DEADLINE_MS
     canonical = await _wait_for_prepared(pipeline, event.correlation_id, deadline)
     if canonical is None:
-        log.warning("correlation_unknown", correlation_id=event.correlation_id)
-        return await pipeline.leases.exclusive(
-            event.call_id,
-            lambda r: r is not None,
-            lambda _: _route_unknown(pipeline, event, attempt),
-        )
+        return await _route_on_own_facts(pipeline, event, attempt, "unprepared")
     record = await pipeline.leases.exclusive(
         canonical,
         lambda r: r is None or r.sip_call_id is not None,
         lambda r: _dispatch_prepared(pipeline, event, r, attempt),
     )
+    if record is not None and record.sip_call_id not in (None, event.call_id):
+        # Single use: another leg already joined with this id; this one takes nothing of it.
+        return await _route_on_own_facts(pipeline, event, attempt, "spent")
     await pipeline.calls.alias(event.call_id, canonical)
     return record
 
 
-async def _route_unknown(
-    pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int
-) -> CallRecord:
-    record = await pipeline.route_direct(event, attempt)
-    note = f"correlation id {event.correlation_id} matched no carrier call: routed on LiveKit facts"
-    return msgspec.structs.replace(record, notes=[*record.notes, note])
+_REFUSED = {
+    "forged": "correlation id does not verify for this leg's dialed number",
+    "expired": "correlation id is older than the bridge timeout",
+    "unprepared": "correlation id matched no prepared carrier call",
+    "spent": "correlation id was already used by another leg",
+}
+
+
+async def _route_on_own_facts(
+    pipeline: Pipeline, event: events.LiveKitSipJoined, attempt: int, why: str
+) -> CallRecord | None:
+    metrics.CORRELATION_REFUSED.labels(why).inc()
+    log.warning("correlation_refused", correlation_id=(event.correlation_id or "")[:80], why=why)
+    note = f"{_REFUSED[why]}: routed on the LiveKit leg's own facts"
+
+    async def route(_: CallRecord | None) -> CallRecord:
+        record = await pipeline.route_direct(event, attempt)
+        return msgspec.structs.replace(record, notes=[*record.notes, note])
+
+    return await pipeline.leases.exclusive(event.call_id, lambda r: r is not None, route)
 
 
 async def _dispatch_prepared(

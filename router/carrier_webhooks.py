@@ -13,7 +13,6 @@ worker transfers or rejects it through Telnyx's API; other events are acknowledg
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,13 +20,12 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from router import events, logs, state
+from router import correlation, events, logs, state
 from router.answers import sip_target
 from router.carrier_signatures import public_url, verify_telnyx, verify_twilio
 from router.errors import Unavailable, ValidationError
 from router.httpapi import decode, json_response, read_body, redis_deadline
 from router.matching import carrier_facts, route
-from router.phone import to_e164
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -108,15 +106,20 @@ async def _admit(
     try:
         async with redis_deadline(request):
             answer, reason = await _carrier_answer(request, draft, inbound=inbound)
-            event = msgspec.structs.replace(draft, answer=answer, answer_reason=reason)
+            key = await app[state.CORRELATION].get()
+            dialed = correlation.bridge_dialed(draft.dialed, app[state.CONFIG].default_region)
+            minted = correlation.mint(key, dialed, draft.received_at_ms // 1000)
+            event = msgspec.structs.replace(
+                draft, answer=answer, answer_reason=reason, correlation_id=minted
+            )
             queued, marker = await app[state.INGRESS].enqueue(
-                event.event_id, event, marker=f"{answer} {event.correlation_id}"
+                event.event_id, event, marker=f"{answer} {minted}"
             )
     except (RedisError, OSError, TimeoutError) as exc:
         app[state.INGRESS].counts[draft.provider, "unavailable"] += 1
         log.warning("enqueue_failed", source=draft.provider, call_id=draft.call_id, error=repr(exc))
         raise Unavailable("event store unavailable; retry") from exc
-    answer, _, correlation = marker.partition(" ")
+    answer, _, stored_id = marker.partition(" ")  # a repeated request: the first answer
     app[state.INGRESS].counts[draft.provider, "queued" if queued else "duplicate"] += 1
     log.info(
         "carrier_call_answered",
@@ -127,7 +130,7 @@ async def _admit(
         reason=reason,
         duplicate=not queued,
     )
-    return answer, correlation, queued
+    return answer, stored_id, queued
 
 
 def _markup(
@@ -136,8 +139,8 @@ def _markup(
     config = request.app[state.CONFIG]
     answers = request.app[state.ANSWERS]
     if answer == "bridge" and config.livekit_sip_uri:
-        dialed_e164 = to_e164(dialed, config.default_region) or dialed or ""
-        xml = answers.bridge(flavor, sip_target(config.livekit_sip_uri, dialed_e164, corr))
+        target = correlation.bridge_dialed(dialed, config.default_region)
+        xml = answers.bridge(flavor, sip_target(config.livekit_sip_uri, target, corr))
     else:
         xml = answers.reject(flavor)
     return web.Response(text=xml, content_type="application/xml")
@@ -152,7 +155,7 @@ def _form_call(
         provider=provider,
         mode=mode,
         call_id=call_id,
-        correlation_id="rc_" + secrets.token_urlsafe(16),
+        correlation_id="",  # minted in _admit, bound to the dialed number
         caller=form.get("From") or form.get("Caller"),
         dialed=form.get("To") or form.get("Called"),
         forwarded_from=form.get("ForwardedFrom") or None,
@@ -234,7 +237,7 @@ async def _call_control(request: web.Request, body: bytes, received: int) -> web
         provider="telnyx",
         mode="call_control",
         call_id=call_id,
-        correlation_id="rc_" + secrets.token_urlsafe(16),
+        correlation_id="",  # minted in _admit, bound to the dialed number
         caller=payload.from_,
         dialed=payload.to,
         caller_name=payload.caller_id_name,

@@ -11,6 +11,7 @@ Redis Cluster puts a key in the slot of its ``{hash tag}``. The layout:
 - ``router:alias:ID`` — another id of a call (bridged SIP leg, correlation id) → its record id.
 - ``router:{call:CORRELATION}:ready`` — a list the carrier-call worker pushes to once the
   decision is prepared; the bridged leg's worker waits on it with BLPOP (no polling).
+- ``router:correlation-key`` — the HMAC key of carrier correlation ids (``correlation``).
 - ``router:{timers}`` — a sorted set of due actions (bridge timeouts), scored by due time.
 - ``router:{lifecycle}:*`` — lifecycle webhook deliveries (hash), their due set, a dead list.
 """
@@ -63,6 +64,7 @@ def prepared_signal(correlation_id: str) -> str:
 
 
 TIMERS = f"{PREFIX}:{{timers}}"
+CORRELATION_KEY = f"{PREFIX}:correlation-key"  # the HMAC key of carrier correlation ids
 RECENT_CALLS = f"{PREFIX}:{{recent}}:calls"  # capped stream of decided call ids (console)
 RECENT_CALLS_MAX = 1000
 CALLS_CHANNEL = f"{PREFIX}:calls:decided"  # pub/sub: each record as it is written (calls tail)

@@ -24,6 +24,11 @@ DISPATCH_SECONDS = Histogram(
     "From the webhook reaching the router to the dispatch being made",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+CORRELATION_REFUSED = Counter(
+    "router_correlation_refused_total",
+    "Bridged LiveKit legs whose X-Router-Call was not honoured (forged/expired/unprepared/spent)",
+    ["why"],
+)
 PRECALL = Counter("router_precall_total", "Pre-call webhook outcomes", ["status"])
 PRECALL_SECONDS = Histogram(
     "router_precall_seconds",

@@ -26,6 +26,7 @@ from router import events, forwarding, keys, logs, matching, metrics, steer
 from router.batching import Batcher
 from router.calls import CallRecord, CallStore, Leg, Status
 from router.config import Config
+from router.correlation import CorrelationKey
 from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected
 from router.lease import Leases
@@ -107,8 +108,10 @@ class Pipeline:
         bridge_timeout_s: float = 60.0,
         join_wait_s: float = 8.0,
         batcher: Batcher | None = None,
+        correlation: CorrelationKey | None = None,
     ) -> None:
         self.redis = redis
+        self.correlation = correlation or CorrelationKey(redis)
         self.batcher = batcher or Batcher(redis)
         self.registry = registry
         self.calls = calls

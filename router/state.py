@@ -10,6 +10,7 @@ from router.answers import Answers
 from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
+from router.correlation import CorrelationKey
 from router.dispatch import Dispatcher
 from router.ingress import Ingress
 from router.registry import Registry
@@ -26,3 +27,4 @@ WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URL
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
 ANSWERS = web.AppKey("answers", Answers)
+CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids
