@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from router import config as config_module
-from router import logs, ops
+from router import connections, logs, ops
 from router.app import build_app
 from router.config import Config
 from router.embedded import embedded_valkey
@@ -54,10 +54,16 @@ def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _run(app: web.Application, port: int) -> None:
-    """Run the app until SIGTERM/SIGINT, serving its routes on ``port`` (a worker: health
-    and metrics only)."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+async def _run(app: web.Application, config: Config) -> None:
+    """Run the app until SIGTERM/SIGINT, serving its routes on ``PORT`` (a worker: health
+    and metrics only), slow and idle clients cut off (``connections``)."""
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=config.keepalive_timeout_s,
+    )
     await runner.setup()
     # The start-up heap (modules, protobuf descriptors, clients: ~70,000 objects) lives as
     # long as the process: frozen, a full collection no longer walks it — one took ~13 ms here,
@@ -68,12 +74,22 @@ async def _run(app: web.Application, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    listening = None
     try:
-        await web.TCPSite(runner, port=port).start()
-        log.info("listening", port=port)
+        listening = await connections.serve(
+            runner,
+            host=None,
+            port=config.port,
+            max_connections=config.max_connections,
+            header_timeout_s=config.header_timeout_s,
+            keepalive_timeout_s=config.keepalive_timeout_s,
+        )
+        log.info("listening", port=listening.sockets[0].getsockname()[1])
         await stop.wait()
         log.info("stopping")
     finally:
+        if listening is not None:
+            listening.close()  # stop accepting; runner.cleanup() closes the connections
         await runner.cleanup()
 
 
@@ -165,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 web_routes=args.command != "worker",
                 worker=args.command != "web",
             )
-            _event_loop_run(_run(app, config.port))
+            _event_loop_run(_run(app, config))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from router.answers import Answers
 from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
+from router.connections import track_requests
 from router.consumer import Consumer
 from router.correlation import CorrelationKey
 from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
@@ -58,7 +59,11 @@ def build_app(
 ) -> web.Application:
     tokens.install()  # PyJWT's HS256 vets each secret once, not per webhook/dispatch
     app = web.Application(
-        middlewares=[errors_middleware, bearer_middleware(config.admin_token, "/v1")],
+        middlewares=[
+            track_requests,
+            errors_middleware,
+            bearer_middleware(config.admin_token, "/v1"),
+        ],
         client_max_size=1024 * 1024,
     )
     app[state.CONFIG] = config

@@ -24,6 +24,12 @@ DISPATCH_SECONDS = Histogram(
     "From the webhook reaching the router to the dispatch being made",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+CONNECTIONS_OPEN = Gauge("router_http_connections", "Client connections open (web process)")
+CONNECTIONS_DROPPED = Counter(
+    "router_http_connections_dropped_total",
+    "Client connections cut off: idle_timeout, header_timeout, evicted_at_cap, refused_at_cap",
+    ["reason"],
+)
 CORRELATION_REFUSED = Counter(
     "router_correlation_refused_total",
     "Bridged LiveKit legs whose X-Router-Call was not honoured (forged/expired/unprepared/spent)",

@@ -20,7 +20,7 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToJson
 from twilio.request_validator import RequestValidator
 
-from router import keys
+from router import connections, keys
 from router.app import build_app
 from router.events import now_ms
 from router.models import PreCallWebhook
@@ -82,9 +82,14 @@ async def live(
     runner = web.AppRunner(build_app(config, valkey_url, worker=False))
     await runner.setup()
     server_tls, client_tls = tls_pair if request.param == "tls" else (None, None)
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls).start()
-    port = runner.addresses[0][1]
+    # Served as `python -m router` serves it: behind the connection guard.
+    listening = await connections.serve(
+        runner, host="127.0.0.1", port=0, max_connections=100, header_timeout_s=5,
+        keepalive_timeout_s=5, ssl_context=server_tls,
+    )  # fmt: skip
+    port = listening.sockets[0].getsockname()[1]
     yield LiveRouter("127.0.0.1", port, client_tls)
+    listening.close()
     await runner.cleanup()
 
 

@@ -1,0 +1,153 @@
+"""Slow and idle clients are cut off; a flood of half-open connections does not keep genuine
+webhooks out — tested on a real ``python -m router web`` process under a 1,024-descriptor
+limit, as the attack was first reproduced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+
+from tests.conftest import API_KEY, API_SECRET, sign_webhook, sip_join_event
+from tests.rawhttp import request_bytes, send_raw
+
+FLOOD = 1000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _room_for_the_flood() -> None:
+    """This test process holds the flood's client sockets: its own limit must allow them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 and (hard == resource.RLIM_INFINITY or hard >= 4096):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+
+
+class WebProcess:
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, log: list[dict[str, Any]]):
+        self.proc, self.port, self.log = proc, port, log
+        self.drain: asyncio.Task[None] | None = None
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():  # a full pipe would block the process's logging
+        pass
+
+
+def _limit_descriptors() -> None:  # in the child, before exec: soft and hard 1,024
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+async def _start_web(valkey_url: str, **env: str) -> WebProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web",
+        env={
+            **os.environ, "REDIS_URL": valkey_url, "PORT": "0", "ROUTER_ADMIN_TOKEN": "t" * 32,
+            "LIVEKIT_API_KEY": API_KEY, "LIVEKIT_API_SECRET": API_SECRET, **env,
+        },
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_limit_descriptors,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(30):
+        while line := await proc.stderr.readline():
+            entry = json.loads(line)
+            seen.append(entry)
+            if entry["event"] == "listening":
+                process = WebProcess(proc, int(entry["port"]), seen)
+                process.drain = asyncio.create_task(_drain(proc.stderr))
+                return process
+    raise AssertionError(f"web process ended before listening: {seen}")
+
+
+@pytest.fixture
+async def web(valkey_url: str, redis: Any) -> AsyncIterator[Any]:
+    started: list[WebProcess] = []
+
+    async def start(**env: str) -> WebProcess:
+        process = await _start_web(valkey_url, **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.proc.terminate()
+        await process.proc.wait()
+        if process.drain is not None:
+            await process.drain
+
+
+def _genuine(call_id: str, port: int) -> list[bytes]:
+    body = MessageToJson(sip_join_event(call_id=call_id))
+    head, raw = request_bytes(
+        "POST",
+        "/webhooks/livekit",
+        body.encode(),
+        [("Authorization", sign_webhook(body)), ("Content-Type", "application/webhook+json")],
+        host=f"127.0.0.1:{port}",
+    )
+    return [head + raw]
+
+
+async def _half_open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nContent-Le")  # and no more
+    await writer.drain()
+    return reader, writer
+
+
+async def test_genuine_webhooks_are_served_during_a_flood_of_half_open_connections(web):
+    process = await web()
+    cap = next(e for e in process.log if e["event"] == "connection_limits")["max_connections"]
+    assert cap == 1024 - 512  # the descriptor limit, less what the router's clients need
+    flood = [await _half_open(process.port) for _ in range(FLOOD)]
+    served = 0
+    started = time.monotonic()
+    for i in range(20):
+        response = await send_raw(
+            "127.0.0.1", process.port, _genuine(f"SCL_flood{i}", process.port)
+        )
+        served += response.status == 200
+    elapsed = time.monotonic() - started
+    assert served == 20
+    assert elapsed < 5  # served at once, not after the flood's headers timed out (10 s)
+    # The oldest slow connections were dropped to make room (the flood beyond the cap, then
+    # up to one per genuine webhook); the newest are still open, on their header deadline.
+    beyond = FLOOD - cap
+    oldest = await asyncio.gather(*(asyncio.wait_for(r.read(), 5) for r, _ in flood[:beyond]))
+    assert oldest == [b""] * beyond
+    assert not any(reader.at_eof() for reader, _ in flood[beyond + 20 :])
+    for _, writer in flood:
+        writer.close()
+
+
+async def test_a_request_whose_headers_stall_is_cut_off(web):
+    process = await web(ROUTER_HEADER_TIMEOUT_S="0.5", ROUTER_KEEPALIVE_TIMEOUT_S="30")
+    reader, writer = await _half_open(process.port)
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed without an answer
+    assert 0.4 < time.monotonic() - started < 5
+    writer.close()
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive_limit(web):
+    process = await web(ROUTER_KEEPALIVE_TIMEOUT_S="0.5", ROUTER_HEADER_TIMEOUT_S="30")
+    reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert 0.4 < time.monotonic() - started < 5
+    writer.close()
+    # After a request, the same: the connection is kept alive, then closed when idle.
+    reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    assert answer.startswith(b"HTTP/1.1 200")
+    writer.close()
