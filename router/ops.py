@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,16 @@ async def numbers_import(config: Config, path: Path, out: TextIO = sys.stdout) -
 # ---- calls show / tail ------------------------------------------------------------------------
 
 
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Call data comes from callers and carriers: escape what a terminal would act on (ESC
+    sequences, a newline forging a line) so it is shown, not obeyed."""
+    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def trace(record: CallRecord) -> str:
     """A call's decision as an operator reads it."""
     lines = [
@@ -140,12 +151,12 @@ def trace(record: CallRecord) -> str:
             lines.append(f"  ! {text}")
     for leg in record.legs:
         lines.append(f"  leg {leg.kind}: {leg.provider} {leg.call_id} at {leg.at}")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def one_line(record: CallRecord) -> str:
     who = record.agent_name or record.reject_reason or record.error or ""
-    return (
+    return terminal_safe(
         f"{record.decided_at or record.received_at}  {record.status:<14} {record.call_id}  "
         f"{record.dialed_number or '-'} ← {record.caller_number or '-'}"
         f"{'  fwd ' + record.forwarded_from_number if record.forwarded_from_number else ''}"
@@ -222,8 +233,12 @@ async def dead_letters(args: argparse.Namespace, config: Config) -> int:
                 if args.json:
                     print(msgspec.json.encode(e).decode())
                 else:
-                    print(f"{e.id}  call={e.call_id}  deliveries={e.deliveries}  {e.failed_at}")
-                    print(f"    {e.error}")
+                    print(
+                        terminal_safe(
+                            f"{e.id}  call={e.call_id}  deliveries={e.deliveries}  {e.failed_at}"
+                        )
+                    )
+                    print(f"    {terminal_safe(e.error)}")
             if not args.json:
                 print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
             return 0

@@ -90,6 +90,25 @@ async def test_calls_show_prints_the_routing_trace(router, twirp, redis, valkey_
     assert (code, "no record for nope" in err) == (1, True)
 
 
+async def test_calls_show_never_writes_control_characters_from_call_data(
+    router, twirp, redis, valkey_url
+):
+    """A caller id with an ESC sequence and a newline would repaint the terminal and forge a
+    line ("call FAKE ... status: dispatched"); it is shown escaped instead."""
+    agent = await create_agent(router)
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    hostile = "\x1b[2J\x1b[31mX\ncall FAKE (twilio)  status: dispatched\u202e\x07"
+    event = sip_join_event(call_id="SCL_esc\x1b]0;t\x07", caller=hostile)
+    assert (await post_livekit(router, event)).status == 200
+    await wait_record(redis, "SCL_esc\x1b]0;t\x07")
+    code, out, _ = await _run("calls", "show", "SCL_esc\x1b]0;t\x07", env={"REDIS_URL": valkey_url})
+    assert code == 0
+    assert not any(ch in out for ch in "\x1b\x07\u202e")
+    assert not any(line.startswith("call FAKE") for line in out.splitlines())
+    assert "\\x1b[2J" in out  # shown, escaped
+    assert "\\ncall FAKE" in out
+
+
 async def test_calls_tail_shows_decisions_as_they_happen(router, twirp, valkey_url):
     agent = await create_agent(router)
     await import_number(router, e164="+12015550123", agentId=agent["id"])
