@@ -164,8 +164,7 @@ def _view(
 async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    landing = _landing(await reg.list_numbers())
-    return _view(row, agent, config, landing)
+    return _view(row, agent, config, await reg.landing())
 
 
 def _landing(rows: list[PhoneNumber]) -> PhoneNumber | None:

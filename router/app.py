@@ -82,6 +82,9 @@ def build_app(
             stack.push_async_callback(hooks.close)
             app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
             app[state.REGISTRY] = Registry(redis)
+            indexed = await app[state.REGISTRY].ensure_indexes()
+            if indexed >= 0:
+                log.info("registry_indexed", rows=indexed)
             rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
             await rows.start()
             stack.push_async_callback(rows.stop)

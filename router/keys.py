@@ -26,6 +26,9 @@ NUMBERS = f"{REGISTRY}:numbers"  # hash: number id -> PhoneNumber JSON
 E164_INDEX = f"{REGISTRY}:e164"  # hash: e164 -> number id
 AGENTS = f"{REGISTRY}:agents"  # hash: agent id -> Agent JSON
 AGENT_LINKS = f"{REGISTRY}:agent-links"  # hash: agent id -> count of numbers linked to it
+LANDING_INDEX = f"{REGISTRY}:landing"  # set: ids of shared landing numbers
+TRUNK_INDEX_PREFIX = f"{REGISTRY}:by-trunk:"  # + trunk id -> set: ids of numbers on that trunk
+INDEX_VERSION = f"{REGISTRY}:index-version"  # which indexes exist (built once on upgrade)
 REGISTRY_VERSION = f"{REGISTRY}:version"  # counter bumped on every write
 REGISTRY_CHANNEL = f"{REGISTRY}:changed"  # pub/sub: the new version after each write
 
@@ -33,6 +36,10 @@ CALL_RECORD_TTL_S = 7 * 24 * 3600
 DISPATCH_LEASE_MS = 5_000  # renewed every LEASE_RENEW_S while the holder works
 LEASE_RENEW_S = 1.5
 EVENT_DEDUP_TTL_S = 24 * 3600
+
+
+def trunk_index(trunk_id: str) -> str:
+    return f"{TRUNK_INDEX_PREFIX}{trunk_id}"
 
 
 def stream(shard: int = 0) -> str:

@@ -38,6 +38,12 @@ if ARGV[5] ~= ARGV[6] then
   if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], -1) end
   if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
 end
+if ARGV[8] == '1' then redis.call('SREM', KEYS[6], ARGV[1]) end
+if ARGV[10] ~= '' then redis.call('SREM', KEYS[7], ARGV[1]) end
+if ARGV[3] ~= '' then
+  if ARGV[9] == '1' then redis.call('SADD', KEYS[6], ARGV[1]) end
+  if ARGV[11] ~= '' then redis.call('SADD', KEYS[8], ARGV[1]) end
+end
 redis.call('PUBLISH', ARGV[7], redis.call('INCR', KEYS[5]))
 return 'OK'
 """
@@ -75,16 +81,14 @@ if type(aid) == 'string' then agent = redis.call('HGET', KEYS[3], aid) end
 return {row, agent, version}
 """
 
-# Rows recorded with a LiveKit inbound trunk id, for trunks that hide the dialed number
-# (at most two: one is a match, two is ambiguous). A scan, so workers cache its answer.
+# Rows recorded with a LiveKit inbound trunk id, for trunks that hide the dialed number (at
+# most two: one is a match, two is ambiguous), from the trunk's index set.
 _BY_TRUNK = """
 local version = redis.call('GET', KEYS[3]) or '0'
 local found = {}
-for _, row in ipairs(redis.call('HVALS', KEYS[1])) do
-  if cjson.decode(row)['sipTrunkId'] == ARGV[1] then
-    table.insert(found, row)
-    if #found == 2 then break end
-  end
+for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[4], 2)) do
+  local row = redis.call('HGET', KEYS[1], id)
+  if row then table.insert(found, row) end
 end
 local agent = false
 if #found == 1 then
@@ -92,6 +96,26 @@ if #found == 1 then
   if type(aid) == 'string' then agent = redis.call('HGET', KEYS[2], aid) end
 end
 return {found, agent, version}
+"""
+
+# The indexes by what is looked up (shared landing numbers, trunk ids), built once from the
+# rows when a registry written before them is first opened. The trunk sets' names come from
+# the rows: they share the {registry} slot, so the script stays on one node in a cluster.
+INDEX_VERSION = "2"
+_REINDEX = """
+if redis.call('GET', KEYS[3]) == ARGV[1] then return -1 end
+redis.call('DEL', KEYS[2])
+local rows = redis.call('HGETALL', KEYS[1])
+for i = 1, #rows, 2 do
+  local row = cjson.decode(rows[i + 1])
+  if row['sharedLanding'] == true then redis.call('SADD', KEYS[2], rows[i]) end
+  local trunk = row['sipTrunkId']
+  if type(trunk) == 'string' and trunk ~= '' then
+    redis.call('SADD', ARGV[2] .. trunk, rows[i])
+  end
+end
+redis.call('SET', KEYS[3], ARGV[1])
+return #rows / 2
 """
 
 _number_decoder = msgspec.json.Decoder(PhoneNumber)
@@ -112,6 +136,16 @@ class Registry:
         self._save_agent = redis.register_script(_SAVE_AGENT)
         self._lookup = redis.register_script(_LOOKUP)
         self._by_trunk = redis.register_script(_BY_TRUNK)
+        self._reindex = redis.register_script(_REINDEX)
+
+    async def ensure_indexes(self) -> int:
+        """Build the lookup indexes if this registry predates them; rows indexed (-1: none
+        needed). Idempotent, and safe while others write (one script)."""
+        result = await self._reindex(
+            keys=[keys.NUMBERS, keys.LANDING_INDEX, keys.INDEX_VERSION],
+            args=[INDEX_VERSION, keys.TRUNK_INDEX_PREFIX],
+        )
+        return int(result)
 
     # ---- numbers ----------------------------------------------------------------------------
 
@@ -120,6 +154,15 @@ class Registry:
         if raw is None:
             raise NotFound(f"phone number {number_id} not found")
         return _number_decoder.decode(raw), raw
+
+    async def landing(self) -> PhoneNumber | None:
+        """The shared landing number (the first made, if several), from its index."""
+        ids = await self.redis.smembers(keys.LANDING_INDEX)
+        if not ids:
+            return None
+        raw = await self.redis.hmget(keys.NUMBERS, sorted(ids))
+        rows = [_number_decoder.decode(r) for r in raw if r is not None]
+        return min(rows, key=lambda r: (r.created_at, r.id), default=None)
 
     async def list_numbers(self) -> list[PhoneNumber]:
         rows = [_number_decoder.decode(r) for r in await self.redis.hvals(keys.NUMBERS)]
@@ -131,6 +174,8 @@ class Registry:
         """Create (old None), update (both) or delete (new None) one row atomically."""
         current = new or old
         assert current is not None
+        old_trunk = (old.sip_trunk_id or "") if old else ""
+        new_trunk = (new.sip_trunk_id or "") if new else ""
         result = _outcome(
             await self._save_number(
                 keys=[
@@ -139,6 +184,9 @@ class Registry:
                     keys.AGENTS,
                     keys.AGENT_LINKS,
                     keys.REGISTRY_VERSION,
+                    keys.LANDING_INDEX,
+                    keys.trunk_index(old_trunk),
+                    keys.trunk_index(new_trunk),
                 ],
                 args=[
                     current.id,
@@ -148,6 +196,10 @@ class Registry:
                     (old.agent_id or "") if old else "",
                     (new.agent_id or "") if new else "",
                     keys.REGISTRY_CHANNEL,
+                    "1" if old and old.shared_landing else "",
+                    "1" if new and new.shared_landing else "",
+                    old_trunk,
+                    new_trunk,
                 ],
             )
         )
@@ -183,7 +235,7 @@ class Registry:
         self, trunk_id: str
     ) -> tuple[list[PhoneNumber], Agent | None, int]:
         rows, agent, version = await self._by_trunk(
-            keys=[keys.NUMBERS, keys.AGENTS, keys.REGISTRY_VERSION], args=[trunk_id]
+            keys=[keys.NUMBERS, keys.AGENTS, keys.REGISTRY_VERSION, keys.trunk_index(trunk_id)]
         )
         return (
             [_number_decoder.decode(r) for r in rows],
