@@ -40,7 +40,7 @@ from router import events, keys
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 
-ADMIN = {"Authorization": "Bearer bench-admin"}
+ADMIN = {"Authorization": "Bearer bench-admin-token-0123456789abcdef"}
 DIVERSION = "<sip:+16175550177@carrier.example>;reason=unconditional;counter=1"
 TEMPLATE = {"line": "{{forwardedFromNumber}}", "caller": "{{callerNumber}}", "desk": "{{label}}"}
 

@@ -78,7 +78,7 @@ async def _run(app: web.Application, config: Config) -> None:
     try:
         listening = await connections.serve(
             runner,
-            host=None,
+            host=config.host,
             port=config.port,
             max_connections=config.max_connections,
             header_timeout_s=config.header_timeout_s,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     stream_shards: int = 1
     worker_shards: tuple[int, ...] | None = None  # None: all shards
     port: int = 8080
+    host: str | None = None  # the address to listen on; None: every interface
     # Slow or idle clients (router/connections.py) and a hung Redis (ingress, admin API).
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
@@ -150,6 +152,43 @@ def _ed25519_key(env: Mapping[str, str], name: str) -> bytes | None:
     return raw
 
 
+MIN_ADMIN_TOKEN = 32  # characters, unless the router listens on loopback only
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host(env: Mapping[str, str], name: str) -> str | None:
+    value = _text(env, name)
+    if value is None or value == "localhost":
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ConfigError(name, f"must be an IP address or localhost, got {value!r}") from exc
+    return value
+
+
+def _admin_token(env: Mapping[str, str], host: str | None) -> str | None:
+    token = _text(env, "ROUTER_ADMIN_TOKEN")
+    if token is not None and len(token) < MIN_ADMIN_TOKEN and not _loopback(host):
+        raise ConfigError(
+            "ROUTER_ADMIN_TOKEN",
+            f"must be at least {MIN_ADMIN_TOKEN} characters when the router listens beyond "
+            "loopback (a short token is for ROUTER_HOST=127.0.0.1 only); "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+    return token
+
+
 def load(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the configuration; raise ConfigError naming the bad variable."""
     env = os.environ if env is None else env
@@ -166,7 +205,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     if cluster not in ("auto", "1", "0"):
         raise ConfigError("ROUTER_REDIS_CLUSTER", f"must be auto, 1 or 0, got {cluster!r}")
     shards, worker_shards = _shards(env)
+    host = _host(env, "ROUTER_HOST")
     return Config(
+        host=host,
         redis_cluster=cluster,
         stream_shards=shards,
         worker_shards=worker_shards,
@@ -180,7 +221,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         telnyx_api_key=_text(env, "TELNYX_API_KEY"),
         telnyx_api_base_url=_url(env, "TELNYX_API_BASE_URL", ("http", "https"))
         or "https://api.telnyx.com/v2",
-        admin_token=_text(env, "ROUTER_ADMIN_TOKEN"),
+        admin_token=_admin_token(env, host),
         public_url=_url(env, "ROUTER_PUBLIC_URL", ("http", "https")),
         default_region=_region(env, "ROUTER_DEFAULT_REGION"),
         default_agent_name=_text(env, "ROUTER_DEFAULT_AGENT_NAME"),

@@ -54,7 +54,13 @@ async def test_malformed_variable_stops_start_up_naming_it():
 async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm():
     port = _free_port()
     proc = await _start(
-        "serve", env={"PORT": str(port), "REDIS_URL": "", "ROUTER_ADMIN_TOKEN": "t"}
+        "serve",
+        env={
+            "PORT": str(port),
+            "REDIS_URL": "",
+            "ROUTER_ADMIN_TOKEN": "t",
+            "ROUTER_HOST": "127.0.0.1",
+        },
     )
     await _wait_for_line(proc, b'"listening"')
     async with aiohttp.ClientSession() as session:

@@ -54,6 +54,15 @@ def test_full_configuration():
         ({"ROUTER_DEFAULT_REGION": "XX"}, "ROUTER_DEFAULT_REGION"),
         ({"ROUTER_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "ROUTER_WEBHOOK_ALLOW_PRIVATE"),
         ({"ROUTER_PUBLIC_URL": "ftp://x"}, "ROUTER_PUBLIC_URL"),
+        ({"PORT": "\uff18\uff10"}, "PORT"),  # fullwidth "80": isdigit() is true
+        ({"ROUTER_STREAM_SHARDS": "²"}, "ROUTER_STREAM_SHARDS"),
+        ({"ROUTER_HEADER_TIMEOUT_S": "0"}, "ROUTER_HEADER_TIMEOUT_S"),
+        ({"ROUTER_BODY_TIMEOUT_S": "soon"}, "ROUTER_BODY_TIMEOUT_S"),
+        ({"ROUTER_REDIS_DEADLINE_S": "15"}, "ROUTER_REDIS_DEADLINE_S"),  # past Twilio's 15 s
+        ({"ROUTER_MAX_CONNECTIONS": "5"}, "ROUTER_MAX_CONNECTIONS"),
+        ({"ROUTER_HOST": "example.com"}, "ROUTER_HOST"),
+        ({"ROUTER_ADMIN_TOKEN": "short"}, "ROUTER_ADMIN_TOKEN"),
+        ({"ROUTER_ADMIN_TOKEN": "short", "ROUTER_HOST": "0.0.0.0"}, "ROUTER_ADMIN_TOKEN"),
     ],
 )
 def test_malformed_values_name_the_variable(env, variable):
@@ -61,3 +70,21 @@ def test_malformed_values_name_the_variable(env, variable):
         config.load(env)
     assert err.value.variable == variable
     assert variable in str(err.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_a_short_admin_token_is_for_loopback_only(host):
+    assert config.load({"ROUTER_ADMIN_TOKEN": "dev", "ROUTER_HOST": host}).admin_token == "dev"
+
+
+def test_a_long_admin_token_and_the_limits_are_taken_as_given():
+    cfg = config.load(
+        {
+            "ROUTER_ADMIN_TOKEN": "x" * 32,
+            "ROUTER_HEADER_TIMEOUT_S": "2.5",
+            "ROUTER_MAX_CONNECTIONS": "300",
+            "ROUTER_REDIS_DEADLINE_S": "1",
+        }
+    )
+    assert (cfg.admin_token, cfg.header_timeout_s) == ("x" * 32, 2.5)
+    assert (cfg.max_connections, cfg.redis_deadline_s, cfg.body_timeout_s) == (300, 1.0, 10.0)
