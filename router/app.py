@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from router import (
     admin,
@@ -82,9 +83,10 @@ def build_app(
             stack.push_async_callback(hooks.close)
             app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
             app[state.REGISTRY] = Registry(redis)
-            indexed = await app[state.REGISTRY].ensure_indexes()
-            if indexed >= 0:
-                log.info("registry_indexed", rows=indexed)
+            # Redis may be unreachable at start-up (the worker loop rides that out): the
+            # one-time index build of an older registry retries in the background.
+            indexing = asyncio.create_task(_ensure_indexes(app[state.REGISTRY]))
+            stack.callback(indexing.cancel)
             rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
             await rows.start()
             stack.push_async_callback(rows.stop)
@@ -129,6 +131,21 @@ def _dispatcher(config: Config) -> Iterator[Dispatcher]:
         twirp.close()
 
 
+async def _ensure_indexes(registry: Registry) -> None:
+    delay = 0.1
+    while True:
+        try:
+            indexed = await registry.ensure_indexes()
+        except (RedisError, OSError) as exc:
+            log.warning("registry_index_failed", error=repr(exc)[:200], retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if indexed >= 0:
+            log.info("registry_indexed", rows=indexed)
+        return
+
+
 async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[state.CONFIG]
     telnyx = None
@@ -163,6 +180,10 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         for i, shard in enumerate(shards)
     ]
+    # The consumer groups exist once the worker says it started (readiness is then true at
+    # once); with Redis unreachable the consumers create them when it comes back.
+    with contextlib.suppress(RedisError, OSError):
+        await asyncio.gather(*(c.ensure_group() for c in consumers))
     stop = asyncio.Event()
     app[CONSUMER_TASK] = asyncio.create_task(_run_all(consumers, stop), name="consumers")
     log.info("worker_started", consumer=consumers[0].name, shards=list(shards))
