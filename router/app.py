@@ -92,7 +92,9 @@ def build_app(
             stack.push_async_callback(rows.stop)
             batcher = app[state.BATCH] = Batcher(redis)
             app[state.CALLS] = CallStore(redis, batcher)
-            app[state.INGRESS] = Ingress(redis, config.stream_shards, batcher)
+            app[state.INGRESS] = Ingress(
+                redis, config.stream_shards, batcher, deadline_s=config.redis_deadline_s
+            )
             app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
             yield

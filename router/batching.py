@@ -68,12 +68,15 @@ class Batcher:
         *,
         each: bool = False,
         script: AsyncScript | None = None,
+        deadline_s: float | None = None,
     ) -> Any:
         """Queue ``item``; the items queued under ``key`` until the pipeline is staged become
         one command, ``stage(pipe, items)`` (XACK of many ids, one XADD of many fields), whose
         reply every caller awaits — or, with ``each``, a list of replies, one per item in
         order, of which each caller gets its own (a script enqueueing many events). A stage
-        that runs ``script`` is run again, once it is loaded, if the server did not know it."""
+        that runs ``script`` is run again, once it is loaded, if the server did not know it.
+        With ``deadline_s``, a group not answered within it fails with TimeoutError (a hung
+        Redis), though its command may still run when Redis resumes."""
         group = self._groups.get(key)
         if group is None:
             items: list[Any] = []
@@ -82,7 +85,11 @@ class Batcher:
                 del self._groups[key]  # later items start the next command
                 return stage(pipe, items)
 
-            group = self._groups[key] = (items, asyncio.get_running_loop().create_future())
+            loop = asyncio.get_running_loop()
+            group = self._groups[key] = (items, loop.create_future())
+            if deadline_s is not None:  # one timer for the whole group, not one per caller
+                expiry = loop.call_later(deadline_s, _expire, group[1], deadline_s)
+                group[1].add_done_callback(lambda _: expiry.cancel())
             self._enqueue(staged, group[1])
         index = len(group[0])
         group[0].append(item)
@@ -93,7 +100,7 @@ class Batcher:
             if script is None:
                 raise
             await self._load(script)
-            return await self.gather(key, item, stage, each=each)
+            return await self.gather(key, item, stage, each=each, deadline_s=deadline_s)
         return reply[index] if each else reply
 
     async def script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -162,3 +169,8 @@ class Batcher:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+
+def _expire(future: asyncio.Future[Any], deadline_s: float) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(f"Redis did not answer within {deadline_s:g} s"))

@@ -58,7 +58,11 @@ def effective_cap(configured: int) -> int:
 
 
 class GuardedConnection(asyncio.Protocol):
-    """One client connection: aiohttp's protocol inside, the guard's deadlines around it."""
+    """One client connection: aiohttp's protocol inside, the guard's deadlines around it.
+
+    A state change only writes down a deadline (a float): the guard's sweep, a few times per
+    the shortest timeout, drops what is past it. A timer per request would cost every
+    webhook two timer handles."""
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self.guard = guard
@@ -67,15 +71,15 @@ class GuardedConnection(asyncio.Protocol):
         self.busy = False  # a request's handler is running
         self.partial = False  # bytes of the next request have arrived, not all its headers
         self.since = 0.0  # when it last became idle or partial (eviction order)
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = float("inf")  # drop it after this (loop time), unless busy
 
     # ---- asyncio.Protocol, forwarded to aiohttp's handler -----------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.inner.connection_made(transport)
-        self.guard.opened(self)
         self._waiting(self.guard.keepalive_timeout_s)
+        self.guard.opened(self)
 
     def data_received(self, data: bytes) -> None:
         if not self.busy and not self.partial:
@@ -87,7 +91,6 @@ class GuardedConnection(asyncio.Protocol):
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
         self.guard.closed(self)
         self.inner.connection_lost(exc)
 
@@ -101,7 +104,6 @@ class GuardedConnection(asyncio.Protocol):
 
     def request_started(self) -> None:
         self.busy, self.partial = True, False
-        self._cancel()
 
     def request_finished(self) -> None:
         self.busy = False
@@ -113,16 +115,8 @@ class GuardedConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _waiting(self, seconds: float) -> None:
-        self._cancel()
-        loop = asyncio.get_running_loop()
-        self.since = loop.time()
-        reason = "header_timeout" if self.partial else "idle_timeout"
-        self._timer = loop.call_later(seconds, self.drop, reason)
-
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.since = self.guard.loop.time()
+        self.deadline = self.since + seconds
 
 
 class ConnectionGuard:
@@ -141,6 +135,10 @@ class ConnectionGuard:
         self.header_timeout_s = header_timeout_s
         self.keepalive_timeout_s = keepalive_timeout_s
         self.open: dict[GuardedConnection, None] = {}  # insertion-ordered
+        self.loop = asyncio.get_running_loop()
+        # Deadlines are kept to within a quarter of the shortest timeout (at most 1 s).
+        self.sweep_s = max(0.02, min(1.0, header_timeout_s / 4, keepalive_timeout_s / 4))
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def __call__(self) -> GuardedConnection:
         return GuardedConnection(self, self.factory())
@@ -155,10 +153,19 @@ class ConnectionGuard:
                 return
         self.open[conn] = None
         metrics.CONNECTIONS_OPEN.set(len(self.open))
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self.sweep_s, self._sweep)
 
     def closed(self, conn: GuardedConnection) -> None:
         self.open.pop(conn, None)
         metrics.CONNECTIONS_OPEN.set(len(self.open))
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for conn in [c for c in self.open if not c.busy and c.deadline <= now]:
+            conn.drop("header_timeout" if conn.partial else "idle_timeout")
+        # Only while connections are open: an idle process does not wake up for nothing.
+        self._sweeper = self.loop.call_later(self.sweep_s, self._sweep) if self.open else None
 
 
 def _connection(request: web.Request) -> GuardedConnection | None:
@@ -195,13 +202,13 @@ async def serve(
     server = runner.server
     assert server is not None, "runner.setup() first"
     cap = effective_cap(max_connections)
+    loop = asyncio.get_running_loop()
     guard = ConnectionGuard(
         server,
         max_connections=cap,
         header_timeout_s=header_timeout_s,
         keepalive_timeout_s=keepalive_timeout_s,
     )
-    loop = asyncio.get_running_loop()
     listening = await loop.create_server(
         guard, host=host, port=port, reuse_address=True, backlog=1024, ssl=ssl_context
     )

@@ -130,21 +130,30 @@ async def read_body(request: web.Request, *, limit: int, types: tuple[str, ...])
         )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    # Usually the whole body came with the headers: take it without arming a timeout.
+    body = request.content.read_nowait(limit + 1)
+    if not request.content.at_eof() and len(body) <= limit:
+        body += await _read_rest(request, limit - len(body))
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return body
+
+
+async def _read_rest(request: web.Request, limit: int) -> bytes:
+    """The rest of a body still on its way, within ROUTER_BODY_TIMEOUT_S."""
     timeout = request.app.get(BODY_TIMEOUT, 10.0)
     deadline: asyncio.Timeout | None = request.get(_DEADLINE)
     if deadline is not None:  # a slow body is the client's time, not Redis's
         deadline.reschedule(None)
     try:
         async with asyncio.timeout(timeout):
-            body = await read_capped(request.content, limit)
+            rest = await read_capped(request.content, limit)
     except TimeoutError as exc:
         raise RequestTimeout(f"request body did not arrive within {timeout:g} s") from exc
     if deadline is not None:
         loop = asyncio.get_running_loop()
         deadline.reschedule(loop.time() + request.app.get(REDIS_DEADLINE, 3.0))
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    return body
+    return rest
 
 
 async def read_json(request: web.Request, kind: type[T], *, limit: int = 64 * 1024) -> T:

@@ -57,8 +57,16 @@ class _Counts(Counter[tuple[str, str]]):
 
 
 class Ingress:
-    def __init__(self, redis: Redis, shards: int = 1, batcher: Batcher | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        shards: int = 1,
+        batcher: Batcher | None = None,
+        *,
+        deadline_s: float | None = None,
+    ) -> None:
         self.redis = redis
+        self.deadline_s = deadline_s  # past it, enqueue raises TimeoutError (answered 503)
         self.batcher = batcher or Batcher(redis)
         self.shards = shards
         self._enqueue = redis.register_script(_ENQUEUE)
@@ -76,7 +84,7 @@ class Ingress:
         stream = keys.stream(shard)
         item = (stream, keys.seen_event(event_id, shard), events.encode(event), marker)
         queued, stored = await self.batcher.gather(
-            stream, item, self._stage, each=True, script=self._enqueue
+            stream, item, self._stage, each=True, script=self._enqueue, deadline_s=self.deadline_s
         )
         return bool(queued), stored.decode() if isinstance(stored, bytes) else str(stored)
 

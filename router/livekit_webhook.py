@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from router import events, logs, state
 from router.errors import InvalidSignature, Unavailable, ValidationError
-from router.httpapi import json_response, read_body, redis_deadline
+from router.httpapi import json_response, read_body
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -166,9 +166,8 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         return json_response({"queued": False, "reason": "not a SIP participant join"})
 
     event = to_event(webhook, received_at)
-    try:
-        async with redis_deadline(request):
-            queued, _ = await ingress.enqueue(event.event_id, event)
+    try:  # the enqueue has the Redis deadline (ROUTER_REDIS_DEADLINE_S) of its batch
+        queued, _ = await ingress.enqueue(event.event_id, event)
     except (RedisError, OSError, TimeoutError) as exc:
         ingress.counts["livekit", "unavailable"] += 1
         log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
