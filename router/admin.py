@@ -18,9 +18,9 @@ from router import bounds, state, template
 from router.config import Config
 from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.httpapi import json_response, read_json
-from router.lifecycle import LIFECYCLE_EVENTS
 from router.models import (
     INBOUND,
+    LIFECYCLE_EVENTS,
     Agent,
     AgentCreate,
     AgentPatch,

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from string import Template
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from aiohttp import web
+
+from router.config import TEMPLATES_DIR
 from router.errors import ConfigError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-CORRELATION_HEADER = "X-Router-Call"
 _FLAVORS = ("twilio", "texml")
 _KINDS = ("bridge", "reject")
 
 
 class Answers:
+    """The TwiML/TeXML documents, loaded once (the web app holds them under ``ANSWERS``)."""
+
     def __init__(self, root: Path = TEMPLATES_DIR) -> None:
         self._docs: dict[tuple[str, str], Template] = {}
         for flavor in _FLAVORS:
@@ -36,14 +38,4 @@ class Answers:
         return self._docs[flavor, "reject"].substitute()
 
 
-def sip_address(livekit_sip_uri: str, dialed: str) -> str:
-    """``sip:<dialed>@<LiveKit SIP host>``: the dialed number at LiveKit's SIP endpoint."""
-    scheme, _, rest = livekit_sip_uri.partition(":")
-    host = rest.split("@", 1)[-1]
-    return f"{scheme}:{quote(dialed, safe='+')}@{host}"
-
-
-def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
-    """The address with ``?X-Router-Call=<id>``: TwiML/TeXML send URI headers as SIP headers."""
-    address = sip_address(livekit_sip_uri, dialed)
-    return f"{address}?{CORRELATION_HEADER}={quote(correlation_id)}"
+ANSWERS = web.AppKey("answers", Answers)

@@ -19,20 +19,20 @@ from router import (
     admin,
     carrier_webhooks,
     console,
+    health,
     livekit_webhook,
     logs,
-    metrics,
     preview,
     state,
     tokens,
 )
-from router.answers import Answers
+from router.answers import ANSWERS, Answers
 from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
 from router.connections import track_requests
 from router.consumer import Consumer
-from router.correlation import CorrelationKey
+from router.correlation_key import CorrelationKey
 from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
 from router.ingress import Ingress
@@ -102,9 +102,9 @@ def build_app(
     app.cleanup_ctx.append(clients)
     if worker:
         app.cleanup_ctx.append(_consumer_ctx)
-    app.add_routes(metrics.routes)
+    app.add_routes(health.routes)
     if web_routes:
-        app[state.ANSWERS] = Answers()  # templates/ is data, loaded once
+        app[ANSWERS] = Answers()  # templates/ is data, loaded once
         app.add_routes(admin.routes)
         app.add_routes(preview.routes)
         app.add_routes(console.routes)

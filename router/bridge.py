@@ -21,8 +21,7 @@ import time
 import msgspec
 
 from router import correlation, events, keys, logs, metrics, template
-from router.answers import CORRELATION_HEADER, sip_address
-from router.calls import CallRecord, Leg
+from router.correlation import CORRELATION_HEADER, sip_address
 from router.errors import DispatchError
 from router.lease import LeaseBusy
 from router.matching import carrier_facts
@@ -34,6 +33,7 @@ from router.pipeline import (
     livekit_leg,
     sip_facts,
 )
+from router.records import CallRecord, Leg
 from router.routing import CallFacts, Decision
 
 log = logs.get(__name__)

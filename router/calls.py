@@ -1,4 +1,4 @@
-"""Call records: what the router decided for each call and why, kept for a week.
+"""The call-record store: each call's record (``records.CallRecord``), kept for a week.
 
 One JSON document per call under ``router:{call:ID}:record`` with a TTL (written by the
 pipeline in the same script that releases the call's lease), keyed by the first id
@@ -6,15 +6,11 @@ the router saw: the carrier's call id for a carrier call, LiveKit's SIP call id 
 one. Other ids of the same call (the SIP call id of a bridged leg, the correlation id) are
 aliases, so ``GET /v1/calls/{id}`` finds the record by any of them.
 
-Statuses: ``prepared`` (a carrier call's decision, waiting for its LiveKit leg),
-``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` / ``expired`` (final: ``expired`` is
-an event older than the call's deadline — the caller has given up — never dispatched), and
-``bridge_timeout`` (the carrier bridged but no LiveKit leg arrived in time).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -22,58 +18,7 @@ from redis.asyncio.client import Pipeline
 
 from router import keys
 from router.batching import Batcher
-from router.forwarding import Hop
-from router.precall import PreCallOutcome
-
-Status = Literal[
-    "prepared", "dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout"
-]
-
-
-class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    kind: Literal["carrier", "livekit"]
-    provider: str
-    call_id: str
-    at: str
-    answer: str | None = None  # carrier leg: "bridge" | "reject"
-    room: str | None = None  # LiveKit leg
-    participant_identity: str | None = None
-
-
-class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    call_id: str
-    provider: str
-    status: Status
-    sip_call_id: str | None = None  # LiveKit's SIP call id, once the LiveKit leg is known
-    correlation_id: str | None = None
-    legs: list[Leg] = msgspec.field(default_factory=list)
-    notes: list[str] = msgspec.field(default_factory=list)
-    room: str | None = None
-    participant_identity: str | None = None
-    caller_number: str | None = None
-    caller_raw: str | None = None
-    dialed_number: str | None = None
-    dialed_raw: str | None = None
-    forwarded_from_number: str | None = None
-    forwarded_from_withheld: bool = False
-    forwarded_from_source: str | None = None
-    forwarding_chain: list[Hop] = msgspec.field(default_factory=list)
-    matched_rule: str | None = None
-    match_reason: str | None = None
-    origin_override: str | None = None
-    phone_number_id: str | None = None
-    agent_id: str | None = None
-    agent_name: str | None = None
-    metadata: dict[str, Any] | None = None
-    pre_call: PreCallOutcome | None = None
-    dispatch_id: str | None = None
-    reject_reason: str | None = None
-    error: str | None = None
-    attempts: int = 1
-    received_at: str
-    decided_at: str
-    timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
-
+from router.records import CallRecord
 
 _decoder = msgspec.json.Decoder(CallRecord)
 _encode = msgspec.json.Encoder().encode

@@ -21,7 +21,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from router import correlation, events, logs, state
-from router.answers import sip_target
+from router.answers import ANSWERS
 from router.carrier_signatures import public_url, verify_telnyx, verify_twilio
 from router.errors import Unavailable, ValidationError
 from router.httpapi import decode, json_response, read_body, redis_deadline
@@ -137,10 +137,10 @@ def _markup(
     request: web.Request, flavor: str, answer: str, dialed: str | None, corr: str
 ) -> web.Response:
     config = request.app[state.CONFIG]
-    answers = request.app[state.ANSWERS]
+    answers = request.app[ANSWERS]
     if answer == "bridge" and config.livekit_sip_uri:
         target = correlation.bridge_dialed(dialed, config.default_region)
-        xml = answers.bridge(flavor, sip_target(config.livekit_sip_uri, target, corr))
+        xml = answers.bridge(flavor, correlation.sip_target(config.livekit_sip_uri, target, corr))
     else:
         xml = answers.reject(flavor)
     return web.Response(text=xml, content_type="application/xml")

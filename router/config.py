@@ -11,12 +11,16 @@ import binascii
 import ipaddress
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
 import phonenumbers
 
 from router.errors import ConfigError
+
+# The data the router reads at run time: carrier answers, the console page.
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.answers import TEMPLATES_DIR
+from router.config import TEMPLATES_DIR
 
 routes = web.RouteTableDef()
 _PAGE = (TEMPLATES_DIR / "console.html").read_text()

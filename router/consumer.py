@@ -29,22 +29,13 @@ from redis.exceptions import RedisError, ResponseError
 
 from router import keys, logs
 from router.batching import Batcher
-from router.errors import RouterError
+from router.errors import PoisonEntry, RetryLater
 from router.models import now_iso
 
 log = logs.get(__name__)
 
 Handler = Callable[[bytes, dict[bytes, bytes], int], Awaitable[None]]
 Tick = Callable[[], Awaitable[object]]
-
-
-class PoisonEntry(RouterError):
-    """The entry can never be processed (undecodable): dead-letter it at once."""
-
-
-class RetryLater(RouterError):
-    """Not now, and not the entry's fault (another worker holds the call): leave it pending
-    without counting it towards dead-lettering."""
 
 
 def consumer_name() -> str:

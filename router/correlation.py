@@ -13,25 +13,24 @@ more than the bridge timeout ago, is never waited on: the worker decides it at o
 join's own facts. Single use is the worker's part: the prepared record keeps the SIP call id
 of the first leg that joined, and any other leg with the same id is decided on its own facts.
 
-The key is 32 random bytes kept in Redis (``keys.CORRELATION_KEY``), created by the first
-process that needs it (``SET NX``) and read once per process; ingress and workers share it.
+The key is 32 random bytes kept in Redis (``correlation_key``), shared by ingress and workers.
+The bridge target itself (``sip_target``) is here too: ``sip:<dialed>@<LiveKit SIP host>`` with
+``?X-Router-Call=<id>`` as a URI header, which TwiML / TeXML send as a SIP header.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 from typing import Literal
+from urllib.parse import quote
 
-from redis.asyncio import Redis
-
-from router import keys
 from router.phone import to_e164
 
 PREFIX = "rc1"
+CORRELATION_HEADER = "X-Router-Call"
 _MAC_BYTES = 16
 _FUTURE_SKEW_S = 30  # clocks of web and worker machines differ a little
 
@@ -69,28 +68,14 @@ def verify(key: bytes, token: str, dialed: str, now_s: int, max_age_s: float) ->
     return "valid"
 
 
-class CorrelationKey:
-    """The router-wide key, loaded from Redis on first use (created there if absent)."""
+def sip_address(livekit_sip_uri: str, dialed: str) -> str:
+    """``sip:<dialed>@<LiveKit SIP host>``: the dialed number at LiveKit's SIP endpoint."""
+    scheme, _, rest = livekit_sip_uri.partition(":")
+    host = rest.split("@", 1)[-1]
+    return f"{scheme}:{quote(dialed, safe='+')}@{host}"
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._key: bytes | None = None
-        self._loading: asyncio.Future[bytes] | None = None
 
-    async def get(self) -> bytes:
-        if self._key is not None:
-            return self._key
-        if self._loading is None:  # single flight: concurrent first calls share one read
-            self._loading = asyncio.ensure_future(self._load())
-        try:
-            self._key = await asyncio.shield(self._loading)
-        finally:
-            if self._loading.done():
-                self._loading = None
-        return self._key
-
-    async def _load(self) -> bytes:
-        new = secrets.token_bytes(32)
-        # SET NX GET: the key already there, or None when ours was stored.
-        old = await self.redis.set(keys.CORRELATION_KEY, new, nx=True, get=True)
-        return old if isinstance(old, bytes) else new
+def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
+    """The address with ``?X-Router-Call=<id>``: TwiML/TeXML send URI headers as SIP headers."""
+    address = sip_address(livekit_sip_uri, dialed)
+    return f"{address}?{CORRELATION_HEADER}={quote(correlation_id)}"

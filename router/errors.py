@@ -17,9 +17,9 @@
     ├── DispatchError            the LiveKit server API (or Telnyx Call Control) failed
     │   ├── DispatchRejected     4xx: terminal
     │   └── DispatchUnavailable  5xx or transport: worth a retry
-    ├── PoisonEntry              (consumer) a stream entry that can never be handled: to the DLQ
-    └── RetryLater               (consumer) not now: leave the entry pending, no DLQ strike
-        └── LeaseBusy            (lease) another worker holds the call's lease
+    ├── PoisonEntry              a stream entry that can never be handled: to the DLQ
+    └── RetryLater               not now: leave the entry pending, no DLQ strike
+        └── LeaseBusy            (store.lease) another worker holds the call's lease
 
     BlockedAddress (precall, an OSError so aiohttp's connector passes it through): a customer
     webhook address that must not be connected to (SSRF guard).
@@ -120,3 +120,12 @@ class DispatchRejected(DispatchError):
 
 class DispatchUnavailable(DispatchError):
     """LiveKit answered 5xx or could not be reached: retry with backoff."""
+
+
+class PoisonEntry(RouterError):
+    """A stream entry that can never be processed (undecodable): dead-letter it at once."""
+
+
+class RetryLater(RouterError):
+    """Not now, and not the entry's fault (another worker holds the call): leave it pending
+    without counting it towards dead-lettering."""

@@ -19,8 +19,9 @@ from redis.asyncio import Redis
 
 from router import keys, logs
 from router.batching import Batcher
-from router.calls import CallRecord, CallStore
-from router.consumer import RetryLater
+from router.calls import CallStore
+from router.errors import RetryLater
+from router.records import CallRecord
 
 log = logs.get(__name__)
 # A lease's token names its holder: this process (random, so distinct across hosts and

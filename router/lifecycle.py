@@ -24,15 +24,14 @@ import msgspec
 from redis.asyncio import Redis
 
 from router import keys, logs
-from router.calls import CallRecord
 from router.models import Agent
+from router.records import CallRecord
 from router.signing import secrets_of, sign_headers
 from router.streams import read_capped
 from router.urlguard import NOT_PUBLIC, is_blocked
 
 log = logs.get(__name__)
 
-LIFECYCLE_EVENTS = ("call.dispatched", "call.rejected", "call.failed")
 _BY_STATUS = {
     "dispatched": "call.dispatched",
     "dry_run": "call.dispatched",

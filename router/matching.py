@@ -19,14 +19,26 @@ metadata. The decision always says which rule matched and why.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from router import forwarding, template
 from router.events import CarrierCall
 from router.models import Agent, OriginOverride, PhoneNumber
 from router.phone import to_e164
-from router.registry_cache import Rows
 from router.routing import CallFacts, Decision, decide
+
+
+class Rows(Protocol):
+    """Where rows come from: the store's ``Registry`` (always fresh) or ``RegistryCache`` (the
+    hot path), or an in-memory source in tests."""
+
+    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]: ...
+
+    async def find_agent(self, agent_id: str) -> Agent | None: ...
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]: ...
 
 
 class Match(msgspec.Struct, frozen=True, kw_only=True):

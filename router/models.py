@@ -166,3 +166,6 @@ def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:
     """A copy of ``row`` with every field the patch sets (``null`` clears)."""
     changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not UNSET}
     return msgspec.structs.replace(row, **changes, updated_at=updated_at)
+
+
+LIFECYCLE_EVENTS = ("call.dispatched", "call.rejected", "call.failed")  # an agent may pick

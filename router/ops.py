@@ -26,11 +26,12 @@ from redis.asyncio import Redis
 
 from router import dlq, keys
 from router.admin import import_row
-from router.calls import CallRecord, CallStore
+from router.calls import CallStore
 from router.config import Config
 from router.errors import ApiError, ConfigError
 from router.models import PhoneNumberImport
 from router.preview import PreviewRequest, preview
+from router.records import CallRecord
 from router.redis_client import connect_any
 from router.registry import Registry
 

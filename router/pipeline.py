@@ -24,15 +24,15 @@ from redis.asyncio import Redis
 
 from router import events, forwarding, keys, logs, matching, metrics, steer
 from router.batching import Batcher
-from router.calls import CallRecord, CallStore, Leg, Status
+from router.calls import CallStore
 from router.config import Config
-from router.correlation import CorrelationKey
+from router.correlation_key import CorrelationKey
 from router.dispatch import Dispatcher
 from router.errors import DispatchError, DispatchRejected
 from router.lease import Leases
+from router.matching import Rows
 from router.phone import to_e164
-from router.precall import PreCallOutcome
-from router.registry_cache import Rows
+from router.records import CallRecord, Leg, PreCallOutcome, Status
 from router.routing import CallFacts, Decision
 from router.telnyx_api import TelnyxCallControl
 

@@ -26,6 +26,8 @@ import msgspec
 
 from router import bounds, events, logs
 from router.models import PreCallWebhook
+from router.records import PreCallOutcome
+from router.records import PreCallStatus as Status
 from router.signing import message_id, secrets_of, sign_headers
 from router.streams import read_capped
 from router.urlguard import NOT_PUBLIC, is_blocked, is_public_host
@@ -36,11 +38,6 @@ DEFAULT_TIMEOUT_MS = 2000
 MAX_TIMEOUT_MS = 5000
 MAX_ANSWER_BYTES = 64 * 1024
 _MIN_RETRY_BUDGET_MS = 100
-
-Status = Literal[
-    "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
-    "connect_error", "blocked_address",
-]  # fmt: skip
 
 
 class PreCallRequest(msgspec.Struct, kw_only=True):
@@ -65,15 +62,6 @@ class PreCallAnswer(msgspec.Struct, kw_only=True):
     agent_id: str | None = None
     metadata: dict[str, Any] | None = None
     dynamic_variables: dict[str, Any] | None = None
-
-
-class PreCallOutcome(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
-    status: Status
-    ms: float
-    attempts: int = 1
-    http_status: int | None = None
-    detail: str | None = None
-    fallback: Literal["static", "last_answer"] | None = None
 
 
 _answer_decoder = msgspec.json.Decoder(PreCallAnswer)

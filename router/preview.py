@@ -18,9 +18,8 @@ from router import forwarding, state
 from router.config import Config
 from router.errors import ValidationError
 from router.httpapi import json_response, read_json
-from router.matching import route
+from router.matching import Rows, route
 from router.phone import to_e164
-from router.registry_cache import Rows
 from router.routing import CallFacts
 
 routes = web.RouteTableDef()

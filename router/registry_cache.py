@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -31,16 +31,6 @@ log = logs.get(__name__)
 
 Entry = tuple[float, PhoneNumber | None, Agent | None]
 T = TypeVar("T")
-
-
-class Rows(Protocol):
-    """What the hot path reads: ``Registry`` (always fresh) or ``RegistryCache``."""
-
-    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]: ...
-
-    async def find_agent(self, agent_id: str) -> Agent | None: ...
-
-    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]: ...
 
 
 class RegistryCache:

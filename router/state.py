@@ -6,11 +6,10 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from router.answers import Answers
 from router.batching import Batcher
 from router.calls import CallStore
 from router.config import Config
-from router.correlation import CorrelationKey
+from router.correlation_key import CorrelationKey
 from router.dispatch import Dispatcher
 from router.ingress import Ingress
 from router.registry import Registry
@@ -26,5 +25,4 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)  # trusted: LiveKit, Telnyx
 WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URLs
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
-ANSWERS = web.AppKey("answers", Answers)
 CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids

@@ -15,7 +15,8 @@ import msgspec
 
 from router import keys, logs, precall, template
 from router.models import Agent, PhoneNumber, PreCallWebhook
-from router.precall import PreCallAnswer, PreCallOutcome, PreCallRequest
+from router.precall import PreCallAnswer, PreCallRequest
+from router.records import PreCallOutcome
 from router.routing import CallFacts, Decision, session_metadata
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import msgspec
 import structlog
 
 from router import bridge, events, keys
-from router.consumer import PoisonEntry
+from router.errors import PoisonEntry
 from router.lifecycle import Lifecycle
 from router.pipeline import FINAL, Pipeline
 

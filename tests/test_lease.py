@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from router import keys
-from router.calls import CallRecord
 from router.lease import LeaseBusy
+from router.records import CallRecord
 from tests.conftest import pipeline_of
 
 

@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from router import keys
-from router.calls import CallRecord
 from router.errors import ValidationError
 from router.lifecycle import Lifecycle
 from router.models import Agent, AgentWebhooks, LifecycleWebhook
+from router.records import CallRecord
 from router.urlguard import is_blocked, is_public_address, webhook_session
 from router.webhook_urls import check_webhook_url
 from tests.conftest import WHSEC, make_config
