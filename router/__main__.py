@@ -20,11 +20,13 @@ from typing import Any
 from aiohttp import web
 
 from router import config as config_module
-from router import connections, logs, ops
+from router import logs
 from router.app import build_app
 from router.config import Config
-from router.embedded import embedded_valkey
 from router.errors import ConfigError
+from router.ops import cli as ops
+from router.store.embedded import embedded_valkey
+from router.web import connections
 
 log = logs.get("router")
 

@@ -15,39 +15,33 @@ import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from router import (
-    admin,
-    carrier_webhooks,
-    console,
-    health,
-    livekit_webhook,
-    logs,
-    preview,
-    state,
-    tokens,
-)
-from router.answers import ANSWERS, Answers
-from router.batching import Batcher
-from router.calls import CallStore
+from router import logs
 from router.config import Config
-from router.connections import track_requests
-from router.consumer import Consumer
-from router.correlation_key import CorrelationKey
-from router.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
-from router.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
-from router.ingress import Ingress
-from router.pipeline import Pipeline
-from router.redis_client import connect_any
-from router.registry import Registry
-from router.registry_cache import RegistryCache
-from router.telnyx_api import TelnyxCallControl
-from router.twirp import TwirpTransport
-from router.urlguard import webhook_session
-from router.worker import Worker
+from router.ingress import carrier_webhooks, livekit_webhook
+from router.ingress.answers import ANSWERS, Answers
+from router.ops import admin, console, health, preview
+from router.outbound import tokens
+from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
+from router.outbound.telnyx_api import TelnyxCallControl
+from router.outbound.twirp import TwirpTransport
+from router.outbound.urlguard import webhook_session
+from router.store.batching import Batcher
+from router.store.calls import CallStore
+from router.store.correlation_key import CorrelationKey
+from router.store.enqueue import Ingress
+from router.store.redis_client import connect_any
+from router.store.registry import Registry
+from router.store.registry_cache import RegistryCache
+from router.web import state
+from router.web.connections import track_requests
+from router.web.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
+from router.worker.consumer import Consumer
+from router.worker.entries import Worker
+from router.worker.services import Services
 
 log = logs.get(__name__)
 CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
-# Test and bench knobs for the pipeline (bridge timeout, join wait); production uses defaults.
+# Test and bench knobs for the worker (bridge timeout, join wait); production uses defaults.
 PIPELINE_OPTIONS = web.AppKey("pipeline_options", dict[str, float])
 
 # A LiveKit or carrier API call that has not answered in this long is a failure. Customer
@@ -156,7 +150,7 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
             app[state.HTTP], config.telnyx_api_key, config.telnyx_api_base_url
         )
     options = app.get(PIPELINE_OPTIONS, {})
-    pipeline = Pipeline(
+    services = Services.build(
         app[state.REDIS],
         app[state.ROWS],
         app[state.CALLS],
@@ -169,7 +163,7 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         batcher=app[state.BATCH],
         correlation=app[state.CORRELATION],
     )
-    worker = Worker(pipeline)
+    worker = Worker(services)
     shards = config.worker_shards or tuple(range(config.stream_shards))
     # One consumer per stream shard; the first also runs the timers and lifecycle deliveries.
     consumers = [

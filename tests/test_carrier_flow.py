@@ -10,8 +10,9 @@ from urllib.parse import unquote, urlencode
 
 import pytest
 
-from router import bridge, events
-from router.livekit_webhook import to_event
+from router.core import events
+from router.ingress.livekit_webhook import to_event
+from router.worker import bridged
 from tests.carrier_helpers import (
     LIVEKIT_SIP_URI,
     TELNYX_API_KEY,
@@ -27,8 +28,8 @@ from tests.conftest import (
     ADMIN,
     create_agent,
     import_number,
-    pipeline_of,
     post_livekit,
+    services_of,
     sip_join_event,
     wait_record,
 )
@@ -120,17 +121,17 @@ async def test_bridged_leg_arriving_first_waits_for_the_decision(make_router, tw
     await import_number(ingress, e164="+12015550123", agentId=agent["id"])
     call_sid = "CA" + "b" * 32
     corr = _correlation(await (await post_twilio(ingress, twilio_form(call_sid))).text())
-    pipeline = pipeline_of(ingress)
+    svc = services_of(ingress)
     join = sip_join_event(call_id="SCL_early", headers={"X-Router-Call": corr})
     join_event = to_event(as_received(join), events.now_ms())
-    waiting = asyncio.create_task(bridge.join_bridged_leg(pipeline, join_event, 1))
+    waiting = asyncio.create_task(bridged.join_bridged_leg(svc, join_event, 1))
     async with asyncio.timeout(10):  # until Redis reports the join blocked on the signal
         while (await redis.info("clients"))["blocked_clients"] < 1:
             assert not waiting.done()
     [(_, fields)] = await redis.xrange("router:{calls:0}:stream")
     carrier_event = events.decode(fields[b"e"])
     assert isinstance(carrier_event, events.CarrierCall)
-    await bridge.prepare_carrier_call(pipeline, carrier_event)
+    await bridged.prepare_carrier_call(svc, carrier_event)
     await asyncio.wait_for(waiting, 10)
     assert (await asyncio.wait_for(standin.dispatches.get(), 10)).room == "call-room-1"
     record = await wait_record(redis, call_sid, status="dispatched")

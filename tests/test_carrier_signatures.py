@@ -13,8 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from router.carrier_signatures import public_url, twilio_signature, verify_telnyx, verify_twilio
 from router.errors import Forbidden
+from router.ingress.carrier_signatures import (
+    public_url,
+    twilio_signature,
+    verify_telnyx,
+    verify_twilio,
+)
 
 DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 DOC_PARAMS = {

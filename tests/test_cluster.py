@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio.cluster import RedisCluster
 
-from router import keys
 from router.app import build_app
+from router.store import keys
 from tests.conftest import count_dispatches, create_agent, feed_calls, import_number, make_config
 from tests.test_reliability import _spawn_worker, _worker_env
 from tests.valkey_cluster import valkey_cluster

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from router import keys
+from router.store import keys
 from tests.conftest import (
     ADMIN,
     ADMIN_TOKEN,

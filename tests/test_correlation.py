@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from router import correlation, keys, state
+from router.core import correlation
+from router.store import keys
+from router.web import state
 from tests.carrier_helpers import LIVEKIT_SIP_URI, TWILIO_TOKEN, post_twilio, twilio_form
 from tests.conftest import (
     create_agent,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router import forwarding
-from router.sipheaders import parse_list, parse_uri, split_entries
+from router.core import forwarding
+from router.core.sipheaders import parse_list, parse_uri, split_entries
 
 
 def test_no_headers_means_not_forwarded():

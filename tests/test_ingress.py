@@ -7,8 +7,9 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from router import events, keys
-from router.ingress import Ingress
+from router.core import events
+from router.store import keys
+from router.store.enqueue import Ingress
 
 
 def _joined(call_id: str) -> events.LiveKitSipJoined:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from router import keys
-from router.lease import LeaseBusy
-from router.records import CallRecord
-from tests.conftest import pipeline_of
+from router.core.records import CallRecord
+from router.store import keys
+from router.store.lease import LeaseBusy
+from tests.conftest import services_of
 
 
 async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
@@ -20,7 +20,7 @@ async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
     # A 300 ms lease renewed every 100 ms; the holder works for 1 s (over three lifetimes).
     monkeypatch.setattr(keys, "DISPATCH_LEASE_MS", 300)
     monkeypatch.setattr(keys, "LEASE_RENEW_S", 0.1)
-    pipeline = pipeline_of(await make_router(worker=False))
+    svc = services_of(await make_router(worker=False))
     lease = keys.dispatch_lease("SCL_long")
     seen: list[bool] = []
 
@@ -29,10 +29,10 @@ async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
             await asyncio.sleep(0.1)  # the call's own work, longer than one lease lifetime
             seen.append(bool(await redis.exists(lease)))
         with pytest.raises(LeaseBusy):  # a second worker is kept out all along
-            await pipeline.leases.exclusive("SCL_long", lambda r: False, lambda r: asyncio.sleep(0))
+            await svc.leases.exclusive("SCL_long", lambda r: False, lambda r: asyncio.sleep(0))
         return None
 
-    await pipeline.leases.exclusive("SCL_long", lambda r: False, act)
+    await svc.leases.exclusive("SCL_long", lambda r: False, act)
     assert seen == [True] * 10
     assert not await redis.exists(lease)  # released when done
 
@@ -41,7 +41,7 @@ async def test_a_lease_no_longer_held_is_not_renewed(
     make_router: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keys, "LEASE_RENEW_S", 0.05)
-    pipeline = pipeline_of(await make_router(worker=False))
+    svc = services_of(await make_router(worker=False))
     lease = keys.dispatch_lease("SCL_taken")
 
     async def act(_: CallRecord | None) -> CallRecord | None:
@@ -50,6 +50,6 @@ async def test_a_lease_no_longer_held_is_not_renewed(
         await asyncio.sleep(0.2)  # several renewal rounds
         return None
 
-    await pipeline.leases.exclusive("SCL_taken", lambda r: False, act)
+    await svc.leases.exclusive("SCL_taken", lambda r: False, act)
     assert await redis.get(lease) == b"other-worker"
     assert 50_000 < await redis.pttl(lease) <= 60_000  # not re-expired by our keeper

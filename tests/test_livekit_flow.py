@@ -6,15 +6,15 @@ import asyncio
 import json
 from typing import Any
 
-from router import state
-from router.consumer import Consumer
-from router.worker import Worker
+from router.web import state
+from router.worker.consumer import Consumer
+from router.worker.entries import Worker
 from tests.conftest import (
     ADMIN,
     create_agent,
     import_number,
-    pipeline_of,
     post_livekit,
+    services_of,
     sip_join_event,
     wait_record,
 )
@@ -178,8 +178,8 @@ async def test_duplicate_webhook_delivery_dispatches_once(make_router, twirp, re
     # One slot: entries are handled in stream order, so once the sentinel is recorded every
     # entry before it has been handled and acknowledged.
     app = ingress.app
-    pipeline = pipeline_of(ingress)
-    consumer = Consumer(app[state.REDIS], Worker(pipeline).handle_entry, concurrency=1)
+    svc = services_of(ingress)
+    consumer = Consumer(app[state.REDIS], Worker(svc).handle_entry, concurrency=1)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await wait_record(redis, "SCL_sentinel")

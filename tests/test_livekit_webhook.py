@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from livekit import api
 
-from router import keys
 from router.errors import InvalidSignature
-from router.livekit_webhook import SIP_KINDS, decode_webhook, verify
+from router.ingress.livekit_webhook import SIP_KINDS, decode_webhook, verify
+from router.store import keys
 from tests.conftest import post_livekit, sign_webhook, sip_join_event
 from tests.livekit_helpers import API_KEY, API_SECRET
 
@@ -32,7 +32,7 @@ async def test_sip_join_is_queued_with_its_sip_facts(ingress, redis):
     resp = await post_livekit(ingress, event)
     assert await resp.json() == {"queued": True, "duplicate": False, "callId": "SCL_q"}
     [(_, fields)] = await redis.xrange(keys.stream())
-    from router import events
+    from router.core import events
 
     queued = events.decode(fields[b"e"])
     assert queued.dialed == "+12015550123"

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from router import keys, signing
-from router.models import PreCallWebhook
-from router.precall import PreCallRequest, ask
-from router.urlguard import PublicResolver, webhook_session
+from router.core.models import PreCallWebhook
+from router.outbound import signing
+from router.outbound.precall import PreCallRequest, ask
+from router.outbound.urlguard import PublicResolver, webhook_session
+from router.store import keys
 from tests.conftest import (
     ADMIN,
     WHSEC,

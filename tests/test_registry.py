@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from router import keys, state
-from router.registry import Registry
+from router.store import keys
+from router.store.registry import Registry
+from router.web import state
 from tests.conftest import ADMIN, create_agent, import_number
 
 SCANS = ("cmdstat_hvals", "cmdstat_hgetall", "cmdstat_hkeys", "cmdstat_hscan", "cmdstat_scan")

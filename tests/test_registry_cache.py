@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from router import state
+from router.web import state
 from tests.conftest import create_agent, import_number
 
 

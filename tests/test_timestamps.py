@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.pipeline import iso
+from router.core.records import iso
 
 
 @given(st.integers(min_value=0, max_value=4_102_444_800_000))  # 1970 .. 2100

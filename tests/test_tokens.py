@@ -8,7 +8,7 @@ import jwt
 import pytest
 from livekit import api
 
-from router.tokens import TOKEN_TTL_S, KeyedHS256, install, room_admin_token
+from router.outbound.tokens import TOKEN_TTL_S, KeyedHS256, install, room_admin_token
 
 KEY, SECRET = "APIkey123", "s3cret-s3cret-s3cret-s3cret-s3cret-123"
 

@@ -13,10 +13,10 @@ import pytest
 import trustme
 from livekit import api
 
-from router.dispatch import LiveKitDispatcher
 from router.errors import DispatchUnavailable
-from router.tokens import room_admin_token
-from router.twirp import TwirpServerError, TwirpTransport, TwirpTransportError
+from router.outbound.dispatch import LiveKitDispatcher
+from router.outbound.tokens import room_admin_token
+from router.outbound.twirp import TwirpServerError, TwirpTransport, TwirpTransportError
 from tests.conftest import post_livekit, wait_record
 from tests.livekit_helpers import API_KEY, API_SECRET, sip_join_event
 from tests.test_livekit_flow import _setup

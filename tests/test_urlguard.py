@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from router import keys
+from router.core.models import Agent, AgentWebhooks, LifecycleWebhook
+from router.core.records import CallRecord
 from router.errors import ValidationError
-from router.lifecycle import Lifecycle
-from router.models import Agent, AgentWebhooks, LifecycleWebhook
-from router.records import CallRecord
-from router.urlguard import is_blocked, is_public_address, webhook_session
-from router.webhook_urls import check_webhook_url
+from router.ops.webhook_urls import check_webhook_url
+from router.outbound.urlguard import is_blocked, is_public_address, webhook_session
+from router.store import keys
+from router.worker.lifecycle import Lifecycle
 from tests.conftest import WHSEC, make_config
 
 # Each of these reaches this machine, or a network behind it, if it is ever connected to.

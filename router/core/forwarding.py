@@ -1,0 +1,183 @@
+"""Where a call was forwarded from: the original redirecting number and the whole chain.
+
+Sources, first that knows wins for ``forwardedFromNumber``:
+
+1. the carrier's own field (Twilio ``ForwardedFrom``, Telnyx diversion data);
+2. ``Diversion`` (RFC 5806): each redirecting proxy adds its entry at the *top*, so the
+   bottom-most entry is the first redirection, i.e. the original forwarding party;
+3. ``History-Info`` (RFC 7044): entries are indexed as a tree (``1``, ``1.1``, ``1.1.1``); the
+   path from the root to the last entry is the route the request took. A hop whose entry
+   carries ``mp=`` (target mapped to another user: forwarding) or an RFC 4458 ``cause=`` URI
+   parameter was redirected *from* its parent, so that parent is a redirecting party; ``rc=``
+   (a registered contact of the same user) and ``np=`` are not forwarding.
+
+Privacy: Diversion ``privacy=full|uri`` (RFC 5806), History-Info ``Privacy=history`` escaped in an
+entry or a ``Privacy: history|session|header`` request header (RFC 7044 section 10.1), and RFC
+3323 anonymous URIs withhold that party's number: it is never reported, and when the original
+redirecting party is withheld, ``forwardedFromNumber`` is null with ``withheld`` set — a later
+party is not passed off as the original. A hop whose URI holds no valid phone number (a PBX
+extension, garbage) is kept in the chain without a number and skipped when choosing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import msgspec
+
+from router.core.phone import to_e164
+from router.core.sipheaders import NameAddr, SipUri, parse_list
+
+# RFC 4458 cause codes, as the redirecting reason they stand for.
+_CAUSES = {
+    "302": "unconditional",
+    "486": "user-busy",
+    "408": "no-answer",
+    "480": "unavailable",
+    "487": "deflection",
+    "404": "unknown",
+    "503": "unavailable",
+    "410": "unknown",
+}
+_PRIVATE_HI = ("history", "session", "header")
+
+
+class Hop(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel"):
+    """One redirecting party, oldest first in a chain."""
+
+    source: str  # "provider" | "diversion" | "history-info"
+    number: str | None = None  # E.164, absent when withheld or not a phone number
+    withheld: bool = False
+    reason: str | None = None
+    counter: int | None = None  # Diversion counter: redirections this entry stands for
+    index: str | None = None  # History-Info index
+
+
+class Forwarding(msgspec.Struct, frozen=True, rename="camel"):
+    number: str | None = None  # forwardedFromNumber
+    withheld: bool = False  # the original redirecting party asked for privacy
+    source: str | None = None  # where number came from
+    chain: list[Hop] = msgspec.field(default_factory=list)
+
+
+NOT_FORWARDED = Forwarding()
+
+
+def _small_number(text: str, digits: int = 3) -> bool:
+    """ASCII digits only (``isdigit`` alone admits superscripts ``int`` refuses), not too long."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
+def _anonymous(uri: SipUri) -> bool:
+    return uri.user.lower() in ("anonymous", "restricted", "unavailable") or uri.host.endswith(
+        "anonymous.invalid"
+    )
+
+
+def _number(uri: SipUri, region: str) -> str | None:
+    # For tel: and user=phone URIs the user part is the number; a plain sip: user part that
+    # parses as a valid number is accepted too (carriers rarely set user=phone).
+    return to_e164(uri.user, region)
+
+
+def diversion_hops(value: str | None, region: str) -> list[Hop]:
+    """RFC 5806 entries, oldest redirection first (the header lists newest first)."""
+    hops = []
+    for entry in reversed(parse_list(value)):
+        privacy = entry.params.get("privacy", "off").lower()
+        withheld = privacy in ("full", "uri") or _anonymous(entry.uri)
+        counter = entry.params.get("counter", "")
+        hops.append(
+            Hop(
+                source="diversion",
+                number=None if withheld else _number(entry.uri, region),
+                withheld=withheld,
+                reason=entry.params.get("reason") or None,
+                counter=int(counter)
+                if counter.isascii() and counter.isdigit() and len(counter) < 4
+                else None,
+            )
+        )
+    return hops
+
+
+def _index_key(index: str) -> tuple[int, ...] | None:
+    parts = index.split(".")
+    if not all(_small_number(p, 6) for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def _hi_path(entries: list[NameAddr]) -> list[NameAddr]:
+    """The entries on the path from the root to the last entry (the current target)."""
+    keyed = [(_index_key(e.params.get("index", "")), e) for e in entries]
+    if not keyed:
+        return []
+    if any(k is None for k, _ in keyed):
+        return entries  # RFC 4244-era lists without usable indexes: take them in order
+    by_key = {k: e for k, e in keyed if k is not None}
+    last = keyed[-1][0]
+    assert last is not None
+    return [by_key[last[:n]] for n in range(1, len(last) + 1) if last[:n] in by_key]
+
+
+def history_info_hops(value: str | None, region: str, privacy_header: str = "") -> list[Hop]:
+    """Redirecting parties named by RFC 7044 History-Info, oldest first."""
+    path = _hi_path(parse_list(value))
+    all_private = any(p in privacy_header.lower() for p in _PRIVATE_HI)
+    hops = []
+    for parent, child in itertools.pairwise(path):
+        cause = child.uri.params.get("cause")
+        mapped = "mp" in child.params
+        legacy = not ({"mp", "rc", "np"} & child.params.keys())
+        if not (mapped or cause or legacy):
+            continue  # rc / np: the same user reached at another contact, not forwarding
+        parent_number = _number(parent.uri, region)
+        if legacy and not cause and parent_number == _number(child.uri, region):
+            continue
+        withheld = (
+            all_private
+            or parent.uri.headers.get("privacy", "").lower() in _PRIVATE_HI
+            or _anonymous(parent.uri)
+        )
+        reason = _CAUSES.get(cause or "", cause) if cause else None
+        if reason is None and "reason" in parent.uri.headers:
+            reason = parent.uri.headers["reason"]
+        hops.append(
+            Hop(
+                source="history-info",
+                number=None if withheld else parent_number,
+                withheld=withheld,
+                reason=reason,
+                index=parent.params.get("index"),
+            )
+        )
+    return hops
+
+
+def compute(
+    *,
+    provider_number: str | None = None,
+    sip_headers: Mapping[str, str] | None = None,
+    region: str = "US",
+) -> Forwarding:
+    """Combine the carrier's field and the SIP headers into one answer (module docstring)."""
+    headers = {k.lower(): v for k, v in (sip_headers or {}).items()}
+    chain = diversion_hops(headers.get("diversion"), region) or history_info_hops(
+        headers.get("history-info"), region, headers.get("privacy", "")
+    )
+    provider = to_e164(provider_number, region)
+    if provider is not None:
+        if all(h.number != provider for h in chain):
+            chain = [Hop(source="provider", number=provider), *chain]
+        return Forwarding(number=provider, source="provider", chain=chain)
+    if not chain:
+        return NOT_FORWARDED
+    # The oldest party that says anything about itself decides: its number, or its privacy.
+    for hop in chain:
+        if hop.withheld:
+            return Forwarding(withheld=True, source=hop.source, chain=chain)
+        if hop.number is not None:
+            return Forwarding(number=hop.number, source=hop.source, chain=chain)
+    return Forwarding(chain=chain)

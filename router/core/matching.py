@@ -1,0 +1,159 @@
+"""Which row a call belongs to, and the static decision for it (everything but the pre-call).
+
+Lookup order:
+
+1. the row of the dialed number (``dialed_number``) — unless that row is a *shared landing
+   number* (``sharedLanding``: many businesses forward their own lines to it);
+2. with no dialed number at all (a LiveKit trunk that hides phone numbers), the one row
+   recorded with the call's LiveKit inbound trunk id (``trunk_id``);
+3. when the dialed row is a shared landing number or there is no row: the row of
+   ``forwardedFromNumber`` — the customer's own line that forwarded the call
+   (``forwarded_from``) — then each later number of the forwarding chain
+   (``forwarding_chain``);
+4. otherwise the shared landing row itself, if there is one.
+
+A matched row may carry per-origin overrides: the longest ``match`` (an E.164 number or a
+prefix of one) equal to or prefixing the forwarded-from number picks another agent and/or adds
+metadata. The decision always says which rule matched and why.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from router.core import forwarding, template
+from router.core.events import CarrierCall
+from router.core.models import Agent, OriginOverride, PhoneNumber
+from router.core.phone import to_e164
+from router.core.routing import CallFacts, Decision, decide
+
+
+class Rows(Protocol):
+    """Where rows come from: the store's ``Registry`` (always fresh) or ``RegistryCache`` (the
+    hot path), or an in-memory source in tests."""
+
+    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]: ...
+
+    async def find_agent(self, agent_id: str) -> Agent | None: ...
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]: ...
+
+
+class Match(msgspec.Struct, frozen=True, kw_only=True):
+    row: PhoneNumber | None
+    agent: Agent | None
+    rule: str | None
+    reason: str
+
+
+class Routing(msgspec.Struct, frozen=True, kw_only=True):
+    decision: Decision
+    row: PhoneNumber | None
+    agent: Agent | None
+    reason: str
+    override: str | None = None
+    notes: list[str] = msgspec.field(default_factory=list)
+
+
+def carrier_facts(event: CarrierCall, region: str) -> CallFacts:
+    return CallFacts(
+        call_id=event.call_id,
+        provider=event.provider,
+        caller_number=to_e164(event.caller, region),
+        dialed_number=to_e164(event.dialed, region),
+        forwarding=forwarding.compute(
+            provider_number=event.forwarded_from, sip_headers=event.sip_headers, region=region
+        ),
+    )
+
+
+def _origins(facts: CallFacts) -> list[tuple[str, str]]:
+    """(number, rule) to try, in order: forwarded-from, then the rest of the chain."""
+    seen: set[str] = set()
+    out = []
+    first = facts.forwarding.number
+    if first:
+        seen.add(first)
+        out.append((first, "forwarded_from"))
+    for hop in facts.forwarding.chain:
+        if hop.number and hop.number not in seen and hop.number != facts.dialed_number:
+            seen.add(hop.number)
+            out.append((hop.number, "forwarding_chain"))
+    return out
+
+
+async def find_row(rows: Rows, facts: CallFacts, trunk_id: str | None) -> Match:
+    dialed = facts.dialed_number
+    landing: Match | None = None
+    if dialed is not None:
+        row, agent = await rows.lookup(e164=dialed)
+        if row is not None and not row.shared_landing:
+            return Match(
+                row=row, agent=agent, rule="dialed_number", reason=f"{dialed} is registered"
+            )
+        if row is not None:
+            landing = Match(
+                row=row,
+                agent=agent,
+                rule="dialed_number",
+                reason=f"{dialed} is a shared landing number and no forwarded-from row matched",
+            )
+    elif trunk_id:
+        found, agent = await rows.by_trunk(trunk_id)
+        if len(found) == 1:
+            why = f"the trunk hides the dialed number; {trunk_id} is recorded on {found[0].e164}"
+            return Match(row=found[0], agent=agent, rule="trunk_id", reason=why)
+        if len(found) > 1:
+            why = f"the trunk hides the dialed number and {trunk_id} is on several rows"
+            landing = Match(row=None, agent=None, rule=None, reason=why)
+    for number, rule in _origins(facts):
+        row, agent = await rows.lookup(e164=number)
+        if row is not None and not row.shared_landing:
+            where = f"{dialed} is a shared landing number" if landing else f"{dialed} has no row"
+            return Match(
+                row=row, agent=agent, rule=rule, reason=f"{where}; forwarded from {number}"
+            )
+    if landing is not None:
+        return landing
+    return Match(row=None, agent=None, rule=None, reason="no row for the dialed number or chain")
+
+
+def origin_override(row: PhoneNumber, facts: CallFacts) -> OriginOverride | None:
+    origin = facts.forwarding.number
+    if not origin or not row.origin_overrides:
+        return None
+    fitting = [o for o in row.origin_overrides if origin.startswith(o.match)]
+    return max(fitting, key=lambda o: len(o.match), default=None)
+
+
+async def route(rows: Rows, facts: CallFacts, default_agent_name: str | None) -> Routing:
+    """Find the row, apply its origin override, decide — all but the pre-call webhook."""
+    match = await find_row(rows, facts, facts.sip.get("trunkId"))
+    row, agent, notes = match.row, match.agent, []
+    override = origin_override(row, facts) if row is not None else None
+    if override is not None and override.agent_id:
+        chosen = await rows.find_agent(override.agent_id)
+        if chosen is None:
+            notes.append(
+                f"origin override {override.match} names missing agent {override.agent_id}"
+            )
+        else:
+            agent = chosen
+    decision = decide(
+        facts, row, agent, default_agent_name=default_agent_name, matched_rule=match.rule or ""
+    )
+    if override is not None and override.metadata and decision.metadata is not None:
+        metadata = template.merge(decision.metadata, override.metadata)
+        decision = msgspec.structs.replace(decision, metadata=metadata)
+    if match.rule is None:
+        decision = msgspec.structs.replace(decision, matched_rule=None, detail=match.reason)
+    return Routing(
+        decision=decision,
+        row=row,
+        agent=agent,
+        reason=match.reason,
+        override=override.match if override is not None else None,
+        notes=notes,
+    )

@@ -1,0 +1,73 @@
+"""``setupStatus``: can this number take inbound calls, place outbound ones, and why not.
+
+Computed when a row is read, because it depends on other rows (the linked agent) and on the
+configuration (the default agent for template-only numbers). ``inboundReady`` is what the
+worker checks before dispatching; the ``issues`` say what an operator has to do.
+"""
+
+from __future__ import annotations
+
+from router.core.models import INBOUND, Agent, PhoneNumber, SetupStatus
+
+# Sources whose SIP side the platform provisions itself.
+_PROVISIONED = frozenset({"managed", "livekit"})
+
+
+def setup_status(
+    row: PhoneNumber,
+    agent: Agent | None,
+    default_agent_name: str | None,
+    landing: PhoneNumber | None = None,
+) -> SetupStatus:
+    """``landing``: a shared landing row, when one exists; an inbound row with no SIP
+    connection of its own is then reached by forwarding its line to that number."""
+    issues: list[str] = []
+    inbound = row.direction in INBOUND
+    outbound = row.direction in ("outbound", "both")
+    agent_ready = agent is not None and bool(agent.livekit_agent_name)
+    if row.agent_id and agent is None:
+        issues.append(f"linked agent {row.agent_id} does not exist")
+    sip_ready = row.source in _PROVISIONED or bool(
+        row.sip_connection_installation_id or row.sip_trunk_id or row.provider_resource_id
+    )
+    forwarding_required = (
+        not sip_ready
+        and landing is not None
+        and landing.id != row.id
+        and not row.shared_landing
+        and row.direction in INBOUND
+    )
+    if forwarding_required:
+        assert landing is not None
+        issues.append(
+            f"forward {row.e164} to {landing.e164} (the shared landing number): calls reach "
+            "this row by forwarding"
+        )
+    elif not sip_ready:
+        issues.append(
+            "no SIP connection recorded: set sipConnectionInstallationId or sipTrunkId "
+            "(the LiveKit inbound trunk id)"
+        )
+    inbound_ready = False
+    if inbound:
+        if agent_ready or (row.dispatch_metadata_template is not None and default_agent_name):
+            inbound_ready = True
+        elif row.dispatch_metadata_template is not None:
+            issues.append(
+                "template-only number: link an agent or set ROUTER_DEFAULT_AGENT_NAME "
+                "so inbound calls have an agent to dispatch"
+            )
+        else:
+            issues.append("inbound number without an agent: link an agent")
+    outbound_ready = outbound and sip_ready
+    sip_ready = sip_ready or forwarding_required  # its calls arrive over the landing number's
+    wanted = (not inbound or inbound_ready) and (not outbound or outbound_ready)
+    return SetupStatus(
+        status="ready" if wanted else "incomplete",
+        inbound_ready=inbound_ready,
+        outbound_ready=outbound_ready,
+        agent_ready=agent_ready,
+        forwarding_required=forwarding_required,
+        sip_connection_ready=sip_ready,
+        issues=issues,
+    )

@@ -1,0 +1,204 @@
+"""Call records: what the router decided for each call and why (pure data, no I/O).
+
+Statuses: ``prepared`` (a carrier call's decision, waiting for its LiveKit leg),
+``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` / ``expired`` (final: ``expired`` is
+an event older than the call's deadline — the caller has given up — never dispatched), and
+``bridge_timeout`` (the carrier bridged but no LiveKit leg arrived in time). The store is
+``store.calls.CallStore``.
+
+Record construction lives here once, for both flows (direct and bridged): ``new_record`` from
+a call's facts, ``with_decision`` once decided, ``finished`` with its status and timings.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from router.core import events
+from router.core.forwarding import Hop
+from router.core.routing import CallFacts, Decision
+
+PreCallStatus = Literal[
+    "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
+    "connect_error", "blocked_address",
+]  # fmt: skip
+
+
+class PreCallOutcome(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    status: PreCallStatus
+    ms: float
+    attempts: int = 1
+    http_status: int | None = None
+    detail: str | None = None
+    fallback: Literal["static", "last_answer"] | None = None
+
+
+Status = Literal[
+    "prepared", "dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout"
+]
+
+
+class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    kind: Literal["carrier", "livekit"]
+    provider: str
+    call_id: str
+    at: str
+    answer: str | None = None  # carrier leg: "bridge" | "reject"
+    room: str | None = None  # LiveKit leg
+    participant_identity: str | None = None
+
+
+class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    call_id: str
+    provider: str
+    status: Status
+    sip_call_id: str | None = None  # LiveKit's SIP call id, once the LiveKit leg is known
+    correlation_id: str | None = None
+    legs: list[Leg] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
+    room: str | None = None
+    participant_identity: str | None = None
+    caller_number: str | None = None
+    caller_raw: str | None = None
+    dialed_number: str | None = None
+    dialed_raw: str | None = None
+    forwarded_from_number: str | None = None
+    forwarded_from_withheld: bool = False
+    forwarded_from_source: str | None = None
+    forwarding_chain: list[Hop] = msgspec.field(default_factory=list)
+    matched_rule: str | None = None
+    match_reason: str | None = None
+    origin_override: str | None = None
+    phone_number_id: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    pre_call: PreCallOutcome | None = None
+    dispatch_id: str | None = None
+    reject_reason: str | None = None
+    error: str | None = None
+    attempts: int = 1
+    received_at: str
+    decided_at: str
+    timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+class Routed(msgspec.Struct, frozen=True):
+    """A decision with how it was reached: the lookup's time, the pre-call outcome, why."""
+
+    decision: Decision
+    lookup_ms: float
+    pre_call: PreCallOutcome | None = None
+    match_reason: str | None = None
+    origin_override: str | None = None
+    notes: list[str] = msgspec.field(default_factory=list)
+
+
+class Clock(msgspec.Struct, frozen=True):
+    started: float  # perf_counter when the worker took the call
+    received_ms: int  # wall clock when ingress accepted it
+
+    @classmethod
+    def start(cls, received_ms: int) -> Clock:
+        return cls(time.perf_counter(), received_ms)
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC, e.g. ``2026-11-23T17:11:04.123Z``."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def sip_facts(event: events.LiveKitSipJoined) -> dict[str, str]:
+    pairs = (
+        ("callId", event.call_id),
+        ("trunkId", event.trunk_id),
+        ("ruleId", event.rule_id),
+        ("participantIdentity", event.participant_identity),
+    )
+    return {k: v for k, v in pairs if v}
+
+
+def livekit_leg(event: events.LiveKitSipJoined) -> Leg:
+    return Leg(
+        kind="livekit",
+        provider="livekit",
+        call_id=event.call_id,
+        at=iso(event.received_at_ms),
+        room=event.room,
+        participant_identity=event.participant_identity,
+    )
+
+
+def new_record(
+    facts: CallFacts,
+    *,
+    caller_raw: str | None,
+    dialed_raw: str | None,
+    received_ms: int,
+    **extra: Any,
+) -> CallRecord:
+    """A call's record before its decision (status ``failed`` until one is made)."""
+    return CallRecord(
+        call_id=facts.call_id,
+        provider=facts.provider,
+        status="failed",
+        caller_number=facts.caller_number,
+        caller_raw=caller_raw,
+        dialed_number=facts.dialed_number,
+        dialed_raw=dialed_raw,
+        forwarded_from_number=facts.forwarding.number,
+        forwarded_from_withheld=facts.forwarding.withheld,
+        forwarded_from_source=facts.forwarding.source,
+        forwarding_chain=facts.forwarding.chain,
+        received_at=iso(received_ms),
+        decided_at="",
+        **extra,
+    )
+
+
+def with_decision(record: CallRecord, routed: Routed) -> CallRecord:
+    decision, lookup_ms = routed.decision, routed.lookup_ms
+    timings = {**record.timings_ms, "lookup": round(lookup_ms, 3)}
+    if routed.pre_call is not None:
+        timings["preCall"] = routed.pre_call.ms
+    return msgspec.structs.replace(
+        record,
+        matched_rule=decision.matched_rule,
+        phone_number_id=decision.phone_number_id,
+        agent_id=decision.agent_id,
+        agent_name=decision.agent_name,
+        metadata=decision.metadata,
+        reject_reason=(
+            f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
+        ),
+        pre_call=routed.pre_call,
+        match_reason=routed.match_reason,
+        origin_override=routed.origin_override,
+        notes=[*record.notes, *routed.notes],
+        timings_ms=timings,
+    )
+
+
+def finished(
+    record: CallRecord, clock: Clock, status: Status, now_ms: int, **changes: str | None
+) -> CallRecord:
+    """The record with its status, decision time and timings (``decide``, ``sinceReceived``)."""
+    total_ms = (time.perf_counter() - clock.started) * 1000
+    timings = {
+        **record.timings_ms,
+        "decide": round(total_ms, 3),
+        "sinceReceived": float(now_ms - clock.received_ms),
+    }
+    return msgspec.structs.replace(
+        record, status=status, decided_at=iso(now_ms), timings_ms=timings, **changes
+    )

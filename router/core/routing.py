@@ -1,0 +1,142 @@
+"""The routing decision, as a pure function of the call's facts and the rows found for it.
+
+No I/O here: the worker looks the rows up, this module decides whether to dispatch or reject
+and builds the session metadata. The metadata is the router's call facts and the linked agent's
+hydration, with the rendered ``dispatchMetadataTemplate`` merged over it (``template.merge``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from router.core import template
+from router.core.forwarding import Forwarding, Hop
+from router.core.models import INBOUND, Agent, PhoneNumber
+from router.core.readiness import setup_status
+
+RejectReason = Literal[
+    "unknown_number", "no_dialed_number", "outbound_only", "not_ready", "pre_call_rejected"
+]
+
+
+class CallFacts(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: str
+    provider: str  # "livekit" | "twilio" | "telnyx"
+    caller_number: str | None  # E.164 or None
+    dialed_number: str | None
+    forwarding: Forwarding
+    room: str | None = None
+    sip: dict[str, str] = msgspec.field(default_factory=dict)  # LiveKit sip.* facts
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    action: Literal["dispatch", "reject"]
+    matched_rule: str | None = None
+    phone_number_id: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    reject_reason: RejectReason | None = None
+    detail: str | None = None
+
+
+def _chain(chain: list[Hop]) -> list[Any]:
+    return [msgspec.to_builtins(h) for h in chain]
+
+
+def _hydrate(agent: Agent) -> dict[str, Any]:
+    """What a linked agent adds to the session metadata; webhook secrets never go in."""
+    out: dict[str, Any] = {
+        "id": agent.id,
+        "name": agent.name,
+        "livekitAgentName": agent.livekit_agent_name,
+        "prompt": agent.prompt,
+        "routingIntent": agent.routing_intent,
+        "providerPreferences": agent.provider_preferences,
+        "tools": agent.tools,
+    }
+    lifecycle = agent.webhooks.lifecycle if agent.webhooks else None
+    if lifecycle is not None:
+        out["webhooks"] = {"lifecycle": {"url": lifecycle.url, "events": lifecycle.events}}
+    return out
+
+
+def token_values(facts: CallFacts, row: PhoneNumber, agent_id: str | None) -> dict[str, str | None]:
+    return {
+        "callerNumber": facts.caller_number,
+        "dialedNumber": facts.dialed_number,
+        "forwardedFromNumber": facts.forwarding.number,
+        "callId": facts.call_id,
+        "provider": facts.provider,
+        "phoneNumberId": row.id,
+        "agentId": agent_id,
+        "label": row.label,
+    }
+
+
+def session_metadata(facts: CallFacts, row: PhoneNumber, agent: Agent | None) -> dict[str, Any]:
+    agent_id = agent.id if agent else None
+    values = token_values(facts, row, agent_id)
+    base: dict[str, Any] = {
+        **values,
+        "forwardedFromWithheld": facts.forwarding.withheld,
+        "forwardingChain": _chain(facts.forwarding.chain),
+    }
+    if facts.sip:
+        base["sip"] = dict(facts.sip)
+    if agent is not None:
+        base["agent"] = _hydrate(agent)
+    return template.merge(base, template.render(row.dispatch_metadata_template, values))
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    reason: RejectReason
+    detail: str
+
+
+def verdict(
+    dialed: str | None, row: PhoneNumber | None, agent: Agent | None, default_agent_name: str | None
+) -> Verdict | None:
+    """Why a call to this row cannot be taken (None: it can). Carriers' ingress asks this too."""
+    if row is None:
+        if dialed is None:
+            return Verdict("no_dialed_number", "the dialed number is missing or not a number")
+        return Verdict("unknown_number", f"no phone number row for {dialed}")
+    if row.direction not in INBOUND:
+        return Verdict("outbound_only", f"{row.e164} is {row.direction}-only")
+    status = setup_status(row, agent, default_agent_name)
+    if not status.inbound_ready:
+        return Verdict("not_ready", "; ".join(status.issues) or "not ready for inbound calls")
+    return None
+
+
+def decide(
+    facts: CallFacts,
+    row: PhoneNumber | None,
+    agent: Agent | None,
+    *,
+    default_agent_name: str | None,
+    matched_rule: str = "dialed_number",
+) -> Decision:
+    refused = verdict(facts.dialed_number, row, agent, default_agent_name)
+    if refused is not None or row is None:
+        return Decision(
+            action="reject",
+            matched_rule=matched_rule if row is not None else None,
+            phone_number_id=row.id if row is not None else None,
+            agent_id=row.agent_id if row is not None else None,  # whose lifecycle hook hears it
+            reject_reason=refused.reason if refused else "unknown_number",
+            detail=refused.detail if refused else None,
+        )
+    agent_name = agent.livekit_agent_name if agent is not None else default_agent_name
+    assert agent_name  # inbound_ready guarantees one
+    return Decision(
+        action="dispatch",
+        matched_rule=matched_rule,
+        phone_number_id=row.id,
+        agent_id=agent.id if agent else None,
+        agent_name=agent_name,
+        metadata=session_metadata(facts, row, agent),
+    )

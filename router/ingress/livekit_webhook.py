@@ -1,0 +1,179 @@
+"""``POST /webhooks/livekit``: LiveKit's signed events in, SIP joins onto the stream.
+
+LiveKit signs each webhook with a JWT in ``Authorization`` whose ``sha256`` claim is the body's
+hash. The check is ``livekit.api.WebhookReceiver``'s, in two steps of our own: the token through
+``livekit-api``'s ``TokenVerifier`` (signature, issuer = our API key, ``exp`` = the replay
+window: LiveKit issues it for minutes), then the body's SHA-256 against the claim in constant
+time (``WebhookReceiver`` compares with ``!=``). The body is then decoded into msgspec Structs
+of the protobuf JSON mapping LiveKit sends (lowerCamelCase names, enums by name), holding only
+the fields the router reads; unknown fields are ignored. Measured on this machine: protobuf's
+``json_format.Parse`` took ~88 µs per join, the msgspec decoder ~2 µs.
+``tests/test_livekit_webhook.py`` checks both steps against ``WebhookReceiver`` on the same
+bodies and tokens.
+
+A ``participant_joined`` whose participant is of kind SIP is queued before the 200 is sent; any
+other event is counted and answered 200, not queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+
+import msgspec
+from aiohttp import web
+from livekit import api
+from redis.exceptions import RedisError
+
+from router import logs
+from router.core import events
+from router.errors import InvalidSignature, Unavailable, ValidationError
+from router.web import state
+from router.web.httpapi import json_response, read_body
+
+log = logs.get(__name__)
+routes = web.RouteTableDef()
+
+MAX_BODY = 256 * 1024
+SIP_KINDS = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
+_HEADER_PREFIX = "sip.h."
+_KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
+# Where the bridged leg's X-Router-Call header arrives: include_headers puts it under sip.h.*,
+# a headers_to_attributes mapping can name it routerCall.
+_CORRELATION_ATTRS = ("sip.h.x-router-call", "routerCall")
+
+
+class Room(msgspec.Struct):
+    sid: str = ""
+    name: str = ""
+
+
+class Participant(msgspec.Struct):
+    sid: str = ""
+    identity: str = ""
+    kind: str | int = "STANDARD"  # protojson omits the default kind
+    attributes: dict[str, str] = {}
+
+
+class WebhookEvent(msgspec.Struct):
+    """livekit.WebhookEvent as LiveKit's server writes it (protojson), the fields we read."""
+
+    event: str = ""
+    id: str = ""
+    room: Room = msgspec.field(default_factory=Room)
+    participant: Participant = msgspec.field(default_factory=Participant)
+
+
+_decode_webhook = msgspec.json.Decoder(WebhookEvent).decode
+
+
+def _verifier(request: web.Request) -> api.TokenVerifier:
+    config = request.app[state.CONFIG]
+    if not config.livekit_webhooks_enabled:
+        raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+    assert config.livekit_api_key
+    assert config.livekit_api_secret
+    return _verifier_for(config.livekit_api_key, config.livekit_api_secret)
+
+
+@functools.lru_cache(maxsize=4)
+def _verifier_for(api_key: str, api_secret: str) -> api.TokenVerifier:
+    return api.TokenVerifier(api_key, api_secret)
+
+
+def verify(verifier: api.TokenVerifier, body: bytes, token: str) -> None:
+    """Raise InvalidSignature unless ``token`` is a valid LiveKit token for exactly ``body``."""
+    try:
+        claims = verifier.verify(token)
+    except Exception as exc:  # PyJWT's errors, and livekit-api's for missing key/secret
+        raise InvalidSignature(f"webhook signature rejected: {exc}") from exc
+    if not claims.sha256:
+        raise InvalidSignature("webhook signature rejected: sha256 was not found in the token")
+    try:
+        signed = base64.b64decode(claims.sha256, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidSignature("webhook signature rejected: sha256 claim is not base64") from exc
+    if not hmac.compare_digest(hashlib.sha256(body).digest(), signed):
+        raise InvalidSignature("webhook signature rejected: hash mismatch")
+
+
+def decode_webhook(body: bytes) -> WebhookEvent:
+    try:
+        return _decode_webhook(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        raise ValidationError(f"malformed LiveKit webhook body: {exc}") from exc
+
+
+def to_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoined:
+    """The normalized event for a SIP participant's join (raises ValidationError if unusable)."""
+    participant = webhook.participant
+    attrs = participant.attributes
+    call_id = attrs.get("sip.callID") or participant.sid
+    if not call_id or not webhook.room.name or not participant.identity:
+        raise ValidationError("participant_joined without room name, identity or sip.callID")
+    return events.LiveKitSipJoined(
+        event_id=webhook.id or f"{webhook.room.name}/{participant.sid}/joined",
+        call_id=call_id,
+        room=webhook.room.name,
+        participant_identity=participant.identity,
+        participant_sid=participant.sid,
+        caller=attrs.get("sip.phoneNumber"),
+        dialed=attrs.get("sip.trunkPhoneNumber"),
+        trunk_id=attrs.get("sip.trunkID"),
+        rule_id=attrs.get("sip.ruleID"),
+        sip_headers={
+            k[len(_HEADER_PREFIX) :].lower(): v
+            for k, v in attrs.items()
+            if k.startswith(_HEADER_PREFIX)
+        },
+        attributes={
+            k: v for k, v in attrs.items() if not k.startswith(_HEADER_PREFIX) and k not in _KNOWN
+        },
+        correlation_id=next((attrs[a] for a in _CORRELATION_ATTRS if attrs.get(a)), None),
+        received_at_ms=received_at_ms,
+    )
+
+
+@routes.post("/webhooks/livekit")
+async def livekit_webhook(request: web.Request) -> web.Response:
+    received_at = events.now_ms()
+    verifier = _verifier(request)
+    ingress = request.app[state.INGRESS]
+    body = await read_body(
+        request, limit=MAX_BODY, types=("application/webhook+json", "application/json")
+    )
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        ingress.counts["livekit", "unsigned"] += 1
+        raise InvalidSignature("missing Authorization token")
+    if not token.isascii():  # a JWT is ASCII; other bytes arrive surrogate-escaped
+        ingress.counts["livekit", "bad_signature"] += 1
+        raise InvalidSignature("Authorization token is not ASCII")
+    try:
+        verify(verifier, body, token)
+    except InvalidSignature:
+        ingress.counts["livekit", "bad_signature"] += 1
+        raise
+    try:
+        webhook = decode_webhook(body)
+    except ValidationError:
+        ingress.counts["livekit", "malformed"] += 1
+        raise
+
+    if webhook.event != "participant_joined" or webhook.participant.kind not in SIP_KINDS:
+        ingress.counts["livekit", f"ignored:{webhook.event or 'unknown'}"] += 1
+        return json_response({"queued": False, "reason": "not a SIP participant join"})
+
+    event = to_event(webhook, received_at)
+    try:  # the enqueue has the Redis deadline (ROUTER_REDIS_DEADLINE_S) of its batch
+        queued, _ = await ingress.enqueue(event.event_id, event)
+    except (RedisError, OSError, TimeoutError) as exc:
+        ingress.counts["livekit", "unavailable"] += 1
+        log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
+        raise Unavailable("event store unavailable; retry") from exc
+    ingress.counts["livekit", "queued" if queued else "duplicate"] += 1
+    log.debug("event_queued", source="livekit", call_id=event.call_id, duplicate=not queued)
+    return json_response({"queued": queued, "duplicate": not queued, "callId": event.call_id})

@@ -1,0 +1,1 @@
+"""Operators: the admin API, route preview, the console, health and metrics endpoints, the CLI."""

@@ -1,0 +1,343 @@
+"""The admin API under ``/v1``: phone numbers and agents, shaped like the platform's API.
+
+Every write checks DESIGN.md's rules and answers ``400 VALIDATION_ERROR`` naming the field;
+rules that involve other rows (one row per number, a known agent, no deleting a linked agent)
+are enforced atomically by the registry. Buying numbers and business verification are not part
+of this product and answer ``501 NOT_SUPPORTED`` saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from router.config import Config
+from router.core import bounds, template
+from router.core.models import (
+    INBOUND,
+    LIFECYCLE_EVENTS,
+    Agent,
+    AgentCreate,
+    AgentPatch,
+    PhoneNumber,
+    PhoneNumberImport,
+    PhoneNumberPatch,
+    PhoneNumberView,
+    apply_patch,
+    new_id,
+    now_iso,
+)
+from router.core.phone import to_e164
+from router.core.readiness import setup_status
+from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.ops.webhook_urls import check_webhook_url
+from router.outbound.precall import MAX_TIMEOUT_MS
+from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
+from router.store.registry import Registry
+from router.web import state
+from router.web.httpapi import json_response, read_json
+
+routes = web.RouteTableDef()
+_MAX_TEXT = 200
+
+
+# ---- rules ----------------------------------------------------------------------------------
+
+
+def _check_number(row: PhoneNumber) -> None:
+    """DESIGN.md's single-row rules, checked on the row as it would be stored."""
+    if row.source == "verified_caller_id":
+        if row.direction != "outbound":
+            raise ValidationError(
+                "direction: a verified_caller_id number is outbound-only", field="direction"
+            )
+        if row.agent_id is not None:
+            raise ValidationError(
+                "agentId: a verified_caller_id number cannot be bound to an agent",
+                field="agentId",
+            )
+    if row.direction in INBOUND and row.agent_id is None and row.dispatch_metadata_template is None:
+        raise ValidationError(
+            "agentId: a number that allows inbound calls needs an agentId or a "
+            "dispatchMetadataTemplate",
+            field="agentId",
+        )
+    if row.dispatch_metadata_template is not None:
+        template.validate(row.dispatch_metadata_template)
+    for name in ("label", "sip_provider_name"):
+        value = getattr(row, name)
+        if value is not None and len(value) > _MAX_TEXT:
+            field = msgspec.structs.fields(PhoneNumber)
+            wire = next(f.encode_name for f in field if f.name == name)
+            raise ValidationError(f"{wire}: longer than {_MAX_TEXT} characters", field=wire)
+
+
+_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
+MAX_OVERRIDES = 100
+
+
+async def _check_overrides(reg: Registry, row: PhoneNumber) -> None:
+    """Each override: a ``+digits`` number or prefix, an existing agent, bounded metadata."""
+    overrides = row.origin_overrides or []
+    if len(overrides) > MAX_OVERRIDES:
+        raise ValidationError(f"originOverrides: at most {MAX_OVERRIDES}", field="originOverrides")
+    for i, override in enumerate(overrides):
+        where = f"originOverrides[{i}]"
+        if not _PREFIX.fullmatch(override.match):
+            raise ValidationError(
+                f"{where}.match: a number or prefix in E.164 form (+ and digits), got "
+                f"{override.match!r}",
+                field="originOverrides",
+            )
+        if override.agent_id is not None and await reg.find_agent(override.agent_id) is None:
+            raise ValidationError(
+                f"{where}.agentId: agent {override.agent_id} does not exist",
+                field="originOverrides",
+            )
+        if override.metadata is not None:
+            try:
+                template.validate(override.metadata)
+            except ValidationError as exc:
+                message = exc.message.replace("dispatchMetadataTemplate", f"{where}.metadata")
+                raise ValidationError(message, field="originOverrides") from exc
+        if override.agent_id is None and override.metadata is None:
+            raise ValidationError(f"{where}: set agentId and/or metadata", field="originOverrides")
+
+
+def _check_agent(agent: Agent, config: Config) -> None:
+    for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
+        if not value.strip() or len(value) > _MAX_TEXT:
+            raise ValidationError(f"{wire}: 1 to {_MAX_TEXT} characters", field=wire)
+    free_form = {"tools": agent.tools, "providerPreferences": agent.provider_preferences}
+    for name, shape in free_form.items():
+        problem = bounds.shape_problem(shape)
+        if problem:  # hydrated into every dispatch's metadata: bounded when stored
+            raise ValidationError(f"{name} {problem}", field=name)
+    hooks = agent.webhooks
+    if hooks is None:
+        return
+    for name, hook in (("preCall", hooks.pre_call), ("lifecycle", hooks.lifecycle)):
+        if hook is None:
+            continue
+        check_webhook_url(hook.url, config, field=f"webhooks.{name}.url")
+        keys = secrets_of(hook.secret)
+        if not 1 <= len(keys) <= MAX_SECRETS:
+            raise ValidationError(
+                f"webhooks.{name}.secret: one to {MAX_SECRETS} whsec_ secrets", field="webhooks"
+            )
+        for key in keys:
+            check_secret(key, field=f"webhooks.{name}.secret")
+    if hooks.pre_call is not None:
+        timeout, reuse = hooks.pre_call.timeout_ms, hooks.pre_call.reuse_last_answer_s
+        if timeout is not None and not 100 <= timeout <= MAX_TIMEOUT_MS:
+            raise ValidationError(
+                f"webhooks.preCall.timeoutMs: between 100 and {MAX_TIMEOUT_MS}", field="webhooks"
+            )
+        if reuse is not None and not 1 <= reuse <= 7 * 24 * 3600:
+            raise ValidationError(
+                "webhooks.preCall.reuseLastAnswerS: 1 s to 7 days", field="webhooks"
+            )
+    if hooks.lifecycle is not None and hooks.lifecycle.events is not None:
+        unknown = set(hooks.lifecycle.events) - set(LIFECYCLE_EVENTS)
+        if unknown:
+            raise ValidationError(
+                f"webhooks.lifecycle.events: unknown {sorted(unknown)}; known "
+                f"{list(LIFECYCLE_EVENTS)}",
+                field="webhooks",
+            )
+
+
+# ---- views ----------------------------------------------------------------------------------
+
+
+def _view(
+    row: PhoneNumber, agent: Agent | None, config: Config, landing: PhoneNumber | None
+) -> PhoneNumberView:
+    return PhoneNumberView(
+        **msgspec.structs.asdict(row),
+        setup_status=setup_status(row, agent, config.default_agent_name, landing),
+    )
+
+
+async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    agent = await reg.find_agent(row.agent_id) if row.agent_id else None
+    return _view(row, agent, config, await reg.landing())
+
+
+def _landing(rows: list[PhoneNumber]) -> PhoneNumber | None:
+    return next((r for r in rows if r.shared_landing), None)
+
+
+def _agent_view(agent: Agent) -> dict[str, Any]:
+    """An agent as the API shows it: webhook secrets are never echoed back."""
+    out: dict[str, Any] = msgspec.to_builtins(agent)
+    for hook in (out.get("webhooks") or {}).values():
+        if isinstance(hook, dict) and hook.get("secret"):
+            hook["secret"] = (
+                ["***"] * len(hook["secret"]) if isinstance(hook["secret"], list) else "***"
+            )
+    return out
+
+
+# ---- phone numbers --------------------------------------------------------------------------
+
+
+@routes.get("/v1/phone-numbers")
+async def list_numbers(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    agents = await reg.agents_by_id()
+    rows = await reg.list_numbers()
+    landing = _landing(rows)
+    return json_response([_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows])
+
+
+async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> PhoneNumber:
+    """Validate and store one imported number (the API's and the CLI's import)."""
+    e164 = to_e164(body.e164, config.default_region)
+    if e164 is None:
+        raise ValidationError(f"e164: {body.e164!r} is not a valid phone number", field="e164")
+    direction = body.direction
+    if direction is msgspec.UNSET:
+        direction = "outbound" if body.source == "verified_caller_id" else "inbound"
+    now = now_iso()
+    row = PhoneNumber(
+        id=new_id("pn"),
+        e164=e164,
+        source=body.source,
+        direction=direction,
+        provider_resource_id=body.provider_resource_id,
+        sip_connection_installation_id=body.sip_connection_installation_id,
+        sip_provider_name=body.sip_provider_name,
+        sip_trunk_id=body.sip_trunk_id,
+        agent_id=body.agent_id,
+        dispatch_metadata_template=body.dispatch_metadata_template,
+        label=body.label,
+        shared_landing=body.shared_landing,
+        origin_overrides=body.origin_overrides,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_number(row)
+    await _check_overrides(reg, row)
+    await reg.write_number(row, old=None)
+    return row
+
+
+@routes.post("/v1/phone-numbers/import")
+async def import_number(request: web.Request) -> web.Response:
+    body = await read_json(request, PhoneNumberImport)
+    row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG])
+    return json_response(await _one_view(request, row), status=201)
+
+
+# Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
+@routes.post("/v1/phone-numbers")
+@routes.get("/v1/phone-numbers/available")
+async def purchase_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedHere(
+        "buying managed numbers is not part of the call router; buy the number from your "
+        "carrier and register it with POST /v1/phone-numbers/import"
+    )
+
+
+@routes.route("*", "/v1/phone-numbers/kyb{tail:.*}")
+async def kyb_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedHere(
+        "business verification (KYB) is not part of the call router; it belongs to the "
+        "platform's number purchasing"
+    )
+
+
+@routes.get("/v1/phone-numbers/{id}")
+async def get_number(request: web.Request) -> web.Response:
+    row, _ = await request.app[state.REGISTRY].get_number(request.match_info["id"])
+    return json_response(await _one_view(request, row))
+
+
+@routes.patch("/v1/phone-numbers/{id}")
+async def patch_number(request: web.Request) -> web.Response:
+    reg = request.app[state.REGISTRY]
+    patch = await read_json(request, PhoneNumberPatch)
+    old, old_raw = await reg.get_number(request.match_info["id"])
+    row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
+    _check_number(row)
+    await _check_overrides(reg, row)
+    await reg.write_number(row, old=old, old_raw=old_raw)
+    return json_response(await _one_view(request, row))
+
+
+@routes.delete("/v1/phone-numbers/{id}")
+async def delete_number(request: web.Request) -> web.Response:
+    reg = request.app[state.REGISTRY]
+    old, old_raw = await reg.get_number(request.match_info["id"])
+    await reg.write_number(None, old=old, old_raw=old_raw)
+    return json_response({"released": True})
+
+
+# ---- agents ---------------------------------------------------------------------------------
+
+
+@routes.get("/v1/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[state.REGISTRY].list_agents()
+    return json_response([_agent_view(a) for a in agents])
+
+
+@routes.post("/v1/agents")
+async def create_agent(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    body = await read_json(request, AgentCreate)
+    now = now_iso()
+    agent = Agent(id=new_id("ag"), **msgspec.structs.asdict(body), created_at=now, updated_at=now)
+    _check_agent(agent, config)
+    await reg.write_agent(agent, old=None)
+    return json_response(_agent_view(agent), status=201)
+
+
+@routes.get("/v1/agents/{id}")
+async def get_agent(request: web.Request) -> web.Response:
+    agent, _ = await request.app[state.REGISTRY].get_agent(request.match_info["id"])
+    return json_response(_agent_view(agent))
+
+
+@routes.patch("/v1/agents/{id}")
+async def patch_agent(request: web.Request) -> web.Response:
+    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
+    patch = await read_json(request, AgentPatch)
+    old, old_raw = await reg.get_agent(request.match_info["id"])
+    agent: Agent = apply_patch(old, patch, updated_at=now_iso())
+    _check_agent(agent, config)
+    await reg.write_agent(agent, old=old, old_raw=old_raw)
+    return json_response(_agent_view(agent))
+
+
+@routes.delete("/v1/agents/{id}")
+async def delete_agent(request: web.Request) -> web.Response:
+    reg = request.app[state.REGISTRY]
+    old, old_raw = await reg.get_agent(request.match_info["id"])
+    await reg.write_agent(None, old=old, old_raw=old_raw)
+    return json_response({"deleted": True})
+
+
+# ---- calls ----------------------------------------------------------------------------------
+
+
+@routes.get("/v1/calls")
+async def recent_calls(request: web.Request) -> web.Response:
+    """The latest decided calls, newest first (``?limit=``: 1 to 200, default 50)."""
+    raw = request.query.get("limit", "50")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
+        raise ValidationError(f"limit: 1 to 200, got {raw!r}", field="limit")
+    return json_response(await request.app[state.CALLS].recent(int(raw)))
+
+
+@routes.get("/v1/calls/{id}")
+async def get_call(request: web.Request) -> web.Response:
+    record = await request.app[state.CALLS].get(request.match_info["id"])
+    if record is None:
+        raise NotFound(f"call {request.match_info['id']} not found (records expire after 7 days)")
+    return json_response(record)

@@ -1,0 +1,82 @@
+"""``POST /v1/route/preview``: the decision the router would take for a call, without a call.
+
+Given caller, dialed number, the carrier's forwarding field, SIP headers and a LiveKit trunk id,
+it runs the same matching and decision as the worker (``matching.route``) — matched row and
+rule, forwarding chain, origin override, rendered metadata — and dispatches nothing; the
+agent's pre-call webhook is not called. ``python -m router route preview`` is the same, for
+the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from router.config import Config
+from router.core import forwarding
+from router.core.matching import Rows, route
+from router.core.phone import to_e164
+from router.core.routing import CallFacts
+from router.errors import ValidationError
+from router.web import state
+from router.web.httpapi import json_response, read_json
+
+routes = web.RouteTableDef()
+
+
+class PreviewRequest(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    dialed_number: str | None = None
+    caller_number: str | None = None
+    provider: str = "livekit"
+    forwarded_from: str | None = None  # a carrier's own forwarding field
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # Diversion, History-Info...
+    trunk_id: str | None = None
+
+
+@routes.post("/v1/route/preview")
+async def route_preview(request: web.Request) -> web.Response:
+    """The decision the router would take for such a call — without dispatching anything."""
+    body = await read_json(request, PreviewRequest)
+    config = request.app[state.CONFIG]
+    return json_response(await preview(request.app[state.REGISTRY], body, config))
+
+
+async def preview(rows: Rows, body: PreviewRequest, config: Config) -> dict[str, Any]:
+    region = config.default_region
+    if len(body.headers) > 50 or any(len(v) > 8192 for v in body.headers.values()):
+        raise ValidationError("headers: at most 50, each at most 8 KiB", field="headers")
+    facts = CallFacts(
+        call_id="preview",
+        provider=body.provider,
+        caller_number=to_e164(body.caller_number, region),
+        dialed_number=to_e164(body.dialed_number, region),
+        forwarding=forwarding.compute(
+            provider_number=body.forwarded_from, sip_headers=body.headers, region=region
+        ),
+        sip={"trunkId": body.trunk_id} if body.trunk_id else {},
+    )
+    routing = await route(rows, facts, config.default_agent_name)
+    decision = routing.decision
+    hook = routing.agent.webhooks.pre_call if routing.agent and routing.agent.webhooks else None
+    return {
+        "action": decision.action,
+        "matchedRule": decision.matched_rule,
+        "matchReason": routing.reason,
+        "originOverride": routing.override,
+        "phoneNumberId": decision.phone_number_id,
+        "agentId": decision.agent_id,
+        "agentName": decision.agent_name,
+        "rejectReason": (
+            f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
+        ),
+        "callerNumber": facts.caller_number,
+        "dialedNumber": facts.dialed_number,
+        "forwardedFromNumber": facts.forwarding.number,
+        "forwardedFromWithheld": facts.forwarding.withheld,
+        "forwardingChain": msgspec.to_builtins(facts.forwarding.chain),
+        "metadata": decision.metadata,
+        "preCall": "not called in a preview" if hook is not None else None,
+        "notes": routing.notes,
+    }

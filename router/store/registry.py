@@ -1,0 +1,286 @@
+"""Number and agent rows in Redis, written atomically.
+
+Every write is one Lua script over keys in the ``{registry}`` slot (see ``keys``): it checks the
+rules that involve other rows — one row per E.164 number, a linked agent exists, an agent
+still linked cannot be deleted — and compares the stored JSON with what the caller read
+(compare-and-set), so two concurrent PATCHes cannot silently overwrite each other. Each
+write bumps a version counter and publishes it, for in-process caches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from router.core.models import Agent, PhoneNumber
+from router.errors import Conflict, NotFound, ValidationError
+from router.store import keys
+
+_SAVE_NUMBER = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  if cur then return 'EXISTS' end
+  if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then return 'CONFLICT' end
+elseif cur ~= ARGV[2] then
+  return 'STALE'
+end
+if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[6]) == 0 then return 'NO_AGENT' end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[4])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[1])
+end
+if ARGV[5] ~= ARGV[6] then
+  if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], -1) end
+  if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
+end
+if ARGV[8] == '1' then redis.call('SREM', KEYS[6], ARGV[1]) end
+if ARGV[10] ~= '' then redis.call('SREM', KEYS[7], ARGV[1]) end
+if ARGV[3] ~= '' then
+  if ARGV[9] == '1' then redis.call('SADD', KEYS[6], ARGV[1]) end
+  if ARGV[11] ~= '' then redis.call('SADD', KEYS[8], ARGV[1]) end
+end
+redis.call('PUBLISH', ARGV[7], redis.call('INCR', KEYS[5]))
+return 'OK'
+"""
+
+_SAVE_AGENT = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  if cur then return 'EXISTS' end
+elseif cur ~= ARGV[2] then
+  return 'STALE'
+end
+if ARGV[3] == '' then
+  if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return 'LINKED' end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], redis.call('INCR', KEYS[3]))
+return 'OK'
+"""
+
+# One round trip for the worker: number row by E.164 (or by id), its linked agent, and the
+# registry version they were read at (for the in-process cache).
+_LOOKUP = """
+local version = redis.call('GET', KEYS[4]) or '0'
+local id = ARGV[2]
+if ARGV[1] ~= '' then id = redis.call('HGET', KEYS[2], ARGV[1]) end
+if not id then return {false, false, version} end
+local row = redis.call('HGET', KEYS[1], id)
+if not row then return {false, false, version} end
+local agent = false
+local aid = cjson.decode(row)['agentId']
+if type(aid) == 'string' then agent = redis.call('HGET', KEYS[3], aid) end
+return {row, agent, version}
+"""
+
+# Rows recorded with a LiveKit inbound trunk id, for trunks that hide the dialed number (at
+# most two: one is a match, two is ambiguous), from the trunk's index set.
+_BY_TRUNK = """
+local version = redis.call('GET', KEYS[3]) or '0'
+local found = {}
+for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[4], 2)) do
+  local row = redis.call('HGET', KEYS[1], id)
+  if row then table.insert(found, row) end
+end
+local agent = false
+if #found == 1 then
+  local aid = cjson.decode(found[1])['agentId']
+  if type(aid) == 'string' then agent = redis.call('HGET', KEYS[2], aid) end
+end
+return {found, agent, version}
+"""
+
+# The indexes by what is looked up (shared landing numbers, trunk ids), built once from the
+# rows when a registry written before them is first opened. The trunk sets' names come from
+# the rows: they share the {registry} slot, so the script stays on one node in a cluster.
+INDEX_VERSION = "2"
+_REINDEX = """
+if redis.call('GET', KEYS[3]) == ARGV[1] then return -1 end
+redis.call('DEL', KEYS[2])
+local rows = redis.call('HGETALL', KEYS[1])
+for i = 1, #rows, 2 do
+  local row = cjson.decode(rows[i + 1])
+  if row['sharedLanding'] == true then redis.call('SADD', KEYS[2], rows[i]) end
+  local trunk = row['sipTrunkId']
+  if type(trunk) == 'string' and trunk ~= '' then
+    redis.call('SADD', ARGV[2] .. trunk, rows[i])
+  end
+end
+redis.call('SET', KEYS[3], ARGV[1])
+return #rows / 2
+"""
+
+_number_decoder = msgspec.json.Decoder(PhoneNumber)
+_agent_decoder = msgspec.json.Decoder(Agent)
+_encode = msgspec.json.Encoder().encode
+
+
+def _outcome(result: Any) -> str:
+    return result.decode() if isinstance(result, bytes) else str(result)
+
+
+class Registry:
+    """Reads and writes rows; the Redis client belongs to whoever created it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._save_number = redis.register_script(_SAVE_NUMBER)
+        self._save_agent = redis.register_script(_SAVE_AGENT)
+        self._lookup = redis.register_script(_LOOKUP)
+        self._by_trunk = redis.register_script(_BY_TRUNK)
+        self._reindex = redis.register_script(_REINDEX)
+
+    async def ensure_indexes(self) -> int:
+        """Build the lookup indexes if this registry predates them; rows indexed (-1: none
+        needed). Idempotent, and safe while others write (one script)."""
+        result = await self._reindex(
+            keys=[keys.NUMBERS, keys.LANDING_INDEX, keys.INDEX_VERSION],
+            args=[INDEX_VERSION, keys.TRUNK_INDEX_PREFIX],
+        )
+        return int(result)
+
+    # ---- numbers ----------------------------------------------------------------------------
+
+    async def get_number(self, number_id: str) -> tuple[PhoneNumber, bytes]:
+        raw: bytes | None = await self.redis.hget(keys.NUMBERS, number_id)  # type: ignore[assignment]
+        if raw is None:
+            raise NotFound(f"phone number {number_id} not found")
+        return _number_decoder.decode(raw), raw
+
+    async def landing(self) -> PhoneNumber | None:
+        """The shared landing number (the first made, if several), from its index."""
+        ids = await self.redis.smembers(keys.LANDING_INDEX)
+        if not ids:
+            return None
+        raw = await self.redis.hmget(keys.NUMBERS, sorted(ids))
+        rows = [_number_decoder.decode(r) for r in raw if r is not None]
+        return min(rows, key=lambda r: (r.created_at, r.id), default=None)
+
+    async def list_numbers(self) -> list[PhoneNumber]:
+        rows = [_number_decoder.decode(r) for r in await self.redis.hvals(keys.NUMBERS)]
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+    async def write_number(
+        self, new: PhoneNumber | None, *, old: PhoneNumber | None, old_raw: bytes = b""
+    ) -> None:
+        """Create (old None), update (both) or delete (new None) one row atomically."""
+        current = new or old
+        assert current is not None
+        old_trunk = (old.sip_trunk_id or "") if old else ""
+        new_trunk = (new.sip_trunk_id or "") if new else ""
+        result = _outcome(
+            await self._save_number(
+                keys=[
+                    keys.NUMBERS,
+                    keys.E164_INDEX,
+                    keys.AGENTS,
+                    keys.AGENT_LINKS,
+                    keys.REGISTRY_VERSION,
+                    keys.LANDING_INDEX,
+                    keys.trunk_index(old_trunk),
+                    keys.trunk_index(new_trunk),
+                ],
+                args=[
+                    current.id,
+                    old_raw,
+                    _encode(new) if new else b"",
+                    current.e164,
+                    (old.agent_id or "") if old else "",
+                    (new.agent_id or "") if new else "",
+                    keys.REGISTRY_CHANNEL,
+                    "1" if old and old.shared_landing else "",
+                    "1" if new and new.shared_landing else "",
+                    old_trunk,
+                    new_trunk,
+                ],
+            )
+        )
+        if result == "CONFLICT":
+            raise Conflict(f"{current.e164} is already imported", field="e164")
+        if result == "NO_AGENT":
+            raise ValidationError(
+                f"agentId: agent {current.agent_id} does not exist", field="agentId"
+            )
+        if result == "STALE":
+            raise Conflict("the phone number changed while it was being written; retry")
+        if result != "OK":
+            raise Conflict(f"phone number write refused: {result}")
+
+    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]:
+        row, agent, _ = await self.lookup_versioned(e164=e164)
+        return row, agent
+
+    async def lookup_versioned(
+        self, *, e164: str | None = None, number_id: str | None = None
+    ) -> tuple[PhoneNumber | None, Agent | None, int]:
+        row, agent, version = await self._lookup(
+            keys=[keys.NUMBERS, keys.E164_INDEX, keys.AGENTS, keys.REGISTRY_VERSION],
+            args=[e164 or "", number_id or ""],
+        )
+        return (
+            _number_decoder.decode(row) if row else None,
+            _agent_decoder.decode(agent) if agent else None,
+            int(version),
+        )
+
+    async def by_trunk_versioned(
+        self, trunk_id: str
+    ) -> tuple[list[PhoneNumber], Agent | None, int]:
+        rows, agent, version = await self._by_trunk(
+            keys=[keys.NUMBERS, keys.AGENTS, keys.REGISTRY_VERSION, keys.trunk_index(trunk_id)]
+        )
+        return (
+            [_number_decoder.decode(r) for r in rows],
+            _agent_decoder.decode(agent) if agent else None,
+            int(version),
+        )
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]:
+        rows, agent, _ = await self.by_trunk_versioned(trunk_id)
+        return rows, agent
+
+    # ---- agents -----------------------------------------------------------------------------
+
+    async def get_agent(self, agent_id: str) -> tuple[Agent, bytes]:
+        raw: bytes | None = await self.redis.hget(keys.AGENTS, agent_id)  # type: ignore[assignment]
+        if raw is None:
+            raise NotFound(f"agent {agent_id} not found")
+        return _agent_decoder.decode(raw), raw
+
+    async def find_agent(self, agent_id: str) -> Agent | None:
+        raw = await self.redis.hget(keys.AGENTS, agent_id)
+        return _agent_decoder.decode(raw) if raw is not None else None
+
+    async def agents_by_id(self) -> dict[str, Agent]:
+        raw: dict[bytes, bytes] = await self.redis.hgetall(keys.AGENTS)  # type: ignore[assignment]
+        return {k.decode(): _agent_decoder.decode(v) for k, v in raw.items()}
+
+    async def list_agents(self) -> list[Agent]:
+        rows = list((await self.agents_by_id()).values())
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+    async def write_agent(
+        self, new: Agent | None, *, old: Agent | None, old_raw: bytes = b""
+    ) -> None:
+        current = new or old
+        assert current is not None
+        result = _outcome(
+            await self._save_agent(
+                keys=[keys.AGENTS, keys.AGENT_LINKS, keys.REGISTRY_VERSION],
+                args=[current.id, old_raw, _encode(new) if new else b"", keys.REGISTRY_CHANNEL],
+            )
+        )
+        if result == "LINKED":
+            raise Conflict(f"agent {current.id} is still linked to a phone number; unlink it first")
+        if result == "STALE":
+            raise Conflict("the agent changed while it was being written; retry")
+        if result != "OK":
+            raise Conflict(f"agent write refused: {result}")

@@ -1,0 +1,2 @@
+"""Serving HTTP: the error envelope and body reading, the connection guard, the app's
+typed state."""

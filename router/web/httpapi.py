@@ -1,0 +1,178 @@
+"""HTTP helpers shared by every endpoint: JSON out, typed JSON in, errors as ``{error, code}``.
+
+The middleware turns every failure into the documented error body — our own ``ApiError``s,
+aiohttp's own 404/405/413, and anything unexpected (a 500 that is logged with its traceback,
+never a bare HTML page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from router import logs
+from router.errors import (
+    ApiError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMedia,
+    ValidationError,
+)
+from router.outbound.streams import read_capped
+
+log = logs.get(__name__)
+T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How long a request body may take to arrive once its headers have (ROUTER_BODY_TIMEOUT_S).
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+# How long a request may wait on Redis before it is answered 503 (ROUTER_REDIS_DEADLINE_S).
+REDIS_DEADLINE = web.AppKey("redis_deadline_s", float)
+_DEADLINE = web.RequestKey("redis_deadline", asyncio.Timeout)  # paused while the body arrives
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(body), status=status, content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, str] = {"error": message, "code": code}
+    if field:
+        body["field"] = field
+    return json_response(body, status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        if request.path.startswith("/v1/"):
+            async with redis_deadline(request) as deadline:
+                request[_DEADLINE] = deadline
+                return await handler(request)
+        return await handler(request)
+    except ApiError as exc:
+        # A refused signature or token is worth an operator's attention: one warning line.
+        (log.warning if exc.status in (401, 403) else log.info)(
+            "request_refused",
+            path=request.path,
+            status=exc.status,
+            code=exc.code,
+            reason=exc.message,
+        )
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+    except (RedisError, TimeoutError) as exc:
+        # Redis unreachable, or slower than the request's deadline: the caller may retry.
+        # (Every other wait a handler makes is bounded by its own error: RequestTimeout.)
+        log.warning("request_unavailable", path=request.path, error=repr(exc)[:200])
+        return error_response(503, Unavailable.code, "state store unavailable; retry")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "HTTP_ERROR")
+        log.info("request_refused", path=request.path, status=exc.status, code=code)
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("request_failed", path=request.path)
+        return error_response(500, "INTERNAL", "internal error")
+
+
+def _field_from(exc: msgspec.ValidationError) -> str | None:
+    # msgspec says "... - at `$.dispatchMetadataTemplate`"; report the top-level field.
+    text = str(exc)
+    if "`$." not in text:
+        return None
+    path = text.rsplit("`$.", 1)[1].rstrip("`")
+    return path.split(".")[0].split("[")[0] or None
+
+
+def redis_deadline(request: web.Request) -> asyncio.Timeout:
+    """The bound on a request's Redis work: past it the request is answered 503, not held
+    while a frozen Redis keeps the socket open (carriers give up after ~15 s)."""
+    return asyncio.timeout(request.app.get(REDIS_DEADLINE, 3.0))
+
+
+def decode(data: bytes, kind: type[T]) -> T:
+    """Decode JSON into ``kind``; every failure is a ValidationError naming the field."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(str(exc), field=_field_from(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # msgspec's own bound, ~1,000 levels
+        raise ValidationError("request body nests too deeply") from exc
+
+
+async def read_body(request: web.Request, *, limit: int, types: tuple[str, ...]) -> bytes:
+    """The raw body, refused when of another content type or larger than ``limit`` bytes."""
+    if request.content_type not in types:
+        raise UnsupportedMedia(
+            f"Content-Type must be {' or '.join(types)}, got {request.content_type!r}"
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    # Usually the whole body came with the headers: take it without arming a timeout.
+    body = request.content.read_nowait(limit + 1)
+    if not request.content.at_eof() and len(body) <= limit:
+        body += await _read_rest(request, limit - len(body))
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return body
+
+
+async def _read_rest(request: web.Request, limit: int) -> bytes:
+    """The rest of a body still on its way, within ROUTER_BODY_TIMEOUT_S."""
+    timeout = request.app.get(BODY_TIMEOUT, 10.0)
+    deadline: asyncio.Timeout | None = request.get(_DEADLINE)
+    if deadline is not None:  # a slow body is the client's time, not Redis's
+        deadline.reschedule(None)
+    try:
+        async with asyncio.timeout(timeout):
+            rest = await read_capped(request.content, limit)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"request body did not arrive within {timeout:g} s") from exc
+    if deadline is not None:
+        loop = asyncio.get_running_loop()
+        deadline.reschedule(loop.time() + request.app.get(REDIS_DEADLINE, 3.0))
+    return rest
+
+
+async def read_json(request: web.Request, kind: type[T], *, limit: int = 64 * 1024) -> T:
+    return decode(await read_body(request, limit=limit, types=("application/json",)), kind)
+
+
+def bearer_middleware(token: str | None, prefix: str) -> Callable[..., Any]:
+    """Require ``Authorization: Bearer <token>`` on paths under ``prefix`` (constant-time)."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(prefix):
+            # Header bytes that are not UTF-8 arrive surrogate-escaped: compare them as sent.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if expected is None:
+                raise Unauthorized("admin API disabled: ROUTER_ADMIN_TOKEN is not set")
+            if not hmac.compare_digest(given, expected):
+                raise Unauthorized("Unauthorized")
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,28 @@
+"""Typed keys for what the aiohttp application holds (aiohttp's ``web.AppKey``)."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from router.config import Config
+from router.outbound.dispatch import Dispatcher
+from router.store.batching import Batcher
+from router.store.calls import CallStore
+from router.store.correlation_key import CorrelationKey
+from router.store.enqueue import Ingress
+from router.store.registry import Registry
+from router.store.registry_cache import RegistryCache
+
+CONFIG = web.AppKey("config", Config)
+REDIS = web.AppKey("redis", Redis)
+BATCH = web.AppKey("batch", Batcher)  # the hot paths' auto-pipelined commands
+REGISTRY = web.AppKey("registry", Registry)  # writes and admin reads: always fresh
+ROWS = web.AppKey("rows", RegistryCache)  # the hot path's cached reads
+CALLS = web.AppKey("calls", CallStore)
+HTTP = web.AppKey("http", aiohttp.ClientSession)  # trusted: LiveKit, Telnyx
+WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URLs
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+INGRESS = web.AppKey("ingress", Ingress)
+CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids

@@ -1,0 +1,184 @@
+"""Lifecycle events to the agent's webhook: ``call.dispatched``, ``call.rejected``, ``call.failed``.
+
+Delivered at least once, on a schedule kept in Redis so it survives a worker restart:
+
+- ``enqueue`` stores the delivery under a deterministic id (call id + event type) with HSETNX
+  and puts it on the due set, so enqueueing twice (a redelivered stream entry) is harmless.
+  The worker enqueues after the call's record is final and before the stream entry is
+  acknowledged, so a crash in between redelivers the entry and enqueues again.
+- ``deliver_due`` (each worker tick) claims due deliveries atomically by pushing their due time
+  a lease ahead, POSTs each (Standard Webhooks signed, same ``webhook-id`` on every attempt) and
+  on a 2xx removes it; otherwise it reschedules with backoff, and after the last attempt moves it
+  to a dead list. A worker that dies mid-delivery leaves it due again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
+
+import aiohttp
+import msgspec
+from redis.asyncio import Redis
+
+from router import logs
+from router.core.models import Agent
+from router.core.records import CallRecord
+from router.outbound.signing import secrets_of, sign_headers
+from router.outbound.streams import read_capped
+from router.outbound.urlguard import NOT_PUBLIC, is_blocked
+from router.store import keys
+
+log = logs.get(__name__)
+
+_BY_STATUS = {
+    "dispatched": "call.dispatched",
+    "dry_run": "call.dispatched",
+    "rejected": "call.rejected",
+    "failed": "call.failed",
+    "bridge_timeout": "call.failed",
+}
+BACKOFF_S = (1, 5, 30, 120, 600, 1800, 3600)
+LEASE_S = 30
+TIMEOUT_S = 10
+MAX_RESPONSE = 64 * 1024
+
+_ENQUEUE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+# Take up to ARGV[3] due deliveries: push their due time to ARGV[2] (the lease) and return them.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[2], ARGV[2], id)
+  local item = redis.call('HGET', KEYS[1], id)
+  if item then table.insert(out, item) else redis.call('ZREM', KEYS[2], id) end
+end
+return out
+"""
+
+
+class Delivery(msgspec.Struct, kw_only=True):
+    id: str  # also the webhook-id: stable across attempts
+    url: str
+    secrets: list[str]
+    body: str
+    attempts: int = 0
+    last_error: str | None = None
+
+
+_delivery = msgspec.json.Decoder(Delivery)
+_encode = msgspec.json.Encoder().encode
+
+
+def payload(event_type: str, record: CallRecord) -> dict[str, Any]:
+    """Standard Webhooks' envelope: type, timestamp, data (snake_case call facts)."""
+    return {
+        "type": event_type,
+        "timestamp": record.decided_at,
+        "data": {
+            "call_id": record.call_id,
+            "provider": record.provider,
+            "status": record.status,
+            "caller_number": record.caller_number,
+            "dialed_number": record.dialed_number,
+            "forwarded_from_number": record.forwarded_from_number,
+            "phone_number_id": record.phone_number_id,
+            "agent_id": record.agent_id,
+            "room": record.room,
+            "dispatch_id": record.dispatch_id,
+            "reject_reason": record.reject_reason,
+            "error": record.error,
+        },
+    }
+
+
+class Lifecycle:
+    def __init__(self, redis: Redis, session: aiohttp.ClientSession | None) -> None:
+        self.redis = redis
+        self.session = session
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
+
+    async def enqueue(self, record: CallRecord, agent: Agent | None) -> bool:
+        """Schedule the event for this final record, if the agent wants it; True if new."""
+        event_type = _BY_STATUS.get(record.status)
+        hook = agent.webhooks.lifecycle if agent is not None and agent.webhooks else None
+        if event_type is None or hook is None:
+            return False
+        if hook.events is not None and event_type not in hook.events:
+            return False
+        digest = hashlib.sha256(f"{record.call_id}|{event_type}".encode()).hexdigest()[:32]
+        delivery = Delivery(
+            id=f"msg_{digest}",
+            url=hook.url,
+            secrets=secrets_of(hook.secret),
+            body=_encode(payload(event_type, record)).decode(),
+        )
+        added = await self._enqueue(
+            keys=[keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE],
+            args=[delivery.id, _encode(delivery), time.time()],
+        )
+        return bool(added)
+
+    async def deliver_due(self, limit: int = 20) -> int:
+        """Attempt the due deliveries; the number delivered."""
+        if self.session is None:
+            return 0
+        now = time.time()
+        claimed = await self._claim(
+            keys=[keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE], args=[now, now + LEASE_S, limit]
+        )
+        results = await asyncio.gather(*(self._attempt(_delivery.decode(raw)) for raw in claimed))
+        return sum(results)
+
+    async def _attempt(self, delivery: Delivery) -> bool:
+        body = delivery.body.encode()
+        headers = sign_headers(delivery.secrets, body, delivery.id)
+        error: str
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                async with self.session.post(  # type: ignore[union-attr]
+                    delivery.url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
+                    await read_capped(resp.content, MAX_RESPONSE)  # drained: keep-alive
+                    if 200 <= resp.status < 300:
+                        await self._done(delivery)
+                        return True
+                    error = f"HTTP {resp.status}"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if is_blocked(exc):  # the SSRF guard: no retry will make the address public
+                await self._retry_later(delivery, NOT_PUBLIC, final=True)
+                return False
+            error = repr(exc)[:300]
+        await self._retry_later(delivery, error)
+        return False
+
+    async def _done(self, delivery: Delivery) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.LIFECYCLE_ITEMS, delivery.id)
+            pipe.zrem(keys.LIFECYCLE_DUE, delivery.id)
+            await pipe.execute()
+        log.info("lifecycle_delivered", delivery=delivery.id, attempts=delivery.attempts + 1)
+
+    async def _retry_later(self, delivery: Delivery, error: str, *, final: bool = False) -> None:
+        attempts = delivery.attempts + 1
+        failed = msgspec.structs.replace(delivery, attempts=attempts, last_error=error)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if final or attempts > len(BACKOFF_S):
+                pipe.hdel(keys.LIFECYCLE_ITEMS, delivery.id)
+                pipe.zrem(keys.LIFECYCLE_DUE, delivery.id)
+                pipe.rpush(keys.LIFECYCLE_DEAD, _encode(failed))
+                log.error("lifecycle_gave_up", delivery=delivery.id, attempts=attempts, error=error)
+            else:
+                pipe.hset(keys.LIFECYCLE_ITEMS, delivery.id, _encode(failed))
+                pipe.zadd(keys.LIFECYCLE_DUE, {delivery.id: time.time() + BACKOFF_S[attempts - 1]})
+                log.warning("lifecycle_retry", delivery=delivery.id, attempts=attempts, error=error)
+            await pipe.execute()

@@ -1,0 +1,69 @@
+"""The services a call flow needs, as one small frozen value built once per worker.
+
+Both flows (``direct``, ``bridged``) and the shared steps (``deciding``) take it as their
+first argument; nothing in it changes after start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from redis.asyncio import Redis
+
+from router.config import Config
+from router.core.matching import Rows
+from router.outbound.dispatch import Dispatcher
+from router.outbound.telnyx_api import TelnyxCallControl
+from router.store.batching import Batcher
+from router.store.calls import CallStore
+from router.store.correlation_key import CorrelationKey
+from router.store.lease import Leases
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    redis: Redis
+    rows: Rows  # the registry cache on the hot path
+    calls: CallStore
+    dispatcher: Dispatcher
+    config: Config
+    batcher: Batcher
+    leases: Leases
+    correlation: CorrelationKey
+    telnyx: TelnyxCallControl | None = None
+    webhook_http: aiohttp.ClientSession | None = None  # customer webhooks (the SSRF guard)
+    bridge_timeout_s: float = 60.0  # a carrier bridge with no LiveKit leg by then: timed out
+    join_wait_s: float = 8.0  # how long a bridged leg waits for its carrier call's decision
+
+    @classmethod
+    def build(
+        cls,
+        redis: Redis,
+        rows: Rows,
+        calls: CallStore,
+        dispatcher: Dispatcher,
+        config: Config,
+        *,
+        batcher: Batcher | None = None,
+        correlation: CorrelationKey | None = None,
+        telnyx: TelnyxCallControl | None = None,
+        webhook_http: aiohttp.ClientSession | None = None,
+        bridge_timeout_s: float = 60.0,
+        join_wait_s: float = 8.0,
+    ) -> Services:
+        batcher = batcher or Batcher(redis)
+        return cls(
+            redis=redis,
+            rows=rows,
+            calls=calls,
+            dispatcher=dispatcher,
+            config=config,
+            batcher=batcher,
+            leases=Leases(redis, batcher),
+            correlation=correlation or CorrelationKey(redis),
+            telnyx=telnyx,
+            webhook_http=webhook_http,
+            bridge_timeout_s=bridge_timeout_s,
+            join_wait_s=join_wait_s,
+        )
