@@ -67,9 +67,9 @@ async def _run(app: web.Application, config: Config) -> None:
         keepalive_timeout=config.keepalive_timeout_s,
     )
     await runner.setup()
-    # The start-up heap (modules, protobuf descriptors, clients: ~70,000 objects) lives as
-    # long as the process: frozen, a full collection no longer walks it — one took ~13 ms here,
-    # a pause every call in flight would wait out.
+    # The start-up heap (modules, protobuf descriptors, clients: tens of thousands of objects)
+    # lives as long as the process: frozen, a full collection no longer walks it (a pause of
+    # milliseconds every call in flight would wait out; README, performance).
     gc.collect()
     gc.freeze()
     stop = asyncio.Event()

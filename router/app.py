@@ -20,7 +20,6 @@ from router.config import Config
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
 from router.ops import admin, console, health, preview
-from router.outbound import tokens
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
@@ -52,7 +51,6 @@ HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
 def build_app(
     config: Config, redis_url: str, *, web_routes: bool = True, worker: bool = True
 ) -> web.Application:
-    tokens.install()  # PyJWT's HS256 vets each secret once, not per webhook/dispatch
     app = web.Application(
         middlewares=[
             track_requests,

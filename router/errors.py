@@ -14,9 +14,15 @@
     │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
     │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
     │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
-    ├── DispatchError            the LiveKit server API (or Telnyx Call Control) failed
-    │   ├── DispatchRejected     4xx: terminal
-    │   └── DispatchUnavailable  5xx or transport: worth a retry
+    ├── RemoteError              a server we call failed (status, code)
+    │   ├── RemoteRejected       4xx: terminal
+    │   ├── RemoteUnavailable    5xx or transport: worth a retry
+    │   ├── DispatchError        LiveKit's server API
+    │   │   ├── DispatchRejected     (also a RemoteRejected)
+    │   │   └── DispatchUnavailable  (also a RemoteUnavailable)
+    │   └── TelnyxError          Telnyx Call Control
+    │       ├── TelnyxRejected       (also a RemoteRejected)
+    │       └── TelnyxUnavailable    (also a RemoteUnavailable)
     ├── PoisonEntry              a stream entry that can never be handled: to the DLQ
     └── RetryLater               not now: leave the entry pending, no DLQ strike
         └── LeaseBusy            (store.lease) another worker holds the call's lease
@@ -107,19 +113,45 @@ class Unavailable(ApiError):
     code = "UNAVAILABLE"
 
 
-class DispatchError(RouterError):
+class RemoteError(RouterError):
+    """A server we call (LiveKit, Telnyx) failed; ``status`` None: no answer at all."""
+
     def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.code = code
 
 
-class DispatchRejected(DispatchError):
-    """LiveKit answered 4xx: retrying the same request cannot help."""
+class RemoteRejected(RemoteError):
+    """4xx: retrying the same request cannot help."""
 
 
-class DispatchUnavailable(DispatchError):
-    """LiveKit answered 5xx or could not be reached: retry with backoff."""
+class RemoteUnavailable(RemoteError):
+    """5xx or transport: retry with backoff."""
+
+
+class DispatchError(RemoteError):
+    """LiveKit's server API failed."""
+
+
+class DispatchRejected(DispatchError, RemoteRejected):
+    """LiveKit answered 4xx."""
+
+
+class DispatchUnavailable(DispatchError, RemoteUnavailable):
+    """LiveKit answered 5xx or could not be reached."""
+
+
+class TelnyxError(RemoteError):
+    """Telnyx's Call Control API failed."""
+
+
+class TelnyxRejected(TelnyxError, RemoteRejected):
+    """Telnyx answered 4xx."""
+
+
+class TelnyxUnavailable(TelnyxError, RemoteUnavailable):
+    """Telnyx answered 5xx or could not be reached."""
 
 
 class PoisonEntry(RouterError):

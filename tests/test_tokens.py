@@ -8,7 +8,7 @@ import jwt
 import pytest
 from livekit import api
 
-from router.outbound.tokens import TOKEN_TTL_S, KeyedHS256, install, room_admin_token
+from router.outbound.tokens import TOKEN_TTL_S, KeyedHS256, room_admin_token, verify_token
 
 KEY, SECRET = "APIkey123", "s3cret-s3cret-s3cret-s3cret-s3cret-123"
 
@@ -41,15 +41,18 @@ def test_token_is_short_lived_and_bound_to_the_secret() -> None:
         api.TokenVerifier(KEY, SECRET).verify(expired)
 
 
-def test_installed_hs256_still_vets_keys_and_signatures() -> None:
-    install()
-    install()  # idempotent
-    assert isinstance(jwt.get_algorithm_by_name("HS256"), KeyedHS256)
-    # PyJWT's own refusal of an asymmetric key as an HMAC secret survives the memoization.
+def test_our_hs256_leaves_pyjwt_unchanged_and_still_vets_keys() -> None:
+    """No global patching: PyJWT's own HS256 stays PyJWT's; ours refuses what PyJWT refuses."""
+    assert not isinstance(jwt.get_algorithm_by_name("HS256"), KeyedHS256)
     pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
     with pytest.raises(jwt.InvalidKeyError):
-        jwt.encode({"iss": KEY}, pem, algorithm="HS256")
-    token = jwt.encode({"iss": KEY, "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
-    assert jwt.decode(token, SECRET, algorithms=["HS256"], issuer=KEY)["iss"] == KEY
+        room_admin_token(KEY, pem, "room-7")
+    token = room_admin_token(KEY, SECRET, "room-7")
+    assert verify_token(token, KEY, SECRET)["video"]["room"] == "room-7"
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, SECRET + "x", algorithms=["HS256"], issuer=KEY)
+        verify_token(token, KEY, SECRET + "x")
+    with pytest.raises(jwt.InvalidIssuerError):
+        verify_token(token, "APIother", SECRET)
+    expired = room_admin_token(KEY, SECRET, "room-7", ttl_s=-120)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify_token(expired, KEY, SECRET)

@@ -1,13 +1,13 @@
 """``POST /webhooks/livekit``: LiveKit's signed events in, SIP joins onto the stream.
 
 LiveKit signs each webhook with a JWT in ``Authorization`` whose ``sha256`` claim is the body's
-hash. The check is ``livekit.api.WebhookReceiver``'s, in two steps of our own: the token through
-``livekit-api``'s ``TokenVerifier`` (signature, issuer = our API key, ``exp`` = the replay
-window: LiveKit issues it for minutes), then the body's SHA-256 against the claim in constant
-time (``WebhookReceiver`` compares with ``!=``). The body is then decoded into msgspec Structs
-of the protobuf JSON mapping LiveKit sends (lowerCamelCase names, enums by name), holding only
-the fields the router reads; unknown fields are ignored. Measured on this machine: protobuf's
-``json_format.Parse`` took ~88 µs per join, the msgspec decoder ~2 µs.
+hash. The check is ``livekit.api.WebhookReceiver``'s, in two steps of our own: the token with
+``TokenVerifier``'s checks (``outbound.tokens.verify_token``: signature, issuer = our API key,
+``exp`` = the replay window: LiveKit issues it for minutes), then the body's SHA-256 against
+the claim in constant time (``WebhookReceiver`` compares with ``!=``). The body is then
+decoded into msgspec Structs of the protobuf JSON mapping LiveKit sends (lowerCamelCase names,
+enums by name), holding only the fields the router reads; unknown fields are ignored (msgspec,
+not protobuf's ``json_format.Parse``: the README's performance section has the figures).
 ``tests/test_livekit_webhook.py`` checks both steps against ``WebhookReceiver`` on the same
 bodies and tokens.
 
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 
+import jwt
 import msgspec
 from aiohttp import web
 from livekit import api
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from router import logs
 from router.core import events
 from router.errors import InvalidSignature, Unavailable, ValidationError
+from router.outbound.tokens import verify_token
 from router.web import state
 from router.web.httpapi import json_response, read_body
 
@@ -70,30 +71,26 @@ class WebhookEvent(msgspec.Struct):
 _decode_webhook = msgspec.json.Decoder(WebhookEvent).decode
 
 
-def _verifier(request: web.Request) -> api.TokenVerifier:
+def _keys(request: web.Request) -> tuple[str, str]:
     config = request.app[state.CONFIG]
     if not config.livekit_webhooks_enabled:
         raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
     assert config.livekit_api_key
     assert config.livekit_api_secret
-    return _verifier_for(config.livekit_api_key, config.livekit_api_secret)
+    return config.livekit_api_key, config.livekit_api_secret
 
 
-@functools.lru_cache(maxsize=4)
-def _verifier_for(api_key: str, api_secret: str) -> api.TokenVerifier:
-    return api.TokenVerifier(api_key, api_secret)
-
-
-def verify(verifier: api.TokenVerifier, body: bytes, token: str) -> None:
+def verify(api_key: str, api_secret: str, body: bytes, token: str) -> None:
     """Raise InvalidSignature unless ``token`` is a valid LiveKit token for exactly ``body``."""
     try:
-        claims = verifier.verify(token)
-    except Exception as exc:  # PyJWT's errors, and livekit-api's for missing key/secret
+        claims = verify_token(token, api_key, api_secret)
+    except jwt.PyJWTError as exc:
         raise InvalidSignature(f"webhook signature rejected: {exc}") from exc
-    if not claims.sha256:
+    digest = claims.get("sha256")
+    if not digest or not isinstance(digest, str):
         raise InvalidSignature("webhook signature rejected: sha256 was not found in the token")
     try:
-        signed = base64.b64decode(claims.sha256, validate=True)
+        signed = base64.b64decode(digest, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidSignature("webhook signature rejected: sha256 claim is not base64") from exc
     if not hmac.compare_digest(hashlib.sha256(body).digest(), signed):
@@ -140,7 +137,7 @@ def to_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoi
 @routes.post("/webhooks/livekit")
 async def livekit_webhook(request: web.Request) -> web.Response:
     received_at = events.now_ms()
-    verifier = _verifier(request)
+    api_key, api_secret = _keys(request)
     ingress = request.app[state.INGRESS]
     body = await read_body(
         request, limit=MAX_BODY, types=("application/webhook+json", "application/json")
@@ -153,7 +150,7 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         ingress.counts["livekit", "bad_signature"] += 1
         raise InvalidSignature("Authorization token is not ASCII")
     try:
-        verify(verifier, body, token)
+        verify(api_key, api_secret, body, token)
     except InvalidSignature:
         ingress.counts["livekit", "bad_signature"] += 1
         raise

@@ -1,10 +1,10 @@
 """Acting on LiveKit: dispatch an agent into a room, or remove a rejected caller.
 
 ``LiveKitDispatcher`` sends ``livekit-protocol`` messages over Twirp on one keep-alive pool
-(``twirp``: the hot path's HTTP, ~5x cheaper than aiohttp's client here). Retries are ours, by
-error type (4xx terminal, 5xx and transport errors retried inside the call's deadline).
-``find`` (ListDispatch) lets a redelivered call adopt a dispatch an earlier attempt created
-before it could record it: exactly one agent per call.
+(``twirp``: the hot path's HTTP, much cheaper than aiohttp's general-purpose client). Retries
+are ours, by error type (4xx terminal, 5xx and transport errors retried inside the call's
+deadline). ``find`` (ListDispatch) lets a redelivered call adopt a dispatch an earlier attempt
+created before it could record it: exactly one agent per call.
 
 Each request carries its own short-lived room-admin token (``tokens``).
 ``DryRunDispatcher`` is the clearly named mode for a router with no LiveKit server configured:

@@ -3,7 +3,7 @@
 ``POST {TELNYX_API_BASE_URL}/calls/{call_control_id}/actions/{transfer|reject}`` with
 ``Authorization: Bearer TELNYX_API_KEY``. Each command carries a ``command_id`` derived from
 the call, so a retried command is ignored by Telnyx rather than executed twice. 4xx answers are
-terminal, 5xx and transport errors may be retried (``DispatchRejected`` / ``DispatchUnavailable``).
+terminal, 5xx and transport errors may be retried (``TelnyxRejected`` / ``TelnyxUnavailable``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from router.errors import DispatchRejected, DispatchUnavailable
+from router.errors import TelnyxRejected, TelnyxUnavailable
 
 _json = msgspec.json.Encoder()
 
@@ -58,6 +58,6 @@ class TelnyxCallControl:
                     return
                 detail = (await resp.text())[:300]
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DispatchUnavailable(f"Telnyx {action} unreachable: {exc!r}") from exc
-        kind = DispatchRejected if resp.status < 500 else DispatchUnavailable
+            raise TelnyxUnavailable(f"Telnyx {action} unreachable: {exc!r}") from exc
+        kind = TelnyxRejected if resp.status < 500 else TelnyxUnavailable
         raise kind(f"Telnyx {action} answered {resp.status}: {detail}", status=resp.status)

@@ -6,17 +6,19 @@ token cannot be shared between calls: each is signed here with PyJWT (the claims
 
 PyJWT vets the HMAC secret on every sign and verify (not a PEM, SSH, DER or JWK key): pure
 work on a secret that never changes. ``KeyedHS256`` is PyJWT's own HS256 with that vetting
-memoized per secret, installed through PyJWT's public ``register_algorithm`` — for our signer,
-and (``install``) for the module-level ``jwt.decode`` that ``livekit-api``'s ``TokenVerifier``
-uses on every webhook. Measured per token on this machine: ``AccessToken.to_jwt`` ~171 µs
-(``dataclasses.asdict``), ``jwt.encode`` ~64 µs, ``room_admin_token`` ~21 µs;
-``TokenVerifier.verify`` ~134 µs before ``install``, ~93 µs after.
+memoized per secret, registered — through PyJWS's public ``register_algorithm`` — on a PyJWS
+instance of our own (``_jws``), never on PyJWT's module-level one: nothing else in the process
+(livekit-api included) sees a changed library. ``verify_token`` makes ``livekit-api``'s
+``TokenVerifier`` checks with it: the signature through ``_jws``, then the claims (issuer,
+``exp`` required, ``nbf``, ``iat``, the same one-minute leeway) through a ``jwt.PyJWT``
+instance's own validation. The README's performance section has the figures.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 import jwt
 import msgspec
@@ -41,18 +43,31 @@ class KeyedHS256(HMACAlgorithm):
         return super().check_key_length(key)
 
 
-_HS256 = KeyedHS256()
-_signer = PyJWS(algorithms=[])
-_signer.register_algorithm("HS256", _HS256)
+_jws = PyJWS(algorithms=[])  # ours alone: HS256 with the secret vetted once
+_jws.register_algorithm("HS256", KeyedHS256())
+_claims_checker = jwt.PyJWT()
 _claims = msgspec.json.Encoder()
+WEBHOOK_LEEWAY_S = 60.0  # livekit-api's TokenVerifier default
+_CLAIM_OPTIONS: Any = {
+    "verify_signature": False,  # verified just before, by _jws
+    "verify_exp": True,
+    "verify_nbf": True,
+    "verify_iat": True,
+    "verify_iss": True,
+    "require": ["exp"],  # a token without exp would verify forever (livekit/protocol#1706)
+}
 
 
-def install() -> None:
-    """Use ``KeyedHS256`` for PyJWT's module-level functions too (idempotent)."""
-    if isinstance(jwt.get_algorithm_by_name("HS256"), KeyedHS256):
-        return
-    jwt.unregister_algorithm("HS256")
-    jwt.register_algorithm("HS256", _HS256)
+def verify_token(
+    token: str, api_key: str, api_secret: str, *, leeway_s: float = WEBHOOK_LEEWAY_S
+) -> dict[str, Any]:
+    """The claims of a LiveKit token signed with ``api_secret`` and issued by ``api_key``;
+    PyJWT's errors (``jwt.PyJWTError``) when it is not one, as ``TokenVerifier`` raises them."""
+    _jws.decode_complete(token, key=api_secret, algorithms=["HS256"])
+    claims: dict[str, Any] = _claims_checker.decode(
+        token, issuer=api_key, algorithms=["HS256"], leeway=leeway_s, options=_CLAIM_OPTIONS
+    )
+    return claims
 
 
 def room_admin_token(api_key: str, api_secret: str, room: str, ttl_s: int = TOKEN_TTL_S) -> str:
@@ -65,4 +80,4 @@ def room_admin_token(api_key: str, api_secret: str, room: str, ttl_s: int = TOKE
         "nbf": now,
         "exp": now + ttl_s,
     }
-    return _signer.encode(_claims.encode(claims), api_secret, algorithm="HS256")
+    return _jws.encode(_claims.encode(claims), api_secret, algorithm="HS256")

@@ -7,9 +7,8 @@ timeout, a write and a read). Here callers still ``await`` one command each, but
 queued while the loop runs the current batch of callbacks are flushed together: one connection
 checkout, one write, one read loop. At most ``in_flight`` (2) pipelines are out at once; what
 queues meanwhile goes out as the next one, so batches grow with load (group commit) while an
-idle process still sends a lone command at once. Measured on this machine: 64 concurrent
-EVALSHAs cost ~220 µs each one by one, ~37 µs each as one pipeline; on the worker benchmark,
-in-flight caps of 1 / 2 / 4 / unlimited gave ~970 / ~1,100 / ~960 / ~900 dispatches/s.
+idle process still sends a lone command at once. (The cap of 2 and the gain are measured in
+the README's performance section.)
 
 ``gather`` goes one step further for commands that take many items: the entries acknowledged,
 or the calls noted as decided, while a pipeline is being assembled become one XACK / one XADD.

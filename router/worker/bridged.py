@@ -26,7 +26,7 @@ from router.core.correlation import CORRELATION_HEADER, sip_address
 from router.core.matching import carrier_facts
 from router.core.records import CallRecord, Clock, Leg, iso, livekit_leg, sip_facts
 from router.core.routing import CallFacts, Decision
-from router.errors import DispatchError
+from router.errors import TelnyxError
 from router.store import keys
 from router.store.lease import LeaseBusy
 from router.worker import deciding
@@ -117,7 +117,7 @@ async def _call_control(
                 ),
                 deadline,
             )
-    except DispatchError as exc:
+    except TelnyxError as exc:
         return str(exc)
     return None
 

@@ -26,7 +26,7 @@ from router.core import events, forwarding, matching, records
 from router.core.phone import to_e164
 from router.core.records import CallRecord, Clock, Routed, Status
 from router.core.routing import CallFacts, Decision
-from router.errors import DispatchError, DispatchRejected
+from router.errors import DispatchError, RemoteError, RemoteRejected
 from router.store import keys
 from router.worker import steer
 from router.worker.services import Services
@@ -164,13 +164,14 @@ async def remove_quietly(svc: Services, room: str | None, identity: str | None) 
 
 
 async def retrying(call: Callable[[], Awaitable[str | None]], deadline_ms: int) -> str | None:
-    """Retry 5xx/transport failures with backoff while the call's deadline allows."""
+    """Retry 5xx/transport failures (LiveKit's or Telnyx's) with backoff while the call's
+    deadline allows; a 4xx is raised at once."""
     for delay in (*_RETRY_DELAYS_S, None):
         try:
             return await call()
-        except DispatchRejected:
+        except RemoteRejected:
             raise
-        except DispatchError as exc:
+        except RemoteError as exc:
             left_s = (deadline_ms - events.now_ms()) / 1000
             if delay is None or left_s <= delay:
                 raise
