@@ -5,10 +5,10 @@ aiohttp's general-purpose client (cookie jar, URL building, tracing hooks, per-r
 context, a write task per body) and ``TwirpClient``'s per-request copies and ``uuid4`` cost
 several times what a pooled ``asyncio.Protocol`` does (the README's performance section has the
 figures), whose response framing (status line, headers, Content-Length and chunked bodies,
-keep-alive) is parsed by ``httptools`` — the llhttp binding uvicorn is built on. Nothing else changes
-on the wire: the same path, ``Content-Type: application/protobuf`` body (``livekit-protocol``
-messages), bearer token, User-Agent and ``X-Livekit-Request-Id`` header as ``livekit-api``
-sends, over http or https (TLS with the system's default verification).
+keep-alive) is parsed by ``httptools`` — the llhttp binding uvicorn is built on. Nothing else
+changes on the wire: the same path, ``Content-Type: application/protobuf`` body
+(``livekit-protocol`` messages), bearer token, User-Agent and ``X-Livekit-Request-Id`` header
+as ``livekit-api`` sends, over http or https (TLS with the system's default verification).
 
 The pool keeps up to ``max_connections`` connections, newest first, and closes one idle longer
 than ``idle_s`` (shorter than common server idle timeouts, so we rarely write to a connection
