@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -173,6 +174,27 @@ async def feed_calls(
         assert {r.status for r in await asyncio.gather(*posts)} == {200}
 
 
+async def wait_drained(redis: Any, standin: Any, streams: list[str], limit_s: float = 60) -> None:
+    """Until no entry of ``streams`` is undelivered or pending (every entry's work is done and
+    acknowledged: no dispatch can follow). Dispatches that arrive meanwhile are taken off the
+    stand-in's queue; ``standin.dispatch_log`` keeps every one for the caller to count."""
+
+    async def outstanding() -> int:
+        total = 0
+        for stream in streams:
+            for group in await redis.xinfo_groups(stream):
+                total += int(group.get("lag") or 0) + int(group["pending"])
+        return total
+
+    async with asyncio.timeout(limit_s):
+        while await outstanding():
+            # Not a sleep standing in for synchronisation: the loop's condition is Redis's own
+            # count; between checks it waits on the next dispatch, which is what it counts.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await standin.dispatches.get()
+
+
 async def count_dispatches(standin: Any, until: int, seen: Counter[str]) -> Counter[str]:
     """Count CreateDispatch arrivals per room until ``until`` distinct rooms were seen."""
     while len(seen) < until:
@@ -181,6 +203,30 @@ async def count_dispatches(standin: Any, until: int, seen: Counter[str]) -> Coun
 
 
 # ---- admin API helpers ----------------------------------------------------------------------
+
+
+EVERY_TOKEN = {
+    "caller": "{{callerNumber}}",
+    "dialed": "{{ dialedNumber }}",
+    "forwardedFrom": "{{forwardedFromNumber}}",
+    "greeting": "Call {{callId}} via {{provider}} on {{phoneNumberId}} / {{agentId}} ({{label}})",
+    "nested": {"list": ["{{label}}", 7, True, None]},
+    "{{callerNumber}}": "keys pass through",
+}
+
+
+async def setup_number(router: Any, **number: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An agent and +12015550123 linked to it, with a template using every token."""
+    agent = await create_agent(router, prompt="Be kind", tools=[{"name": "lookup"}])
+    row = await import_number(
+        router,
+        e164="+12015550123",
+        agentId=agent["id"],
+        label="Front desk",
+        dispatchMetadataTemplate=EVERY_TOKEN,
+        **number,
+    )
+    return agent, row
 
 
 async def create_agent(client: TestClient[Any, Any], **fields: Any) -> dict[str, Any]:

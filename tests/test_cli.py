@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -30,13 +30,6 @@ async def _wait_for_line(proc: asyncio.subprocess.Process, word: bytes) -> bytes
     raise AssertionError(f"process ended before logging {word!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_web_without_redis_url_refuses_to_start_naming_it():
     proc = await _start("web", env={"REDIS_URL": ""})
     _, err = await proc.communicate()
@@ -52,17 +45,16 @@ async def test_malformed_variable_stops_start_up_naming_it():
 
 
 async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm():
-    port = _free_port()
     proc = await _start(
         "serve",
         env={
-            "PORT": str(port),
+            "PORT": "0",  # any free port: the process says which in its "listening" line
             "REDIS_URL": "",
             "ROUTER_ADMIN_TOKEN": "t",
             "ROUTER_HOST": "127.0.0.1",
         },
     )
-    await _wait_for_line(proc, b'"listening"')
+    port = json.loads(await _wait_for_line(proc, b'"listening"'))["port"]
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
             assert resp.status == 200

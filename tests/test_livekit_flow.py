@@ -4,47 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from router.web import state
 from router.worker.consumer import Consumer
 from router.worker.entries import Worker
 from tests.conftest import (
     ADMIN,
-    create_agent,
     import_number,
     post_livekit,
     services_of,
+    setup_number,
     sip_join_event,
     wait_record,
 )
 
-EVERY_TOKEN = {
-    "caller": "{{callerNumber}}",
-    "dialed": "{{ dialedNumber }}",
-    "forwardedFrom": "{{forwardedFromNumber}}",
-    "greeting": "Call {{callId}} via {{provider}} on {{phoneNumberId}} / {{agentId}} ({{label}})",
-    "nested": {"list": ["{{label}}", 7, True, None]},
-    "{{callerNumber}}": "keys pass through",
-}
-
-
-async def _setup(router: Any, **number: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    agent = await create_agent(router, prompt="Be kind", tools=[{"name": "lookup"}])
-    row = await import_number(
-        router,
-        e164="+12015550123",
-        agentId=agent["id"],
-        label="Front desk",
-        dispatchMetadataTemplate=EVERY_TOKEN,
-        **number,
-    )
-    return agent, row
-
 
 async def test_direct_call_is_dispatched_with_rendered_metadata(router, twirp, redis):
     standin, _ = twirp
-    agent, row = await _setup(router)
+    agent, row = await setup_number(router)
     resp = await post_livekit(router, sip_join_event(call_id="SCL_direct"))
     assert resp.status == 200
     assert (await resp.json())["queued"] is True
@@ -78,7 +55,7 @@ async def test_direct_call_is_dispatched_with_rendered_metadata(router, twirp, r
 
 async def test_forwarded_call_via_diversion_reports_the_original_number(router, twirp, redis):
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     diversion = (
         "<sip:+13125550188@carrier.example;user=phone>;reason=no-answer;counter=1,"
         "<sip:+16175550177@pbx.example>;reason=unconditional;counter=1"
@@ -95,7 +72,7 @@ async def test_forwarded_call_via_diversion_reports_the_original_number(router, 
 
 async def test_forwarded_call_via_history_info_with_cause(router, twirp):
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     history = (
         "<sip:+16175550177@biz.example>;index=1,"
         "<sip:+13125550188@carrier.example;cause=302>;index=1.1;mp=1,"
@@ -110,7 +87,7 @@ async def test_forwarded_call_via_history_info_with_cause(router, twirp):
 
 async def test_national_format_dialed_number_matches_the_e164_row(router, twirp):
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     event = sip_join_event(call_id="SCL_nat", dialed="(201) 555-0123", caller="4155550100")
     assert (await post_livekit(router, event)).status == 200
     meta = json.loads((await asyncio.wait_for(standin.dispatches.get(), 10)).metadata)
@@ -164,7 +141,7 @@ async def test_template_only_number_dispatches_the_default_agent(make_router, tw
 async def test_duplicate_webhook_delivery_dispatches_once(make_router, twirp, redis):
     standin, _ = twirp
     ingress = await make_router(worker=False)
-    await _setup(ingress)
+    await setup_number(ingress)
     event = sip_join_event(call_id="SCL_dup")
     first = await (await post_livekit(ingress, event)).json()
     second = await (await post_livekit(ingress, event)).json()
@@ -191,7 +168,7 @@ async def test_duplicate_webhook_delivery_dispatches_once(make_router, twirp, re
 
 async def test_livekit_rejecting_the_dispatch_hangs_up_and_records_failure(router, twirp, redis):
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     standin.fail_next = [400]
     assert (await post_livekit(router, sip_join_event(call_id="SCL_400"))).status == 200
     await asyncio.wait_for(standin.removals.get(), 10)
@@ -203,7 +180,7 @@ async def test_livekit_rejecting_the_dispatch_hangs_up_and_records_failure(route
 
 async def test_livekit_5xx_is_retried_until_dispatched(router, twirp, redis):
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     standin.fail_next = [503, 500]
     assert (await post_livekit(router, sip_join_event(call_id="SCL_503"))).status == 200
     await asyncio.wait_for(standin.dispatches.get(), 10)
@@ -215,7 +192,7 @@ async def test_wrong_api_secret_is_refused_by_livekit_and_recorded(make_router, 
     """Our JWT is what the stand-in's TokenVerifier checks: a wrong secret fails for real."""
     standin, _ = twirp
     router = await make_router(livekit_api_secret="another-secret-long-enough-for-hs256-xyz")
-    await _setup(router)
+    await setup_number(router)
     event = sip_join_event(call_id="SCL_badjwt")
     resp = await post_livekit(router, event, secret="another-secret-long-enough-for-hs256-xyz")
     assert resp.status == 200
@@ -229,7 +206,7 @@ async def test_wrong_api_secret_is_refused_by_livekit_and_recorded(make_router, 
 async def test_dry_run_mode_records_without_calling_livekit(make_router, twirp, redis):
     standin, _ = twirp
     router = await make_router(livekit_url=None)
-    await _setup(router)
+    await setup_number(router)
     assert (await post_livekit(router, sip_join_event(call_id="SCL_dry"))).status == 200
     record = await wait_record(redis, "SCL_dry")
     assert record.status == "dry_run"

@@ -66,15 +66,15 @@ async def test_readyz_is_503_without_a_worker_group_or_without_redis(
     resp = await ingress.get("/readyz")
     assert (resp.status, (await resp.json())["group"]) == (503, "missing")
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = sock.getsockname()[1]  # nothing listens there once closed
-    client = TestClient(
-        TestServer(build_app(make_config(), f"redis://127.0.0.1:{dead}", worker=False))
-    )
-    await client.start_server()
-    try:
-        resp = await client.get("/readyz")
-        assert resp.status == 503
-        assert (await client.get("/healthz")).status == 200
-    finally:
-        await client.close()
+        sock.bind(("127.0.0.1", 0))  # bound, never listening, held: connects are refused
+        dead = sock.getsockname()[1]
+        client = TestClient(
+            TestServer(build_app(make_config(), f"redis://127.0.0.1:{dead}", worker=False))
+        )
+        await client.start_server()
+        try:
+            resp = await client.get("/readyz")
+            assert resp.status == 503
+            assert (await client.get("/healthz")).status == 200
+        finally:
+            await client.close()

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from router.core.models import PreCallWebhook
 from router.outbound import signing
@@ -195,13 +196,15 @@ async def test_last_good_answer_is_reused_when_enabled(router, receiver, twirp, 
 async def test_connection_refused_is_retried_once_then_falls_back(router, twirp, redis):
     standin, _ = twirp
     with socket.socket() as sock:
+        # Bound, never listening, held for the whole test: connects are refused, and no other
+        # process can take the port meanwhile.
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
-    agent = await _agent_with_hook(router, f"http://127.0.0.1:{port}/hook")
-    await import_number(router, e164="+12015550123", agentId=agent["id"])
-    assert (await post_livekit(router, sip_join_event(call_id="SCL_refused"))).status == 200
-    await asyncio.wait_for(standin.dispatches.get(), 10)
-    record = await wait_record(redis, "SCL_refused")
+        port = sock.getsockname()[1]
+        agent = await _agent_with_hook(router, f"http://127.0.0.1:{port}/hook")
+        await import_number(router, e164="+12015550123", agentId=agent["id"])
+        assert (await post_livekit(router, sip_join_event(call_id="SCL_refused"))).status == 200
+        await asyncio.wait_for(standin.dispatches.get(), 10)
+        record = await wait_record(redis, "SCL_refused")
     assert record.pre_call is not None
     assert (record.pre_call.status, record.pre_call.attempts) == ("connect_error", 2)
 
@@ -264,11 +267,11 @@ async def test_lifecycle_event_is_delivered_signed_and_retried_with_the_same_id(
     assert receiver.bad_signatures == 0
 
 
-async def test_lifecycle_delivery_survives_a_worker_restart(make_router, aiohttp_server, redis):
+async def test_lifecycle_delivery_survives_a_worker_restart(make_router, redis):
     rx = Receiver(WHSEC)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # held: refused until it listens, and the port stays ours
+    port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/life"  # nobody listens yet: the first attempt fails
     first = await make_router()
     agent = await create_agent(
@@ -280,9 +283,14 @@ async def test_lifecycle_delivery_survives_a_worker_restart(make_router, aiohttp
     # until the failed first attempt is recorded in Redis
     await wait_key(redis, keys.LIFECYCLE_ITEMS, lambda: _attempted(redis))
     await first.close()  # the worker goes away with the delivery still pending
-    await aiohttp_server(rx.app(), port=port)
-    await make_router()  # a new worker picks the schedule up from Redis
-    _, event = await asyncio.wait_for(rx.received.get(), 15)
+    runner = web.AppRunner(rx.app())
+    await runner.setup()
+    await web.SockSite(runner, sock).start()  # the receiver comes up on the held socket
+    try:
+        await make_router()  # a new worker picks the schedule up from Redis
+        _, event = await asyncio.wait_for(rx.received.get(), 15)
+    finally:
+        await runner.cleanup()
     assert event["type"] == "call.rejected"
     assert event["data"]["call_id"] == "SCL_restart"
 

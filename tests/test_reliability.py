@@ -18,8 +18,6 @@ from router.store import keys
 from router.worker import deciding
 from tests.conftest import (
     ADMIN,
-    API_KEY,
-    API_SECRET,
     WHSEC,
     count_dispatches,
     create_agent,
@@ -28,10 +26,12 @@ from tests.conftest import (
     post_livekit,
     services_of,
     sip_join_event,
+    wait_drained,
     wait_key,
     wait_record,
 )
 from tests.livekit_helpers import as_received
+from tests.processes import spawn_worker, worker_env
 from tests.webhook_receiver import Receiver
 
 
@@ -191,46 +191,14 @@ async def test_redis_outage_ingress_says_503_and_nothing_accepted_is_lost(
 # ---- processes: kill -9 and SIGTERM ---------------------------------------------------------
 
 
-def _worker_env(valkey_url: str, livekit_url: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "REDIS_URL": valkey_url,
-        "LIVEKIT_URL": livekit_url,
-        "LIVEKIT_API_KEY": API_KEY,
-        "LIVEKIT_API_SECRET": API_SECRET,
-        "ROUTER_WEBHOOK_ALLOW_PRIVATE": "1",
-        "PORT": "0",  # each worker serves /metrics and /readyz on a port of its own
-        **extra,
-    }
-
-
-async def _spawn_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "router", "worker", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    async with asyncio.timeout(30):
-        while b'"worker_started"' not in await proc.stderr.readline():
-            pass
-    asyncio.get_running_loop().create_task(_drain(proc))
-    return proc
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stderr is not None
-    while await proc.stderr.readline():
-        pass
-
-
 async def test_two_workers_one_killed_mid_stream_every_call_dispatched_once(
-    make_router, twirp, valkey_url
+    make_router, twirp, valkey_url, redis
 ):
     standin, livekit_url = twirp
     ingress = await make_router(worker=False)
     await _setup(ingress)
-    env = _worker_env(valkey_url, livekit_url)
-    victim, survivor = await _spawn_worker(env), await _spawn_worker(env)
+    env = worker_env(valkey_url, livekit_url)
+    victim, survivor = await spawn_worker(env), await spawn_worker(env)
     calls = 300
     try:
         await feed_calls(ingress, "K", calls)
@@ -240,10 +208,14 @@ async def test_two_workers_one_killed_mid_stream_every_call_dispatched_once(
             victim.kill()  # SIGKILL, mid-stream: whatever it held is left pending
             await victim.wait()
             await count_dispatches(standin, calls, seen)
-        duplicates = sum(n - 1 for n in seen.values())
-        lost = calls - len(seen)
-        print(f"\nkill -9: fed={calls} dispatched={len(seen)} duplicates={duplicates} lost={lost}")
+        # Every entry acknowledged (the victim's reclaimed and done): no dispatch can follow.
+        await wait_drained(redis, standin, [keys.stream()])
+        every = Counter(d.room for d in standin.dispatch_log)
+        duplicates = sum(n - 1 for n in every.values())
+        lost = calls - len(every)
+        print(f"\nkill -9: fed={calls} dispatched={len(every)} duplicates={duplicates} lost={lost}")
         assert (duplicates, lost) == (0, 0)
+        assert len(standin.dispatch_log) == calls  # CreateDispatch requests in all
     finally:
         for proc in (victim, survivor):
             if proc.returncode is None:
@@ -265,7 +237,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_within_5_s(
             "preCall": {"url": str(server.make_url("/pre")), "secret": WHSEC, "timeoutMs": 5000}
         },
     )
-    worker = await _spawn_worker(_worker_env(valkey_url, livekit_url))
+    worker = await spawn_worker(worker_env(valkey_url, livekit_url))
     try:
         assert (await post_livekit(ingress, sip_join_event(call_id="SCL_term"))).status == 200
         await asyncio.wait_for(rx.received.get(), 10)  # the call is in flight in the worker

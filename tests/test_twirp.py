@@ -17,9 +17,8 @@ from router.errors import DispatchUnavailable
 from router.outbound.dispatch import LiveKitDispatcher
 from router.outbound.tokens import room_admin_token
 from router.outbound.twirp import TwirpServerError, TwirpTransport, TwirpTransportError
-from tests.conftest import post_livekit, wait_record
+from tests.conftest import post_livekit, setup_number, wait_record
 from tests.livekit_helpers import API_KEY, API_SECRET, sip_join_event
-from tests.test_livekit_flow import _setup
 
 REPLY = api.AgentDispatch(id="AD_raw", agent_name="a", room="r").SerializeToString()
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/protobuf\r\nContent-Length: %d\r\n\r\n%s" % (
@@ -252,7 +251,7 @@ async def test_https_is_verified_against_the_trusted_roots():
 async def test_a_dispatch_whose_answer_was_lost_is_adopted_not_sent_twice(router, twirp, redis):
     """LiveKit created the dispatch but the answer never came back: the retry asks first."""
     standin, _ = twirp
-    await _setup(router)
+    await setup_number(router)
     standin.drop_answers = 1
     assert (await post_livekit(router, sip_join_event(call_id="SCL_lost"))).status == 200
     record = await wait_record(redis, "SCL_lost")
