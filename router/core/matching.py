@@ -27,7 +27,7 @@ from router.core import forwarding, template
 from router.core.events import CarrierCall
 from router.core.models import Agent, OriginOverride, PhoneNumber
 from router.core.phone import to_e164
-from router.core.routing import CallFacts, Decision, decide
+from router.core.routing import CallFacts, Routing, decide
 
 
 class Rows(Protocol):
@@ -46,15 +46,6 @@ class Match(msgspec.Struct, frozen=True, kw_only=True):
     agent: Agent | None
     rule: str | None
     reason: str
-
-
-class Routing(msgspec.Struct, frozen=True, kw_only=True):
-    decision: Decision
-    row: PhoneNumber | None
-    agent: Agent | None
-    reason: str
-    override: str | None = None
-    notes: list[str] = msgspec.field(default_factory=list)
 
 
 def carrier_facts(event: CarrierCall, region: str) -> CallFacts:

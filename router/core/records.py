@@ -20,22 +20,7 @@ import msgspec
 
 from router.core import events
 from router.core.forwarding import Hop
-from router.core.routing import CallFacts, Decision
-
-PreCallStatus = Literal[
-    "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
-    "connect_error", "blocked_address",
-]  # fmt: skip
-
-
-class PreCallOutcome(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
-    status: PreCallStatus
-    ms: float
-    attempts: int = 1
-    http_status: int | None = None
-    detail: str | None = None
-    fallback: Literal["static", "last_answer"] | None = None
-
+from router.core.routing import CallFacts, PreCallOutcome, Routing
 
 Status = Literal[
     "prepared", "dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout"
@@ -85,17 +70,6 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     received_at: str
     decided_at: str
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
-
-
-class Routed(msgspec.Struct, frozen=True):
-    """A decision with how it was reached: the lookup's time, the pre-call outcome, why."""
-
-    decision: Decision
-    lookup_ms: float
-    pre_call: PreCallOutcome | None = None
-    match_reason: str | None = None
-    origin_override: str | None = None
-    notes: list[str] = msgspec.field(default_factory=list)
 
 
 class Clock(msgspec.Struct, frozen=True):
@@ -166,7 +140,7 @@ def new_record(
     )
 
 
-def with_decision(record: CallRecord, routed: Routed) -> CallRecord:
+def with_decision(record: CallRecord, routed: Routing) -> CallRecord:
     decision, lookup_ms = routed.decision, routed.lookup_ms
     timings = {**record.timings_ms, "lookup": round(lookup_ms, 3)}
     if routed.pre_call is not None:
@@ -182,8 +156,8 @@ def with_decision(record: CallRecord, routed: Routed) -> CallRecord:
             f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
         ),
         pre_call=routed.pre_call,
-        match_reason=routed.match_reason,
-        origin_override=routed.origin_override,
+        match_reason=routed.reason,
+        origin_override=routed.override,
         notes=[*record.notes, *routed.notes],
         timings_ms=timings,
     )

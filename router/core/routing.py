@@ -42,6 +42,36 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     detail: str | None = None
 
 
+PreCallStatus = Literal[
+    "ok", "rejected", "timeout", "http_error", "bad_answer", "unknown_agent",
+    "connect_error", "blocked_address",
+]  # fmt: skip
+
+
+class PreCallOutcome(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    status: PreCallStatus
+    ms: float
+    attempts: int = 1
+    http_status: int | None = None
+    detail: str | None = None
+    fallback: Literal["static", "last_answer"] | None = None
+
+
+class Routing(msgspec.Struct, frozen=True, kw_only=True):
+    """The one decision result: the action (``decision``), the row and agent it came from,
+    why (``reason``, ``override``, ``notes``), and — once the worker has asked it — what the
+    pre-call webhook did to it. ``matching.route`` makes it; the worker completes it."""
+
+    decision: Decision
+    row: PhoneNumber | None
+    agent: Agent | None
+    reason: str
+    override: str | None = None
+    notes: list[str] = msgspec.field(default_factory=list)
+    lookup_ms: float = 0.0  # how long finding the row took
+    pre_call: PreCallOutcome | None = None  # set when a pre-call webhook was asked
+
+
 def _chain(chain: list[Hop]) -> list[Any]:
     return [msgspec.to_builtins(h) for h in chain]
 

@@ -27,8 +27,8 @@ import msgspec
 from router import logs
 from router.core import bounds, events
 from router.core.models import PreCallWebhook
-from router.core.records import PreCallOutcome
-from router.core.records import PreCallStatus as Status
+from router.core.routing import PreCallOutcome
+from router.core.routing import PreCallStatus as Status
 from router.outbound.signing import message_id, secrets_of, sign_headers
 from router.outbound.streams import read_capped
 from router.outbound.urlguard import NOT_PUBLIC, is_blocked, is_public_host

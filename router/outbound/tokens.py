@@ -6,16 +6,17 @@ token cannot be shared between calls: each is signed here with PyJWT (the claims
 
 PyJWT vets the HMAC secret on every sign and verify (not a PEM, SSH, DER or JWK key): pure
 work on a secret that never changes. ``KeyedHS256`` is PyJWT's own HS256 with that vetting
-memoized per secret, registered — through PyJWS's public ``register_algorithm`` — on a PyJWS
-instance of our own (``_jws``), never on PyJWT's module-level one: nothing else in the process
-(livekit-api included) sees a changed library. ``verify_token`` makes ``livekit-api``'s
-``TokenVerifier`` checks with it: the signature through ``_jws``, then the claims (issuer,
-``exp`` required, ``nbf``, ``iat``, the same one-minute leeway) through a ``jwt.PyJWT``
-instance's own validation. The README's performance section has the figures.
+memoized per secret, used only through objects of our own — registered on our PyJWS instance
+for signing (``_jws``), and the algorithm of the ``PyJWK`` we verify webhook tokens with —
+never on PyJWT's module-level registry: nothing else in the process (livekit-api included)
+sees a changed library. ``verify_token`` makes ``TokenVerifier``'s checks (signature, issuer,
+``exp`` required, ``nbf``, ``iat``, the same one-minute leeway) with ``jwt.decode`` itself.
+The README's performance section has the figures.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import time
 from typing import Any
@@ -43,29 +44,37 @@ class KeyedHS256(HMACAlgorithm):
         return super().check_key_length(key)
 
 
+_HS256 = KeyedHS256()
 _jws = PyJWS(algorithms=[])  # ours alone: HS256 with the secret vetted once
-_jws.register_algorithm("HS256", KeyedHS256())
-_claims_checker = jwt.PyJWT()
+_jws.register_algorithm("HS256", _HS256)
 _claims = msgspec.json.Encoder()
 WEBHOOK_LEEWAY_S = 60.0  # livekit-api's TokenVerifier default
-_CLAIM_OPTIONS: Any = {
-    "verify_signature": False,  # verified just before, by _jws
-    "verify_exp": True,
-    "verify_nbf": True,
-    "verify_iat": True,
-    "verify_iss": True,
-    "require": ["exp"],  # a token without exp would verify forever (livekit/protocol#1706)
-}
+# A token without exp would verify forever (livekit/protocol#1706): TokenVerifier requires it.
+_OPTIONS: Any = {"require": ["exp"]}
+
+
+@functools.lru_cache(maxsize=4)
+def _verifying_key(api_secret: str) -> jwt.PyJWK:
+    """The secret as a PyJWK whose algorithm is our keyed HS256: PyJWT verifies with a key
+    object's own algorithm, so this changes nothing for anyone else in the process."""
+    k = base64.urlsafe_b64encode(api_secret.encode()).rstrip(b"=").decode()
+    key = jwt.PyJWK({"kty": "oct", "k": k}, algorithm="HS256")
+    key.Algorithm = _HS256
+    return key
 
 
 def verify_token(
     token: str, api_key: str, api_secret: str, *, leeway_s: float = WEBHOOK_LEEWAY_S
 ) -> dict[str, Any]:
-    """The claims of a LiveKit token signed with ``api_secret`` and issued by ``api_key``;
-    PyJWT's errors (``jwt.PyJWTError``) when it is not one, as ``TokenVerifier`` raises them."""
-    _jws.decode_complete(token, key=api_secret, algorithms=["HS256"])
-    claims: dict[str, Any] = _claims_checker.decode(
-        token, issuer=api_key, algorithms=["HS256"], leeway=leeway_s, options=_CLAIM_OPTIONS
+    """The claims of a LiveKit token signed with ``api_secret`` and issued by ``api_key`` —
+    ``TokenVerifier``'s checks, by PyJWT — or PyJWT's error (``jwt.PyJWTError``)."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=_verifying_key(api_secret),
+        algorithms=["HS256"],
+        issuer=api_key,
+        leeway=leeway_s,
+        options=_OPTIONS,
     )
     return claims
 

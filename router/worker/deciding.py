@@ -24,8 +24,8 @@ from router import logs, metrics
 from router.config import Config
 from router.core import events, forwarding, matching, records
 from router.core.phone import to_e164
-from router.core.records import CallRecord, Clock, Routed, Status
-from router.core.routing import CallFacts, Decision
+from router.core.records import CallRecord, Clock, Status
+from router.core.routing import CallFacts, Decision, Routing
 from router.errors import DispatchError, RemoteError, RemoteRejected
 from router.store import keys
 from router.worker import steer
@@ -53,7 +53,7 @@ def join_facts(config: Config, event: events.LiveKitSipJoined) -> CallFacts:
     )
 
 
-async def decide_call(svc: Services, facts: CallFacts, received_ms: int) -> Routed:
+async def decide_call(svc: Services, facts: CallFacts, received_ms: int) -> Routing:
     """Match the row (``matching``), decide, and let the pre-call webhook steer."""
     started = time.perf_counter()
     routing = await matching.route(svc.rows, facts, svc.config.default_agent_name)
@@ -76,7 +76,9 @@ async def decide_call(svc: Services, facts: CallFacts, received_ms: int) -> Rout
             received_ms=received_ms,
             allow_private=svc.config.webhook_allow_private,
         )
-    return Routed(decision, lookup_ms, outcome, routing.reason, routing.override, routing.notes)
+    return msgspec.structs.replace(
+        routing, decision=decision, lookup_ms=lookup_ms, pre_call=outcome
+    )
 
 
 async def route_livekit_join(

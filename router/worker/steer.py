@@ -17,8 +17,7 @@ from router import logs
 from router.core import template
 from router.core.matching import Rows
 from router.core.models import Agent, PhoneNumber, PreCallWebhook
-from router.core.records import PreCallOutcome
-from router.core.routing import CallFacts, Decision, session_metadata
+from router.core.routing import CallFacts, Decision, PreCallOutcome, session_metadata
 from router.outbound import precall
 from router.outbound.precall import PreCallAnswer, PreCallRequest
 from router.store import keys
