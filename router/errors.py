@@ -114,12 +114,24 @@ class Unavailable(ApiError):
 
 
 class RemoteError(RouterError):
-    """A server we call (LiveKit, Telnyx) failed; ``status`` None: no answer at all."""
+    """A server we call (LiveKit, Telnyx) failed; ``status`` None: no answer at all.
+    ``maybe_done``: the request may have been carried out (no answer, a timeout, a 5xx from
+    the server or a proxy): ask before doing it again. ``retry_after_s``: the server's word."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        maybe_done: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.maybe_done = maybe_done
+        self.retry_after_s = retry_after_s
 
 
 class RemoteRejected(RemoteError):

@@ -264,3 +264,46 @@ def test_only_http_and_websocket_urls_are_accepted() -> None:
     for bad in ("ftp://host", "http://", "host:7880"):
         with pytest.raises(ValueError, match="LiveKit URL"):
             TwirpTransport(bad)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (503, b'{"code":"unavailable","msg":"busy"}', {"Content-Type": "application/json"}),
+        (502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}),  # a proxy's page
+        (504, b"", {}),
+        (408, b'{"code":"deadline_exceeded","msg":"late"}', {"Content-Type": "application/json"}),
+        (499, b'{"code":"canceled","msg":"gone"}', {"Content-Type": "application/json"}),
+        (200, b"\xff\x00garbage", {"Content-Type": "application/protobuf"}),
+    ],
+)
+async def test_an_ambiguous_answer_after_the_dispatch_is_made_is_adopted_not_repeated(
+    router, twirp, redis, status, body, headers
+):
+    """LiveKit (or a proxy) made the dispatch but the answer does not say so: the retry asks
+    ListDispatch first and adopts it — one agent per call, with the same request id."""
+    standin, _ = twirp
+    await setup_number(router)
+    standin.after_create.append((status, body, headers))
+    assert (await post_livekit(router, sip_join_event(call_id="SCL_ambig"))).status == 200
+    record = await wait_record(redis, "SCL_ambig")
+    assert record.status == "dispatched", record.error
+    assert len(standin.dispatch_log) == 1  # never a second CreateDispatch
+    assert record.dispatch_id == standin.created[0].id
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, "resource_exhausted"), (408, "malformed")])
+async def test_rate_limits_are_retried_after_retry_after_with_one_request_id(
+    router, twirp, redis, status, code
+):
+    standin, _ = twirp
+    await setup_number(router)
+    standin.refuse_next.append((status, code, "1"))
+    started = asyncio.get_running_loop().time()
+    assert (await post_livekit(router, sip_join_event(call_id="SCL_limited"))).status == 200
+    record = await wait_record(redis, "SCL_limited")
+    assert record.status == "dispatched", record.error  # not hung up as a rejection
+    assert asyncio.get_running_loop().time() - started >= 1.0  # Retry-After honoured
+    assert len(standin.request_ids) == 2
+    assert standin.request_ids[0] == standin.request_ids[1] != ""
+    assert standin.removals.empty()

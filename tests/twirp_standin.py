@@ -43,6 +43,14 @@ class TwirpStandIn:
         # Carry out the next N CreateDispatch requests, then drop the connection unanswered
         # (an answer lost on the way back: the caller cannot know the dispatch exists).
         self.drop_answers = 0
+        # Carry out the next CreateDispatch requests, then answer each with one of these
+        # (status, body, headers) instead of the dispatch: a 5xx from LiveKit or a proxy,
+        # Twirp deadline_exceeded, a 200 of garbage — outcomes that may hide a success.
+        self.after_create: list[tuple[int, bytes, dict[str, str]]] = []
+        # Answer the next CreateDispatch requests with these (status, code, Retry-After) before
+        # carrying anything out: 429 resource_exhausted, 408.
+        self.refuse_next: list[tuple[int, str, str | None]] = []
+        self.request_ids: list[str] = []  # X-Livekit-Request-Id of every CreateDispatch
         self.requests = 0
         self._ids = itertools.count(1)
 
@@ -79,6 +87,13 @@ class TwirpStandIn:
             status = self.fail_next.pop(0)
             return self._error(status, "internal" if status >= 500 else "invalid_argument", "x")
         if isinstance(message, api.CreateAgentDispatchRequest):
+            self.request_ids.append(request.headers.get("X-Livekit-Request-Id", ""))
+            if self.refuse_next:
+                status, code, retry_after = self.refuse_next.pop(0)
+                refused = self._error(status, code, "not now")
+                if retry_after is not None:
+                    refused.headers["Retry-After"] = retry_after
+                return refused
             if self.on_dispatch is not None:
                 self.on_dispatch(message, received_at)
                 return web.Response(
@@ -94,6 +109,9 @@ class TwirpStandIn:
                 metadata=message.metadata,
             )
             self.created.append(reply)
+            if self.after_create:
+                status, body, headers = self.after_create.pop(0)
+                return web.Response(status=status, body=body, headers=headers)
             if self.drop_answers:
                 self.drop_answers -= 1
                 assert request.transport is not None

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from livekit import api
 
 from router import logs
@@ -31,8 +31,15 @@ log = logs.get(__name__)
 class Dispatcher(Protocol):
     dry_run: bool
 
-    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
-        """Create the agent dispatch; return its id."""
+    async def dispatch(
+        self, *, room: str, agent_name: str, metadata: str, request_id: str | None = None
+    ) -> str:
+        """Create the agent dispatch; return its id. The retries of one dispatch pass the same
+        ``request_id`` (``X-Livekit-Request-Id``), as livekit-api does."""
+        ...
+
+    def request_id(self) -> str:
+        """A new request id for one dispatch and its retries."""
         ...
 
     async def remove(self, *, room: str, identity: str) -> None:
@@ -55,17 +62,30 @@ class LiveKitDispatcher:
         self._key, self._secret = api_key, api_secret
 
     async def _call(
-        self, service: str, method: str, room: str, req: Message, reply: type[_Reply]
+        self,
+        service: str,
+        method: str,
+        room: str,
+        req: Message,
+        reply: type[_Reply],
+        request_id: str | None = None,
     ) -> _Reply:
         token = room_admin_token(self._key, self._secret, room)
         with _translated():
-            body = await self.transport.call(service, method, req.SerializeToString(), token)
-        return reply.FromString(body)
+            body = await self.transport.call(
+                service, method, req.SerializeToString(), token, request_id
+            )
+            return reply.FromString(body)
 
-    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
+    def request_id(self) -> str:
+        return self.transport.request_id()
+
+    async def dispatch(
+        self, *, room: str, agent_name: str, metadata: str, request_id: str | None = None
+    ) -> str:
         req = api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)
         created = await self._call(
-            "AgentDispatchService", "CreateDispatch", room, req, api.AgentDispatch
+            "AgentDispatchService", "CreateDispatch", room, req, api.AgentDispatch, request_id
         )
         return created.id
 
@@ -83,23 +103,49 @@ class LiveKitDispatcher:
         )
 
 
+# Twirp codes that say the request may have run on the server though no success came back.
+_MAYBE_DONE_CODES = frozenset({"deadline_exceeded", "canceled", "unknown", "internal"})
+_RETRYABLE_4XX = frozenset({408, 429})  # request timeout; Twirp resource_exhausted
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
-    """Twirp failures as ours: 4xx terminal, 5xx and transport worth a retry."""
+    """Twirp failures as ours, by what they say about the request:
+
+    - 408 and 429 (``resource_exhausted``): not carried out, retried with backoff (honouring
+      Retry-After) — a rate limit must not hang up the caller;
+    - other 4xx: terminal;
+    - 5xx (LiveKit's or a proxy's), Twirp ``deadline_exceeded`` / ``canceled``, no answer at
+      all: retried, and *maybe done* — the retry first asks ``ListDispatch``."""
     try:
         yield
     except TwirpServerError as exc:
-        kind = DispatchRejected if exc.status < 500 else DispatchUnavailable
         message = f"LiveKit {exc.status} {exc.code}: {exc.message}"
-        raise kind(message, status=exc.status, code=exc.code) from exc
+        maybe_done = exc.status >= 500 or exc.code in _MAYBE_DONE_CODES
+        retryable = maybe_done or exc.status in _RETRYABLE_4XX
+        kind = DispatchUnavailable if retryable else DispatchRejected
+        raise kind(
+            message,
+            status=exc.status,
+            code=exc.code,
+            maybe_done=maybe_done,
+            retry_after_s=exc.retry_after_s,
+        ) from exc
     except TwirpTransportError as exc:
-        raise DispatchUnavailable(f"LiveKit unreachable: {exc}") from exc
+        raise DispatchUnavailable(f"LiveKit unreachable: {exc}", maybe_done=True) from exc
+    except DecodeError as exc:  # a 200 whose body is not the reply (a proxy's page, garbage)
+        raise DispatchUnavailable(f"LiveKit answered garbage: {exc}", maybe_done=True) from exc
 
 
 class DryRunDispatcher:
     dry_run = True
 
-    async def dispatch(self, *, room: str, agent_name: str, metadata: str) -> str:
+    def request_id(self) -> str:
+        return "dry-run"
+
+    async def dispatch(
+        self, *, room: str, agent_name: str, metadata: str, request_id: str | None = None
+    ) -> str:
         log.info("dry_run_dispatch", room=room, agent=agent_name, metadata_bytes=len(metadata))
         return "dry-run"
 

@@ -58,6 +58,8 @@ class TelnyxCallControl:
                     return
                 detail = (await resp.text())[:300]
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TelnyxUnavailable(f"Telnyx {action} unreachable: {exc!r}") from exc
+            raise TelnyxUnavailable(
+                f"Telnyx {action} unreachable: {exc!r}", maybe_done=True
+            ) from exc
         kind = TelnyxRejected if resp.status < 500 else TelnyxUnavailable
         raise kind(f"Telnyx {action} answered {resp.status}: {detail}", status=resp.status)

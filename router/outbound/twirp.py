@@ -42,9 +42,12 @@ class TwirpTransportError(Exception):
 
 
 class TwirpServerError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.retry_after_s = retry_after_s  # the server's Retry-After, in seconds
 
 
 class _ErrorBody(msgspec.Struct):
@@ -55,6 +58,14 @@ class _ErrorBody(msgspec.Struct):
 _error_body = msgspec.json.Decoder(_ErrorBody)
 
 
+def _seconds(retry_after: bytes | None) -> float | None:
+    """Retry-After as delay-seconds (RFC 9110); an HTTP-date or garbage is ignored."""
+    if retry_after is None:
+        return None
+    text = retry_after.strip()
+    return float(text) if text.isdigit() and len(text) < 6 else None
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: one request at a time, the response parsed as it arrives."""
 
@@ -63,6 +74,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.body: list[bytes] = []
+        self.retry_after: bytes | None = None  # of the response being parsed
         self.body_size, self.max_body = 0, max_body
         self.lost = False
         self.keep_alive = True
@@ -87,6 +99,13 @@ class _Connection(asyncio.Protocol):
         self._fail(TwirpTransportError(f"connection lost: {exc!r}" if exc else "connection lost"))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.retry_after = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            self.retry_after = value
+
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
         if self.body_size > self.max_body:
@@ -160,12 +179,18 @@ class TwirpTransport:
         self._id_prefix = os.urandom(6).hex()
         self.connections_opened = 0  # for tests and metrics: how well keep-alive holds
 
-    async def call(self, service: str, method: str, body: bytes, token: str) -> bytes:
+    def request_id(self) -> str:
+        """A new ``X-Livekit-Request-Id``; the retries of one request send the same one."""
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    async def call(
+        self, service: str, method: str, body: bytes, token: str, request_id: str | None = None
+    ) -> bytes:
         """POST one Twirp request; the 200 response's protobuf body."""
         request = (
             f"POST {self.prefix}{service}/{method} HTTP/1.1\r\n{self._head}"
             f"Authorization: Bearer {token}\r\n"
-            f"{REQUEST_ID_HEADER}: {self._id_prefix}-{next(self._ids)}\r\n"
+            f"{REQUEST_ID_HEADER}: {request_id or self.request_id()}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         conn = await self._acquire()
@@ -173,6 +198,7 @@ class TwirpTransport:
         timer = loop.call_later(self.timeout_s, conn.timed_out)
         try:
             status, reply = await conn.send(request)
+            retry_after = conn.retry_after
         except BaseException:
             conn.keep_alive = False  # cancelled or failed mid-request: its state is unknown
             raise
@@ -185,7 +211,7 @@ class TwirpTransport:
             error = _error_body.decode(reply)
         except msgspec.DecodeError:
             error = _ErrorBody(msg=reply[:200].decode(errors="replace"))
-        raise TwirpServerError(status, error.code, error.msg)
+        raise TwirpServerError(status, error.code, error.msg, _seconds(retry_after))
 
     async def _acquire(self) -> _Connection:
         now = time.monotonic()

@@ -124,11 +124,12 @@ async def act_on_livekit(
     deadline = event.received_at_ms + CALL_DEADLINE_MS
 
     ask_first = record.attempts > 1
+    request_id = dispatcher.request_id()  # one id for this dispatch and all its retries
 
     async def dispatch_once() -> str | None:
         # A redelivered entry may follow an attempt that dispatched, then died before
-        # recording it; a request that got no answer may have been carried out: adopt that
-        # dispatch instead of sending a second agent.
+        # recording it; a request whose outcome is unknown (no answer, a timeout, a 5xx) may
+        # have been carried out: adopt that dispatch instead of sending a second agent.
         nonlocal ask_first
         if ask_first:
             found = await dispatcher.find(room=event.room, agent_name=agent_name)
@@ -137,10 +138,10 @@ async def act_on_livekit(
                 return found
         try:
             return await dispatcher.dispatch(
-                room=event.room, agent_name=agent_name, metadata=metadata
+                room=event.room, agent_name=agent_name, metadata=metadata, request_id=request_id
             )
         except DispatchError as exc:
-            ask_first = exc.status is None  # no answer: it may have been carried out
+            ask_first = exc.maybe_done
             raise
 
     try:
@@ -175,10 +176,11 @@ async def retrying(call: Callable[[], Awaitable[str | None]], deadline_ms: int) 
             raise
         except RemoteError as exc:
             left_s = (deadline_ms - events.now_ms()) / 1000
-            if delay is None or left_s <= delay:
+            wait = max(delay, exc.retry_after_s or 0.0) if delay is not None else None
+            if wait is None or left_s <= wait:
                 raise
-            log.warning("remote_call_retry", error=str(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
+            log.warning("remote_call_retry", error=str(exc), retry_in_s=wait)
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")
 
 
