@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,22 @@ def test_history_info_original_is_the_root_of_a_mapped_chain(numbers):
     result = forwarding.compute(sip_headers={"history-info": ",".join(entries)})
     assert result.number == numbers[0]
     assert [h.number for h in result.chain] == numbers[:-1]
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        ("404", "unknown"),
+        ("486", "user-busy"),
+        ("408", "no-answer"),
+        ("302", "unconditional"),
+        ("487", "deflection-during-alerting"),
+        ("480", "deflection-immediate-response"),
+        ("503", "mobile-subscriber-not-reachable"),
+        ("410", "410"),  # not an RFC 4458 value: kept as it came, not given a meaning
+    ],
+)
+def test_rfc_4458_causes_carry_the_rfc_table_reason(cause, reason):
+    value = f"<sip:+16175550177@a>;index=1,<sip:+12015550123@c;cause={cause}>;index=1.1"
+    [hop] = forwarding.history_info_hops(value, "US")
+    assert (hop.number, hop.reason) == ("+16175550177", reason)

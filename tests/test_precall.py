@@ -308,3 +308,14 @@ async def test_the_call_record_shows_the_pre_call_outcome(router, receiver, twir
     view = await (await router.get("/v1/calls/SCL_view", headers=ADMIN)).json()
     assert view["preCall"]["status"] == "ok"
     assert "preCall" in view["timingsMs"]
+
+
+def test_an_unpadded_whsec_secret_is_accepted_and_signs_as_the_padded_one():
+    """standardwebhooks accepts unpadded base64 secrets; so does saving one."""
+    unpadded = WHSEC.rstrip("=")
+    assert unpadded != WHSEC
+    signing.check_secret(unpadded, field="webhooks.preCall.secret")
+    body = b'{"a": 1}'
+    headers = signing.sign_headers([unpadded], body, "msg_1", now=1_700_000_000)
+    assert headers == signing.sign_headers([WHSEC], body, "msg_1", now=1_700_000_000)
+    assert spec_verify(WHSEC, headers, body, tolerance_s=10**10)

@@ -29,16 +29,16 @@ import msgspec
 from router.core.phone import to_e164
 from router.core.sipheaders import NameAddr, SipUri, parse_list
 
-# RFC 4458 cause codes, as the redirecting reason they stand for.
+# RFC 4458 section 3 (the cause URI parameter): the redirecting reason each value stands for
+# (ISUP's redirecting reasons, Q.763 3.45). Any other value is kept as it came, unlabelled.
 _CAUSES = {
-    "302": "unconditional",
+    "404": "unknown",
     "486": "user-busy",
     "408": "no-answer",
-    "480": "unavailable",
-    "487": "deflection",
-    "404": "unknown",
-    "503": "unavailable",
-    "410": "unknown",
+    "302": "unconditional",
+    "487": "deflection-during-alerting",
+    "480": "deflection-immediate-response",
+    "503": "mobile-subscriber-not-reachable",
 }
 _PRIVATE_HI = ("history", "session", "header")
 

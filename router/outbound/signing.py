@@ -26,10 +26,11 @@ def message_id() -> str:
 
 
 def check_secret(secret: str, *, field: str) -> None:
-    """A secret may be saved only in the ``whsec_<base64 of 24 to 64 bytes>`` form."""
+    """A secret may be saved only in the ``whsec_<base64 of 24 to 64 bytes>`` form; the
+    base64 may be unpadded, as ``standardwebhooks`` (the signer) itself accepts it."""
     body = secret.removeprefix("whsec_")
     try:
-        raw = base64.b64decode(body, validate=True)
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValidationError(f"{field}: must be whsec_<base64>", field="webhooks") from exc
     if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
