@@ -262,3 +262,38 @@ async def test_buying_and_kyb_answer_a_clear_not_supported(admin, method, path):
 async def test_unknown_routes_and_calls_answer_json_404(admin):
     await _error(await admin.get("/v1/calls/nope", headers=ADMIN), 404, "NOT_FOUND")
     await _error(await admin.get("/nowhere"), 404, "NOT_FOUND")
+
+
+async def test_setup_status_tells_the_truth_for_carrier_and_sip_numbers(admin):
+    agent = await create_agent(admin)
+    await import_number(admin, e164="+12015550999", agentId=agent["id"], sharedLanding=True)
+    for source in ("twilio", "telnyx"):  # calls arrive by the carrier's webhook
+        row = await import_number(
+            admin, e164=f"+1201555{'0101' if source == 'twilio' else '0102'}",
+            agentId=agent["id"], source=source,
+        )  # fmt: skip
+        status = row["setupStatus"]
+        assert (status["status"], status["issues"]) == ("ready", []), source
+        assert status["forwardingRequired"] is False
+        assert status["sipConnectionReady"] is True
+    bare = (await import_number(admin, e164="+12015550103", agentId=agent["id"]))["setupStatus"]
+    assert bare["inboundReady"] is True  # calls still route if they arrive...
+    assert bare["issues"]  # ...but something is left to do, so it is not "ready"
+    assert bare["status"] == "incomplete"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"e164": "+12015550123", "source": "carrier-pigeon"}, "source",
+         "source must be one of byoc, livekit, managed, sip_trunk, telnyx, twilio, "
+         "verified_caller_id; got 'carrier-pigeon'"),
+        ({"e164": "+12015550123", "direction": "sideways"}, "direction",
+         "direction must be one of both, inbound, outbound; got 'sideways'"),
+        ({"agentId": "ag_x"}, "e164", 'missing required field "e164"'),
+    ],
+)  # fmt: skip
+async def test_validation_errors_name_the_field_and_the_allowed_values(admin, body, field, message):
+    resp = await admin.post("/v1/phone-numbers/import", json=body, headers=ADMIN)
+    assert resp.status == 400
+    assert await resp.json() == {"error": message, "code": "VALIDATION_ERROR", "field": field}

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-Source = Literal["managed", "sip_trunk", "livekit", "twilio", "byoc", "verified_caller_id"]
+Source = Literal[
+    "managed", "sip_trunk", "livekit", "twilio", "telnyx", "byoc", "verified_caller_id"
+]
 Direction = Literal["inbound", "outbound", "both"]
 
 INBOUND: frozenset[str] = frozenset({"inbound", "both"})

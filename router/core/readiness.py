@@ -11,6 +11,10 @@ from router.core.models import INBOUND, Agent, PhoneNumber, SetupStatus
 
 # Sources whose SIP side the platform provisions itself.
 _PROVISIONED = frozenset({"managed", "livekit"})
+# Carrier numbers whose calls reach the router by the carrier's own webhook (Twilio's voice
+# URL, a Telnyx TeXML or Call Control application), bridged to LiveKit SIP by the router: no
+# SIP connection of their own to record, and no forwarding needed.
+_CARRIER_WEBHOOK = frozenset({"twilio", "telnyx"})
 
 
 def setup_status(
@@ -27,8 +31,10 @@ def setup_status(
     agent_ready = agent is not None and bool(agent.livekit_agent_name)
     if row.agent_id and agent is None:
         issues.append(f"linked agent {row.agent_id} does not exist")
-    sip_ready = row.source in _PROVISIONED or bool(
-        row.sip_connection_installation_id or row.sip_trunk_id or row.provider_resource_id
+    sip_ready = (
+        row.source in _PROVISIONED
+        or row.source in _CARRIER_WEBHOOK
+        or bool(row.sip_connection_installation_id or row.sip_trunk_id or row.provider_resource_id)
     )
     forwarding_required = (
         not sip_ready
@@ -63,7 +69,8 @@ def setup_status(
     sip_ready = sip_ready or forwarding_required  # its calls arrive over the landing number's
     wanted = (not inbound or inbound_ready) and (not outbound or outbound_ready)
     return SetupStatus(
-        status="ready" if wanted else "incomplete",
+        # Never "ready" while something is left for the operator to do.
+        status="ready" if wanted and not issues else "incomplete",
         inbound_ready=inbound_ready,
         outbound_ready=outbound_ready,
         agent_ready=agent_ready,

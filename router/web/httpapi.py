@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect
 from aiohttp import web
 from redis.exceptions import RedisError
 
@@ -99,9 +101,41 @@ def _field_from(exc: msgspec.ValidationError) -> str | None:
     # msgspec says "... - at `$.dispatchMetadataTemplate`"; report the top-level field.
     text = str(exc)
     if "`$." not in text:
-        return None
+        missing = _MISSING.search(text)
+        return missing.group(1) if missing else None
     path = text.rsplit("`$.", 1)[1].rstrip("`")
     return path.split(".")[0].split("[")[0] or None
+
+
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def _allowed(kind: type[Any], field: str) -> list[str] | None:
+    """The values a top-level Literal field of ``kind`` takes (for "must be one of")."""
+    info = msgspec.inspect.type_info(kind)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return None
+    for f in info.fields:
+        if f.encode_name != field:
+            continue
+        types = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+        for t in types:
+            if isinstance(t, msgspec.inspect.LiteralType):
+                return [str(v) for v in t.values]
+    return None
+
+
+def _message(exc: msgspec.ValidationError, kind: type[Any], field: str | None) -> str:
+    """msgspec's words, made an API client's: the field named, the allowed values listed."""
+    text = str(exc)
+    if field and text.startswith("Invalid enum value"):
+        allowed = _allowed(kind, field)
+        if allowed:
+            given = text.split(" - at ")[0].removeprefix("Invalid enum value ")
+            return f"{field} must be one of {', '.join(allowed)}; got {given}"
+    if field and "missing required field" in text:
+        return f'missing required field "{field}"'
+    return text
 
 
 def redis_deadline(request: web.Request) -> asyncio.Timeout:
@@ -115,7 +149,8 @@ def decode(data: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as exc:
-        raise ValidationError(str(exc), field=_field_from(exc)) from exc
+        field = _field_from(exc)
+        raise ValidationError(_message(exc, kind, field), field=field) from exc
     except msgspec.DecodeError as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # msgspec's own bound, ~1,000 levels
