@@ -203,3 +203,31 @@ def test_rfc_4458_causes_carry_the_rfc_table_reason(cause, reason):
     value = f"<sip:+16175550177@a>;index=1,<sip:+12015550123@c;cause={cause}>;index=1.1"
     [hop] = forwarding.history_info_hops(value, "US")
     assert (hop.number, hop.reason) == ("+16175550177", reason)
+
+
+# What LiveKit passes on of a History-Info sent as one entry per header line: only the last
+# line (LiveKit keeps the last value of a repeated header), i.e. the current target alone.
+_FULL = (
+    "<sip:+16175550177@pbx.example>;index=1,"
+    "<sip:+12015550123@carrier.example;cause=302>;index=1.1;mp=1"
+)
+_LAST_LINE_ONLY = "<sip:+12015550123@carrier.example;cause=302>;index=1.1;mp=1"
+
+
+@pytest.mark.parametrize(
+    ("value", "truncated"),
+    [
+        (_FULL, False),
+        (_LAST_LINE_ONLY, True),  # the child without its parent
+        ("<sip:+12015550123@c>;index=1", False),  # a single entry: the root, not forwarded
+        ("<sip:+1@a>;index=1,<sip:+2@b>;index=1.1.1;mp=1.1", True),  # 1.1 missing
+        ("<sip:+16175550177@a>,<sip:+12015550123@c>", False),  # RFC 4244 style: no indexes
+    ],
+)
+def test_a_history_info_chain_cut_short_is_marked_not_reported_as_fact(value, truncated):
+    result = forwarding.compute(sip_headers={"History-Info": value})
+    assert result.chain_truncated is truncated
+    if truncated:
+        assert result.number is None  # unknown, and said to be unknown
+    if value == _FULL:
+        assert result.number == "+16175550177"

@@ -214,3 +214,17 @@ async def test_dry_run_mode_records_without_calling_livekit(make_router, twirp, 
     assert record.metadata is not None
     assert record.metadata["caller"] == "+14155550100"
     assert standin.requests == 0
+
+
+async def test_a_truncated_history_info_is_marked_in_the_record(router, twirp, redis):
+    """LiveKit keeps the last line of a repeated header: History-Info sent one entry per line
+    arrives as the current target alone. The record says the chain is cut short."""
+    await setup_number(router)
+    last_line = "<sip:+12015550123@carrier.example;cause=302>;index=1.1;mp=1"
+    event = sip_join_event(call_id="SCL_cut", headers={"History-Info": last_line})
+    assert (await post_livekit(router, event)).status == 200
+    record = await wait_record(redis, "SCL_cut")
+    assert record.chain_truncated is True
+    assert record.forwarded_from_number is None
+    view = await (await router.get("/v1/calls/SCL_cut", headers=ADMIN)).json()
+    assert view["chainTruncated"] is True

@@ -59,6 +59,9 @@ class Forwarding(msgspec.Struct, frozen=True, rename="camel"):
     withheld: bool = False  # the original redirecting party asked for privacy
     source: str | None = None  # where number came from
     chain: list[Hop] = msgspec.field(default_factory=list)
+    # History-Info arrived without the entries it descends from (LiveKit keeps only the last
+    # line of a repeated header): "not forwarded" or the number found is then not a fact.
+    chain_truncated: bool = False
 
 
 NOT_FORWARDED = Forwarding()
@@ -122,6 +125,19 @@ def _hi_path(entries: list[NameAddr]) -> list[NameAddr]:
     return [by_key[last[:n]] for n in range(1, len(last) + 1) if last[:n] in by_key]
 
 
+def history_info_truncated(value: str | None) -> bool:
+    """True when History-Info entries are missing the ones they descend from: the root
+    (index 1) absent, or an entry whose parent index is not there (RFC 7044 section 10.3).
+    A header sent as several lines, of which a proxy kept only the last, looks like this."""
+    keys = [_index_key(e.params.get("index", "")) for e in parse_list(value)]
+    if not keys or None in keys:
+        return False  # nothing, or RFC 4244-era entries without usable indexes
+    present = {key for key in keys if key is not None}
+    has_root = any(len(key) == 1 for key in present)
+    orphaned = any(len(key) > 1 and key[:-1] not in present for key in present)
+    return orphaned or not has_root
+
+
 def history_info_hops(value: str | None, region: str, privacy_header: str = "") -> list[Hop]:
     """Redirecting parties named by RFC 7044 History-Info, oldest first."""
     path = _hi_path(parse_list(value))
@@ -164,20 +180,25 @@ def compute(
 ) -> Forwarding:
     """Combine the carrier's field and the SIP headers into one answer (module docstring)."""
     headers = {k.lower(): v for k, v in (sip_headers or {}).items()}
-    chain = diversion_hops(headers.get("diversion"), region) or history_info_hops(
-        headers.get("history-info"), region, headers.get("privacy", "")
-    )
+    diversion = diversion_hops(headers.get("diversion"), region)
+    history = headers.get("history-info")
+    chain = diversion or history_info_hops(history, region, headers.get("privacy", ""))
+    truncated = not diversion and history_info_truncated(history)
     provider = to_e164(provider_number, region)
     if provider is not None:
         if all(h.number != provider for h in chain):
             chain = [Hop(source="provider", number=provider), *chain]
         return Forwarding(number=provider, source="provider", chain=chain)
     if not chain:
-        return NOT_FORWARDED
+        return Forwarding(chain_truncated=True) if truncated else NOT_FORWARDED
     # The oldest party that says anything about itself decides: its number, or its privacy.
     for hop in chain:
         if hop.withheld:
-            return Forwarding(withheld=True, source=hop.source, chain=chain)
+            return Forwarding(
+                withheld=True, source=hop.source, chain=chain, chain_truncated=truncated
+            )
         if hop.number is not None:
-            return Forwarding(number=hop.number, source=hop.source, chain=chain)
-    return Forwarding(chain=chain)
+            return Forwarding(
+                number=hop.number, source=hop.source, chain=chain, chain_truncated=truncated
+            )
+    return Forwarding(chain=chain, chain_truncated=truncated)

@@ -55,6 +55,7 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     forwarded_from_withheld: bool = False
     forwarded_from_source: str | None = None
     forwarding_chain: list[Hop] = msgspec.field(default_factory=list)
+    chain_truncated: bool = False  # History-Info arrived cut short: forwarding not known
     matched_rule: str | None = None
     match_reason: str | None = None
     origin_override: str | None = None
@@ -134,6 +135,7 @@ def new_record(
         forwarded_from_withheld=facts.forwarding.withheld,
         forwarded_from_source=facts.forwarding.source,
         forwarding_chain=facts.forwarding.chain,
+        chain_truncated=facts.forwarding.chain_truncated,
         received_at=iso(received_ms),
         decided_at="",
         **extra,
