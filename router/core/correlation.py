@@ -27,7 +27,7 @@ import secrets
 from typing import Literal
 from urllib.parse import quote
 
-from router.core.phone import to_e164
+from router.core.phone import readings
 
 PREFIX = "rc1"
 CORRELATION_HEADER = "X-Router-Call"
@@ -45,7 +45,8 @@ def _mac(key: bytes, body: str, dialed: str) -> str:
 def bridge_dialed(dialed: str | None, region: str) -> str:
     """The dialed number as the bridge targets it (``sip:<this>@LiveKit``) and as the joining
     leg reports it back: the id's MAC binds the two."""
-    return to_e164(dialed, region) or dialed or ""
+    found = readings(dialed, region, international_first=True)  # as the join's facts read it
+    return found[0].e164 if found else dialed or ""
 
 
 def mint(key: bytes, dialed: str, now_s: int) -> str:

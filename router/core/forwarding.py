@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from router.core.phone import to_e164
+from router.core.phone import Reading, read
 from router.core.sipheaders import NameAddr, SipUri, parse_list
 
 # RFC 4458 section 3 (the cause URI parameter): the redirecting reason each value stands for
@@ -52,6 +52,7 @@ class Hop(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel"):
     reason: str | None = None
     counter: int | None = None  # Diversion counter: redirections this entry stands for
     index: str | None = None  # History-Info index
+    unverified: bool = False  # "+" and possible, outside the ranges phonenumbers knows
 
 
 class Forwarding(msgspec.Struct, frozen=True, rename="camel"):
@@ -78,10 +79,24 @@ def _anonymous(uri: SipUri) -> bool:
     )
 
 
-def _number(uri: SipUri, region: str) -> str | None:
+def _reading(uri: SipUri, region: str) -> Reading | None:
     # For tel: and user=phone URIs the user part is the number; a plain sip: user part that
-    # parses as a valid number is accepted too (carriers rarely set user=phone).
-    return to_e164(uri.user, region)
+    # parses as a valid number is accepted too (carriers rarely set user=phone). A local
+    # number keeps its RFC 3966 phone-context; a "+" number outside the known ranges is kept,
+    # marked unverified, rather than lost.
+    context = (uri.params if uri.scheme == "tel" else uri.user_params).get("phone-context")
+    text = f"tel:{uri.user};phone-context={context}" if context else uri.user
+    return read(text, region, keep_possible=True)
+
+
+def _number(uri: SipUri, region: str) -> str | None:
+    reading = _reading(uri, region)
+    return reading.e164 if reading else None
+
+
+def _unverified(uri: SipUri, region: str) -> bool:
+    reading = _reading(uri, region)
+    return reading is not None and not reading.verified
 
 
 def diversion_hops(value: str | None, region: str) -> list[Hop]:
@@ -95,6 +110,7 @@ def diversion_hops(value: str | None, region: str) -> list[Hop]:
             Hop(
                 source="diversion",
                 number=None if withheld else _number(entry.uri, region),
+                unverified=not withheld and _unverified(entry.uri, region),
                 withheld=withheld,
                 reason=entry.params.get("reason") or None,
                 counter=int(counter)
@@ -164,6 +180,7 @@ def history_info_hops(value: str | None, region: str, privacy_header: str = "") 
             Hop(
                 source="history-info",
                 number=None if withheld else parent_number,
+                unverified=not withheld and _unverified(parent.uri, region),
                 withheld=withheld,
                 reason=reason,
                 index=parent.params.get("index"),
@@ -184,10 +201,12 @@ def compute(
     history = headers.get("history-info")
     chain = diversion or history_info_hops(history, region, headers.get("privacy", ""))
     truncated = not diversion and history_info_truncated(history)
-    provider = to_e164(provider_number, region)
-    if provider is not None:
+    reading = read(provider_number, region, keep_possible=True)
+    if reading is not None:
+        provider = reading.e164
         if all(h.number != provider for h in chain):
-            chain = [Hop(source="provider", number=provider), *chain]
+            hop = Hop(source="provider", number=provider, unverified=not reading.verified)
+            chain = [hop, *chain]
         return Forwarding(number=provider, source="provider", chain=chain)
     if not chain:
         return Forwarding(chain_truncated=True) if truncated else NOT_FORWARDED

@@ -19,6 +19,7 @@ metadata. The decision always says which rule matched and why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import msgspec
@@ -26,7 +27,7 @@ import msgspec
 from router.core import forwarding, template
 from router.core.events import CarrierCall
 from router.core.models import Agent, OriginOverride, PhoneNumber
-from router.core.phone import to_e164
+from router.core.phone import Reading, call_region, readings, to_e164
 from router.core.routing import CallFacts, Routing, decide
 
 
@@ -46,17 +47,66 @@ class Match(msgspec.Struct, frozen=True, kw_only=True):
     agent: Agent | None
     rule: str | None
     reason: str
+    dialed: Reading | None = None  # the reading of the dialed number that found the row
+
+
+def call_facts(
+    *,
+    call_id: str,
+    provider: str,
+    caller: str | None,
+    dialed: str | None,
+    default_region: str,
+    sip_headers: Mapping[str, str] | None = None,
+    forwarded_from: str | None = None,
+    room: str | None = None,
+    sip: dict[str, str] | None = None,
+) -> CallFacts:
+    """A call's facts from what its source said. The dialed number is read as LiveKit reads it
+    (bare digits international first, then national); the caller and every forwarding number
+    are read in the call's own country — the dialed number's — and ``default_region`` only
+    when the dialed number is unknown."""
+    dialed_readings = readings(dialed, default_region, international_first=True)
+    facts = CallFacts(
+        call_id=call_id,
+        provider=provider,
+        caller_number=None,
+        dialed_number=dialed_readings[0].e164 if dialed_readings else None,
+        dialed_readings=dialed_readings,
+        forwarding=forwarding.NOT_FORWARDED,
+        room=room,
+        sip=sip or {},
+        caller_raw=caller,
+        forwarded_from_raw=forwarded_from,
+        sip_headers=dict(sip_headers or {}),
+        default_region=default_region,
+    )
+    return read_in_country(facts, dialed_readings[0] if dialed_readings else None)
+
+
+def read_in_country(facts: CallFacts, dialed: Reading | None) -> CallFacts:
+    """The facts with ``dialed`` as the dialed number and the caller and forwarding numbers
+    read in its country."""
+    region = call_region(dialed.e164 if dialed else None, facts.default_region)
+    return msgspec.structs.replace(
+        facts,
+        dialed_number=dialed.e164 if dialed else facts.dialed_number,
+        caller_number=to_e164(facts.caller_raw, region),
+        forwarding=forwarding.compute(
+            provider_number=facts.forwarded_from_raw, sip_headers=facts.sip_headers, region=region
+        ),
+    )
 
 
 def carrier_facts(event: CarrierCall, region: str) -> CallFacts:
-    return CallFacts(
+    return call_facts(
         call_id=event.call_id,
         provider=event.provider,
-        caller_number=to_e164(event.caller, region),
-        dialed_number=to_e164(event.dialed, region),
-        forwarding=forwarding.compute(
-            provider_number=event.forwarded_from, sip_headers=event.sip_headers, region=region
-        ),
+        caller=event.caller,
+        dialed=event.dialed,
+        default_region=region,
+        sip_headers=event.sip_headers,
+        forwarded_from=event.forwarded_from,
     )
 
 
@@ -79,18 +129,23 @@ async def find_row(rows: Rows, facts: CallFacts, trunk_id: str | None) -> Match:
     dialed = facts.dialed_number
     landing: Match | None = None
     if dialed is not None:
-        row, agent = await rows.lookup(e164=dialed)
-        if row is not None and not row.shared_landing:
-            return Match(
-                row=row, agent=agent, rule="dialed_number", reason=f"{dialed} is registered"
-            )
-        if row is not None:
+        for reading in facts.dialed_readings or (Reading(dialed, "e164"),):
+            row, agent = await rows.lookup(e164=reading.e164)
+            if row is None:
+                continue
+            read_as = "" if reading.e164 == dialed else f" (read {reading.how})"
+            if not row.shared_landing:
+                why = f"{reading.e164} is registered{read_as}"
+                return Match(row=row, agent=agent, rule="dialed_number", reason=why, dialed=reading)
             landing = Match(
                 row=row,
                 agent=agent,
                 rule="dialed_number",
-                reason=f"{dialed} is a shared landing number and no forwarded-from row matched",
+                reason=f"{reading.e164} is a shared landing number and no forwarded-from row "
+                "matched",
+                dialed=reading,
             )
+            break
     elif trunk_id:
         found, agent = await rows.by_trunk(trunk_id)
         if len(found) == 1:
@@ -122,6 +177,10 @@ def origin_override(row: PhoneNumber, facts: CallFacts) -> OriginOverride | None
 async def route(rows: Rows, facts: CallFacts, default_agent_name: str | None) -> Routing:
     """Find the row, apply its origin override, decide — all but the pre-call webhook."""
     match = await find_row(rows, facts, facts.sip.get("trunkId"))
+    reread = None
+    if match.dialed is not None and match.dialed.e164 != facts.dialed_number:
+        # Found under another reading (national, say): the call is of that country.
+        facts = reread = read_in_country(facts, match.dialed)
     row, agent, notes = match.row, match.agent, []
     override = origin_override(row, facts) if row is not None else None
     if override is not None and override.agent_id:
@@ -147,4 +206,6 @@ async def route(rows: Rows, facts: CallFacts, default_agent_name: str | None) ->
         reason=match.reason,
         override=override.match if override is not None else None,
         notes=notes,
+        dialed=match.dialed,
+        facts=reread,
     )

@@ -51,6 +51,9 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     caller_raw: str | None = None
     dialed_number: str | None = None
     dialed_raw: str | None = None
+    # how dialed_raw was read: "e164", "international_digits" (as LiveKit reads bare digits),
+    # "national:<region>", "phone-context"
+    dialed_reading: str | None = None
     forwarded_from_number: str | None = None
     forwarded_from_withheld: bool = False
     forwarded_from_source: str | None = None
@@ -131,6 +134,7 @@ def new_record(
         caller_raw=caller_raw,
         dialed_number=facts.dialed_number,
         dialed_raw=dialed_raw,
+        dialed_reading=facts.dialed_readings[0].how if facts.dialed_readings else None,
         forwarded_from_number=facts.forwarding.number,
         forwarded_from_withheld=facts.forwarding.withheld,
         forwarded_from_source=facts.forwarding.source,
@@ -147,6 +151,19 @@ def with_decision(record: CallRecord, routed: Routing) -> CallRecord:
     timings = {**record.timings_ms, "lookup": round(lookup_ms, 3)}
     if routed.pre_call is not None:
         timings["preCall"] = routed.pre_call.ms
+    if routed.facts is not None and routed.dialed is not None:  # found under another reading
+        facts = routed.facts
+        record = msgspec.structs.replace(
+            record,
+            dialed_number=routed.dialed.e164,
+            dialed_reading=routed.dialed.how,
+            caller_number=facts.caller_number,
+            forwarded_from_number=facts.forwarding.number,
+            forwarded_from_withheld=facts.forwarding.withheld,
+            forwarded_from_source=facts.forwarding.source,
+            forwarding_chain=facts.forwarding.chain,
+            chain_truncated=facts.forwarding.chain_truncated,
+        )
     return msgspec.structs.replace(
         record,
         matched_rule=decision.matched_rule,

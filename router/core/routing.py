@@ -14,6 +14,7 @@ import msgspec
 from router.core import template
 from router.core.forwarding import Forwarding, Hop
 from router.core.models import INBOUND, Agent, PhoneNumber
+from router.core.phone import Reading
 from router.core.readiness import setup_status
 
 RejectReason = Literal[
@@ -27,6 +28,15 @@ class CallFacts(msgspec.Struct, frozen=True, kw_only=True):
     caller_number: str | None  # E.164 or None
     dialed_number: str | None
     forwarding: Forwarding
+    # Every reading of the dialed number, the preferred first (``dialed_number``): bare digits
+    # read as LiveKit reads them (international), then nationally; matching tries each.
+    dialed_readings: tuple[Reading, ...] = ()
+    # What the source said, kept so the facts can be read again in another country when the
+    # row is found under another reading of the dialed number (``matching.call_facts``).
+    caller_raw: str | None = None
+    forwarded_from_raw: str | None = None
+    sip_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    default_region: str = "US"
     room: str | None = None
     sip: dict[str, str] = msgspec.field(default_factory=dict)  # LiveKit sip.* facts
 
@@ -68,6 +78,8 @@ class Routing(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     override: str | None = None
     notes: list[str] = msgspec.field(default_factory=list)
+    dialed: Reading | None = None  # the reading of the dialed number that found the row
+    facts: CallFacts | None = None  # the facts as read for that reading, when it is not the first
     lookup_ms: float = 0.0  # how long finding the row took
     pre_call: PreCallOutcome | None = None  # set when a pre-call webhook was asked
 

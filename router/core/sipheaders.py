@@ -23,6 +23,8 @@ class SipUri(msgspec.Struct, frozen=True):
     host: str
     params: dict[str, str]  # URI parameters, lower-cased names (RFC 4458 cause= lives here)
     headers: dict[str, str]  # escaped URI headers (?Reason=...&Privacy=history), lower-cased names
+    # telephone-subscriber parameters of a sip: user part (RFC 3966 phone-context, ...)
+    user_params: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class NameAddr(msgspec.Struct, frozen=True):
@@ -86,6 +88,7 @@ def parse_uri(text: str) -> SipUri | None:
         name, _, val = pair.partition("=")
         if name:
             headers[unquote(name).strip().lower()] = unquote(val)
+    user_params_text = ""
     if scheme == "tel":
         user, _, params_text = rest.partition(";")
         host = ""
@@ -94,12 +97,13 @@ def parse_uri(text: str) -> SipUri | None:
         if not at:
             userinfo, hostpart = "", rest
         user = userinfo.partition(":")[0]  # drop a password, never keep it
-        user = user.partition(";")[0]  # telephone-subscriber parameters
+        user, _, user_params_text = user.partition(";")  # telephone-subscriber parameters
         host, _, params_text = hostpart.partition(";")
     user = unquote(user).strip()
     if not user and not host:
         return None
-    return SipUri(scheme, user, host.strip().lower(), _params(params_text), headers)
+    user_params = _params(user_params_text) if scheme != "tel" else {}
+    return SipUri(scheme, user, host.strip().lower(), _params(params_text), headers, user_params)
 
 
 def parse_name_addr(entry: str) -> NameAddr | None:

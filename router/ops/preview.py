@@ -15,10 +15,7 @@ import msgspec
 from aiohttp import web
 
 from router.config import Config
-from router.core import forwarding
-from router.core.matching import Rows, route
-from router.core.phone import to_e164
-from router.core.routing import CallFacts
+from router.core.matching import Rows, call_facts, route
 from router.errors import ValidationError
 from router.web import state
 from router.web.httpapi import json_response, read_json
@@ -44,17 +41,17 @@ async def route_preview(request: web.Request) -> web.Response:
 
 
 async def preview(rows: Rows, body: PreviewRequest, config: Config) -> dict[str, Any]:
-    region = config.default_region
     if len(body.headers) > 50 or any(len(v) > 8192 for v in body.headers.values()):
         raise ValidationError("headers: at most 50, each at most 8 KiB", field="headers")
-    facts = CallFacts(
+    # The same reading of the numbers as a real call's (the dialed number's country).
+    facts = call_facts(
         call_id="preview",
         provider=body.provider,
-        caller_number=to_e164(body.caller_number, region),
-        dialed_number=to_e164(body.dialed_number, region),
-        forwarding=forwarding.compute(
-            provider_number=body.forwarded_from, sip_headers=body.headers, region=region
-        ),
+        caller=body.caller_number,
+        dialed=body.dialed_number,
+        default_region=config.default_region,
+        sip_headers=body.headers,
+        forwarded_from=body.forwarded_from,
         sip={"trunkId": body.trunk_id} if body.trunk_id else {},
     )
     routing = await route(rows, facts, config.default_agent_name)

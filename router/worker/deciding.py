@@ -22,8 +22,7 @@ import msgspec
 
 from router import logs, metrics
 from router.config import Config
-from router.core import events, forwarding, matching, records
-from router.core.phone import to_e164
+from router.core import events, matching, records
 from router.core.records import CallRecord, Clock, Status
 from router.core.routing import CallFacts, Decision, Routing
 from router.errors import DispatchError, RemoteError, RemoteRejected
@@ -40,14 +39,15 @@ FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed"
 
 
 def join_facts(config: Config, event: events.LiveKitSipJoined) -> CallFacts:
-    """A LiveKit join's own facts: numbers in E.164, forwarding from its SIP headers."""
-    region = config.default_region
-    return CallFacts(
+    """A LiveKit join's own facts (``matching.call_facts``: numbers read in the call's own
+    country, forwarding from its SIP headers)."""
+    return matching.call_facts(
         call_id=event.call_id,
         provider="livekit",
-        caller_number=to_e164(event.caller, region),
-        dialed_number=to_e164(event.dialed, region),
-        forwarding=forwarding.compute(sip_headers=event.sip_headers, region=region),
+        caller=event.caller,
+        dialed=event.dialed,
+        default_region=config.default_region,
+        sip_headers=event.sip_headers,
         room=event.room,
         sip=records.sip_facts(event),
     )
@@ -59,6 +59,7 @@ async def decide_call(svc: Services, facts: CallFacts, received_ms: int) -> Rout
     routing = await matching.route(svc.rows, facts, svc.config.default_agent_name)
     lookup_ms = (time.perf_counter() - started) * 1000
     decision, row, agent = routing.decision, routing.row, routing.agent
+    facts = routing.facts or facts  # read again in the dialed number's country if need be
     hook = agent.webhooks.pre_call if agent is not None and agent.webhooks else None
     outcome = None
     if decision.action == "dispatch" and hook is not None and row is not None:
