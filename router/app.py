@@ -199,7 +199,7 @@ def _announce_disabled(config: Config) -> None:
         log.warning("livekit_webhooks_disabled", fix="set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
     if not config.livekit_sip_uri:
         log.warning("carrier_bridging_disabled", fix="set LIVEKIT_SIP_URI")
-    if not config.twilio_auth_token:
+    if not config.twilio_webhooks_enabled:
         log.warning("twilio_webhooks_disabled", fix="set TWILIO_AUTH_TOKEN")
     if config.telnyx_public_key is None:
         log.warning("telnyx_webhooks_disabled", fix="set TELNYX_PUBLIC_KEY")

@@ -30,6 +30,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     livekit_api_secret: str | None = None
     livekit_sip_uri: str | None = None
     twilio_auth_token: str | None = None
+    twilio_webhook_shared_key: str | None = None  # a webhook SharedKey's secret (HMAC-SHA256)
     telnyx_public_key: bytes | None = None
     telnyx_api_key: str | None = None
     telnyx_api_base_url: str = "https://api.telnyx.com/v2"
@@ -55,6 +56,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def livekit_webhooks_enabled(self) -> bool:
         """Webhook verification needs the API key pair, not the server URL."""
         return bool(self.livekit_api_key and self.livekit_api_secret)
+
+    @property
+    def twilio_webhooks_enabled(self) -> bool:
+        return bool(self.twilio_auth_token or self.twilio_webhook_shared_key)
 
     @property
     def dry_run(self) -> bool:
@@ -221,6 +226,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         livekit_api_secret=secret,
         livekit_sip_uri=_url(env, "LIVEKIT_SIP_URI", ("sip", "sips")),
         twilio_auth_token=_text(env, "TWILIO_AUTH_TOKEN"),
+        twilio_webhook_shared_key=_text(env, "TWILIO_WEBHOOK_SHARED_KEY"),
         telnyx_public_key=_ed25519_key(env, "TELNYX_PUBLIC_KEY"),
         telnyx_api_key=_text(env, "TELNYX_API_KEY"),
         telnyx_api_base_url=_url(env, "TELNYX_API_BASE_URL", ("http", "https"))

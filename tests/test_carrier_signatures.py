@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +22,7 @@ from router.ingress.carrier_signatures import (
     verify_telnyx,
     verify_twilio,
 )
+from tests.carrier_helpers import LIVEKIT_SIP_URI, TWILIO_TOKEN, twilio_form
 
 DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 DOC_PARAMS = {
@@ -108,3 +111,54 @@ def test_telnyx_bad_signatures_are_forbidden(case):
         args = (body, "!!not base64!!", ts)
     with pytest.raises(Forbidden):
         verify_telnyx(public, *args)
+
+
+SHARED_SECRET = "webhooks-sharedkey-secret-for-tests-0123456789"
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1"])
+async def test_a_webhook_shared_key_signature_is_verified_with_its_algorithm(
+    make_router, algorithm
+):
+    """Signed by Twilio's own RequestValidator with a SharedKey secret, as Twilio does when
+    X-Twilio-Webhooks-Signature-Settings names the key and algorithm."""
+    client = await make_router(
+        worker=False,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_webhook_shared_key=SHARED_SECRET,
+        livekit_sip_uri=LIVEKIT_SIP_URI,
+    )
+    form = twilio_form("CA" + "5" * 32)
+    url = str(client.make_url("/webhooks/twilio/voice"))
+    signature = RequestValidator(SHARED_SECRET).compute_signature(url, form, algorithm=algorithm)
+    settings = f"key=webhooks_sharedkey_abc,algorithm={algorithm}"
+    ok = await _post_form(client, form, signature, settings)
+    assert ok.status == 200, await ok.text()
+    # The same body signed with the Auth Token does not pass as a SharedKey signature.
+    legacy = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    assert (await _post_form(client, form, legacy, settings)).status == 403
+
+
+async def test_shared_key_signatures_are_refused_clearly_when_not_configured(make_router):
+    client = await make_router(
+        worker=False, twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI
+    )
+    form = twilio_form("CA" + "6" * 32)
+    url = str(client.make_url("/webhooks/twilio/voice"))
+    signature = RequestValidator(SHARED_SECRET).compute_signature(url, form, "HMAC_SHA256")
+    resp = await _post_form(client, form, signature, "key=k1,algorithm=HMAC_SHA256")
+    assert resp.status == 403
+    assert "TWILIO_WEBHOOK_SHARED_KEY" in (await resp.json())["error"]
+    unknown = await _post_form(client, form, signature, "key=k1,algorithm=HMAC_SHA512")
+    assert unknown.status == 403
+    assert "unsupported algorithm" in (await unknown.json())["error"]
+    # No settings header: the Auth Token's HMAC-SHA1, as before.
+    legacy = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    assert (await _post_form(client, form, legacy, None)).status == 200
+
+
+async def _post_form(client: Any, form: dict[str, str], signature: str, settings: str | None):
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+    if settings is not None:
+        headers["X-Twilio-Webhooks-Signature-Settings"] = settings
+    return await client.post("/webhooks/twilio/voice", data=urlencode(form), headers=headers)

@@ -30,11 +30,32 @@ TELNYX_TOLERANCE_S = 300
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
-    """Twilio's documented algorithm; repeated names are kept, in their sorted order."""
+SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
+_TWILIO_HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+
+
+def twilio_signature(
+    key: str, url: str, params: Iterable[tuple[str, str]], algorithm: str = "HMAC_SHA1"
+) -> str:
+    """Twilio's documented algorithm; repeated names are kept, in their sorted order.
+    ``key``: the Auth Token (HMAC_SHA1), or a webhook SharedKey's secret (its algorithm)."""
     data = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    digest = hmac.new(key.encode(), data.encode(), _TWILIO_HASHES[algorithm]).digest()
     return base64.b64encode(digest).decode()
+
+
+def signature_settings(header: str | None) -> tuple[str | None, str]:  # (key id, algorithm)
+    """(SharedKey id, algorithm) from ``X-Twilio-Webhooks-Signature-Settings``
+    (``key=<id>,algorithm=HMAC_SHA256``); no header or no algorithm: the Auth Token's
+    HMAC_SHA1, as Twilio's own ``RequestValidator`` reads it."""
+    key_id, algorithm = None, "HMAC_SHA1"
+    for part in (header or "").split(","):
+        name, sep, value = part.partition("=")
+        if sep and name.strip() == "key" and value.strip():
+            key_id = value.strip()
+        elif sep and name.strip() == "algorithm" and value.strip():
+            algorithm = value.strip().upper()
+    return key_id, algorithm
 
 
 def public_url(request_url: str, public_base: str | None) -> str:
@@ -60,14 +81,37 @@ def _port_variants(url: str) -> list[str]:
 
 
 def verify_twilio(
-    auth_token: str, url: str, params: list[tuple[str, str]], signature: str | None
+    auth_token: str | None,
+    url: str,
+    params: list[tuple[str, str]],
+    signature: str | None,
+    *,
+    settings: str | None = None,
+    shared_key: str | None = None,
 ) -> None:
+    """Raise Forbidden unless ``signature`` is Twilio's for this request: with the Auth Token
+    (HMAC-SHA1), or — when ``X-Twilio-Webhooks-Signature-Settings`` names an algorithm — with
+    the webhook SharedKey's secret and that algorithm."""
     if not signature:
         raise Forbidden("missing X-Twilio-Signature")
+    key_id, algorithm = signature_settings(settings)
+    if algorithm not in _TWILIO_HASHES:
+        raise Forbidden(f"{SIGNATURE_SETTINGS} names an unsupported algorithm {algorithm!r}")
+    if (settings and key_id is not None) or algorithm != "HMAC_SHA1":
+        key = shared_key
+        if not key:
+            raise Forbidden(
+                f"signed with a webhook SharedKey ({SIGNATURE_SETTINGS}): set "
+                "TWILIO_WEBHOOK_SHARED_KEY to its secret"
+            )
+    else:
+        key = auth_token
+        if not key:
+            raise Forbidden("signed with the Auth Token: set TWILIO_AUTH_TOKEN")
     # Bytes that are not UTF-8 arrive surrogate-escaped: compared as sent, they never match.
     given = signature.encode("utf-8", "surrogateescape")
     for candidate in _port_variants(url):
-        expected = twilio_signature(auth_token, candidate, params).encode()
+        expected = twilio_signature(key, candidate, params, algorithm).encode()
         if hmac.compare_digest(expected, given):
             return
     raise Forbidden("X-Twilio-Signature does not match (check ROUTER_PUBLIC_URL behind proxies)")

@@ -25,7 +25,12 @@ from router.core import correlation, events
 from router.core.matching import carrier_facts, route
 from router.errors import Unavailable, ValidationError
 from router.ingress.answers import ANSWERS
-from router.ingress.carrier_signatures import public_url, verify_telnyx, verify_twilio
+from router.ingress.carrier_signatures import (
+    SIGNATURE_SETTINGS,
+    public_url,
+    verify_telnyx,
+    verify_twilio,
+)
 from router.web import state
 from router.web.httpapi import decode, json_response, read_body, redis_deadline
 
@@ -176,13 +181,22 @@ def _require_sip_uri(request: web.Request, source: str) -> None:
 async def twilio_voice(request: web.Request) -> web.Response:
     received = events.now_ms()
     config = request.app[state.CONFIG]
-    if not config.twilio_auth_token:
-        raise Unavailable("Twilio webhooks disabled: set TWILIO_AUTH_TOKEN")
+    if not config.twilio_webhooks_enabled:
+        raise Unavailable(
+            "Twilio webhooks disabled: set TWILIO_AUTH_TOKEN (or TWILIO_WEBHOOK_SHARED_KEY)"
+        )
     _require_sip_uri(request, "Twilio")
     body = await read_body(request, limit=MAX_BODY, types=(_FORM,))
     pairs = _form_pairs(body)
     url = public_url(str(request.url), config.public_url)
-    verify_twilio(config.twilio_auth_token, url, pairs, request.headers.get("X-Twilio-Signature"))
+    verify_twilio(
+        config.twilio_auth_token,
+        url,
+        pairs,
+        request.headers.get("X-Twilio-Signature"),
+        settings=request.headers.get(SIGNATURE_SETTINGS),
+        shared_key=config.twilio_webhook_shared_key,
+    )
     form = dict(pairs)
     draft = _form_call("twilio", "twiml", form, received)
     inbound = form.get("Direction", "inbound") == "inbound"
