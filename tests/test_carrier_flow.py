@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from typing import Any
@@ -31,6 +32,7 @@ from tests.conftest import (
     post_livekit,
     services_of,
     sip_join_event,
+    wait_drained,
     wait_record,
 )
 from tests.livekit_helpers import as_received
@@ -331,3 +333,75 @@ async def test_telnyx_api_failure_is_recorded(carrier_router, telnyx_api, redis)
     assert record.status == "failed"
     assert record.error is not None
     assert "422" in record.error
+
+
+async def test_telnyx_transfer_from_is_e164_even_for_an_anonymous_caller(
+    carrier_router, telnyx_api
+):
+    telnyx, _ = telnyx_api
+    body = call_initiated("v3:anon", from_="anonymous")
+    assert (await post_telnyx_json(carrier_router, body)).status == 200
+    _, action, command = await asyncio.wait_for(telnyx.commands.get(), 10)
+    assert action == "transfer"
+    assert command["from"] == "+12015550123"  # the dialed number, not "anonymous"
+
+
+async def test_a_refused_transfer_rejects_the_caller_at_once(carrier_router, telnyx_api, redis):
+    telnyx, _ = telnyx_api
+    telnyx.fail_next = [422]  # the transfer command is refused
+    assert (await post_telnyx_json(carrier_router, call_initiated("v3:refused"))).status == 200
+    call_id, action, command = await asyncio.wait_for(telnyx.commands.get(), 10)
+    assert (call_id, action, command["cause"]) == ("v3:refused", "reject", "CALL_REJECTED")
+    record = await wait_record(redis, "v3:refused")
+    assert record.status == "failed"
+
+
+def _hangup(leg: str, client_state: str, cause: str = "call_rejected") -> bytes:
+    payload = {"call_control_id": leg, "client_state": client_state, "hangup_cause": cause}
+    event = {"data": {"event_type": "call.hangup", "id": f"ev-{leg}", "payload": payload}}
+    return json.dumps(event).encode()
+
+
+async def test_a_transfer_leg_that_ends_before_livekit_answers_fails_the_call_at_once(
+    carrier_router, telnyx_api, redis
+):
+    """Telnyx: an unsuccessful transfer sends call.hangup for leg B and keeps the caller's
+    leg parked. The router rejects it at once instead of waiting for Telnyx's timeout."""
+    telnyx, _ = telnyx_api
+    assert (await post_telnyx_json(carrier_router, call_initiated("v3:lost"))).status == 200
+    _, action, transfer = await asyncio.wait_for(telnyx.commands.get(), 10)
+    assert action == "transfer"
+    await wait_record(redis, "v3:lost", status="prepared")
+    resp = await post_telnyx_json(carrier_router, _hangup("v3:leg-b", transfer["client_state"]))
+    assert (await resp.json())["queued"] is True
+    call_id, action, _ = await asyncio.wait_for(telnyx.commands.get(), 10)
+    assert (call_id, action) == ("v3:lost", "reject")
+    record = await wait_record(redis, "v3:lost", status="failed")
+    assert record.error is not None
+    assert "call_rejected" in record.error
+
+
+async def test_the_transfer_legs_normal_end_after_the_call_changes_nothing(
+    carrier_router, telnyx_api, twirp, redis
+):
+    telnyx, _ = telnyx_api
+    standin, _ = twirp
+    assert (await post_telnyx_json(carrier_router, call_initiated("v3:done"))).status == 200
+    _, _, transfer = await asyncio.wait_for(telnyx.commands.get(), 10)
+    [header] = transfer["custom_headers"]
+    join = sip_join_event(call_id="SCL_done", headers={"X-Router-Call": header["value"]})
+    assert (await post_livekit(carrier_router, join)).status == 200
+    await asyncio.wait_for(standin.dispatches.get(), 10)
+    await wait_record(redis, "v3:done", status="dispatched")
+    ended = _hangup("v3:leg-done", transfer["client_state"], "normal_clearing")
+    assert (await post_telnyx_json(carrier_router, ended)).status == 200
+    await wait_drained(redis, standin, ["router:{calls:0}:stream"])
+    assert telnyx.commands.empty()  # no reject after a call that happened
+    assert (await wait_record(redis, "v3:done")).status == "dispatched"
+
+
+async def test_a_hangup_whose_client_state_is_not_ours_is_ignored(carrier_router, redis):
+    foreign = base64.b64encode(b"someone-else").decode()
+    resp = await post_telnyx_json(carrier_router, _hangup("v3:x", foreign))
+    assert (await resp.json())["queued"] is False
+    assert await redis.xlen("router:{calls:0}:stream") == 0

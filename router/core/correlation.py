@@ -80,3 +80,26 @@ def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
     """The address with ``?X-Router-Call=<id>``: TwiML/TeXML send URI headers as SIP headers."""
     address = sip_address(livekit_sip_uri, dialed)
     return f"{address}?{CORRELATION_HEADER}={quote(correlation_id)}"
+
+
+_TRANSFER_STATE = "router-transfer:"
+
+
+def transfer_state(inbound_call_id: str) -> str:
+    """Telnyx ``client_state`` (base64) for a transfer: it comes back on the transfer leg's
+    webhooks, naming the inbound call the leg belongs to."""
+    return base64.b64encode((_TRANSFER_STATE + inbound_call_id).encode()).decode()
+
+
+def inbound_of_transfer(client_state: str | None) -> str | None:
+    """The inbound call id a transfer leg's ``client_state`` names, or None (not ours)."""
+    if not client_state:
+        return None
+    try:
+        text = base64.b64decode(client_state, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not text.startswith(_TRANSFER_STATE):
+        return None
+    call_id = text.removeprefix(_TRANSFER_STATE)
+    return call_id if 0 < len(call_id) <= 128 and call_id.isprintable() else None

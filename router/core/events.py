@@ -56,7 +56,19 @@ class CarrierCall(msgspec.Struct, tag="carrier", kw_only=True, omit_defaults=Tru
     received_at_ms: int
 
 
-InboundEvent = LiveKitSipJoined | CarrierCall
+class CarrierLegEnded(msgspec.Struct, tag="carrier_leg_ended", kw_only=True, omit_defaults=True):
+    """The leg a carrier call was transferred on ended (Telnyx ``call.hangup`` of leg B). Before
+    LiveKit answered, that is a failed transfer: the caller must not be left parked."""
+
+    event_id: str
+    provider: str  # "telnyx"
+    call_id: str  # the *inbound* call's id (from the client_state set on the transfer)
+    leg_id: str  # the transfer leg's own call_control_id
+    cause: str | None = None  # hangup_cause
+    received_at_ms: int
+
+
+InboundEvent = LiveKitSipJoined | CarrierCall | CarrierLegEnded
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[InboundEvent] = msgspec.msgpack.Decoder(InboundEvent)

@@ -57,6 +57,12 @@ class _CallInitiated(msgspec.Struct):
     sip_headers: list[_Header] | None = None
 
 
+class _CallHangup(msgspec.Struct):
+    call_control_id: str = ""
+    client_state: str | None = None
+    hangup_cause: str | None = None
+
+
 class _TelnyxEvent(msgspec.Struct):
     event_type: str
     id: str = ""
@@ -227,11 +233,45 @@ async def telnyx(request: web.Request) -> web.Response:
     return await _call_control(request, body, received)
 
 
+async def _transfer_leg_ended(
+    request: web.Request, data: _TelnyxEvent, received: int
+) -> web.Response | None:
+    """``call.hangup`` of a transfer leg we started (its client_state names the inbound call):
+    queued, so the worker can end a failed transfer at once. Other hangups: None."""
+    hangup = decode(bytes(data.payload), _CallHangup)
+    inbound = correlation.inbound_of_transfer(hangup.client_state)
+    if inbound is None:
+        return None
+    leg = _call_id(hangup.call_control_id, "call_control_id")
+    event = events.CarrierLegEnded(
+        event_id=f"telnyx:{data.id or leg}:hangup",
+        provider="telnyx",
+        call_id=inbound,
+        leg_id=leg,
+        cause=(hangup.hangup_cause or "")[:64] or None,
+        received_at_ms=received,
+    )
+    ingress = request.app[state.INGRESS]
+    try:
+        async with redis_deadline(request):
+            queued, _ = await ingress.enqueue(event.event_id, event)
+    except (RedisError, OSError, TimeoutError) as exc:
+        ingress.counts["telnyx", "unavailable"] += 1
+        log.warning("enqueue_failed", source="telnyx", call_id=inbound, error=repr(exc))
+        raise Unavailable("event store unavailable; retry") from exc
+    ingress.counts["telnyx", "queued" if queued else "duplicate"] += 1
+    return json_response({"queued": queued, "duplicate": not queued, "callId": inbound})
+
+
 async def _call_control(request: web.Request, body: bytes, received: int) -> web.Response:
     config = request.app[state.CONFIG]
     envelope = decode(body, _TelnyxEnvelope)
     data = envelope.data
     ingress = request.app[state.INGRESS]
+    if data.event_type == "call.hangup":
+        ended = await _transfer_leg_ended(request, data, received)
+        if ended is not None:
+            return ended
     if data.event_type != "call.initiated":
         ingress.counts["telnyx", f"ignored:{data.event_type[:40]}"] += 1
         return json_response({"queued": False, "reason": f"{data.event_type} needs no action"})

@@ -33,12 +33,15 @@ class TelnyxCallControl:
         from_: str | None,
         headers: dict[str, str],
         command_id: str,
+        client_state: str | None = None,
     ) -> None:
         body: dict[str, Any] = {
             "to": to,
             "custom_headers": [{"name": k, "value": v} for k, v in headers.items()],
             "command_id": command_id,
         }
+        if client_state:
+            body["client_state"] = client_state  # echoed on the new leg's webhooks
         if from_:
             body["from"] = from_  # else Telnyx presents our own number as the caller
         await self._command(call_control_id, "transfer", body)

@@ -27,6 +27,7 @@ from router.core.matching import carrier_facts
 from router.core.records import CallRecord, Clock, Leg, iso, livekit_leg, sip_facts
 from router.core.routing import CallFacts, Decision
 from router.errors import TelnyxError
+from router.outbound.telnyx_api import TelnyxCallControl
 from router.store import keys
 from router.store.lease import LeaseBusy
 from router.worker import deciding
@@ -111,15 +112,53 @@ async def _call_control(
                 lambda: telnyx.transfer(
                     event.call_id,
                     to=target,
-                    from_=facts.caller_number or event.caller,
+                    # E.164 only: the caller when it is a number, else the dialed number.
+                    from_=facts.caller_number or facts.dialed_number,
                     headers={CORRELATION_HEADER: event.correlation_id},
                     command_id=f"transfer-{event.correlation_id}",
+                    client_state=correlation.transfer_state(event.call_id),
                 ),
                 deadline,
             )
     except TelnyxError as exc:
+        if decision.action != "reject":  # the transfer failed: do not leave the caller parked
+            await _reject_quietly(telnyx, event.call_id, f"reject-{event.correlation_id}")
         return str(exc)
     return None
+
+
+async def _reject_quietly(telnyx: TelnyxCallControl, call_id: str, command_id: str) -> str | None:
+    try:
+        await telnyx.reject(call_id, command_id=command_id)
+    except TelnyxError as exc:
+        log.warning("telnyx_reject_failed", error=str(exc))
+        return str(exc)
+    return None
+
+
+async def transfer_leg_ended(svc: Services, event: events.CarrierLegEnded) -> CallRecord | None:
+    """Telnyx's transfer leg to LiveKit ended. Before any LiveKit leg joined, the transfer
+    failed: the inbound call is rejected at once and recorded ``failed`` (Telnyx would keep it
+    parked until its own timeout). After a join it is the normal end of the call: nothing."""
+
+    def settled(r: CallRecord | None) -> bool:
+        return r is None or r.status != "prepared" or r.sip_call_id is not None
+
+    async def fail(r: CallRecord | None) -> CallRecord:
+        assert r is not None
+        clock = Clock.start(event.received_at_ms)
+        why = f"transfer to LiveKit failed: Telnyx ended the transfer leg ({event.cause or '?'})"
+        error = None
+        if svc.telnyx is not None:
+            error = await _reject_quietly(svc.telnyx, r.call_id, f"reject-leg-{event.leg_id}")
+        failed = deciding.conclude(r, clock, "failed", error=why)
+        return (
+            failed
+            if error is None
+            else msgspec.structs.replace(failed, notes=[*failed.notes, f"reject failed: {error}"])
+        )
+
+    return await svc.leases.exclusive(event.call_id, settled, fail)
 
 
 # ---- the bridged LiveKit leg ----------------------------------------------------------------

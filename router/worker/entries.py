@@ -45,6 +45,8 @@ class Worker:
                     record = await bridged.join_bridged_leg(svc, event, deliveries)
                 case events.LiveKitSipJoined():
                     record = await direct.handle_join(svc, event, deliveries)
+                case events.CarrierLegEnded():
+                    record = await bridged.transfer_leg_ended(svc, event)
             if record is not None and record.status in FINAL:
                 agent = await svc.rows.find_agent(record.agent_id or "")
                 await self.lifecycle.enqueue(record, agent)
