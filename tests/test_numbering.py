@@ -132,3 +132,61 @@ async def test_national_digits_find_their_row_under_the_national_reading(router,
     record = await wait_record(redis, "SCL_us")
     assert (record.dialed_number, record.dialed_reading) == ("+12015550123", "national:US")
     assert record.status == "dispatched"
+
+
+# ---- vectors from real INVITEs in public bug trackers ---------------------------------------
+
+
+async def test_an_australian_forwarded_invite_from_a_public_trace(router, twirp, redis):
+    """voipmonitor/sniffer#81 (2022): an Australian carrier's INVITE for a call to 0414674199
+    diverted on no-answer to 61294964040 — Request-URI and From in bare international digits,
+    the Diversion in national format:
+
+        INVITE sip:61294964040@203.23.175.90;user=phone SIP/2.0
+        From: <sip:61272091827@203.134.21.10>;tag=3871712453-1200387854
+        Diversion: <sip:0414674199@203.134.21.10>;reason=no-answer;privacy=off;counter=1
+    """
+    standin, _ = twirp
+    agent = await create_agent(router)
+    await import_number(router, e164="+61294964040", agentId=agent["id"])
+    event = sip_join_event(
+        call_id="SCL_au_trace",
+        dialed="61294964040",
+        caller="61272091827",
+        headers={
+            "Diversion": "<sip:0414674199@203.134.21.10>;reason=no-answer;privacy=off;counter=1"
+        },
+    )
+    assert (await post_livekit(router, event)).status == 200
+    await asyncio.wait_for(standin.dispatches.get(), 10)
+    record = await wait_record(redis, "SCL_au_trace")
+    assert record.status == "dispatched"
+    assert record.caller_number == "+61272091827"
+    assert (record.forwarded_from_number, record.forwarding_chain[0].reason) == (
+        "+61414674199",
+        "no-answer",
+    )
+
+
+def test_a_russian_diversion_chain_from_a_public_trace():
+    """OpenSIPS/opensips#1228 (2017): a Russian provider's Diversion, national numbers with
+    and without the trunk prefix 8, display names with no space before '<':
+
+        Diversion: "84999999999"<sip:84999999999@10.23.0.5:5060>;reason=unconditional;
+          privacy=off;counter=1,"4999999999"<sip:4999999999@10.23.0.5:5060>;reason=unknown;
+          privacy=off;counter=1
+
+    Read in the call's country (a call to a Moscow number): both are +74999999999; the
+    bottom-most entry is the first redirection (RFC 5806)."""
+    value = (
+        '"84999999999"<sip:84999999999@10.23.0.5:5060>;reason=unconditional;privacy=off;'
+        'counter=1,"4999999999"<sip:4999999999@10.23.0.5:5060>;reason=unknown;privacy=off;'
+        "counter=1"
+    )
+    region = call_region("+74951234567", "US")
+    result = forwarding.compute(sip_headers={"Diversion": value}, region=region)
+    assert [h.number for h in result.chain] == ["+74999999999", "+74999999999"]
+    assert [h.reason for h in result.chain] == ["unknown", "unconditional"]
+    # Read without the call's country the same digits become someone else's (+84: Vietnam).
+    misread = forwarding.compute(sip_headers={"Diversion": value}, region="US").number
+    assert misread != "+74999999999"
