@@ -11,7 +11,8 @@ import binascii
 import ipaddress
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from urllib.parse import urlsplit
 
 import msgspec
@@ -19,8 +20,9 @@ import phonenumbers
 
 from router.errors import ConfigError
 
-# The data the router reads at run time: carrier answers, the console page.
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The data the router reads at run time (carrier answers, the console page), shipped inside
+# the package and read through importlib.resources, so an installed wheel finds it too.
+TEMPLATES_DIR: Traversable = resources.files("router") / "templates"
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,12 +1,12 @@
-"""Carrier answer documents (TwiML for Twilio, TeXML for Telnyx), loaded once from templates/.
+"""Carrier answer documents (TwiML for Twilio, TeXML for Telnyx), loaded once from the package.
 
-The documents are data (``templates/twilio/*.xml``, ``templates/texml/*.xml``) with
+The documents are data (``router/templates/twilio/*.xml``, ``router/templates/texml/*.xml``) with
 ``string.Template`` placeholders; every value is XML-escaped when it is substituted.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from string import Template
 from xml.sax.saxutils import escape
 
@@ -22,7 +22,7 @@ _KINDS = ("bridge", "reject")
 class Answers:
     """The TwiML/TeXML documents, loaded once (the web app holds them under ``ANSWERS``)."""
 
-    def __init__(self, root: Path = TEMPLATES_DIR) -> None:
+    def __init__(self, root: Traversable = TEMPLATES_DIR) -> None:
         self._docs: dict[tuple[str, str], Template] = {}
         for flavor in _FLAVORS:
             for kind in _KINDS:
