@@ -23,9 +23,14 @@ help_text = subprocess.run(
     [sys.executable, "-m", "router", "--help"], capture_output=True, text=True, check=True
 ).stdout
 assert "serve" in help_text, help_text
-env = {**os.environ, "PORT": "0", "ROUTER_HOST": "127.0.0.1", "REDIS_URL": ""}
+data = Path.cwd() / "data"  # the first run's per-user data directory, kept out of $HOME
+env = {**os.environ, "PORT": "0", "REDIS_URL": "", "XDG_DATA_HOME": str(data)}
 serve = subprocess.Popen(
-    [sys.executable, "-m", "router", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    [sys.executable, "-m", "router", "serve"],
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
 )
 assert serve.stderr is not None
 port = None
@@ -41,5 +46,7 @@ assert body == {"status": "ok"}, body
 with urllib.request.urlopen(f"http://127.0.0.1:{port}/console", timeout=10) as resp:
     assert b"<html" in resp.read().lower()  # the packaged console page
 serve.send_signal(signal.SIGTERM)
-assert serve.wait(timeout=20) == 0
+out, _ = serve.communicate(timeout=20)
+assert serve.returncode == 0
+assert "/console#token=" in out, out  # the first run's banner, with the generated token
 print(f"wheel smoke: router {where.parent} --help ok, serve /healthz ok, /console ok, SIGTERM ok")

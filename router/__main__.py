@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import signal
 import sys
@@ -25,6 +26,7 @@ from router.app import build_app
 from router.config import Config
 from router.errors import ConfigError
 from router.ops import cli as ops
+from router.ops import firstrun
 from router.store.embedded import embedded_valkey
 from router.web import connections
 
@@ -56,7 +58,9 @@ def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _run(app: web.Application, config: Config) -> None:
+async def _run(
+    app: web.Application, config: Config, on_listening: Callable[[int], None] | None = None
+) -> None:
     """Run the app until SIGTERM/SIGINT, serving its routes on ``PORT`` (a worker: health
     and metrics only), slow and idle clients cut off (``connections``)."""
     runner = web.AppRunner(
@@ -86,7 +90,10 @@ async def _run(app: web.Application, config: Config) -> None:
             header_timeout_s=config.header_timeout_s,
             keepalive_timeout_s=config.keepalive_timeout_s,
         )
-        log.info("listening", port=listening.sockets[0].getsockname()[1])
+        port = listening.sockets[0].getsockname()[1]
+        log.info("listening", port=port)
+        if on_listening is not None:
+            on_listening(port)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -176,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         config = config_module.load()
         if args.command in _OPS:
             return asyncio.run(_OPS[args.command](args, config))
+        first = None
+        if args.command == "serve":  # the newcomer's command: ready to try with nothing set
+            config, first = firstrun.prepare(config)
         with _redis_url(config, args.command) as url:
             app = build_app(
                 config,
@@ -183,9 +193,24 @@ def main(argv: list[str] | None = None) -> int:
                 web_routes=args.command != "worker",
                 worker=args.command != "web",
             )
-            _event_loop_run(_run(app, config))
+            on_listening = None
+            if first is not None:
+                settled, run = config, first
+
+                def on_listening(port: int) -> None:
+                    print(firstrun.banner(settled, run, port, url), flush=True)
+
+            _event_loop_run(_run(app, config, on_listening))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"port {config.port} is already in use: set PORT to a free one (PORT=0 picks any)",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

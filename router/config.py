@@ -166,7 +166,7 @@ def _ed25519_key(env: Mapping[str, str], name: str) -> bytes | None:
 MIN_ADMIN_TOKEN = 32  # characters, unless the router listens on loopback only
 
 
-def _loopback(host: str | None) -> bool:
+def loopback(host: str | None) -> bool:
     if host is None:
         return False
     if host == "localhost":
@@ -190,7 +190,7 @@ def _host(env: Mapping[str, str], name: str) -> str | None:
 
 def _admin_token(env: Mapping[str, str], host: str | None) -> str | None:
     token = _text(env, "ROUTER_ADMIN_TOKEN")
-    if token is not None and len(token) < MIN_ADMIN_TOKEN and not _loopback(host):
+    if token is not None and len(token) < MIN_ADMIN_TOKEN and not loopback(host):
         raise ConfigError(
             "ROUTER_ADMIN_TOKEN",
             f"must be at least {MIN_ADMIN_TOKEN} characters when the router listens beyond "

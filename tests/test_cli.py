@@ -44,7 +44,7 @@ async def test_malformed_variable_stops_start_up_naming_it():
     assert b"PORT" in err
 
 
-async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm():
+async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm(tmp_path):
     proc = await _start(
         "serve",
         env={

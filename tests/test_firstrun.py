@@ -1,0 +1,114 @@
+"""The first run with nothing configured: a generated admin token kept in the per-user data
+directory (0600), embedded data kept there across restarts, a banner saying where everything
+is, loopback only with a generated token, explicit settings winning, a busy port in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+async def _serve(data_home: Path, **env: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "serve",
+        env={
+            **os.environ, "XDG_DATA_HOME": str(data_home), "PORT": "0", "REDIS_URL": "",
+            "ROUTER_ADMIN_TOKEN": "", "ROUTER_EMBEDDED_DIR": "", "ROUTER_HOST": "", **env,
+        },
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _banner(proc: asyncio.subprocess.Process) -> dict[str, str]:
+    """The banner's lines, keyed by their label (console, admin API, data, export ...)."""
+    assert proc.stdout is not None
+    found: dict[str, str] = {}
+    async with asyncio.timeout(60):
+        while line := (await proc.stdout.readline()).decode():
+            text = line.strip()
+            if not text and "REDIS_URL" in found:
+                return found  # the blank line that ends the banner
+            if text.startswith("export "):
+                name, _, value = text.removeprefix("export ").partition("=")
+                found[name] = value
+            elif ":" in text:
+                label, _, value = text.partition(":")
+                found.setdefault(label.strip(), value.strip())
+    raise AssertionError(f"no banner: {found}")
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGTERM)
+    await proc.communicate()
+    return proc.returncode or 0
+
+
+async def test_the_first_run_is_ready_to_try_and_keeps_its_data(tmp_path):
+    proc = await _serve(tmp_path)
+    banner = await _banner(proc)
+    console = banner["console"]
+    assert console.startswith("http://127.0.0.1:")
+    assert "/console#token=" in console
+    token = console.split("#token=")[1]
+    assert banner["ROUTER_ADMIN_TOKEN"] == token
+    assert len(token) >= 32
+    token_file = tmp_path / "call-router" / "admin-token"
+    assert token_file.read_text().strip() == token
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    base = console.split("/console")[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as session:
+        body = {"name": "Support", "livekitAgentName": "support-agent"}
+        async with session.post(f"{base}/v1/agents", json=body, headers=headers) as resp:
+            assert resp.status == 201
+    assert await _stop(proc) == 0
+
+    again = await _serve(tmp_path)  # a restart: the same token, the same data
+    banner = await _banner(again)
+    assert banner["console"].split("#token=")[1] == token
+    base = banner["console"].split("/console")[0]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/v1/agents", headers=headers) as resp,
+    ):
+        assert [a["name"] for a in await resp.json()] == ["Support"]
+    assert await _stop(again) == 0
+
+
+async def test_a_generated_token_is_for_loopback_only(tmp_path):
+    proc = await _serve(tmp_path, ROUTER_HOST="0.0.0.0")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"ROUTER_HOST" in err
+    assert b"ROUTER_ADMIN_TOKEN" in err
+    assert b"Traceback" not in err
+
+
+async def test_explicit_settings_win(tmp_path):
+    token = "an-explicit-admin-token-of-32-characters-or-more"
+    proc = await _serve(tmp_path, ROUTER_ADMIN_TOKEN=token, ROUTER_HOST="127.0.0.1")
+    banner = await _banner(proc)
+    assert "#token=" not in banner["console"]
+    assert "ROUTER_ADMIN_TOKEN" not in banner
+    assert not (tmp_path / "call-router" / "admin-token").exists()
+    assert await _stop(proc) == 0
+
+
+async def test_a_busy_port_is_one_clear_line(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = await _serve(tmp_path, PORT=str(port), ROUTER_HOST="127.0.0.1")
+        _, err = await proc.communicate()
+    assert proc.returncode == 2
+    lines: list[Any] = [line for line in err.decode().splitlines() if not line.startswith("{")]
+    assert lines == [f"port {port} is already in use: set PORT to a free one (PORT=0 picks any)"]
