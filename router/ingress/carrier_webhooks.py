@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from router import logs
 from router.core import correlation, events
@@ -31,6 +30,7 @@ from router.ingress.carrier_signatures import (
     verify_telnyx,
     verify_twilio,
 )
+from router.ingress.queueing import unavailable_as_503
 from router.web import state
 from router.web.httpapi import decode, json_response, read_body, redis_deadline
 
@@ -116,8 +116,8 @@ async def _admit(
 ) -> tuple[str, str, bool]:
     """Decide the carrier's answer, queue the event; (answer, correlation id, queued now?)."""
     app = request.app
-    try:
-        async with redis_deadline(request):
+    with unavailable_as_503(app[state.INGRESS], draft.provider, draft.call_id):
+        async with redis_deadline(request):  # the lookup, the key and the enqueue together
             answer, reason = await _carrier_answer(request, draft, inbound=inbound)
             key = await app[state.CORRELATION].get()
             dialed = correlation.bridge_dialed(draft.dialed, app[state.CONFIG].default_region)
@@ -128,10 +128,6 @@ async def _admit(
             queued, marker = await app[state.INGRESS].enqueue(
                 event.event_id, event, marker=f"{answer} {minted}"
             )
-    except (RedisError, OSError, TimeoutError) as exc:
-        app[state.INGRESS].counts[draft.provider, "unavailable"] += 1
-        log.warning("enqueue_failed", source=draft.provider, call_id=draft.call_id, error=repr(exc))
-        raise Unavailable("event store unavailable; retry") from exc
     answer, _, stored_id = marker.partition(" ")  # a repeated request: the first answer
     app[state.INGRESS].counts[draft.provider, "queued" if queued else "duplicate"] += 1
     log.info(
@@ -252,13 +248,8 @@ async def _transfer_leg_ended(
         received_at_ms=received,
     )
     ingress = request.app[state.INGRESS]
-    try:
-        async with redis_deadline(request):
-            queued, _ = await ingress.enqueue(event.event_id, event)
-    except (RedisError, OSError, TimeoutError) as exc:
-        ingress.counts["telnyx", "unavailable"] += 1
-        log.warning("enqueue_failed", source="telnyx", call_id=inbound, error=repr(exc))
-        raise Unavailable("event store unavailable; retry") from exc
+    with unavailable_as_503(ingress, "telnyx", inbound):  # enqueue has its batch's deadline
+        queued, _ = await ingress.enqueue(event.event_id, event)
     ingress.counts["telnyx", "queued" if queued else "duplicate"] += 1
     return json_response({"queued": queued, "duplicate": not queued, "callId": inbound})
 

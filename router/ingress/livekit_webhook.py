@@ -26,11 +26,11 @@ import jwt
 import msgspec
 from aiohttp import web
 from livekit import api
-from redis.exceptions import RedisError
 
 from router import logs
 from router.core import events
 from router.errors import InvalidSignature, Unavailable, ValidationError
+from router.ingress.queueing import unavailable_as_503
 from router.outbound.tokens import verify_token
 from router.web import state
 from router.web.httpapi import json_response, read_body
@@ -165,12 +165,9 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         return json_response({"queued": False, "reason": "not a SIP participant join"})
 
     event = to_event(webhook, received_at)
-    try:  # the enqueue has the Redis deadline (ROUTER_REDIS_DEADLINE_S) of its batch
+    # The enqueue has the Redis deadline (ROUTER_REDIS_DEADLINE_S) of its pipelined batch.
+    with unavailable_as_503(ingress, "livekit", event.call_id):
         queued, _ = await ingress.enqueue(event.event_id, event)
-    except (RedisError, OSError, TimeoutError) as exc:
-        ingress.counts["livekit", "unavailable"] += 1
-        log.warning("enqueue_failed", source="livekit", call_id=event.call_id, error=repr(exc))
-        raise Unavailable("event store unavailable; retry") from exc
     ingress.counts["livekit", "queued" if queued else "duplicate"] += 1
     log.debug("event_queued", source="livekit", call_id=event.call_id, duplicate=not queued)
     return json_response({"queued": queued, "duplicate": not queued, "callId": event.call_id})
