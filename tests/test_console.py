@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -99,3 +101,33 @@ async def test_console_without_the_token_shows_no_calls(calls, tmp_path):
 async def test_recent_calls_limit_is_validated(calls):
     resp = await calls.get("/v1/calls?limit=0", headers=ADMIN)
     assert resp.status == 400
+
+
+@pytest.mark.timeout(120)
+async def test_console_searches_and_pages_back_through_the_api(calls, tmp_path):
+    """Filters and pages live in the console's own URL and go to ``GET /v1/calls`` as they
+    are; the older-calls link carries the API's next cursor."""
+    base = str(calls.make_url("/console"))
+    dom = await _browse(
+        f"{base}?status=rejected#token={ADMIN_TOKEN}", tmp_path / "p1", "--dump-dom"
+    )
+    assert "SCL_seen2" in dom
+    assert "SCL_seen1" not in dom
+    assert "1 recent calls" in dom
+
+    dom = await _browse(f"{base}?limit=1#token={ADMIN_TOKEN}", tmp_path / "p2", "--dump-dom")
+    assert "SCL_seen2" in dom
+    assert "SCL_seen1" not in dom
+    older = re.search(r'<a id="older" href="([^"]+)"', dom)
+    assert older, "an older-calls link"
+    href = html.unescape(older.group(1))
+    assert href.startswith("/console?limit=1&cursor=")
+    dom = await _browse(
+        str(calls.make_url(href)) + f"#token={ADMIN_TOKEN}", tmp_path / "p3", "--dump-dom"
+    )
+    assert "SCL_seen1" in dom
+    assert "SCL_seen2" not in dom
+    assert '<a id="newest" href="/console">' in dom
+
+    dom = await _browse(f"{base}?since=soon#token={ADMIN_TOKEN}", tmp_path / "p4", "--dump-dom")
+    assert "since: an ISO 8601 time" in dom  # the API's own words for a bad filter

@@ -61,13 +61,25 @@ async def test_a_registry_written_before_the_indexes_is_indexed_once(router, red
     registry: Registry = router.app[state.REGISTRY]
     agent = await create_agent(router)
     row = await import_number(router, e164="+12015550001", agentId=agent["id"], sipTrunkId="ST_1")
-    await import_number(router, e164="+12015550002", agentId=agent["id"], sharedLanding=True)
-    # What an older router left: the rows, none of the indexes.
-    await redis.delete(keys.LANDING_INDEX, keys.trunk_index("ST_1"), keys.INDEX_VERSION)
+    second = await import_number(
+        router, e164="+12015550002", agentId=agent["id"], sharedLanding=True
+    )
+    # What an older router left: the rows, none of the indexes (nor the list orders).
+    await redis.delete(
+        keys.LANDING_INDEX,
+        keys.trunk_index("ST_1"),
+        keys.INDEX_VERSION,
+        keys.NUMBER_ORDER,
+        keys.AGENT_ORDER,
+    )
     assert await registry.landing() is None
+    assert await registry.page_numbers(None, 10) == ([], None)
     assert await registry.ensure_indexes() == 2
     assert await registry.ensure_indexes() == -1  # once
     assert [r.id for r in (await registry.by_trunk("ST_1"))[0]] == [row["id"]]
+    numbers, _ = await registry.page_numbers(None, 10)
+    assert [n.id for n in numbers] == [row["id"], second["id"]]  # in creation order
+    assert [a.id for a in (await registry.page_agents(None, 10))[0]] == [agent["id"]]
     landing = await registry.landing()
     assert landing is not None
     assert landing.e164 == "+12015550002"

@@ -33,15 +33,17 @@ from router.core.models import (
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
 from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.ops.callquery import calls_query
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
 from router.store.registry import Registry
-from router.web import state
+from router.web import paging, state
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
 _MAX_TEXT = 200
+LIST_DEFAULT, LIST_MAX = 100, 1000  # rows a page of numbers or agents holds
 
 
 # ---- rules ----------------------------------------------------------------------------------
@@ -168,10 +170,6 @@ async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     return _view(row, agent, config, await reg.landing())
 
 
-def _landing(rows: list[PhoneNumber]) -> PhoneNumber | None:
-    return next((r for r in rows if r.shared_landing), None)
-
-
 def _agent_view(agent: Agent) -> dict[str, Any]:
     """An agent as the API shows it: webhook secrets are never echoed back."""
     out: dict[str, Any] = msgspec.to_builtins(agent)
@@ -188,11 +186,14 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
 
 @routes.get("/v1/phone-numbers")
 async def list_numbers(request: web.Request) -> web.Response:
+    """Numbers in the order they were imported, a page at a time (``limit``, ``cursor``)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
-    agents = await reg.agents_by_id()
-    rows = await reg.list_numbers()
-    landing = _landing(rows)
-    return json_response([_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows])
+    limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
+    rows, more = await reg.page_numbers(paging.cursor_of(request), limit)
+    agents = await reg.agents_of({r.agent_id for r in rows if r.agent_id})
+    landing = await reg.landing()
+    views = [_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows]
+    return paging.paged(json_response(views), request, more)
 
 
 async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> PhoneNumber:
@@ -283,8 +284,10 @@ async def delete_number(request: web.Request) -> web.Response:
 
 @routes.get("/v1/agents")
 async def list_agents(request: web.Request) -> web.Response:
-    agents = await request.app[state.REGISTRY].list_agents()
-    return json_response([_agent_view(a) for a in agents])
+    """Agents in the order they were created, a page at a time (``limit``, ``cursor``)."""
+    limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
+    agents, more = await request.app[state.REGISTRY].page_agents(paging.cursor_of(request), limit)
+    return paging.paged(json_response([_agent_view(a) for a in agents]), request, more)
 
 
 @routes.post("/v1/agents")
@@ -328,11 +331,18 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 @routes.get("/v1/calls")
 async def recent_calls(request: web.Request) -> web.Response:
-    """The latest decided calls, newest first (``?limit=``: 1 to 200, default 50)."""
-    raw = request.query.get("limit", "50")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
-        raise ValidationError(f"limit: 1 to 200, got {raw!r}", field="limit")
-    return json_response(await request.app[state.CALLS].recent(int(raw)))
+    """Decided calls, newest first, a page at a time (``limit`` 1 to 200, default 50;
+    ``cursor``), filtered by ``status``, ``number`` (the dialed number, any format),
+    ``agent`` (id or LiveKit agent name) and ``since`` (ISO 8601 time, or ``15m``/``2h``/``7d``
+    ago)."""
+    config = request.app[state.CONFIG]
+    limit = paging.limit_of(request, default=50, maximum=200)
+    query = calls_query(request.query, config.default_region)
+    records, more = await request.app[state.CALLS].page(
+        query.before, limit, query.keep, oldest_ms=query.oldest_ms
+    )
+    position = f"{more[0]}/{more[1]}" if more else None
+    return paging.paged(json_response(records), request, position)
 
 
 @routes.get("/v1/calls/{id}")

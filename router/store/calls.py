@@ -10,6 +10,7 @@ aliases, so ``GET /v1/calls/{id}`` finds the record by any of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -27,6 +28,12 @@ _encode = msgspec.json.Encoder().encode
 def _note_recent(pipe: Pipeline, call_ids: list[str]) -> object:
     fields = {f"c{i}".encode(): call_id for i, call_id in enumerate(call_ids)}
     return pipe.xadd(keys.RECENT_CALLS, fields, maxlen=keys.RECENT_CALLS_MAX, approximate=True)  # type: ignore[arg-type]
+
+
+# A place in the recent-calls stream: (entry id, index of the call within the entry).
+Position = tuple[str, int]
+SCAN_MAX = 2_000  # call ids examined for one page at most
+_CHUNK = 100  # stream entries read per round trip
 
 
 class CallStore:
@@ -58,16 +65,61 @@ class CallStore:
         await self.batcher.gather(keys.RECENT_CALLS, call_id, _note_recent)
 
     async def recent(self, limit: int) -> list[CallRecord]:
-        """The latest decided calls, newest first (each call once)."""
-        rows: Any = await self.redis.xrevrange(keys.RECENT_CALLS, count=limit * 2)
-        seen: list[str] = []
-        for _, fields in rows:
-            for raw in reversed(fields.values()):  # newest last within an entry
-                call_id = raw.decode()
-                if call_id not in seen:
-                    seen.append(call_id)
-        records = [await self.get(call_id) for call_id in seen[:limit]]
-        return [r for r in records if r is not None]
+        """The latest decided calls, newest first."""
+        records, _ = await self.page(None, limit)
+        return records
+
+    async def page(
+        self,
+        before: Position | None,
+        limit: int,
+        keep: Callable[[CallRecord], bool] = lambda _: True,
+        *,
+        oldest_ms: int = 0,
+        scan_max: int = SCAN_MAX,
+    ) -> tuple[list[CallRecord], Position | None]:
+        """Up to ``limit`` decided calls older than ``before`` that ``keep`` accepts, newest
+        first, and the position to continue from (None: nothing older). At most ``scan_max``
+        call ids are examined per page, so a rare filter answers a short page and a position
+        rather than walking the whole history; entries noted before ``oldest_ms`` end it."""
+        out: list[CallRecord] = []
+        seen: set[str] = set()
+        scanned = 0
+        top = before[0] if before else "+"
+        while True:
+            rows: Any = await self.redis.xrevrange(keys.RECENT_CALLS, max=top, count=_CHUNK)
+            places: list[tuple[Position, str]] = []
+            ended = len(rows) < _CHUNK
+            for entry_id, fields in rows:
+                entry = entry_id.decode()
+                if int(entry.partition("-")[0]) < oldest_ms:
+                    ended = True
+                    break
+                values = list(fields.values())
+                for i in range(len(values) - 1, -1, -1):  # newest last within an entry
+                    if before is not None and entry == before[0] and i >= before[1]:
+                        continue
+                    places.append(((entry, i), values[i].decode()))
+            records = await self._get_many([call_id for _, call_id in places])
+            for (place, call_id), record in zip(places, records, strict=True):
+                scanned += 1
+                if record is not None and call_id not in seen and keep(record):
+                    seen.add(call_id)
+                    out.append(record)
+                if len(out) == limit or scanned >= scan_max:
+                    return out, place
+            if ended:
+                return out, None
+            top = f"({rows[-1][0].decode()}"  # exclusive: below the last entry read
+
+    async def _get_many(self, call_ids: list[str]) -> list[CallRecord | None]:
+        if not call_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call_id in call_ids:
+                pipe.get(keys.call_record(call_id))
+            raw: list[bytes | None] = await pipe.execute()
+        return [_decoder.decode(r) if r is not None else None for r in raw]
 
     async def alias(self, alias_id: str, call_id: str) -> None:
         await self.redis.set(keys.call_alias(alias_id), call_id, ex=keys.CALL_RECORD_TTL_S)

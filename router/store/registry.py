@@ -38,6 +38,8 @@ if ARGV[5] ~= ARGV[6] then
   if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], -1) end
   if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[9], ARGV[1]) end
+if ARGV[2] == '' then redis.call('ZADD', KEYS[9], redis.call('INCR', KEYS[10]), ARGV[1]) end
 if ARGV[8] == '1' then redis.call('SREM', KEYS[6], ARGV[1]) end
 if ARGV[10] ~= '' then redis.call('SREM', KEYS[7], ARGV[1]) end
 if ARGV[3] ~= '' then
@@ -59,8 +61,10 @@ if ARGV[3] == '' then
   if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return 'LINKED' end
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  if ARGV[2] == '' then redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), ARGV[1]) end
 end
 redis.call('PUBLISH', ARGV[4], redis.call('INCR', KEYS[3]))
 return 'OK'
@@ -98,13 +102,29 @@ end
 return {found, agent, version}
 """
 
-# The indexes by what is looked up (shared landing numbers, trunk ids), built once from the
-# rows when a registry written before them is first opened. The trunk sets' names come from
+# The indexes by what is looked up (shared landing numbers, trunk ids) and the list orders
+# (creation time, then id: what pages follow), built once from the rows when a registry
+# written before them is first opened. The trunk sets' names come from
 # the rows: they share the {registry} slot, so the script stays on one node in a cluster.
-INDEX_VERSION = "2"
+INDEX_VERSION = "3"
 _REINDEX = """
 if redis.call('GET', KEYS[3]) == ARGV[1] then return -1 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
+-- the list orders: creation time, then id, numbered from the sequence
+local function order(hash, zset)
+  local all = redis.call('HGETALL', hash)
+  local places = {}
+  for i = 1, #all, 2 do
+    table.insert(places, cjson.decode(all[i + 1])['createdAt'] .. ' ' .. all[i])
+  end
+  table.sort(places)
+  for _, place in ipairs(places) do
+    local id = string.sub(place, string.find(place, ' ', 1, true) + 1)
+    redis.call('ZADD', zset, redis.call('INCR', KEYS[7]), id)
+  end
+end
+order(KEYS[5], KEYS[6])
+order(KEYS[1], KEYS[4])
 local rows = redis.call('HGETALL', KEYS[1])
 for i = 1, #rows, 2 do
   local row = cjson.decode(rows[i + 1])
@@ -121,6 +141,31 @@ return #rows / 2
 _number_decoder = msgspec.json.Decoder(PhoneNumber)
 _agent_decoder = msgspec.json.Decoder(Agent)
 _encode = msgspec.json.Encoder().encode
+
+
+async def _page(
+    redis: Redis, order: str, rows: str, after: str | None, limit: int
+) -> tuple[list[bytes], str | None]:
+    """Up to ``limit`` stored rows created after place ``after`` in creation order, and the
+    place to continue after when more follow."""
+    start = f"({after}" if after else "-inf"
+    places: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment]
+        order, start, "+inf", byscore=True, offset=0, num=limit + 1, withscores=True
+    )
+    more = len(places) > limit
+    places = places[:limit]
+    if not places:
+        return [], None
+    raw: list[bytes | None] = await redis.hmget(rows, [i for i, _ in places])  # type: ignore[assignment]
+    return [r for r in raw if r is not None], str(int(places[-1][1])) if more else None
+
+
+def _place(after: str | None) -> str | None:
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) < 17):
+        raise ValidationError(
+            "cursor: not a cursor this API gave (take it from the Link header)", field="cursor"
+        )
+    return after
 
 
 def _outcome(result: Any) -> str:
@@ -142,7 +187,15 @@ class Registry:
         """Build the lookup indexes if this registry predates them; rows indexed (-1: none
         needed). Idempotent, and safe while others write (one script)."""
         result = await self._reindex(
-            keys=[keys.NUMBERS, keys.LANDING_INDEX, keys.INDEX_VERSION],
+            keys=[
+                keys.NUMBERS,
+                keys.LANDING_INDEX,
+                keys.INDEX_VERSION,
+                keys.NUMBER_ORDER,
+                keys.AGENTS,
+                keys.AGENT_ORDER,
+                keys.ORDER_SEQUENCE,
+            ],
             args=[INDEX_VERSION, keys.TRUNK_INDEX_PREFIX],
         )
         return int(result)
@@ -168,6 +221,20 @@ class Registry:
         rows = [_number_decoder.decode(r) for r in await self.redis.hvals(keys.NUMBERS)]
         return sorted(rows, key=lambda r: (r.created_at, r.id))
 
+    async def page_numbers(
+        self, after: str | None, limit: int
+    ) -> tuple[list[PhoneNumber], str | None]:
+        """One page of numbers in creation order, and where the next page starts (or None)."""
+        raw, more = await _page(self.redis, keys.NUMBER_ORDER, keys.NUMBERS, _place(after), limit)
+        return [_number_decoder.decode(r) for r in raw], more
+
+    async def agents_of(self, agent_ids: set[str]) -> dict[str, Agent]:
+        if not agent_ids:
+            return {}
+        ids = sorted(agent_ids)
+        raw: list[bytes | None] = await self.redis.hmget(keys.AGENTS, ids)  # type: ignore[assignment]
+        return {i: _agent_decoder.decode(r) for i, r in zip(ids, raw, strict=True) if r is not None}
+
     async def write_number(
         self, new: PhoneNumber | None, *, old: PhoneNumber | None, old_raw: bytes = b""
     ) -> None:
@@ -187,6 +254,8 @@ class Registry:
                     keys.LANDING_INDEX,
                     keys.trunk_index(old_trunk),
                     keys.trunk_index(new_trunk),
+                    keys.NUMBER_ORDER,
+                    keys.ORDER_SEQUENCE,
                 ],
                 args=[
                     current.id,
@@ -267,6 +336,11 @@ class Registry:
         rows = list((await self.agents_by_id()).values())
         return sorted(rows, key=lambda r: (r.created_at, r.id))
 
+    async def page_agents(self, after: str | None, limit: int) -> tuple[list[Agent], str | None]:
+        """One page of agents in creation order, and where the next page starts (or None)."""
+        raw, more = await _page(self.redis, keys.AGENT_ORDER, keys.AGENTS, _place(after), limit)
+        return [_agent_decoder.decode(r) for r in raw], more
+
     async def write_agent(
         self, new: Agent | None, *, old: Agent | None, old_raw: bytes = b""
     ) -> None:
@@ -274,7 +348,13 @@ class Registry:
         assert current is not None
         result = _outcome(
             await self._save_agent(
-                keys=[keys.AGENTS, keys.AGENT_LINKS, keys.REGISTRY_VERSION],
+                keys=[
+                    keys.AGENTS,
+                    keys.AGENT_LINKS,
+                    keys.REGISTRY_VERSION,
+                    keys.AGENT_ORDER,
+                    keys.ORDER_SEQUENCE,
+                ],
                 args=[current.id, old_raw, _encode(new) if new else b"", keys.REGISTRY_CHANNEL],
             )
         )
