@@ -2,7 +2,7 @@
 
 With no ``REDIS_URL``, ``serve`` starts the embedded Valkey for the life of the process.
 ``web`` and ``worker`` run apart (the Procfile's lines) and so need a shared ``REDIS_URL``;
-so do the operator tools (``dlq list``, ``dlq replay``), which talk to the running system's Redis.
+the operator commands talk to the running router over its HTTP API (``ops.client``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from router.app import build_app
 from router.config import Config
 from router.errors import ConfigError
 from router.ops import cli as ops
-from router.ops import firstrun
+from router.ops import client, firstrun, simulate
 from router.store.embedded import embedded_valkey
 from router.web import connections
 
@@ -112,27 +112,68 @@ def _bench(argv: list[str]) -> int:
     return int(bench_main(argv))
 
 
-async def _numbers(args: argparse.Namespace, config: Config) -> int:
-    return await ops.numbers_import(config, args.file)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-async def _calls(args: argparse.Namespace, config: Config) -> int:
-    if args.calls_command == "show":
-        return await ops.calls_show(config, args.id)
-    return await ops.calls_tail(config)
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a log level: one of {', '.join(LOG_LEVELS)}"
+        )
+    return value.upper()
 
 
-_OPS: dict[str, Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]] = {
-    "dlq": ops.dead_letters,
-    "route": ops.route_preview,
-    "numbers": _numbers,
-    "calls": _calls,
-}
+async def _client_command(args: argparse.Namespace) -> int:
+    """An operator command over the router's HTTP API."""
+    url, token = client.target(args.url, args.token)
+    async with client.AdminClient(url, token) as admin:
+        match args.command, getattr(args, "sub", None):
+            case "numbers", "import":
+                return await ops.numbers_import(admin, args.file)
+            case "numbers", "add":
+                return await ops.numbers_add(admin, args)
+            case "numbers", "list":
+                return await ops.numbers_list(admin, args.json)
+            case "agents", "create":
+                return await ops.agents_create(admin, args)
+            case "agents", "list":
+                return await ops.agents_list(admin, args.json)
+            case "calls", "show":
+                return await ops.calls_show(admin, args.id)
+            case "calls", "list":
+                return await ops.calls_list(admin, args)
+            case "calls", "tail":
+                return await ops.calls_tail(admin, args)
+            case "calls", "simulate":
+                return await simulate.run(admin, args)
+            case "route", "preview":
+                return await ops.route_preview(admin, args)
+            case "dlq", _:
+                return await ops.dead_letters(admin, args)
+    raise AssertionError(f"no handler for {args.command}")
 
 
-def main(argv: list[str] | None = None) -> int:
+CLIENT_COMMANDS = ("numbers", "agents", "calls", "route", "dlq")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
+    )
+    # The operator commands' target, also accepted after the command (python -m router calls
+    # tail --url ...): the sub-parsers' defaults must not hide the top-level values.
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument(
+        "--url", default=argparse.SUPPRESS,
+        help="the router's base URL (ROUTER_URL; default http://127.0.0.1:$PORT or 8080)",
+    )  # fmt: skip
+    remote.add_argument(
+        "--token", default=argparse.SUPPRESS,
+        help="the admin token (ROUTER_ADMIN_TOKEN; on a first-run machine, its token file)",
+    )  # fmt: skip
+    parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="ingress and worker in one process (embedded Valkey by default)")
     sub.add_parser("web", help="ingress and admin API only")
@@ -140,23 +181,46 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "bench", help="benchmark on this machine (pip install -e '.[bench]'; see bench/run.py)"
     )
-    dlq = sub.add_parser("dlq", help="the dead-letter stream").add_subparsers(
-        dest="dlq_command", required=True
+
+    def group(name: str, help_text: str) -> Any:
+        return sub.add_parser(name, help=help_text).add_subparsers(dest="sub", required=True)
+
+    def leaf(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = parent.add_parser(name, help=help_text, parents=[remote])
+        return made
+
+    numbers = group("numbers", "phone numbers (admin API)")
+    leaf(numbers, "import", "import a CSV or JSON-lines file").add_argument("file", type=Path)
+    add = leaf(numbers, "add", "import one number")
+    add.add_argument("e164", help="the number, E.164 or national")
+    add.add_argument("--agent", help="the agent id it routes to")
+    add.add_argument("--template", help="dispatchMetadataTemplate, JSON")
+    add.add_argument("--label")
+    add.add_argument("--direction", choices=("inbound", "outbound", "both"))
+    leaf(numbers, "list", "every number with its setup status").add_argument(
+        "--json", action="store_true", help="one JSON row per line"
     )
-    dlq_list = dlq.add_parser("list", help="show dead-lettered entries and their errors")
-    dlq_list.add_argument("--limit", type=int, default=100)
-    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    dlq_replay = dlq.add_parser("replay", help="put entries back on the call stream")
-    which = dlq_replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", default=[], metavar="ID")
-    which.add_argument("--all", action="store_true")
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        return _bench(argv[1:])
-    routes = sub.add_parser("route", help="routing tools").add_subparsers(
-        dest="route_command", required=True
-    )
-    prev = routes.add_parser("preview", help="the decision for such a call, without dispatching")
+    agents = group("agents", "agents (admin API)")
+    create = leaf(agents, "create", "create an agent; prints its id")
+    create.add_argument("--name", required=True)
+    create.add_argument("--livekit-agent-name", required=True, help="the name it registers with")
+    create.add_argument("--prompt")
+    leaf(agents, "list", "every agent").add_argument("--json", action="store_true")
+
+    calls = group("calls", "call records")
+    leaf(calls, "show", "one call's routing trace").add_argument("id")
+    listing = leaf(calls, "list", "decided calls, newest first")
+    tail = leaf(calls, "tail", "decisions as they happen (Ctrl-C to stop)")
+    for filtered in (listing, tail):
+        filtered.add_argument("--status", help="e.g. rejected, or dispatched,dry_run")
+        filtered.add_argument("--number", help="the dialed number")
+        filtered.add_argument("--agent", help="agent id or LiveKit agent name")
+    listing.add_argument("--since", help="an ISO 8601 time or an age: 15m, 2h, 7d")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    simulate.add_arguments(leaf(calls, "simulate", simulate.HELP))
+
+    routes = group("route", "routing tools")
+    prev = leaf(routes, "preview", "the decision for such a call, without dispatching")
     prev.add_argument("--dialed", help="the dialed number")
     prev.add_argument("--caller", help="the caller's number")
     prev.add_argument("--forwarded-from", help="a carrier's own forwarding field")
@@ -166,23 +230,45 @@ def main(argv: list[str] | None = None) -> int:
         "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="a SIP header, e.g. 'Diversion: <sip:+16175550177@pbx>;reason=unconditional'",
     )  # fmt: skip
-    numbers = sub.add_parser("numbers", help="phone numbers").add_subparsers(
-        dest="numbers_command", required=True
+
+    dlq = sub.add_parser("dlq", help="the dead-letter stream (admin API)").add_subparsers(
+        dest="dlq_command", required=True
     )
-    numbers.add_parser("import", help="import a CSV or JSON-lines file").add_argument(
-        "file", type=Path
+    dlq_list = dlq.add_parser(
+        "list", help="dead-lettered entries and their errors", parents=[remote]
     )
-    calls = sub.add_parser("calls", help="call records").add_subparsers(
-        dest="calls_command", required=True
+    dlq_list.add_argument("--limit", type=int, default=100)
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dlq_replay = dlq.add_parser(
+        "replay", help="put entries back on the call stream", parents=[remote]
     )
-    calls.add_parser("show", help="one call's routing trace").add_argument("id")
-    calls.add_parser("tail", help="decisions as they happen")
-    args = parser.parse_args(argv)
+    which = dlq_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true")
+
+    maintenance = sub.add_parser(
+        "maintenance", help="break-glass repairs, straight to Redis (REDIS_URL; no admin API)"
+    ).add_subparsers(dest="maintenance_command", required=True)
+    maintenance.add_parser("reindex", help="rebuild the registry's indexes from its rows")
+    replay = maintenance.add_parser("dlq-replay", help="replay dead letters with the web down")
+    direct = replay.add_mutually_exclusive_group(required=True)
+    direct.add_argument("ids", nargs="*", default=[], metavar="ID")
+    direct.add_argument("--all", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
+    args = _parser().parse_args(argv)
     logs.configure(args.log_level)
     try:
+        if args.command in CLIENT_COMMANDS:
+            return asyncio.run(_client_command(args))
         config = config_module.load()
-        if args.command in _OPS:
-            return asyncio.run(_OPS[args.command](args, config))
+        if args.command == "maintenance":
+            return asyncio.run(ops.maintenance(args, config))
         first = None
         if args.command == "serve":  # the newcomer's command: ready to try with nothing set
             config, first = firstrun.prepare(config)
@@ -201,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(firstrun.banner(settled, run, port, url), flush=True)
 
             _event_loop_run(_run(app, config, on_listening))
+    except KeyboardInterrupt:  # Ctrl-C in an operator command (calls tail): no traceback
+        return 130
+    except client.ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from router import logs
 from router.config import Config
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
-from router.ops import admin, console, health, preview
+from router.ops import admin, callstream, console, deadletters, health, preview
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
@@ -97,7 +97,9 @@ def build_app(
     app.add_routes(health.routes)
     if web_routes:
         app[ANSWERS] = Answers()  # templates/ is data, loaded once
+        app.add_routes(callstream.routes)  # before /v1/calls/{id}
         app.add_routes(admin.routes)
+        app.add_routes(deadletters.routes)
         app.add_routes(preview.routes)
         app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)

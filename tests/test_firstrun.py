@@ -34,7 +34,7 @@ async def _banner(proc: asyncio.subprocess.Process) -> dict[str, str]:
     async with asyncio.timeout(60):
         while line := (await proc.stdout.readline()).decode():
             text = line.strip()
-            if not text and "REDIS_URL" in found:
+            if not text and "ROUTER_URL" in found:
                 return found  # the blank line that ends the banner
             if text.startswith("export "):
                 name, _, value = text.removeprefix("export ").partition("=")
@@ -112,3 +112,46 @@ async def test_a_busy_port_is_one_clear_line(tmp_path):
     assert proc.returncode == 2
     lines: list[Any] = [line for line in err.decode().splitlines() if not line.startswith("{")]
     assert lines == [f"port {port} is already in use: set PORT to a free one (PORT=0 picks any)"]
+
+
+async def test_the_quick_start_with_nothing_but_the_first_run(tmp_path):
+    """README's quick start: with only the first run's files (no token, no LiveKit key set),
+    the CLI creates an agent, imports a number and simulates a forwarded call: a dry-run
+    decision with the rendered metadata."""
+    proc = await _serve(tmp_path, LIVEKIT_URL="", LIVEKIT_API_KEY="", LIVEKIT_API_SECRET="")
+    banner = await _banner(proc)
+    assert "dry run" in banner["LiveKit"]
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path),
+        "ROUTER_URL": banner["ROUTER_URL"],
+        "ROUTER_ADMIN_TOKEN": "",
+        "LIVEKIT_API_KEY": "",
+        "LIVEKIT_API_SECRET": "",
+    }
+
+    async def cli(*args: str) -> str:
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await run.communicate()
+        assert run.returncode == 0, err.decode()
+        return out.decode()
+
+    try:
+        agent = (
+            await cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support")
+        ).strip()
+        template = '{"prompt": "Forwarded by {{forwardedFromNumber}}"}'
+        await cli("numbers", "add", "+12015550123", "--agent", agent, "--template", template)
+        out = await cli(
+            "calls", "simulate", "--to", "+12015550123",
+            "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional",
+        )  # fmt: skip
+    finally:
+        assert await _stop(proc) == 0
+    assert "status: dry_run" in out
+    assert '"prompt": "Forwarded by +16175550177"' in out
+    secret = tmp_path / "call-router" / "livekit-api-secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600

@@ -15,33 +15,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import time
-from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from router.core.twilio_signing import TWILIO_HASHES, twilio_signature
 from router.errors import Forbidden
+
+__all__ = ["twilio_signature"]
 
 TELNYX_TOLERANCE_S = 300
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
-_TWILIO_HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
-
-
-def twilio_signature(
-    key: str, url: str, params: Iterable[tuple[str, str]], algorithm: str = "HMAC_SHA1"
-) -> str:
-    """Twilio's documented algorithm; repeated names are kept, in their sorted order.
-    ``key``: the Auth Token (HMAC_SHA1), or a webhook SharedKey's secret (its algorithm)."""
-    data = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(key.encode(), data.encode(), _TWILIO_HASHES[algorithm]).digest()
-    return base64.b64encode(digest).decode()
 
 
 def signature_settings(header: str | None) -> tuple[str | None, str]:  # (key id, algorithm)
@@ -95,7 +85,7 @@ def verify_twilio(
     if not signature:
         raise Forbidden("missing X-Twilio-Signature")
     key_id, algorithm = signature_settings(settings)
-    if algorithm not in _TWILIO_HASHES:
+    if algorithm not in TWILIO_HASHES:
         raise Forbidden(f"{SIGNATURE_SETTINGS} names an unsupported algorithm {algorithm!r}")
     if (settings and key_id is not None) or algorithm != "HMAC_SHA1":
         key = shared_key

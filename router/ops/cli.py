@@ -1,17 +1,23 @@
-"""Operator commands: they talk to the running router's Redis (``REDIS_URL``).
+"""Operator commands. They talk to the running router's HTTP API (``ops.client``: ``--url`` /
+``ROUTER_URL``, ``--token`` / ``ROUTER_ADMIN_TOKEN``) with the same authorization as any
+client:
 
 - ``numbers import FILE`` — CSV (a header row of API field names) or JSON lines; each row is
-  validated and stored exactly as ``POST /v1/phone-numbers/import`` would, with a progress
-  bar and a summary of what was refused and why.
-- ``calls show ID`` — one call's routing trace, readable.
-- ``calls tail`` — decisions as they are made (the workers publish each record as they write it).
+  sent to ``POST /v1/phone-numbers/import``, with a progress bar and a summary of what was
+  refused and why; ``numbers add``, ``numbers list``; ``agents create``, ``agents list``.
+- ``calls show ID`` — one call's routing trace, readable; ``calls list`` with the API's
+  filters; ``calls tail`` — decisions as they are made (``GET /v1/calls/events``).
 - ``route preview …`` — the decision for a hypothetical call, nothing dispatched.
 - ``dlq list`` / ``dlq replay ID… | --all`` — the dead-letter stream.
+
+``maintenance …`` alone talks to Redis directly (``REDIS_URL``): break-glass repairs for when
+the web processes are down, bypassing the admin API's authorization, and it says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import csv
 import json
@@ -25,13 +31,11 @@ import msgspec
 from redis.asyncio import Redis
 
 from router.config import Config
-from router.core.models import PhoneNumberImport
 from router.core.records import CallRecord
-from router.errors import ApiError, ConfigError
-from router.ops.admin import import_row
-from router.ops.preview import PreviewRequest, preview
+from router.errors import ConfigError
+from router.ops.client import AdminClient, Refused, quote
+from router.ops.preview import PreviewRequest
 from router.store import dlq, keys
-from router.store.calls import CallStore
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
 
@@ -74,38 +78,100 @@ def _progress(done: int, total: int, out: TextIO) -> None:
     out.flush()
 
 
-async def numbers_import(config: Config, path: Path, out: TextIO = sys.stdout) -> int:
+IMPORTS_IN_FLIGHT = 8  # rows sent at once over the client's keep-alive connections
+
+
+async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdout) -> int:
     # A command-line tool reading its input before any network I/O: blocking is fine here.
     if not path.is_file():  # noqa: ASYNC240
         print(f"no such file: {path}", file=sys.stderr)
         return 2
     rows = list(_rows(path))
-    redis = await redis_for(config, "numbers import")
-    registry = Registry(redis)
-    refused: list[tuple[int, str]] = []
-    imported = 0
-    try:
-        for done, (line, raw) in enumerate(rows, start=1):
+    refused: dict[int, str] = {}
+    done = 0
+    gate = asyncio.Semaphore(IMPORTS_IN_FLIGHT)
+
+    async def send(line: int, raw: Any) -> None:
+        nonlocal done
+        async with gate:
             try:
-                body = (
-                    msgspec.json.decode(raw, type=PhoneNumberImport)
-                    if isinstance(raw, str)
-                    else msgspec.convert(raw, PhoneNumberImport)
-                )
-                await import_row(registry, body, config)
-                imported += 1
-            except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-                refused.append((line, str(exc)))
-            except ApiError as exc:
-                refused.append((line, f"{exc.code}: {exc.message}"))
+                if isinstance(raw, str):
+                    await client.call("POST", "/v1/phone-numbers/import", data=raw.encode())
+                else:
+                    await client.call("POST", "/v1/phone-numbers/import", body=raw)
+            except Refused as exc:
+                if exc.status in (401, 403):
+                    raise
+                refused[line] = f"{exc.code}: {exc.message}"
+            done += 1
             _progress(done, len(rows), sys.stderr)
-    finally:
-        await redis.aclose()
+
+    await asyncio.gather(*(send(line, raw) for line, raw in rows))
     print(file=sys.stderr)
-    print(f"imported {imported}, refused {len(refused)} of {len(rows)} rows", file=out)
-    for line, why in refused:
-        print(f"  line {line}: {why}", file=out)
+    print(
+        f"imported {len(rows) - len(refused)}, refused {len(refused)} of {len(rows)} rows", file=out
+    )
+    for line in sorted(refused):
+        print(f"  line {line}: {refused[line]}", file=out)
     return 0 if not refused else 1
+
+
+async def numbers_add(client: AdminClient, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"e164": args.e164}
+    for flag, field in (("agent", "agentId"), ("label", "label"), ("direction", "direction")):
+        if getattr(args, flag):
+            body[field] = getattr(args, flag)
+    if args.template:
+        try:
+            body["dispatchMetadataTemplate"] = json.loads(args.template)
+        except json.JSONDecodeError as exc:
+            print(f"--template is not JSON: {exc}", file=sys.stderr)
+            return 2
+    row, _ = await client.call("POST", "/v1/phone-numbers/import", body=body)
+    print(msgspec.json.format(msgspec.json.encode(row)).decode())
+    return 0
+
+
+async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    count = 0
+    async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
+        count += 1
+        if as_json:
+            print(msgspec.json.encode(row).decode(), file=out)
+            continue
+        status = row.get("setupStatus") or {}
+        ready = "ready" if status.get("sipConnectionReady") else "not ready"
+        issues = "; ".join(status.get("issues") or [])
+        print(
+            terminal_safe(
+                f"{row['id']}  {row['e164']:<16} {row['direction']:<8} "
+                f"{row.get('agentId') or '-':<27} {ready}"
+                f"{'  (' + issues + ')' if issues else ''}  {row.get('label') or ''}".rstrip()
+            ),
+            file=out,
+        )
+    if not as_json:
+        print(f"{count} number{'' if count == 1 else 's'}", file=out)
+    return 0
+
+
+async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
+    if args.prompt:
+        body["prompt"] = args.prompt
+    agent, _ = await client.call("POST", "/v1/agents", body=body)
+    print(agent["id"])  # alone on stdout: AGENT=$(python -m router agents create ...)
+    return 0
+
+
+async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
+        if as_json:
+            print(msgspec.json.encode(agent).decode(), file=out)
+        else:
+            line = f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"
+            print(terminal_safe(line), file=out)
+    return 0
 
 
 # ---- calls show / tail ------------------------------------------------------------------------
@@ -165,42 +231,57 @@ def one_line(record: CallRecord) -> str:
     )
 
 
-async def calls_show(config: Config, call_id: str, out: TextIO = sys.stdout) -> int:
-    redis = await redis_for(config, "calls show")
+async def calls_show(client: AdminClient, call_id: str, out: TextIO = sys.stdout) -> int:
     try:
-        record = await CallStore(redis).get(call_id)
-    finally:
-        await redis.aclose()
-    if record is None:
-        print(f"no record for {call_id} (records are kept 7 days)", file=sys.stderr)
+        raw, _ = await client.call("GET", f"/v1/calls/{quote(call_id)}")
+    except Refused as exc:
+        if exc.status != 404:
+            raise
+        print(terminal_safe(f"no record for {call_id} (records are kept 7 days)"), file=sys.stderr)
         return 1
-    print(trace(record), file=out)
+    print(trace(msgspec.convert(raw, CallRecord)), file=out)
     return 0
 
 
-async def calls_tail(config: Config, out: TextIO = sys.stdout, limit: int | None = None) -> int:
-    redis = await redis_for(config, "calls tail")
-    pubsub = redis.pubsub()
+def call_filters(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        name: value
+        for name in ("status", "number", "agent", "since")
+        if (value := getattr(args, name, None))
+    }
+
+
+async def calls_list(
+    client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout
+) -> int:
+    params = {**call_filters(args), "limit": str(min(args.limit, 200))}
+    async for raw in client.pages("/v1/calls", params, most=args.limit):
+        print(one_line(msgspec.convert(raw, CallRecord)), file=out, flush=True)
+    return 0
+
+
+async def calls_tail(
+    client: AdminClient,
+    args: argparse.Namespace | None = None,
+    out: TextIO = sys.stdout,
+    limit: int | None = None,
+) -> int:
+    params = call_filters(args) if args is not None else {}
     seen = 0
-    try:
-        await pubsub.subscribe(keys.CALLS_CHANNEL)
+    async with client.event_stream("/v1/calls/events", params) as decisions:
         print("listening for call decisions (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        while limit is None or seen < limit:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is None or message["type"] != "message":
-                continue
-            print(one_line(_record.decode(message["data"])), file=out, flush=True)
+        async for data in decisions:
+            print(one_line(_record.decode(data)), file=out, flush=True)
             seen += 1
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-        await redis.aclose()
+            if limit is not None and seen >= limit:
+                break
     return 0
 
 
 # ---- route preview, dlq -------------------------------------------------------------------------
 
 
-async def route_preview(args: argparse.Namespace, config: Config) -> int:
+async def route_preview(client: AdminClient, args: argparse.Namespace) -> int:
     headers = {}
     for item in args.header:
         name, sep, value = item.partition(":")
@@ -216,39 +297,60 @@ async def route_preview(args: argparse.Namespace, config: Config) -> int:
         headers=headers,
         trunk_id=args.trunk_id,
     )
-    redis = await redis_for(config, "route preview")
-    try:
-        result = await preview(Registry(redis), body, config)
-    finally:
-        await redis.aclose()
+    result, _ = await client.call("POST", "/v1/route/preview", body=body)
     print(msgspec.json.format(msgspec.json.encode(result)).decode())
     return 0
 
 
-async def dead_letters(args: argparse.Namespace, config: Config) -> int:
-    redis = await redis_for(config, "dlq")
-    try:
-        if args.dlq_command == "list":
-            entries = await dlq.list_entries(redis, args.limit, config.stream_shards)
-            for e in entries:
-                if args.json:
-                    print(msgspec.json.encode(e).decode())
-                else:
-                    print(
-                        terminal_safe(
-                            f"{e.id}  call={e.call_id}  deliveries={e.deliveries}  {e.failed_at}"
-                        )
+async def dead_letters(client: AdminClient, args: argparse.Namespace) -> int:
+    if args.dlq_command == "list":
+        entries, _ = await client.call("GET", "/v1/dead-letters", params={"limit": str(args.limit)})
+        for e in entries:
+            if args.json:
+                print(msgspec.json.encode(e).decode())
+            else:
+                print(
+                    terminal_safe(
+                        f"{e['id']}  call={e['callId']}  deliveries={e['deliveries']}  "
+                        f"{e['failedAt']}"
                     )
-                    print(f"    {terminal_safe(e.error)}")
-            if not args.json:
-                print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
-            return 0
-        replayed = await dlq.replay(redis, None if args.all else args.ids, config.stream_shards)
-        missing = set(args.ids) - set(replayed)
-        print(f"replayed {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
-        if missing:
-            print(f"not in the dead-letter stream: {' '.join(sorted(missing))}", file=sys.stderr)
-            return 1
+                )
+                print(f"    {terminal_safe(e['error'])}")
+        if not args.json:
+            print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
         return 0
+    body = {"all": True} if args.all else {"ids": args.ids}
+    result, _ = await client.call("POST", "/v1/dead-letters/replay", body=body)
+    return _replayed(result["replayed"], result["missing"])
+
+
+def _replayed(replayed: list[str], missing: list[str]) -> int:
+    print(f"replayed {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
+    if missing:
+        print(f"not in the dead-letter stream: {' '.join(sorted(missing))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---- maintenance: Redis directly (break-glass) -------------------------------------------------
+
+BREAK_GLASS = (
+    "break-glass: talking to Redis directly at REDIS_URL, bypassing the admin API and its "
+    "authorization"
+)
+
+
+async def maintenance(args: argparse.Namespace, config: Config) -> int:
+    redis = await redis_for(config, f"maintenance {args.maintenance_command}")
+    print(BREAK_GLASS, file=sys.stderr)
+    try:
+        if args.maintenance_command == "reindex":  # rebuilt from the rows, whatever was there
+            await redis.delete(keys.INDEX_VERSION)
+            indexed = await Registry(redis).ensure_indexes()
+            print(f"rebuilt the registry's indexes over {indexed} numbers")
+            return 0
+        ids = None if args.all else args.ids
+        replayed = await dlq.replay(redis, ids, config.stream_shards)
+        return _replayed(replayed, sorted(set(args.ids) - set(replayed)))
     finally:
         await redis.aclose()

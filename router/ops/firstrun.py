@@ -24,16 +24,28 @@ from router.errors import ConfigError
 
 APP_NAME = "call-router"
 TOKEN_FILE = "admin-token"
+# With no LiveKit configured at all, webhooks are checked with a local key pair kept beside the
+# token, so ``python -m router calls simulate`` can sign them on this machine (dry run: nothing
+# is dispatched anywhere while LIVEKIT_URL is unset).
+LOCAL_LIVEKIT_KEY = "APIlocaldev"
+LIVEKIT_SECRET_FILE = "livekit-api-secret"
 
 
 class FirstRun(msgspec.Struct, frozen=True):
     data_dir: Path
     generated_token: bool  # the admin token is the one kept in data_dir
     embedded_data: bool  # the embedded Valkey keeps its data in data_dir
+    local_livekit_key: bool = False  # LiveKit webhooks are signed with the local key pair
 
 
 def data_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def local_livekit_secret() -> str | None:
+    """The local LiveKit webhook secret of a first run on this machine, if there is one."""
+    path = data_dir() / LIVEKIT_SECRET_FILE
+    return path.read_text().strip() or None if path.is_file() else None
 
 
 def _token(path: Path) -> str:
@@ -67,9 +79,14 @@ def prepare(config: Config) -> tuple[Config, FirstRun]:
             )
         changes["admin_token"] = _token(where / TOKEN_FILE)
         changes["host"] = config.host or "127.0.0.1"
+    local_key = not (config.livekit_url or config.livekit_api_key or config.livekit_api_secret)
+    if local_key and generated:  # a machine trying the router: nothing reaches LiveKit
+        changes["livekit_api_key"] = LOCAL_LIVEKIT_KEY
+        changes["livekit_api_secret"] = _token(where / LIVEKIT_SECRET_FILE)
     if embedded_data:
         (where / "valkey").mkdir(parents=True, exist_ok=True)
-    return msgspec.structs.replace(config, **changes), FirstRun(where, generated, embedded_data)
+    first = FirstRun(where, generated, embedded_data, local_key and generated)
+    return msgspec.structs.replace(config, **changes), first
 
 
 def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
@@ -86,7 +103,21 @@ def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
         lines += [f"  console:    {base}/console", f"  admin API:  {base}/v1"]
     if first.embedded_data:
         lines.append(f"  data:       {first.data_dir / 'valkey'} (kept across restarts)")
-    lines += ["", "  for the CLI in another shell:", f"    export REDIS_URL={redis_url}"]
+    if first.local_livekit_key:
+        lines.append(
+            "  LiveKit:    dry run (no LIVEKIT_URL): dispatches are recorded, not made; webhooks "
+            f"are checked with the local key {LOCAL_LIVEKIT_KEY} (secret in "
+            f"{first.data_dir / LIVEKIT_SECRET_FILE})"
+        )
+    lines += [
+        "",
+        "  the CLI on this machine finds the router and its token by itself; elsewhere:",
+        f"    export ROUTER_URL={base}",
+    ]
     if first.generated_token:
         lines.append(f"    export ROUTER_ADMIN_TOKEN={config.admin_token}")
+    lines += [
+        "  try a call:  python -m router calls simulate --to <a number you imported>",
+        f"  break-glass maintenance only: export REDIS_URL={redis_url}",
+    ]
     return "\n".join([*lines, ""])

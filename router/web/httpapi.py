@@ -63,10 +63,21 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return json_response(body, status)
 
 
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def long_lived(handler: H) -> H:
+    """Mark a ``/v1`` handler that waits by design (an event stream): no Redis deadline."""
+    handler.long_lived = True  # type: ignore[attr-defined]
+    return handler
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if request.path.startswith("/v1/"):
+        if request.path.startswith("/v1/") and not getattr(
+            request.match_info.handler, "long_lived", False
+        ):
             async with redis_deadline(request) as deadline:
                 request[_DEADLINE] = deadline
                 return await handler(request)

@@ -1,0 +1,197 @@
+"""The operator CLI's way in: the router's own HTTP API, with the same token as any client.
+
+Where to: ``--url`` or ``ROUTER_URL`` (default ``http://127.0.0.1:$PORT``, 8080), with
+``--token`` or ``ROUTER_ADMIN_TOKEN``; on the machine of a first run (``serve`` with nothing
+set) the token the router generated is read from its file, so the CLI works there with no
+exports at all. Every refusal is the API's own ``{"error", "code"}``; an unreachable router is
+one line saying where the CLI looked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Self
+
+import aiohttp
+import msgspec
+
+from router.ops import firstrun
+
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5)
+
+
+class ClientError(Exception):
+    """What the CLI prints (one line) before it exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class Unreachable(ClientError):
+    exit_code = 2
+
+
+class Refused(ClientError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        hint = ""
+        if status == 401:
+            hint = " (set ROUTER_ADMIN_TOKEN or pass --token)"
+        super().__init__(f"{message} ({code}, HTTP {status}){hint}")
+
+
+def target(url: str | None, token: str | None) -> tuple[str, str | None]:
+    """The router's base URL and the admin token, from flags, then the environment, then a
+    first run's files."""
+    base = url or os.environ.get("ROUTER_URL") or ""
+    if not base:
+        base = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
+    secret = token or os.environ.get("ROUTER_ADMIN_TOKEN") or None
+    if secret is None:
+        kept = firstrun.data_dir() / firstrun.TOKEN_FILE
+        if kept.is_file():
+            secret = kept.read_text().strip() or None
+    return base.rstrip("/"), secret
+
+
+def quote(segment: str) -> str:
+    """A path segment as sent (call ids come from carriers: anything may be in them)."""
+    return urllib.parse.quote(segment, safe="")
+
+
+class AdminClient:
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._session = aiohttp.ClientSession(timeout=_TIMEOUT, headers=self._headers)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._session.close()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        data: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Any, Mapping[str, str]]:
+        """The decoded JSON answer and its headers; a refusal raises ``Refused``."""
+        raw, status, answer_headers = await self._send(method, path, body, data, params, headers)
+        return _decode(raw, status), answer_headers
+
+    async def text(self, method: str, path: str, *, data: bytes, headers: Mapping[str, str]) -> str:
+        """A route that answers markup (a carrier webhook's TwiML): its text."""
+        raw, _, _ = await self._send(method, path, None, data, None, headers)
+        return raw.decode(errors="replace")
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        extra: Mapping[str, str] | None,
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        payload = msgspec.json.encode(body) if body is not None else data
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        headers.update(extra or {})
+        try:
+            async with self._session.request(
+                method, self.url(path), data=payload, params=params, headers=headers
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    error = _decode(raw, resp.status)
+                    error = error if isinstance(error, dict) else {}
+                    raise Refused(
+                        resp.status,
+                        str(error.get("code", "HTTP_ERROR")),
+                        str(error.get("error", raw[:200].decode(errors="replace"))),
+                    )
+                return raw, resp.status, resp.headers
+        except aiohttp.ClientConnectionError as exc:
+            raise Unreachable(
+                f"cannot reach the router at {self.base_url} ({exc.__class__.__name__}): is "
+                "`python -m router serve` running there? (set ROUTER_URL or pass --url)"
+            ) from exc
+        except TimeoutError as exc:
+            raise Unreachable(f"the router at {self.base_url} did not answer in time") from exc
+
+    async def pages(
+        self, path: str, params: Mapping[str, str] | None = None, *, most: int | None = None
+    ) -> AsyncIterator[Any]:
+        """Every row of a list route, following ``Link: rel="next"`` (``most``: stop after)."""
+        url: str | None = path
+        given = 0
+        query = dict(params or {})
+        while url is not None:
+            rows, headers = await self.call("GET", url, params=query)
+            for row in rows:
+                yield row
+                given += 1
+                if most is not None and given >= most:
+                    return
+            link = _NEXT.search(headers.get("Link", ""))
+            url, query = None, {}
+            if link:
+                parts = urllib.parse.urlsplit(link.group(1))
+                url = f"{parts.path}?{parts.query}"
+
+    @contextlib.asynccontextmanager
+    async def event_stream(
+        self, path: str, params: Mapping[str, str]
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """A stream route, connected (the server is listening once this is entered), as an
+        iterator of each Server-Sent Event's ``data``."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=None)
+        try:
+            async with self._session.get(self.url(path), params=params, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    error = _decode(raw, resp.status)
+                    error = error if isinstance(error, dict) else {}
+                    raise Refused(
+                        resp.status,
+                        str(error.get("code", "HTTP_ERROR")),
+                        str(error.get("error", "")),
+                    )
+                yield _events(resp.content)
+        except aiohttp.ClientConnectionError as exc:
+            raise Unreachable(
+                f"lost the router at {self.base_url} ({exc.__class__.__name__}): is "
+                "`python -m router serve` running there? (set ROUTER_URL or pass --url)"
+            ) from exc
+
+
+async def _events(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    data: list[bytes] = []
+    async for line in content:
+        line = line.rstrip(b"\r\n")
+        if line.startswith(b"data:"):
+            data.append(line[5:].removeprefix(b" "))
+        elif not line and data:
+            yield b"\n".join(data)
+            data = []
+
+
+def _decode(raw: bytes, status: int) -> Any:
+    try:
+        return msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError:
+        if status >= 400:
+            return None
+        raise ClientError(f"the router answered {status} with a body that is not JSON") from None

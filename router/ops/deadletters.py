@@ -1,0 +1,59 @@
+"""The dead-letter stream over the admin API: what failed and why, and putting entries back.
+
+``GET /v1/dead-letters`` lists entries oldest first (``limit`` 1 to 1000, default 100);
+``POST /v1/dead-letters/replay`` with ``{"ids": [...]}`` or ``{"all": true}`` puts each
+original event back on its call stream and removes it from the dead letters, atomically per
+entry, and answers which were replayed and which ids were not there.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from aiohttp import web
+
+from router.errors import ValidationError
+from router.store import dlq
+from router.web import paging, state
+from router.web.httpapi import json_response, read_json
+
+routes = web.RouteTableDef()
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+MAX_REPLAY_IDS = 1000
+
+
+class ReplayRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    ids: list[str] = []
+    all: bool = False
+
+
+class ReplayResult(msgspec.Struct, kw_only=True):
+    replayed: list[str]
+    missing: list[str]
+
+
+@routes.get("/v1/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    """Dead-lettered stream entries, oldest first, with the call, deliveries and last error."""
+    limit = paging.limit_of(request, default=100, maximum=1000)
+    shards = request.app[state.CONFIG].stream_shards
+    return json_response(await dlq.list_entries(request.app[state.REDIS], limit, shards))
+
+
+@routes.post("/v1/dead-letters/replay")
+async def replay_dead_letters(request: web.Request) -> web.Response:
+    """Put dead-lettered entries back on the call stream (``ids``, or ``all``)."""
+    body = await read_json(request, ReplayRequest)
+    if body.all == bool(body.ids):
+        raise ValidationError("give either ids (a non-empty list) or all: true", field="ids")
+    if len(body.ids) > MAX_REPLAY_IDS:
+        raise ValidationError(f"ids: at most {MAX_REPLAY_IDS} at a time", field="ids")
+    bad = [i for i in body.ids if not _ENTRY_ID.fullmatch(i)]
+    if bad:
+        raise ValidationError(f"ids: not stream entry ids: {bad[:5]}", field="ids")
+    shards = request.app[state.CONFIG].stream_shards
+    redis = request.app[state.REDIS]
+    replayed = await dlq.replay(redis, None if body.all else body.ids, shards)
+    missing = sorted(set(body.ids) - set(replayed))
+    return json_response(ReplayResult(replayed=replayed, missing=missing))
