@@ -19,7 +19,7 @@ from router import logs
 from router.config import Config
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
-from router.ops import admin, callstream, console, deadletters, health, preview
+from router.ops import admin, callstream, console, deadletters, health, openapi, preview
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
@@ -104,6 +104,7 @@ def build_app(
         app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)
         app.add_routes(carrier_webhooks.routes)
+        openapi.install(app)
     return app
 
 

@@ -32,17 +32,29 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
+from router.core.records import CallRecord
 from router.errors import NotFound, NotImplementedHere, ValidationError
-from router.ops.callquery import calls_query
+from router.ops.callquery import CALL_FILTERS, calls_query
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
 from router.store.registry import Registry
 from router.web import paging, state
+from router.web.apidoc import CURSOR, LIMIT, documented
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
 _MAX_TEXT = 200
+
+
+class Released(msgspec.Struct):
+    released: bool
+
+
+class Deleted(msgspec.Struct):
+    deleted: bool
+
+
 LIST_DEFAULT, LIST_MAX = 100, 1000  # rows a page of numbers or agents holds
 
 
@@ -185,6 +197,7 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
 
 
 @routes.get("/v1/phone-numbers")
+@documented(response=list[PhoneNumberView], query=(LIMIT, CURSOR), paged=True)
 async def list_numbers(request: web.Request) -> web.Response:
     """Numbers in the order they were imported, a page at a time (``limit``, ``cursor``)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
@@ -229,7 +242,9 @@ async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> 
 
 
 @routes.post("/v1/phone-numbers/import")
+@documented(request=PhoneNumberImport, response=PhoneNumberView, status=201, errors=(409,))
 async def import_number(request: web.Request) -> web.Response:
+    """Register a number bought from a carrier (the documented import)."""
     body = await read_json(request, PhoneNumberImport)
     row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG])
     return json_response(await _one_view(request, row), status=201)
@@ -238,7 +253,9 @@ async def import_number(request: web.Request) -> web.Response:
 # Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
 @routes.post("/v1/phone-numbers")
 @routes.get("/v1/phone-numbers/available")
+@documented(status=501)
 async def purchase_not_supported(request: web.Request) -> web.Response:
+    """Not part of the call router: buying numbers (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
         "buying managed numbers is not part of the call router; buy the number from your "
         "carrier and register it with POST /v1/phone-numbers/import"
@@ -246,7 +263,9 @@ async def purchase_not_supported(request: web.Request) -> web.Response:
 
 
 @routes.route("*", "/v1/phone-numbers/kyb{tail:.*}")
+@documented(status=501)
 async def kyb_not_supported(request: web.Request) -> web.Response:
+    """Not part of the call router: business verification (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
         "business verification (KYB) is not part of the call router; it belongs to the "
         "platform's number purchasing"
@@ -254,13 +273,17 @@ async def kyb_not_supported(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/phone-numbers/{id}")
+@documented(response=PhoneNumberView, errors=(404,))
 async def get_number(request: web.Request) -> web.Response:
+    """One number with its setup status."""
     row, _ = await request.app[state.REGISTRY].get_number(request.match_info["id"])
     return json_response(await _one_view(request, row))
 
 
 @routes.patch("/v1/phone-numbers/{id}")
+@documented(request=PhoneNumberPatch, response=PhoneNumberView, errors=(404, 409))
 async def patch_number(request: web.Request) -> web.Response:
+    """Change a number's routing (only the fields sent)."""
     reg = request.app[state.REGISTRY]
     patch = await read_json(request, PhoneNumberPatch)
     old, old_raw = await reg.get_number(request.match_info["id"])
@@ -272,7 +295,9 @@ async def patch_number(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/phone-numbers/{id}")
+@documented(response=Released, errors=(404,))
 async def delete_number(request: web.Request) -> web.Response:
+    """Release a number from the router."""
     reg = request.app[state.REGISTRY]
     old, old_raw = await reg.get_number(request.match_info["id"])
     await reg.write_number(None, old=old, old_raw=old_raw)
@@ -283,6 +308,7 @@ async def delete_number(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/agents")
+@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True)
 async def list_agents(request: web.Request) -> web.Response:
     """Agents in the order they were created, a page at a time (``limit``, ``cursor``)."""
     limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
@@ -291,7 +317,9 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/agents")
+@documented(request=AgentCreate, response=Agent, status=201)
 async def create_agent(request: web.Request) -> web.Response:
+    """Create an agent (webhook secrets are never shown again: ``***``)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     body = await read_json(request, AgentCreate)
     now = now_iso()
@@ -302,13 +330,17 @@ async def create_agent(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/agents/{id}")
+@documented(response=Agent, errors=(404,))
 async def get_agent(request: web.Request) -> web.Response:
+    """One agent."""
     agent, _ = await request.app[state.REGISTRY].get_agent(request.match_info["id"])
     return json_response(_agent_view(agent))
 
 
 @routes.patch("/v1/agents/{id}")
+@documented(request=AgentPatch, response=Agent, errors=(404, 409))
 async def patch_agent(request: web.Request) -> web.Response:
+    """Change an agent (only the fields sent)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     patch = await read_json(request, AgentPatch)
     old, old_raw = await reg.get_agent(request.match_info["id"])
@@ -319,7 +351,9 @@ async def patch_agent(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/agents/{id}")
+@documented(response=Deleted, errors=(404, 409))
 async def delete_agent(request: web.Request) -> web.Response:
+    """Delete an agent no number is linked to."""
     reg = request.app[state.REGISTRY]
     old, old_raw = await reg.get_agent(request.match_info["id"])
     await reg.write_agent(None, old=old, old_raw=old_raw)
@@ -330,6 +364,7 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/calls")
+@documented(response=list[CallRecord], query=(LIMIT, CURSOR, *CALL_FILTERS), paged=True)
 async def recent_calls(request: web.Request) -> web.Response:
     """Decided calls, newest first, a page at a time (``limit`` 1 to 200, default 50;
     ``cursor``), filtered by ``status``, ``number`` (the dialed number, any format),
@@ -346,7 +381,9 @@ async def recent_calls(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/calls/{id}")
+@documented(response=CallRecord, errors=(404,))
 async def get_call(request: web.Request) -> web.Response:
+    """One call's record, by any id the router knows it by (kept 7 days)."""
     record = await request.app[state.CALLS].get(request.match_info["id"])
     if record is None:
         raise NotFound(f"call {request.match_info['id']} not found (records expire after 7 days)")

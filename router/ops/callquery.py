@@ -20,6 +20,7 @@ from router.core.records import CallRecord, Status
 from router.errors import ValidationError
 from router.store.calls import Position
 from router.web import paging
+from router.web.apidoc import Param
 
 STATUSES = typing.get_args(Status)
 _AGE = re.compile(r"([1-9][0-9]{0,6})([smhd])")
@@ -28,6 +29,14 @@ _POSITION = re.compile(r"([0-9]{1,20}-[0-9]{1,20})/([0-9]{1,6})")
 # A record is noted in the recent-calls stream a little after its decision: the scan runs
 # this much past ``since`` before it stops (the records themselves are then filtered exactly).
 _NOTE_SLACK_MS = 60_000
+
+
+CALL_FILTERS = (
+    Param("status", "one status, or several comma-separated", {"type": "string"}),
+    Param("number", "the dialed number, in any format the router reads"),
+    Param("agent", "an agent id or a LiveKit agent name"),
+    Param("since", "an ISO 8601 time, or an age: 15m, 2h, 7d"),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,10 @@ from aiohttp import web
 
 from router import logs
 from router.core.records import CallRecord
-from router.ops.callquery import calls_query
+from router.ops.callquery import CALL_FILTERS, calls_query
 from router.store import keys
 from router.web import state
+from router.web.apidoc import documented
 from router.web.httpapi import long_lived
 
 log = logs.get(__name__)
@@ -29,6 +30,7 @@ _record = msgspec.json.Decoder(CallRecord)
 
 
 @routes.get("/v1/calls/events")
+@documented(response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3])
 @long_lived
 async def call_events(request: web.Request) -> web.StreamResponse:
     """Call decisions as they are made (``text/event-stream``; one ``call`` event each)."""

@@ -16,6 +16,7 @@ from aiohttp import web
 from router.errors import ValidationError
 from router.store import dlq
 from router.web import paging, state
+from router.web.apidoc import LIMIT, documented
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -34,6 +35,7 @@ class ReplayResult(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/dead-letters")
+@documented(response=list[dlq.DeadEntry], query=(LIMIT,))
 async def list_dead_letters(request: web.Request) -> web.Response:
     """Dead-lettered stream entries, oldest first, with the call, deliveries and last error."""
     limit = paging.limit_of(request, default=100, maximum=1000)
@@ -42,6 +44,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/dead-letters/replay")
+@documented(request=ReplayRequest, response=ReplayResult)
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Put dead-lettered entries back on the call stream (``ids``, or ``all``)."""
     body = await read_json(request, ReplayRequest)

@@ -18,6 +18,7 @@ from router.config import Config
 from router.core.matching import Rows, call_facts, route
 from router.errors import ValidationError
 from router.web import state
+from router.web.apidoc import documented
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -33,6 +34,7 @@ class PreviewRequest(msgspec.Struct, rename="camel", kw_only=True, forbid_unknow
 
 
 @routes.post("/v1/route/preview")
+@documented(request=PreviewRequest, response=dict[str, Any])
 async def route_preview(request: web.Request) -> web.Response:
     """The decision the router would take for such a call — without dispatching anything."""
     body = await read_json(request, PreviewRequest)
