@@ -1,17 +1,24 @@
-"""CI: the built wheel, installed in a fresh venv outside the source tree, runs.
+"""CI: the built wheel, installed in a fresh venv outside the source tree, runs — the
+newcomer's path of README's quick start, timed.
 
-Run with that venv's Python from a directory that is not the clone: ``--help`` answers, and
-``serve`` (embedded Valkey, any free port) starts and answers ``/healthz``; then it is stopped
-with SIGTERM and must exit 0. Everything the router reads at run time must be in the wheel.
+Run with that venv's Python from a directory that is not the clone: ``--help`` answers;
+``serve`` with nothing set (embedded Valkey, any free port, a first run's data directory)
+prints its banner and answers ``/healthz``; the installed CLI, with no token or key given,
+creates an agent, imports a number and simulates a forwarded call, which is decided (dry run)
+with the rendered metadata; the banner's console link, opened in headless Chromium, shows that
+call (a screenshot is kept: ``SCREENSHOT`` or ./console.png); then SIGTERM, exit 0.
+Everything the router reads at run time must be in the wheel.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -23,30 +30,80 @@ help_text = subprocess.run(
     [sys.executable, "-m", "router", "--help"], capture_output=True, text=True, check=True
 ).stdout
 assert "serve" in help_text, help_text
+timings: dict[str, float] = {}
 data = Path.cwd() / "data"  # the first run's per-user data directory, kept out of $HOME
-env = {**os.environ, "PORT": "0", "REDIS_URL": "", "XDG_DATA_HOME": str(data)}
+env = {
+    **os.environ, "PORT": "0", "REDIS_URL": "", "XDG_DATA_HOME": str(data),
+    "ROUTER_ADMIN_TOKEN": "", "LIVEKIT_URL": "", "LIVEKIT_API_KEY": "", "LIVEKIT_API_SECRET": "",
+}  # fmt: skip
+started = time.monotonic()
+log = (Path.cwd() / "serve.log").open("w")
 serve = subprocess.Popen(
-    [sys.executable, "-m", "router", "serve"],
-    env=env,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.PIPE,
-    text=True,
+    [sys.executable, "-m", "router", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True
 )
-assert serve.stderr is not None
-port = None
-for line in serve.stderr:
-    event = json.loads(line)
-    if event.get("event") == "listening":
-        port = event["port"]
+assert serve.stdout is not None
+console = None
+for line in serve.stdout:
+    if line.strip().startswith("console:"):
+        console = line.split(":", 1)[1].strip()
         break
-assert port, "serve never said it was listening"
-with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+assert console and "/console#token=" in console, f"no banner console link: {console}"
+timings["serve to banner"] = time.monotonic() - started
+base = console.split("/console")[0]
+with urllib.request.urlopen(f"{base}/healthz", timeout=10) as resp:
     body = json.loads(resp.read())
 assert body == {"status": "ok"}, body
-with urllib.request.urlopen(f"http://127.0.0.1:{port}/console", timeout=10) as resp:
-    assert b"<html" in resp.read().lower()  # the packaged console page
+
+
+def cli(*args: str) -> str:
+    begun = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        env={**env, "ROUTER_URL": base},  # the token and the LiveKit key: the first run's files
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    timings[" ".join(args[:2])] = time.monotonic() - begun
+    return done.stdout
+
+
+agent = cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support").strip()
+template = '{"prompt": "Forwarded by {{forwardedFromNumber}}"}'
+cli("numbers", "add", "+12015550123", "--agent", agent, "--template", template)
+trace = cli(
+    "calls", "simulate", "--to", "+12015550123",
+    "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional",
+)  # fmt: skip
+assert "status: dry_run" in trace, trace
+assert '"prompt": "Forwarded by +16175550177"' in trace, trace
+call_id = trace.split()[1]
+
+browser = shutil.which("chromium") or shutil.which("chromium-browser")
+assert browser, "headless Chromium is needed (.ci/run installs it)"
+shot = Path(os.environ.get("SCREENSHOT") or Path.cwd() / "console.png")
+flags = [
+    browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--hide-scrollbars", "--virtual-time-budget=5000",
+]  # fmt: skip
+begun = time.monotonic()
+dom = subprocess.run(
+    [*flags, f"--user-data-dir={Path.cwd() / 'profile1'}", "--dump-dom", console],
+    capture_output=True, text=True, timeout=90, check=True,
+).stdout  # fmt: skip
+assert call_id in dom, f"the console does not show {call_id}"
+subprocess.run(
+    [*flags, f"--user-data-dir={Path.cwd() / 'profile2'}", "--window-size=1280,720",
+     f"--screenshot={shot}", console],
+    capture_output=True, timeout=90, check=True,
+)  # fmt: skip
+assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+timings["console in Chromium"] = time.monotonic() - begun
 serve.send_signal(signal.SIGTERM)
-out, _ = serve.communicate(timeout=20)
+serve.communicate(timeout=20)
 assert serve.returncode == 0
-assert "/console#token=" in out, out  # the first run's banner, with the generated token
-print(f"wheel smoke: router {where.parent} --help ok, serve /healthz ok, /console ok, SIGTERM ok")
+timings["total"] = time.monotonic() - started
+print(f"wheel smoke: router {where.parent}: --help, serve, CLI, simulate {call_id}, console ok")
+print("  " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+print(f"  console screenshot: {shot}")

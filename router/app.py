@@ -97,7 +97,7 @@ def build_app(
     app.add_routes(health.routes)
     if web_routes:
         app[ANSWERS] = Answers()  # templates/ is data, loaded once
-        app.add_routes(callstream.routes)  # before /v1/calls/{id}
+        callstream.install(app)  # before /v1/calls/{id}
         app.add_routes(admin.routes)
         app.add_routes(deadletters.routes)
         app.add_routes(preview.routes)

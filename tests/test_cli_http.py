@@ -255,3 +255,49 @@ async def test_simulate_a_telnyx_texml_call(make_router, twirp, tmp_path: Path):
     )
     assert code == 0, err
     assert "(telnyx)  status: dispatched" in out
+
+
+async def _subscribers(redis: Any) -> int:
+    counts = dict(await redis.pubsub_numsub(keys.CALLS_CHANNEL))
+    return int(counts.get(keys.CALLS_CHANNEL.encode(), 0))
+
+
+async def test_a_stream_whose_client_went_away_lets_go_of_redis(router, redis):
+    resp = await router.get("/v1/calls/events", headers=ADMIN)
+    assert (await resp.content.readline()).startswith(b": listening")
+    assert await _subscribers(redis) == 1
+    resp.close()  # the client goes; no event will ever be written to find out
+    async with asyncio.timeout(5):  # noticed within a poll (1 s), not at a 15 s keep-alive
+        # Redis announces no unsubscribe: its own count is re-read until it drops.
+        while await _subscribers(redis):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_stopping_the_router_ends_open_streams_at_once(tmp_path):
+    env = {
+        **os.environ, "XDG_DATA_HOME": str(tmp_path), "PORT": "0", "REDIS_URL": "",
+        "ROUTER_ADMIN_TOKEN": "", "ROUTER_HOST": "",
+    }  # fmt: skip
+    serve: Any = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "serve", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        while not (line := (await serve.stdout.readline()).decode()).strip().startswith("console:"):
+            assert line, "serve ended before its banner"
+    base = line.split(":", 1)[1].strip().split("/console")[0]
+    tail: Any = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "calls", "tail", env={**env, "ROUTER_URL": base},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(20):
+        assert b"listening" in await tail.stderr.readline()
+    stopped = asyncio.get_running_loop().time()
+    serve.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(10):
+        await serve.communicate()
+        _, err = await tail.communicate()
+    assert serve.returncode == 0
+    assert asyncio.get_running_loop().time() - stopped < 5  # not held by the open stream
+    assert tail.returncode == 1
+    assert b"the router ended the stream" in err

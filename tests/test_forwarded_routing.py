@@ -19,6 +19,7 @@ from tests.conftest import (
     sip_join_event,
     wait_record,
 )
+from tests.test_ops_cli import over_http
 
 LANDING = "+12015550100"
 BUSINESS = "+16175550177"
@@ -185,9 +186,7 @@ async def test_setup_status_tells_the_operator_to_forward_the_business_line(rout
     assert landing["setupStatus"]["forwardingRequired"] is False
 
 
-async def test_route_preview_shows_the_decision_without_dispatching(
-    router, setup, twirp, valkey_url
-):
+async def test_route_preview_shows_the_decision_without_dispatching(router, setup, twirp):
     standin, _ = twirp
     body = {
         "dialedNumber": LANDING,
@@ -206,7 +205,7 @@ async def test_route_preview_shows_the_decision_without_dispatching(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "router", "route", "preview", "--dialed", LANDING,
         "--header", f"Diversion: {PBX_DIVERSION}",
-        env={**os.environ, "REDIS_URL": valkey_url}, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **over_http(router)}, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, _ = await proc.communicate()
     assert proc.returncode == 0

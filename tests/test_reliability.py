@@ -32,6 +32,7 @@ from tests.conftest import (
 )
 from tests.livekit_helpers import as_received
 from tests.processes import spawn_worker, worker_env
+from tests.test_ops_cli import over_http
 from tests.webhook_receiver import Receiver
 
 
@@ -81,14 +82,12 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode or 0, out.decode() + err.decode()
 
 
-async def test_poison_entry_is_dead_lettered_listed_and_a_good_one_replayed(
-    router, twirp, redis, valkey_url
-):
+async def test_poison_entry_is_dead_lettered_listed_and_a_good_one_replayed(router, twirp, redis):
     standin, _ = twirp
     await _setup(router)
     await redis.xadd(keys.stream(), {b"e": b"\xc1 not msgpack"})
     await wait_key(redis, keys.dead_letters(), lambda: _has_entries(redis, keys.dead_letters()))
-    code, out = await _cli("dlq", "list", env={"REDIS_URL": valkey_url})
+    code, out = await _cli("dlq", "list", env=over_http(router))
     assert code == 0
     assert "undecodable stream entry" in out
     assert "1 dead-lettered entry" in out
@@ -98,12 +97,12 @@ async def test_poison_entry_is_dead_lettered_listed_and_a_good_one_replayed(
         to_event(as_received(sip_join_event(call_id="SCL_replay")), events.now_ms())
     )
     await redis.xadd(keys.dead_letters(), {b"e": good, b"error": b"LiveKit was down"})
-    code, out = await _cli("dlq", "replay", "--all", env={"REDIS_URL": valkey_url})
+    code, out = await _cli("dlq", "replay", "--all", env=over_http(router))
     assert code == 0
     assert out.startswith("replayed 2")
     assert (await asyncio.wait_for(standin.dispatches.get(), 10)).room == "call-room-1"
     assert (await wait_record(redis, "SCL_replay")).status == "dispatched"
-    code, out = await _cli("dlq", "replay", "1-1", env={"REDIS_URL": valkey_url})
+    code, out = await _cli("dlq", "replay", "1-1", env=over_http(router))
     assert code == 1
     assert "not in the dead-letter stream" in out
 

@@ -12,7 +12,13 @@ from typing import Any, Literal
 import msgspec
 
 from router.core import template
-from router.core.forwarding import Forwarding, Hop
+from router.core.dispatch_metadata import (
+    AgentInfo,
+    AgentWebhooksInfo,
+    DispatchMetadata,
+    LifecycleInfo,
+)
+from router.core.forwarding import Forwarding
 from router.core.models import INBOUND, Agent, PhoneNumber
 from router.core.phone import Reading
 from router.core.readiness import setup_status
@@ -84,25 +90,23 @@ class Routing(msgspec.Struct, frozen=True, kw_only=True):
     pre_call: PreCallOutcome | None = None  # set when a pre-call webhook was asked
 
 
-def _chain(chain: list[Hop]) -> list[Any]:
-    return [msgspec.to_builtins(h) for h in chain]
-
-
-def _hydrate(agent: Agent) -> dict[str, Any]:
+def _hydrate(agent: Agent) -> AgentInfo:
     """What a linked agent adds to the session metadata; webhook secrets never go in."""
-    out: dict[str, Any] = {
-        "id": agent.id,
-        "name": agent.name,
-        "livekitAgentName": agent.livekit_agent_name,
-        "prompt": agent.prompt,
-        "routingIntent": agent.routing_intent,
-        "providerPreferences": agent.provider_preferences,
-        "tools": agent.tools,
-    }
     lifecycle = agent.webhooks.lifecycle if agent.webhooks else None
-    if lifecycle is not None:
-        out["webhooks"] = {"lifecycle": {"url": lifecycle.url, "events": lifecycle.events}}
-    return out
+    return AgentInfo(
+        id=agent.id,
+        name=agent.name,
+        livekit_agent_name=agent.livekit_agent_name,
+        prompt=agent.prompt,
+        routing_intent=agent.routing_intent,
+        provider_preferences=agent.provider_preferences,
+        tools=agent.tools,
+        webhooks=(
+            AgentWebhooksInfo(lifecycle=LifecycleInfo(url=lifecycle.url, events=lifecycle.events))
+            if lifecycle is not None
+            else msgspec.UNSET
+        ),
+    )
 
 
 def token_values(facts: CallFacts, row: PhoneNumber, agent_id: str | None) -> dict[str, str | None]:
@@ -119,17 +123,23 @@ def token_values(facts: CallFacts, row: PhoneNumber, agent_id: str | None) -> di
 
 
 def session_metadata(facts: CallFacts, row: PhoneNumber, agent: Agent | None) -> dict[str, Any]:
-    agent_id = agent.id if agent else None
-    values = token_values(facts, row, agent_id)
-    base: dict[str, Any] = {
-        **values,
-        "forwardedFromWithheld": facts.forwarding.withheld,
-        "forwardingChain": _chain(facts.forwarding.chain),
-    }
-    if facts.sip:
-        base["sip"] = dict(facts.sip)
-    if agent is not None:
-        base["agent"] = _hydrate(agent)
+    """The envelope (``dispatch_metadata.DispatchMetadata``), the number's template on top."""
+    values = token_values(facts, row, agent.id if agent else None)
+    envelope = DispatchMetadata(
+        caller_number=facts.caller_number,
+        dialed_number=facts.dialed_number,
+        forwarded_from_number=facts.forwarding.number,
+        call_id=facts.call_id,
+        provider=facts.provider,
+        phone_number_id=row.id,
+        agent_id=agent.id if agent else None,
+        label=row.label,
+        forwarded_from_withheld=facts.forwarding.withheld,
+        forwarding_chain=list(facts.forwarding.chain),
+        sip=dict(facts.sip) if facts.sip else msgspec.UNSET,
+        agent=_hydrate(agent) if agent is not None else msgspec.UNSET,
+    )
+    base: dict[str, Any] = msgspec.to_builtins(envelope)
     return template.merge(base, template.render(row.dispatch_metadata_template, values))
 
 

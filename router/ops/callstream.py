@@ -26,7 +26,20 @@ from router.web.httpapi import long_lived
 log = logs.get(__name__)
 routes = web.RouteTableDef()
 KEEPALIVE_S = 15.0
+POLL_S = 1.0  # how often a quiet stream looks whether its client or the router is going
+_STOPPING = web.AppKey("call_streams_stopping", asyncio.Event)
 _record = msgspec.json.Decoder(CallRecord)
+
+
+def install(app: web.Application) -> None:
+    """The route, and its streams ended when the router stops (before connections close)."""
+    app[_STOPPING] = asyncio.Event()
+
+    async def stop_streams(app: web.Application) -> None:
+        app[_STOPPING].set()
+
+    app.on_shutdown.append(stop_streams)
+    app.add_routes(routes)
 
 
 @routes.get("/v1/calls/events")
@@ -49,8 +62,11 @@ async def call_events(request: web.Request) -> web.StreamResponse:
         await response.write(b": listening for call decisions\n\n")
         loop = asyncio.get_running_loop()
         quiet_until = loop.time() + KEEPALIVE_S
-        while True:
-            wait = max(quiet_until - loop.time(), 0.0)
+        stopping = request.app[_STOPPING]
+        while not stopping.is_set():
+            if request.transport is None or request.transport.is_closing():
+                break  # the client went away (seen within a poll, not at the next write)
+            wait = min(max(quiet_until - loop.time(), 0.0), POLL_S)
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             if message is None:  # no message (or one not for us: a confirmation)
                 if loop.time() >= quiet_until:

@@ -274,8 +274,9 @@ async def calls_tail(
             print(one_line(_record.decode(data)), file=out, flush=True)
             seen += 1
             if limit is not None and seen >= limit:
-                break
-    return 0
+                return 0
+    print("the router ended the stream (it stopped or restarted)", file=sys.stderr)
+    return 1
 
 
 # ---- route preview, dlq -------------------------------------------------------------------------

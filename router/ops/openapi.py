@@ -1,4 +1,5 @@
-"""``GET /openapi.json`` (OpenAPI 3.1) and ``GET /docs`` (a page that renders it, offline).
+"""``GET /openapi.json`` (OpenAPI 3.1), ``GET /docs`` (a page that renders it, offline) and
+``GET /schemas/dispatch-metadata.json`` (the JSON Schema of a dispatch's metadata).
 
 The document is built once per process from the app's own route table and the msgspec
 Structs each handler declares (``web.apidoc``): msgspec writes the JSON Schemas (2020-12, the
@@ -17,6 +18,7 @@ import msgspec
 from aiohttp import web
 
 from router.config import TEMPLATES_DIR
+from router.core import dispatch_metadata
 from router.web.apidoc import Operation, operation_of
 
 routes = web.RouteTableDef()
@@ -85,7 +87,9 @@ def build(app: web.Application) -> dict[str, Any]:
                 "Phone numbers and agents, shaped like the platform's phone-number API; call "
                 "records and their routing traces; the dead-letter stream. Every refusal is "
                 '`{"error", "code"}` (ErrorBody). Lists answer a JSON array a page at a time '
-                'and give the next page in a `Link: <…>; rel="next"` header.'
+                'and give the next page in a `Link: <…>; rel="next"` header. What a '
+                "dispatched agent receives as its job metadata is described by the JSON "
+                f"Schema at `{dispatch_metadata.SCHEMA_ID}`."
             ),
         },
         "servers": [{"url": "/"}],
@@ -181,6 +185,15 @@ _HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
 }
+
+
+_METADATA_SCHEMA = msgspec.json.encode(dispatch_metadata.schema())
+
+
+@routes.get(dispatch_metadata.SCHEMA_ID)
+async def dispatch_metadata_schema(request: web.Request) -> web.Response:
+    """The JSON Schema of what a dispatched agent finds in ``ctx.job.metadata``."""
+    return web.Response(body=_METADATA_SCHEMA, content_type="application/schema+json")
 
 
 @routes.get("/docs")
