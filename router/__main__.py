@@ -150,10 +150,12 @@ async def _client_command(args: argparse.Namespace) -> int:
                 return await ops.route_preview(admin, args)
             case "dlq", _:
                 return await ops.dead_letters(admin, args)
+            case "audit", _:
+                return await ops.audit_log(admin, args)
     raise AssertionError(f"no handler for {args.command}")
 
 
-CLIENT_COMMANDS = ("numbers", "agents", "calls", "route", "dlq")
+CLIENT_COMMANDS = ("numbers", "agents", "calls", "route", "dlq", "audit")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,6 +247,11 @@ def _parser() -> argparse.ArgumentParser:
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("ids", nargs="*", default=[], metavar="ID")
     which.add_argument("--all", action="store_true")
+
+    audit = sub.add_parser("audit", help="who wrote what, newest first", parents=[remote])
+    audit.add_argument("--organization", help="the operator's choice of organization")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true", help="one JSON entry per line")
 
     maintenance = sub.add_parser(
         "maintenance", help="break-glass repairs, straight to Redis (REDIS_URL; no admin API)"

@@ -19,21 +19,35 @@ from router import logs
 from router.config import Config
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
-from router.ops import admin, callstream, console, deadletters, health, openapi, preview
+from router.ops import (
+    admin,
+    audit,
+    callstream,
+    console,
+    deadletters,
+    health,
+    openapi,
+    organizations,
+    preview,
+)
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
+from router.store.audit import AuditLog
 from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
+from router.store.orgs import Organizations
+from router.store.ratelimit import RateLimiter
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
 from router.store.registry_cache import RegistryCache
 from router.web import state
+from router.web.auth import auth_middleware
 from router.web.connections import track_requests
-from router.web.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, bearer_middleware, errors_middleware
+from router.web.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, errors_middleware
 from router.worker.consumer import Consumer
 from router.worker.entries import Worker
 from router.worker.services import Services
@@ -55,7 +69,7 @@ def build_app(
         middlewares=[
             track_requests,
             errors_middleware,
-            bearer_middleware(config.admin_token, "/v1"),
+            auth_middleware(config.admin_token),
         ],
         client_max_size=1024 * 1024,
     )
@@ -75,11 +89,14 @@ def build_app(
             stack.push_async_callback(hooks.close)
             app[state.REDIS], app[state.HTTP], app[state.WEBHOOK_HTTP] = redis, session, hooks
             app[state.REGISTRY] = Registry(redis)
+            app[state.ORGS] = Organizations(redis)
+            app[state.AUDIT] = AuditLog(redis)
+            app[state.RATES] = RateLimiter(redis, config.org_rate_per_s, config.org_burst)
             # Redis may be unreachable at start-up (the worker loop rides that out): the
             # one-time index build of an older registry retries in the background.
-            indexing = asyncio.create_task(_ensure_indexes(app[state.REGISTRY]))
+            indexing = asyncio.create_task(_ensure_indexes(app[state.REGISTRY], app[state.ORGS]))
             stack.callback(indexing.cancel)
-            rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis)
+            rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis, app[state.ORGS])
             await rows.start()
             stack.push_async_callback(rows.stop)
             batcher = app[state.BATCH] = Batcher(redis)
@@ -100,6 +117,8 @@ def build_app(
         callstream.install(app)  # before /v1/calls/{id}
         app.add_routes(admin.routes)
         app.add_routes(deadletters.routes)
+        app.add_routes(organizations.routes)
+        app.add_routes(audit.routes)
         app.add_routes(preview.routes)
         app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)
@@ -128,10 +147,11 @@ def _dispatcher(config: Config) -> Iterator[Dispatcher]:
         twirp.close()
 
 
-async def _ensure_indexes(registry: Registry) -> None:
+async def _ensure_indexes(registry: Registry, orgs: Organizations) -> None:
     delay = 0.1
     while True:
         try:
+            await orgs.ensure_default()  # where rows from before organizations belong
             indexed = await registry.ensure_indexes()
         except (RedisError, OSError) as exc:
             log.warning("registry_index_failed", error=repr(exc)[:200], retry_in_s=delay)

@@ -7,6 +7,9 @@
     │   ├── Unauthorized         401 UNAUTHORIZED
     │   ├── InvalidSignature     401 a webhook whose signature does not verify
     │   │   └── Forbidden        403 the same, for carriers that document 403
+    │   ├── RoleTooLow           403 FORBIDDEN (an API key whose role does not allow it)
+    │   ├── LimitReached         402 LIMIT_REACHED (an organization's number cap)
+    │   ├── RateLimited          429 RATE_LIMITED (an organization's request budget; Retry-After)
     │   ├── NotFound             404 NOT_FOUND
     │   ├── Conflict             409 CONFLICT
     │   ├── RequestTimeout       408 REQUEST_TIMEOUT (a body that does not arrive in time)
@@ -76,6 +79,25 @@ class Forbidden(InvalidSignature):
     """Carriers document 403 for a signature mismatch."""
 
     status = 403
+
+
+class RoleTooLow(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class LimitReached(ApiError):
+    status = 402
+    code = "LIMIT_REACHED"
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(ApiError):

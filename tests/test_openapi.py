@@ -136,3 +136,16 @@ async def test_docs_render_offline_in_a_real_browser(router, document, tmp_path)
     for path in document["paths"]:
         assert f'<span class="path">{path}</span>' in dom
     assert "OpenAPI 3.1.0" in dom
+
+
+def test_each_operation_names_the_role_it_needs(document):
+    roles = {
+        (path, method): op["x-required-role"]
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+    assert set(roles.values()) <= {"viewer", "agent_manager", "admin", "operator"}
+    assert roles[("/v1/phone-numbers", "get")] == "viewer"
+    assert roles[("/v1/phone-numbers/import", "post")] == "agent_manager"
+    assert roles[("/v1/organizations/{id}/api-keys", "post")] == "admin"
+    assert roles[("/v1/organizations", "post")] == "operator"

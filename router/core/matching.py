@@ -42,6 +42,29 @@ class Rows(Protocol):
     async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]: ...
 
 
+class OrganizationRows:
+    """One organization's rows only: another's numbers and agents read as absent (what an
+    organization's key previews against)."""
+
+    def __init__(self, rows: Rows, organization: str) -> None:
+        self.rows, self.organization = rows, organization
+
+    async def lookup(self, *, e164: str) -> tuple[PhoneNumber | None, Agent | None]:
+        row, agent = await self.rows.lookup(e164=e164)
+        if row is None or row.organization_id != self.organization:
+            return None, None
+        return row, agent
+
+    async def find_agent(self, agent_id: str) -> Agent | None:
+        agent = await self.rows.find_agent(agent_id)
+        return agent if agent is not None and agent.organization_id == self.organization else None
+
+    async def by_trunk(self, trunk_id: str) -> tuple[list[PhoneNumber], Agent | None]:
+        found, agent = await self.rows.by_trunk(trunk_id)
+        mine = [r for r in found if r.organization_id == self.organization]
+        return mine, agent if len(mine) == len(found) else None
+
+
 class Match(msgspec.Struct, frozen=True, kw_only=True):
     row: PhoneNumber | None
     agent: Agent | None
@@ -154,8 +177,12 @@ async def find_row(rows: Rows, facts: CallFacts, trunk_id: str | None) -> Match:
         if len(found) > 1:
             why = f"the trunk hides the dialed number and {trunk_id} is on several rows"
             landing = Match(row=None, agent=None, rule=None, reason=why)
+    # A shared landing number is one organization's: it is steered only to that one's rows.
+    landing_org = landing.row.organization_id if landing and landing.row else None
     for number, rule in _origins(facts):
         row, agent = await rows.lookup(e164=number)
+        if row is not None and landing_org is not None and row.organization_id != landing_org:
+            continue
         if row is not None and not row.shared_landing:
             where = f"{dialed} is a shared landing number" if landing else f"{dialed} has no row"
             return Match(
@@ -185,6 +212,8 @@ async def route(rows: Rows, facts: CallFacts, default_agent_name: str | None) ->
     override = origin_override(row, facts) if row is not None else None
     if override is not None and override.agent_id:
         chosen = await rows.find_agent(override.agent_id)
+        if chosen is not None and row is not None and chosen.organization_id != row.organization_id:
+            chosen = None  # never another organization's agent
         if chosen is None:
             notes.append(
                 f"origin override {override.match} names missing agent {override.agent_id}"

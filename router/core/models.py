@@ -20,6 +20,9 @@ Source = Literal[
 Direction = Literal["inbound", "outbound", "both"]
 
 INBOUND: frozenset[str] = frozenset({"inbound", "both"})
+# Rows written before organizations existed read as this one's (the upgrade path).
+DEFAULT_ORG = "default"
+Role = Literal["admin", "agent_manager", "viewer"]
 
 
 def now_iso() -> str:
@@ -61,6 +64,7 @@ class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
 
 class Agent(_Row, kw_only=True):
     id: str
+    organization_id: str = DEFAULT_ORG
     name: str
     livekit_agent_name: str
     prompt: str | None = None
@@ -73,6 +77,7 @@ class Agent(_Row, kw_only=True):
 
 
 class AgentCreate(_Body, kw_only=True):
+    organization_id: str | None = None  # the operator's choice; a key's own organization
     name: str
     livekit_agent_name: str
     prompt: str | None = None
@@ -115,6 +120,7 @@ class OriginOverride(_Body, kw_only=True, omit_defaults=True):
 
 class PhoneNumber(_Row, kw_only=True):
     id: str
+    organization_id: str = DEFAULT_ORG
     e164: str
     source: Source
     direction: Direction
@@ -138,6 +144,7 @@ class PhoneNumberView(PhoneNumber, kw_only=True):
 
 
 class PhoneNumberImport(_Body, kw_only=True):
+    organization_id: str | None = None  # the operator's choice; a key's own organization
     e164: str
     source: Source = "sip_trunk"
     direction: Direction | UnsetType = UNSET
@@ -171,3 +178,47 @@ def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:
 
 
 LIFECYCLE_EVENTS = ("call.dispatched", "call.rejected", "call.failed")  # an agent may pick
+
+
+# ---- organizations and their API keys -------------------------------------------------------
+
+DEFAULT_NUMBER_LIMIT = 100
+
+
+class Organization(_Row, kw_only=True):
+    id: str
+    name: str
+    number_limit: int = DEFAULT_NUMBER_LIMIT
+    created_at: str
+    updated_at: str
+
+
+class OrganizationCreate(_Body, kw_only=True):
+    name: str
+    number_limit: int = DEFAULT_NUMBER_LIMIT
+
+
+class OrganizationPatch(_Body, kw_only=True):
+    name: str | UnsetType = UNSET
+    number_limit: int | UnsetType = UNSET
+
+
+class ApiKey(_Row, kw_only=True):
+    """An organization's key as stored and listed: never the key itself (only its hash is
+    kept, as the row's place in the store)."""
+
+    id: str
+    organization_id: str
+    name: str
+    role: Role
+    prefix: str  # the key's first characters, to tell keys apart
+    created_at: str
+
+
+class ApiKeyCreate(_Body, kw_only=True):
+    name: str
+    role: Role
+
+
+class ApiKeyCreated(ApiKey, kw_only=True):
+    key: str  # shown once, at creation

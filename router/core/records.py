@@ -41,6 +41,7 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     call_id: str
     provider: str
     status: Status
+    organization_id: str | None = None  # the matched number's (None: no number matched)
     sip_call_id: str | None = None  # LiveKit's SIP call id, once the LiveKit leg is known
     correlation_id: str | None = None
     legs: list[Leg] = msgspec.field(default_factory=list)
@@ -167,6 +168,7 @@ def with_decision(record: CallRecord, routed: Routing) -> CallRecord:
     return msgspec.structs.replace(
         record,
         matched_rule=decision.matched_rule,
+        organization_id=routed.row.organization_id if routed.row is not None else None,
         phone_number_id=decision.phone_number_id,
         agent_id=decision.agent_id,
         agent_name=decision.agent_name,

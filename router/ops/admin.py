@@ -17,11 +17,13 @@ from aiohttp import web
 from router.config import Config
 from router.core import bounds, template
 from router.core.models import (
+    DEFAULT_ORG,
     INBOUND,
     LIFECYCLE_EVENTS,
     Agent,
     AgentCreate,
     AgentPatch,
+    Organization,
     PhoneNumber,
     PhoneNumberImport,
     PhoneNumberPatch,
@@ -34,6 +36,7 @@ from router.core.phone import to_e164
 from router.core.readiness import setup_status
 from router.core.records import CallRecord
 from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.ops import audit
 from router.ops.callquery import CALL_FILTERS, calls_query
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
@@ -41,6 +44,7 @@ from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
 from router.store.registry import Registry
 from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, documented
+from router.web.auth import own, scope_of
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -106,7 +110,7 @@ async def _check_overrides(reg: Registry, row: PhoneNumber) -> None:
                 f"{override.match!r}",
                 field="originOverrides",
             )
-        if override.agent_id is not None and await reg.find_agent(override.agent_id) is None:
+        if override.agent_id is not None and not await _agent_of(reg, override.agent_id, row):
             raise ValidationError(
                 f"{where}.agentId: agent {override.agent_id} does not exist",
                 field="originOverrides",
@@ -119,6 +123,35 @@ async def _check_overrides(reg: Registry, row: PhoneNumber) -> None:
                 raise ValidationError(message, field="originOverrides") from exc
         if override.agent_id is None and override.metadata is None:
             raise ValidationError(f"{where}: set agentId and/or metadata", field="originOverrides")
+
+
+async def _agent_of(reg: Registry, agent_id: str, row: PhoneNumber) -> bool:
+    """The agent exists in the row's organization (another's reads as missing)."""
+    agent = await reg.find_agent(agent_id)
+    return agent is not None and agent.organization_id == row.organization_id
+
+
+async def _check_link(reg: Registry, row: PhoneNumber) -> None:
+    if row.agent_id is not None and not await _agent_of(reg, row.agent_id, row):
+        raise ValidationError(f"agentId: agent {row.agent_id} does not exist", field="agentId")
+
+
+async def _organization_for(request: web.Request, asked: str | None) -> Organization:
+    """Where a new row goes: a key's own organization, or the operator's choice (default:
+    the default organization)."""
+    scope = scope_of(request)
+    if scope is not None and asked is not None and asked != scope:
+        raise ValidationError(
+            "organizationId: an organization's key writes into its own organization only",
+            field="organizationId",
+        )
+    org_id = scope or asked or DEFAULT_ORG
+    org = await request.app[state.ORGS].find(org_id)
+    if org is None:
+        raise ValidationError(
+            f"organizationId: organization {org_id} does not exist", field="organizationId"
+        )
+    return org
 
 
 def _check_agent(agent: Agent, config: Config) -> None:
@@ -179,7 +212,22 @@ def _view(
 async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    return _view(row, agent, config, await reg.landing())
+    return _view(row, agent, config, await reg.landing(row.organization_id))
+
+
+async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
+    """The number named in the path, if it is the caller's organization's (else 404)."""
+    number_id = request.match_info["id"]
+    row, raw = await request.app[state.REGISTRY].get_number(number_id)
+    own(request, row.organization_id, f"phone number {number_id} not found")
+    return row, raw
+
+
+async def _own_agent(request: web.Request) -> tuple[Agent, bytes]:
+    agent_id = request.match_info["id"]
+    agent, raw = await request.app[state.REGISTRY].get_agent(agent_id)
+    own(request, agent.organization_id, f"agent {agent_id} not found")
+    return agent, raw
 
 
 def _agent_view(agent: Agent) -> dict[str, Any]:
@@ -197,20 +245,26 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
 
 
 @routes.get("/v1/phone-numbers")
-@documented(response=list[PhoneNumberView], query=(LIMIT, CURSOR), paged=True)
+@documented(response=list[PhoneNumberView], query=(LIMIT, CURSOR), paged=True, role="viewer")
 async def list_numbers(request: web.Request) -> web.Response:
-    """Numbers in the order they were imported, a page at a time (``limit``, ``cursor``)."""
+    """Numbers in the order they were imported, a page at a time (``limit``, ``cursor``);
+    an organization's key sees its own."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
-    rows, more = await reg.page_numbers(paging.cursor_of(request), limit)
+    scope = scope_of(request)
+    rows, more = await reg.page_numbers(paging.cursor_of(request), limit, scope)
     agents = await reg.agents_of({r.agent_id for r in rows if r.agent_id})
-    landing = await reg.landing()
-    views = [_view(r, agents.get(r.agent_id or ""), config, landing) for r in rows]
+    landings = {org: await reg.landing(org) for org in {r.organization_id for r in rows}}
+    views = [
+        _view(r, agents.get(r.agent_id or ""), config, landings[r.organization_id]) for r in rows
+    ]
     return paging.paged(json_response(views), request, more)
 
 
-async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> PhoneNumber:
-    """Validate and store one imported number (the API's and the CLI's import)."""
+async def import_row(
+    reg: Registry, body: PhoneNumberImport, config: Config, org: Organization
+) -> PhoneNumber:
+    """Validate and store one imported number of ``org``, within its number limit."""
     e164 = to_e164(body.e164, config.default_region)
     if e164 is None:
         raise ValidationError(f"e164: {body.e164!r} is not a valid phone number", field="e164")
@@ -220,6 +274,7 @@ async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> 
     now = now_iso()
     row = PhoneNumber(
         id=new_id("pn"),
+        organization_id=org.id,
         e164=e164,
         source=body.source,
         direction=direction,
@@ -236,24 +291,35 @@ async def import_row(reg: Registry, body: PhoneNumberImport, config: Config) -> 
         updated_at=now,
     )
     _check_number(row)
+    await _check_link(reg, row)
     await _check_overrides(reg, row)
-    await reg.write_number(row, old=None)
+    await reg.write_number(row, old=None, number_limit=org.number_limit)
     return row
 
 
 @routes.post("/v1/phone-numbers/import")
-@documented(request=PhoneNumberImport, response=PhoneNumberView, status=201, errors=(409,))
+@documented(
+    request=PhoneNumberImport,
+    response=PhoneNumberView,
+    status=201,
+    errors=(402, 409),
+    role="agent_manager",
+)
 async def import_number(request: web.Request) -> web.Response:
-    """Register a number bought from a carrier (the documented import)."""
+    """Register a number bought from a carrier (the documented import). A number belongs to
+    one organization across the router: a second import of it is 409; past the
+    organization's number limit, 402."""
     body = await read_json(request, PhoneNumberImport)
-    row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG])
+    org = await _organization_for(request, body.organization_id)
+    row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG], org)
+    await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
     return json_response(await _one_view(request, row), status=201)
 
 
 # Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
 @routes.post("/v1/phone-numbers")
 @routes.get("/v1/phone-numbers/available")
-@documented(status=501)
+@documented(status=501, role="viewer")
 async def purchase_not_supported(request: web.Request) -> web.Response:
     """Not part of the call router: buying numbers (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
@@ -263,7 +329,7 @@ async def purchase_not_supported(request: web.Request) -> web.Response:
 
 
 @routes.route("*", "/v1/phone-numbers/kyb{tail:.*}")
-@documented(status=501)
+@documented(status=501, role="viewer")
 async def kyb_not_supported(request: web.Request) -> web.Response:
     """Not part of the call router: business verification (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
@@ -273,34 +339,41 @@ async def kyb_not_supported(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/phone-numbers/{id}")
-@documented(response=PhoneNumberView, errors=(404,))
+@documented(response=PhoneNumberView, errors=(404,), role="viewer")
 async def get_number(request: web.Request) -> web.Response:
     """One number with its setup status."""
-    row, _ = await request.app[state.REGISTRY].get_number(request.match_info["id"])
+    row, _ = await _own_number(request)
     return json_response(await _one_view(request, row))
 
 
 @routes.patch("/v1/phone-numbers/{id}")
-@documented(request=PhoneNumberPatch, response=PhoneNumberView, errors=(404, 409))
+@documented(
+    request=PhoneNumberPatch, response=PhoneNumberView, errors=(404, 409), role="agent_manager"
+)
 async def patch_number(request: web.Request) -> web.Response:
     """Change a number's routing (only the fields sent)."""
     reg = request.app[state.REGISTRY]
     patch = await read_json(request, PhoneNumberPatch)
-    old, old_raw = await reg.get_number(request.match_info["id"])
+    old, old_raw = await _own_number(request)
     row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
     _check_number(row)
+    await _check_link(reg, row)
     await _check_overrides(reg, row)
     await reg.write_number(row, old=old, old_raw=old_raw)
+    await audit.note(
+        request, row.organization_id, "phone_number.updated", row.id, before=old, after=row
+    )
     return json_response(await _one_view(request, row))
 
 
 @routes.delete("/v1/phone-numbers/{id}")
-@documented(response=Released, errors=(404,))
+@documented(response=Released, errors=(404,), role="agent_manager")
 async def delete_number(request: web.Request) -> web.Response:
     """Release a number from the router."""
     reg = request.app[state.REGISTRY]
-    old, old_raw = await reg.get_number(request.match_info["id"])
+    old, old_raw = await _own_number(request)
     await reg.write_number(None, old=old, old_raw=old_raw)
+    await audit.note(request, old.organization_id, "phone_number.released", old.id, before=old)
     return json_response({"released": True})
 
 
@@ -308,55 +381,64 @@ async def delete_number(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/agents")
-@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True)
+@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True, role="viewer")
 async def list_agents(request: web.Request) -> web.Response:
     """Agents in the order they were created, a page at a time (``limit``, ``cursor``)."""
     limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
-    agents, more = await request.app[state.REGISTRY].page_agents(paging.cursor_of(request), limit)
+    reg = request.app[state.REGISTRY]
+    agents, more = await reg.page_agents(paging.cursor_of(request), limit, scope_of(request))
     return paging.paged(json_response([_agent_view(a) for a in agents]), request, more)
 
 
 @routes.post("/v1/agents")
-@documented(request=AgentCreate, response=Agent, status=201)
+@documented(request=AgentCreate, response=Agent, status=201, role="agent_manager")
 async def create_agent(request: web.Request) -> web.Response:
     """Create an agent (webhook secrets are never shown again: ``***``)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     body = await read_json(request, AgentCreate)
+    org = await _organization_for(request, body.organization_id)
+    fields = msgspec.structs.asdict(body)
+    fields["organization_id"] = org.id
     now = now_iso()
-    agent = Agent(id=new_id("ag"), **msgspec.structs.asdict(body), created_at=now, updated_at=now)
+    agent = Agent(id=new_id("ag"), **fields, created_at=now, updated_at=now)
     _check_agent(agent, config)
     await reg.write_agent(agent, old=None)
+    await audit.note(request, agent.organization_id, "agent.created", agent.id, after=agent)
     return json_response(_agent_view(agent), status=201)
 
 
 @routes.get("/v1/agents/{id}")
-@documented(response=Agent, errors=(404,))
+@documented(response=Agent, errors=(404,), role="viewer")
 async def get_agent(request: web.Request) -> web.Response:
     """One agent."""
-    agent, _ = await request.app[state.REGISTRY].get_agent(request.match_info["id"])
+    agent, _ = await _own_agent(request)
     return json_response(_agent_view(agent))
 
 
 @routes.patch("/v1/agents/{id}")
-@documented(request=AgentPatch, response=Agent, errors=(404, 409))
+@documented(request=AgentPatch, response=Agent, errors=(404, 409), role="agent_manager")
 async def patch_agent(request: web.Request) -> web.Response:
     """Change an agent (only the fields sent)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     patch = await read_json(request, AgentPatch)
-    old, old_raw = await reg.get_agent(request.match_info["id"])
+    old, old_raw = await _own_agent(request)
     agent: Agent = apply_patch(old, patch, updated_at=now_iso())
     _check_agent(agent, config)
     await reg.write_agent(agent, old=old, old_raw=old_raw)
+    await audit.note(
+        request, agent.organization_id, "agent.updated", agent.id, before=old, after=agent
+    )
     return json_response(_agent_view(agent))
 
 
 @routes.delete("/v1/agents/{id}")
-@documented(response=Deleted, errors=(404, 409))
+@documented(response=Deleted, errors=(404, 409), role="agent_manager")
 async def delete_agent(request: web.Request) -> web.Response:
     """Delete an agent no number is linked to."""
     reg = request.app[state.REGISTRY]
-    old, old_raw = await reg.get_agent(request.match_info["id"])
+    old, old_raw = await _own_agent(request)
     await reg.write_agent(None, old=old, old_raw=old_raw)
+    await audit.note(request, old.organization_id, "agent.deleted", old.id, before=old)
     return json_response({"deleted": True})
 
 
@@ -364,7 +446,9 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/calls")
-@documented(response=list[CallRecord], query=(LIMIT, CURSOR, *CALL_FILTERS), paged=True)
+@documented(
+    response=list[CallRecord], query=(LIMIT, CURSOR, *CALL_FILTERS), paged=True, role="viewer"
+)
 async def recent_calls(request: web.Request) -> web.Response:
     """Decided calls, newest first, a page at a time (``limit`` 1 to 200, default 50;
     ``cursor``), filtered by ``status``, ``number`` (the dialed number, any format),
@@ -372,7 +456,7 @@ async def recent_calls(request: web.Request) -> web.Response:
     ago)."""
     config = request.app[state.CONFIG]
     limit = paging.limit_of(request, default=50, maximum=200)
-    query = calls_query(request.query, config.default_region)
+    query = calls_query(request.query, config.default_region, scope_of(request))
     records, more = await request.app[state.CALLS].page(
         query.before, limit, query.keep, oldest_ms=query.oldest_ms
     )
@@ -381,10 +465,12 @@ async def recent_calls(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/calls/{id}")
-@documented(response=CallRecord, errors=(404,))
+@documented(response=CallRecord, errors=(404,), role="viewer")
 async def get_call(request: web.Request) -> web.Response:
     """One call's record, by any id the router knows it by (kept 7 days)."""
     record = await request.app[state.CALLS].get(request.match_info["id"])
+    missing = f"call {request.match_info['id']} not found (records expire after 7 days)"
     if record is None:
-        raise NotFound(f"call {request.match_info['id']} not found (records expire after 7 days)")
+        raise NotFound(missing)
+    own(request, record.organization_id, missing)
     return json_response(record)

@@ -47,8 +47,11 @@ class CallsQuery:
     agent: str | None = None
     since: str | None = None  # ISO 8601 UTC, as records write times
     oldest_ms: int = 0
+    organization: str | None = None  # an organization's key: its calls only
 
     def keep(self, record: CallRecord) -> bool:
+        if self.organization is not None and record.organization_id != self.organization:
+            return False
         if self.statuses and record.status not in self.statuses:
             return False
         if self.number is not None and record.dialed_number != self.number:
@@ -76,7 +79,9 @@ def _since(raw: str, now: float) -> float:
     return moment.timestamp()
 
 
-def calls_query(params: Mapping[str, str], default_region: str) -> CallsQuery:
+def calls_query(
+    params: Mapping[str, str], default_region: str, organization: str | None = None
+) -> CallsQuery:
     """The query's filters and cursor, checked (now: for ``since`` ages, in tests)."""
     before = None
     cursor = paging.cursor_from(params.get("cursor"))
@@ -113,4 +118,5 @@ def calls_query(params: Mapping[str, str], default_region: str) -> CallsQuery:
         agent=agent,
         since=since,
         oldest_ms=oldest_ms or 0,
+        organization=organization,
     )

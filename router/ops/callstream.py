@@ -21,6 +21,7 @@ from router.ops.callquery import CALL_FILTERS, calls_query
 from router.store import keys
 from router.web import state
 from router.web.apidoc import documented
+from router.web.auth import scope_of
 from router.web.httpapi import long_lived
 
 log = logs.get(__name__)
@@ -43,11 +44,13 @@ def install(app: web.Application) -> None:
 
 
 @routes.get("/v1/calls/events")
-@documented(response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3])
+@documented(
+    response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3], role="viewer"
+)
 @long_lived
 async def call_events(request: web.Request) -> web.StreamResponse:
     """Call decisions as they are made (``text/event-stream``; one ``call`` event each)."""
-    query = calls_query(request.query, request.app[state.CONFIG].default_region)
+    query = calls_query(request.query, request.app[state.CONFIG].default_region, scope_of(request))
     pubsub: Any = request.app[state.REDIS].pubsub()
     await pubsub.subscribe(keys.CALLS_CHANNEL)
     response = web.StreamResponse(

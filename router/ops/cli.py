@@ -333,6 +333,28 @@ def _replayed(replayed: list[str], missing: list[str]) -> int:
     return 0
 
 
+async def audit_log(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    params = {"limit": str(min(args.limit, 500))}
+    if args.organization:
+        params["organizationId"] = args.organization
+    async for entry in client.pages("/v1/audit", params, most=args.limit):
+        if args.json:
+            print(msgspec.json.encode(entry).decode(), file=out)
+            continue
+        print(
+            terminal_safe(
+                f"{entry['at']}  {entry['who']} ({entry['role']})  {entry['action']}  "
+                f"{entry['resource']}"
+            ),
+            file=out,
+        )
+        for field, change in (entry.get("changes") or {}).items():
+            before = json.dumps(change.get("before"), ensure_ascii=False)
+            after = json.dumps(change.get("after"), ensure_ascii=False)
+            print(terminal_safe(f"    {field}: {before} → {after}"), file=out)
+    return 0
+
+
 # ---- maintenance: Redis directly (break-glass) -------------------------------------------------
 
 BREAK_GLASS = (

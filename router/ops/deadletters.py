@@ -14,9 +14,11 @@ import msgspec
 from aiohttp import web
 
 from router.errors import ValidationError
+from router.ops import audit
 from router.store import dlq
 from router.web import paging, state
 from router.web.apidoc import LIMIT, documented
+from router.web.auth import scope_of
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -34,17 +36,38 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     missing: list[str]
 
 
+DLQ_SCAN = 10_000  # entries an organization's listing looks through for its own
+
+
+async def _own_entries(request: web.Request, entries: list[dlq.DeadEntry]) -> list[dlq.DeadEntry]:
+    """The entries of the caller's organization: those whose call's record is its (an entry
+    no call record names — an undecodable one — is the operator's alone)."""
+    scope = scope_of(request)
+    if scope is None:
+        return entries
+    calls = request.app[state.CALLS]
+    mine = []
+    for entry in entries:
+        record = await calls.get(entry.call_id) if entry.call_id else None
+        if record is not None and record.organization_id == scope:
+            mine.append(entry)
+    return mine
+
+
 @routes.get("/v1/dead-letters")
-@documented(response=list[dlq.DeadEntry], query=(LIMIT,))
+@documented(response=list[dlq.DeadEntry], query=(LIMIT,), role="admin")
 async def list_dead_letters(request: web.Request) -> web.Response:
     """Dead-lettered stream entries, oldest first, with the call, deliveries and last error."""
     limit = paging.limit_of(request, default=100, maximum=1000)
     shards = request.app[state.CONFIG].stream_shards
-    return json_response(await dlq.list_entries(request.app[state.REDIS], limit, shards))
+    entries = await dlq.list_entries(
+        request.app[state.REDIS], DLQ_SCAN if scope_of(request) else limit, shards
+    )
+    return json_response((await _own_entries(request, entries))[:limit])
 
 
 @routes.post("/v1/dead-letters/replay")
-@documented(request=ReplayRequest, response=ReplayResult)
+@documented(request=ReplayRequest, response=ReplayResult, role="admin")
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Put dead-lettered entries back on the call stream (``ids``, or ``all``)."""
     body = await read_json(request, ReplayRequest)
@@ -57,6 +80,15 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
         raise ValidationError(f"ids: not stream entry ids: {bad[:5]}", field="ids")
     shards = request.app[state.CONFIG].stream_shards
     redis = request.app[state.REDIS]
-    replayed = await dlq.replay(redis, None if body.all else body.ids, shards)
+    ids: list[str] | None = None if body.all else body.ids
+    if scope_of(request) is not None:  # only the organization's own entries
+        mine = await _own_entries(request, await dlq.list_entries(redis, DLQ_SCAN, shards))
+        ids = [e.id for e in mine if ids is None or e.id in ids]
+    replayed = await dlq.replay(redis, ids, shards) if ids != [] else []
     missing = sorted(set(body.ids) - set(replayed))
+    if replayed:
+        shown = " ".join(replayed[:10]) + (
+            f" and {len(replayed) - 10} more" if len(replayed) > 10 else ""
+        )
+        await audit.note(request, scope_of(request), "dead_letters.replayed", shown)
     return json_response(ReplayResult(replayed=replayed, missing=missing))

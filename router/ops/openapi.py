@@ -28,7 +28,10 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _ERROR_WORDS = {
     400: "invalid input: the field is named",
-    401: "no or wrong bearer token",
+    401: "no or wrong bearer token (or a revoked key)",
+    402: "the organization holds its number limit",
+    403: "the key's role does not allow this",
+    429: "the organization is over its request budget: see Retry-After",
     404: "no such resource",
     408: "the request body did not arrive in time",
     409: "conflicts with another row, or changed meanwhile: retry",
@@ -37,7 +40,7 @@ _ERROR_WORDS = {
     501: "not part of the call router",
     503: "the state store is unavailable: retry",
 }
-_EVERY_V1 = (400, 401, 503)
+_EVERY_V1 = (400, 401, 403, 429, 503)
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -101,7 +104,12 @@ def build(app: web.Application) -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "ROUTER_ADMIN_TOKEN (a first run generates one)",
+                    "description": (
+                        "ROUTER_ADMIN_TOKEN (the operator: every organization; a first run "
+                        "generates one), or an organization's API key (sk_...), whose role — "
+                        "viewer < agent_manager < admin — each operation names in "
+                        "x-required-role"
+                    ),
                 }
             },
         },
@@ -133,9 +141,12 @@ def _operation(
         "summary": summary,
         "tags": [path.split("/")[2]],
         "responses": responses,
+        "x-required-role": op.role,
     }
-    if words and words != summary:
-        out["description"] = words
+    needs = f"Needs role: {op.role}" + (
+        " (the operator token)." if op.role == "operator" else " or above."
+    )
+    out["description"] = f"{words} {needs}" if words and words != summary else needs
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAM.findall(path)

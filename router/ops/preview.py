@@ -15,10 +15,11 @@ import msgspec
 from aiohttp import web
 
 from router.config import Config
-from router.core.matching import Rows, call_facts, route
+from router.core.matching import OrganizationRows, Rows, call_facts, route
 from router.errors import ValidationError
 from router.web import state
 from router.web.apidoc import documented
+from router.web.auth import scope_of
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -34,12 +35,16 @@ class PreviewRequest(msgspec.Struct, rename="camel", kw_only=True, forbid_unknow
 
 
 @routes.post("/v1/route/preview")
-@documented(request=PreviewRequest, response=dict[str, Any])
+@documented(request=PreviewRequest, response=dict[str, Any], role="viewer")
 async def route_preview(request: web.Request) -> web.Response:
     """The decision the router would take for such a call — without dispatching anything."""
     body = await read_json(request, PreviewRequest)
     config = request.app[state.CONFIG]
-    return json_response(await preview(request.app[state.REGISTRY], body, config))
+    scope = scope_of(request)
+    rows: Rows = request.app[state.REGISTRY]
+    if scope is not None:
+        rows = OrganizationRows(rows, scope)
+    return json_response(await preview(rows, body, config))
 
 
 async def preview(rows: Rows, body: PreviewRequest, config: Config) -> dict[str, Any]:

@@ -29,6 +29,25 @@ AGENT_LINKS = f"{REGISTRY}:agent-links"  # hash: agent id -> count of numbers li
 NUMBER_ORDER = f"{REGISTRY}:numbers:order"  # zset: number id by creation sequence (list order)
 AGENT_ORDER = f"{REGISTRY}:agents:order"  # zset: agent id by creation sequence (list order)
 ORDER_SEQUENCE = f"{REGISTRY}:order-seq"  # counter: the next creation's place
+ORGS = f"{REGISTRY}:orgs"  # hash: organization id -> Organization JSON
+API_KEYS = f"{REGISTRY}:api-keys"  # hash: sha256 of a key -> ApiKey JSON
+API_KEY_IDS = f"{REGISTRY}:api-key-ids"  # hash: key id -> sha256 of the key
+
+
+def org_numbers(org: str) -> str:
+    """zset: the organization's number ids by creation sequence (its list order and count)."""
+    return f"{REGISTRY}:org-numbers:{org}"
+
+
+def org_agents(org: str) -> str:
+    return f"{REGISTRY}:org-agents:{org}"
+
+
+def org_keys(org: str) -> str:
+    """set: the organization's API key ids."""
+    return f"{REGISTRY}:org-keys:{org}"
+
+
 LANDING_INDEX = f"{REGISTRY}:landing"  # set: ids of shared landing numbers
 TRUNK_INDEX_PREFIX = f"{REGISTRY}:by-trunk:"  # + trunk id -> set: ids of numbers on that trunk
 INDEX_VERSION = f"{REGISTRY}:index-version"  # which indexes exist (built once on upgrade)

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from router.core.models import Agent, PhoneNumber
-from router.errors import Conflict, NotFound, ValidationError
+from router.core.models import DEFAULT_ORG, Agent, PhoneNumber
+from router.errors import Conflict, LimitReached, NotFound, ValidationError
 from router.store import keys
 
 _SAVE_NUMBER = """
@@ -27,6 +27,9 @@ elseif cur ~= ARGV[2] then
   return 'STALE'
 end
 if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[6]) == 0 then return 'NO_AGENT' end
+if ARGV[2] == '' and ARGV[12] ~= '' and redis.call('ZCARD', KEYS[11]) >= tonumber(ARGV[12]) then
+  return 'LIMIT'
+end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[4])
@@ -38,8 +41,15 @@ if ARGV[5] ~= ARGV[6] then
   if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], -1) end
   if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
 end
-if ARGV[3] == '' then redis.call('ZREM', KEYS[9], ARGV[1]) end
-if ARGV[2] == '' then redis.call('ZADD', KEYS[9], redis.call('INCR', KEYS[10]), ARGV[1]) end
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[9], ARGV[1])
+  redis.call('ZREM', KEYS[11], ARGV[1])
+end
+if ARGV[2] == '' then
+  local seq = redis.call('INCR', KEYS[10])
+  redis.call('ZADD', KEYS[9], seq, ARGV[1])
+  redis.call('ZADD', KEYS[11], seq, ARGV[1])
+end
 if ARGV[8] == '1' then redis.call('SREM', KEYS[6], ARGV[1]) end
 if ARGV[10] ~= '' then redis.call('SREM', KEYS[7], ARGV[1]) end
 if ARGV[3] ~= '' then
@@ -62,9 +72,14 @@ if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  if ARGV[2] == '' then redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), ARGV[1]) end
+  if ARGV[2] == '' then
+    local seq = redis.call('INCR', KEYS[5])
+    redis.call('ZADD', KEYS[4], seq, ARGV[1])
+    redis.call('ZADD', KEYS[6], seq, ARGV[1])
+  end
 end
 redis.call('PUBLISH', ARGV[4], redis.call('INCR', KEYS[3]))
 return 'OK'
@@ -106,25 +121,34 @@ return {found, agent, version}
 # (creation time, then id: what pages follow), built once from the rows when a registry
 # written before them is first opened. The trunk sets' names come from
 # the rows: they share the {registry} slot, so the script stays on one node in a cluster.
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
 _REINDEX = """
 if redis.call('GET', KEYS[3]) == ARGV[1] then return -1 end
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
--- the list orders: creation time, then id, numbered from the sequence
-local function order(hash, zset)
+-- the list orders, all and per organization: creation time, then id, numbered from the
+-- sequence (rows from before organizations belong to ARGV[5])
+local function order(hash, zset, per_org)
   local all = redis.call('HGETALL', hash)
   local places = {}
+  local orgs = {}
   for i = 1, #all, 2 do
-    table.insert(places, cjson.decode(all[i + 1])['createdAt'] .. ' ' .. all[i])
+    local row = cjson.decode(all[i + 1])
+    local org = row['organizationId']
+    if type(org) ~= 'string' then org = ARGV[5] end
+    orgs[all[i]] = org
+    redis.call('DEL', per_org .. org)
+    table.insert(places, row['createdAt'] .. ' ' .. all[i])
   end
   table.sort(places)
   for _, place in ipairs(places) do
     local id = string.sub(place, string.find(place, ' ', 1, true) + 1)
-    redis.call('ZADD', zset, redis.call('INCR', KEYS[7]), id)
+    local seq = redis.call('INCR', KEYS[7])
+    redis.call('ZADD', zset, seq, id)
+    redis.call('ZADD', per_org .. orgs[id], seq, id)
   end
 end
-order(KEYS[5], KEYS[6])
-order(KEYS[1], KEYS[4])
+order(KEYS[5], KEYS[6], ARGV[4])
+order(KEYS[1], KEYS[4], ARGV[3])
 local rows = redis.call('HGETALL', KEYS[1])
 for i = 1, #rows, 2 do
   local row = cjson.decode(rows[i + 1])
@@ -196,7 +220,13 @@ class Registry:
                 keys.AGENT_ORDER,
                 keys.ORDER_SEQUENCE,
             ],
-            args=[INDEX_VERSION, keys.TRUNK_INDEX_PREFIX],
+            args=[
+                INDEX_VERSION,
+                keys.TRUNK_INDEX_PREFIX,
+                keys.org_numbers(""),
+                keys.org_agents(""),
+                DEFAULT_ORG,
+            ],
         )
         return int(result)
 
@@ -208,13 +238,15 @@ class Registry:
             raise NotFound(f"phone number {number_id} not found")
         return _number_decoder.decode(raw), raw
 
-    async def landing(self) -> PhoneNumber | None:
-        """The shared landing number (the first made, if several), from its index."""
+    async def landing(self, org: str | None = None) -> PhoneNumber | None:
+        """The shared landing number (the first made, if several; of ``org`` when given),
+        from its index."""
         ids = await self.redis.smembers(keys.LANDING_INDEX)
         if not ids:
             return None
         raw = await self.redis.hmget(keys.NUMBERS, sorted(ids))
         rows = [_number_decoder.decode(r) for r in raw if r is not None]
+        rows = [r for r in rows if org is None or r.organization_id == org]
         return min(rows, key=lambda r: (r.created_at, r.id), default=None)
 
     async def list_numbers(self) -> list[PhoneNumber]:
@@ -222,10 +254,12 @@ class Registry:
         return sorted(rows, key=lambda r: (r.created_at, r.id))
 
     async def page_numbers(
-        self, after: str | None, limit: int
+        self, after: str | None, limit: int, org: str | None = None
     ) -> tuple[list[PhoneNumber], str | None]:
-        """One page of numbers in creation order, and where the next page starts (or None)."""
-        raw, more = await _page(self.redis, keys.NUMBER_ORDER, keys.NUMBERS, _place(after), limit)
+        """One page of numbers (of ``org``, or all) in creation order, and where the next page
+        starts (or None)."""
+        order = keys.org_numbers(org) if org is not None else keys.NUMBER_ORDER
+        raw, more = await _page(self.redis, order, keys.NUMBERS, _place(after), limit)
         return [_number_decoder.decode(r) for r in raw], more
 
     async def agents_of(self, agent_ids: set[str]) -> dict[str, Agent]:
@@ -236,9 +270,15 @@ class Registry:
         return {i: _agent_decoder.decode(r) for i, r in zip(ids, raw, strict=True) if r is not None}
 
     async def write_number(
-        self, new: PhoneNumber | None, *, old: PhoneNumber | None, old_raw: bytes = b""
+        self,
+        new: PhoneNumber | None,
+        *,
+        old: PhoneNumber | None,
+        old_raw: bytes = b"",
+        number_limit: int | None = None,
     ) -> None:
-        """Create (old None), update (both) or delete (new None) one row atomically."""
+        """Create (old None), update (both) or delete (new None) one row atomically; a
+        creation is refused when the organization holds ``number_limit`` numbers already."""
         current = new or old
         assert current is not None
         old_trunk = (old.sip_trunk_id or "") if old else ""
@@ -256,6 +296,7 @@ class Registry:
                     keys.trunk_index(new_trunk),
                     keys.NUMBER_ORDER,
                     keys.ORDER_SEQUENCE,
+                    keys.org_numbers(current.organization_id),
                 ],
                 args=[
                     current.id,
@@ -269,11 +310,17 @@ class Registry:
                     "1" if new and new.shared_landing else "",
                     old_trunk,
                     new_trunk,
+                    str(number_limit) if number_limit is not None else "",
                 ],
             )
         )
         if result == "CONFLICT":
             raise Conflict(f"{current.e164} is already imported", field="e164")
+        if result == "LIMIT":
+            raise LimitReached(
+                f"organization {current.organization_id} holds its limit of {number_limit} "
+                "numbers; release one, or ask the operator to raise the limit"
+            )
         if result == "NO_AGENT":
             raise ValidationError(
                 f"agentId: agent {current.agent_id} does not exist", field="agentId"
@@ -336,9 +383,13 @@ class Registry:
         rows = list((await self.agents_by_id()).values())
         return sorted(rows, key=lambda r: (r.created_at, r.id))
 
-    async def page_agents(self, after: str | None, limit: int) -> tuple[list[Agent], str | None]:
-        """One page of agents in creation order, and where the next page starts (or None)."""
-        raw, more = await _page(self.redis, keys.AGENT_ORDER, keys.AGENTS, _place(after), limit)
+    async def page_agents(
+        self, after: str | None, limit: int, org: str | None = None
+    ) -> tuple[list[Agent], str | None]:
+        """One page of agents (of ``org``, or all) in creation order, and where the next page
+        starts (or None)."""
+        order = keys.org_agents(org) if org is not None else keys.AGENT_ORDER
+        raw, more = await _page(self.redis, order, keys.AGENTS, _place(after), limit)
         return [_agent_decoder.decode(r) for r in raw], more
 
     async def write_agent(
@@ -354,6 +405,7 @@ class Registry:
                     keys.REGISTRY_VERSION,
                     keys.AGENT_ORDER,
                     keys.ORDER_SEQUENCE,
+                    keys.org_agents(current.organization_id),
                 ],
                 args=[current.id, old_raw, _encode(new) if new else b"", keys.REGISTRY_CHANNEL],
             )

@@ -24,8 +24,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router import logs
-from router.core.models import Agent, PhoneNumber
+from router.core.models import Agent, ApiKey, PhoneNumber
 from router.store import keys
+from router.store.orgs import Organizations
 from router.store.registry import Registry
 
 log = logs.get(__name__)
@@ -35,8 +36,17 @@ T = TypeVar("T")
 
 
 class RegistryCache:
-    def __init__(self, registry: Registry, redis: Redis, *, max_age_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        redis: Redis,
+        orgs: Organizations | None = None,
+        *,
+        max_age_s: float = 5.0,
+    ) -> None:
         self.registry = registry
+        self.orgs = orgs or Organizations(redis)
+        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
         self.redis = redis
         self.max_age_s = max_age_s
         self._numbers: dict[str, Entry] = {}
@@ -71,6 +81,7 @@ class RegistryCache:
         self._numbers.clear()
         self._agents.clear()
         self._trunks.clear()
+        self._keys.clear()
         if version is not None:
             self._version = max(self._version, version)
 
@@ -140,3 +151,19 @@ class RegistryCache:
         return await self._single_flight(
             ("agent", agent_id), lambda: self.registry.find_agent(agent_id)
         )
+
+    async def api_key(self, key_digest: str) -> ApiKey | None:
+        """The API key stored under this digest (None: no such key, or revoked). A revocation
+        bumps the registry version: every process forgets the key when it hears of it."""
+        now = time.monotonic()
+        hit = self._keys.get(key_digest)
+        if hit is not None and now - hit[0] < self.max_age_s:
+            return hit[1]
+        return await self._single_flight(("key", key_digest), lambda: self._load_key(key_digest))
+
+    async def _load_key(self, key_digest: str) -> ApiKey | None:
+        now = time.monotonic()
+        key, version = await self.orgs.find_key_versioned(key_digest)
+        if self._live and version >= self._version:
+            self._keys[key_digest] = (now, key)
+        return key

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 H = TypeVar("H", bound=Callable[..., Any])
+# Who may do what, least first: an organization's keys hold one of the first three; the
+# operator (ROUTER_ADMIN_TOKEN, the platform's own key) may do everything, in every organization.
+ROLES = ("viewer", "agent_manager", "admin", "operator")
 API_DOC = "__api_operation__"
 
 
@@ -35,6 +38,7 @@ class Operation:
     paged: bool = False  # answers a Link: rel="next" header
     media_type: str = "application/json"  # of the answer
     errors: tuple[int, ...] = ()  # beyond those every /v1 route may answer
+    role: str = "operator"  # the least a caller needs: viewer < agent_manager < admin < operator
 
 
 def documented(
@@ -46,8 +50,10 @@ def documented(
     paged: bool = False,
     media_type: str = "application/json",
     errors: tuple[int, ...] = (),
+    role: str = "operator",
 ) -> Callable[[H], H]:
-    operation = Operation(response, request, status, query, paged, media_type, errors)
+    assert role in ROLES, role
+    operation = Operation(response, request, status, query, paged, media_type, errors, role)
 
     def mark(handler: H) -> H:
         setattr(handler, API_DOC, operation)

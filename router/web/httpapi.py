@@ -8,7 +8,7 @@ never a bare HTML page).
 from __future__ import annotations
 
 import asyncio
-import hmac
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -22,8 +22,8 @@ from router import logs
 from router.errors import (
     ApiError,
     PayloadTooLarge,
+    RateLimited,
     RequestTimeout,
-    Unauthorized,
     Unavailable,
     UnsupportedMedia,
     ValidationError,
@@ -91,7 +91,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             code=exc.code,
             reason=exc.message,
         )
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        response = error_response(exc.status, exc.code, exc.message, exc.field)
+        if isinstance(exc, RateLimited):  # whole seconds, rounded up (RFC 9110)
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
     except (RedisError, TimeoutError) as exc:
         # Redis unreachable, or slower than the request's deadline: the caller may retry.
         # (Every other wait a handler makes is bounded by its own error: RequestTimeout.)
@@ -204,21 +207,3 @@ async def _read_rest(request: web.Request, limit: int) -> bytes:
 
 async def read_json(request: web.Request, kind: type[T], *, limit: int = 64 * 1024) -> T:
     return decode(await read_body(request, limit=limit, types=("application/json",)), kind)
-
-
-def bearer_middleware(token: str | None, prefix: str) -> Callable[..., Any]:
-    """Require ``Authorization: Bearer <token>`` on paths under ``prefix`` (constant-time)."""
-    expected = f"Bearer {token}".encode() if token else None
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(prefix):
-            # Header bytes that are not UTF-8 arrive surrogate-escaped: compare them as sent.
-            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-            if expected is None:
-                raise Unauthorized("admin API disabled: ROUTER_ADMIN_TOKEN is not set")
-            if not hmac.compare_digest(given, expected):
-                raise Unauthorized("Unauthorized")
-        return await handler(request)
-
-    return middleware

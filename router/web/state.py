@@ -8,10 +8,13 @@ from redis.asyncio import Redis
 
 from router.config import Config
 from router.outbound.dispatch import Dispatcher
+from router.store.audit import AuditLog
 from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
+from router.store.orgs import Organizations
+from router.store.ratelimit import RateLimiter
 from router.store.registry import Registry
 from router.store.registry_cache import RegistryCache
 
@@ -19,6 +22,9 @@ CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", Redis)
 BATCH = web.AppKey("batch", Batcher)  # the hot paths' auto-pipelined commands
 REGISTRY = web.AppKey("registry", Registry)  # writes and admin reads: always fresh
+ORGS = web.AppKey("orgs", Organizations)  # organizations and their API keys
+RATES = web.AppKey("rates", RateLimiter)  # each organization's admin API budget
+AUDIT = web.AppKey("audit", AuditLog)  # each organization's writes
 ROWS = web.AppKey("rows", RegistryCache)  # the hot path's cached reads
 CALLS = web.AppKey("calls", CallStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)  # trusted: LiveKit, Telnyx

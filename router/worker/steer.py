@@ -104,6 +104,8 @@ async def _apply(
     chosen = agent
     if answer.agent_id and answer.agent_id != agent.id:
         found = await rows.find_agent(answer.agent_id)
+        if found is not None and found.organization_id != row.organization_id:
+            found = None  # a pre-call answer never reaches into another organization
         if found is None:
             detail = f"answer names unknown agent {answer.agent_id}"
             return decision, msgspec.structs.replace(

@@ -1,0 +1,148 @@
+"""Organizations and their API keys under ``/v1/organizations`` (README, "Organizations").
+
+Organizations are the operator's (``ROUTER_ADMIN_TOKEN``): created, renamed, given a number
+limit, deleted once empty. Each has API keys, made and revoked by the operator or by the
+organization's own ``admin`` keys; a key is shown once, at creation, and kept only as a hash.
+Another organization's organization or key answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from router.core.models import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    Organization,
+    OrganizationCreate,
+    OrganizationPatch,
+    apply_patch,
+    new_id,
+    now_iso,
+)
+from router.errors import ValidationError
+from router.ops import audit
+from router.web import state
+from router.web.apidoc import documented
+from router.web.auth import own
+from router.web.httpapi import json_response, read_json
+
+routes = web.RouteTableDef()
+MAX_NUMBER_LIMIT = 1_000_000
+_MAX_NAME = 200
+
+
+class Revoked(msgspec.Struct):
+    revoked: bool
+
+
+class Removed(msgspec.Struct):
+    deleted: bool
+
+
+def _check(org: Organization) -> None:
+    if not org.name.strip() or len(org.name) > _MAX_NAME:
+        raise ValidationError(f"name: 1 to {_MAX_NAME} characters", field="name")
+    if not 0 <= org.number_limit <= MAX_NUMBER_LIMIT:
+        raise ValidationError(f"numberLimit: 0 to {MAX_NUMBER_LIMIT}", field="numberLimit")
+
+
+def _org_id(request: web.Request) -> str:
+    """The organization in the path, if the caller may see it (else 404)."""
+    org_id = request.match_info["id"]
+    own(request, org_id, f"organization {org_id} not found")
+    return org_id
+
+
+@routes.get("/v1/organizations")
+@documented(response=list[Organization])
+async def list_organizations(request: web.Request) -> web.Response:
+    """Every organization (the operator's view)."""
+    return json_response(await request.app[state.ORGS].all())
+
+
+@routes.post("/v1/organizations")
+@documented(request=OrganizationCreate, response=Organization, status=201)
+async def create_organization(request: web.Request) -> web.Response:
+    """Create an organization (default number limit: 100)."""
+    body = await read_json(request, OrganizationCreate)
+    now = now_iso()
+    org = Organization(
+        id=new_id("org"),
+        name=body.name,
+        number_limit=body.number_limit,
+        created_at=now,
+        updated_at=now,
+    )
+    _check(org)
+    await request.app[state.ORGS].save(org, create=True)
+    await audit.note(request, org.id, "organization.created", org.id, after=org)
+    return json_response(org, status=201)
+
+
+@routes.get("/v1/organizations/{id}")
+@documented(response=Organization, errors=(404,), role="viewer")
+async def get_organization(request: web.Request) -> web.Response:
+    """One organization (an organization's key: its own)."""
+    return json_response(await request.app[state.ORGS].get(_org_id(request)))
+
+
+@routes.patch("/v1/organizations/{id}")
+@documented(request=OrganizationPatch, response=Organization, errors=(404,))
+async def patch_organization(request: web.Request) -> web.Response:
+    """Rename an organization or change its number limit."""
+    orgs = request.app[state.ORGS]
+    patch = await read_json(request, OrganizationPatch)
+    old = await orgs.get(request.match_info["id"])
+    org: Organization = apply_patch(old, patch, updated_at=now_iso())
+    _check(org)
+    await orgs.save(org, create=False)
+    await audit.note(request, org.id, "organization.updated", org.id, before=old, after=org)
+    return json_response(org)
+
+
+@routes.delete("/v1/organizations/{id}")
+@documented(response=Removed, errors=(404, 409))
+async def delete_organization(request: web.Request) -> web.Response:
+    """Delete an organization that holds no numbers or agents (its keys go with it)."""
+    org_id = request.match_info["id"]
+    old = await request.app[state.ORGS].get(org_id)
+    await request.app[state.ORGS].delete(org_id)
+    await audit.note(request, org_id, "organization.deleted", org_id, before=old)
+    return json_response(Removed(deleted=True))
+
+
+@routes.post("/v1/organizations/{id}/api-keys")
+@documented(request=ApiKeyCreate, response=ApiKeyCreated, status=201, errors=(404,), role="admin")
+async def create_api_key(request: web.Request) -> web.Response:
+    """A new API key of the organization, with its role; the key is shown this once."""
+    org_id = _org_id(request)
+    body = await read_json(request, ApiKeyCreate)
+    if not body.name.strip() or len(body.name) > _MAX_NAME:
+        raise ValidationError(f"name: 1 to {_MAX_NAME} characters", field="name")
+    row, secret = await request.app[state.ORGS].create_key(org_id, body.name, body.role)
+    await audit.note(request, org_id, "api_key.created", row.id, after=row)
+    shown = ApiKeyCreated(**msgspec.structs.asdict(row), key=secret)
+    return json_response(shown, status=201)
+
+
+@routes.get("/v1/organizations/{id}/api-keys")
+@documented(response=list[ApiKey], errors=(404,), role="admin")
+async def list_api_keys(request: web.Request) -> web.Response:
+    """The organization's keys (their prefixes and roles, never the keys)."""
+    org_id = _org_id(request)
+    await request.app[state.ORGS].get(org_id)
+    return json_response(await request.app[state.ORGS].keys_of(org_id))
+
+
+@routes.delete("/v1/organizations/{id}/api-keys/{keyId}")
+@documented(response=Revoked, errors=(404,), role="admin")
+async def revoke_api_key(request: web.Request) -> web.Response:
+    """Revoke a key: refused by every web process within a second."""
+    org_id = _org_id(request)
+    key_id = request.match_info["keyId"]
+    await request.app[state.ORGS].revoke_key(org_id, key_id)
+    await audit.note(request, org_id, "api_key.revoked", key_id)
+    return json_response(Revoked(revoked=True))

@@ -1,0 +1,463 @@
+"""Organizations and API keys: every ``/v1`` route by {own key, another organization's key,
+revoked key, viewer key} over real HTTP on a real Valkey; another organization's resource is
+404, never 403; routing never crosses organizations; keys are kept as hashes and revoked
+everywhere within a second; number limits; rows from before organizations keep routing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from router.app import build_app
+from router.store import keys
+from router.web import state
+from tests.conftest import (
+    ADMIN,
+    WHSEC,
+    make_config,
+    post_livekit,
+    sip_join_event,
+    wait_key,
+    wait_record,
+)
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _json(resp: Any, status: int) -> Any:
+    body = await resp.json()
+    assert resp.status == status, body
+    return body
+
+
+async def make_org(router: Any, name: str, **fields: Any) -> dict[str, Any]:
+    resp = await router.post("/v1/organizations", json={"name": name, **fields}, headers=ADMIN)
+    return await _json(resp, 201)
+
+
+async def make_key(router: Any, org: str, role: str, headers: Any = ADMIN) -> dict[str, Any]:
+    body = {"name": f"{role} key", "role": role}
+    resp = await router.post(f"/v1/organizations/{org}/api-keys", json=body, headers=headers)
+    return await _json(resp, 201)
+
+
+class World:
+    """Two organizations, each with an agent, a number and a routed call; org A's keys of
+    every role, and one revoked."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+        self.keys: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture
+async def world(router, twirp, redis) -> World:
+    w = World()
+    for name, number, call in (("A", "+12015550101", "SCL_a"), ("B", "+12015550202", "SCL_b")):
+        org = await make_org(router, f"Org {name}")
+        admin = await make_key(router, org["id"], "admin")
+        agent = await _json(
+            await router.post(
+                "/v1/agents",
+                json={"name": f"{name} agent", "livekitAgentName": f"agent-{name.lower()}"},
+                headers=bearer(admin["key"]),
+            ),
+            201,
+        )
+        row = await _json(
+            await router.post(
+                "/v1/phone-numbers/import",
+                json={"e164": number, "agentId": agent["id"]},
+                headers=bearer(admin["key"]),
+            ),
+            201,
+        )
+        assert row["organizationId"] == org["id"]
+        event = sip_join_event(call_id=call, room=f"room-{call}", dialed=number)
+        assert (await post_livekit(router, event)).status == 200
+        assert (await wait_record(redis, call)).organization_id == org["id"]
+        w.ids[f"org{name}"], w.ids[f"agent{name}"], w.ids[f"number{name}"] = (
+            org["id"], agent["id"], row["id"]
+        )  # fmt: skip
+        w.ids[f"call{name}"] = call
+        w.keys[f"admin{name}"] = bearer(admin["key"])
+    org_a = w.ids["orgA"]
+    w.keys["viewerA"] = bearer((await make_key(router, org_a, "viewer"))["key"])
+    w.keys["managerA"] = bearer((await make_key(router, org_a, "agent_manager"))["key"])
+    gone = await make_key(router, org_a, "admin")
+    resp = await router.delete(f"/v1/organizations/{org_a}/api-keys/{gone['id']}", headers=ADMIN)
+    await _json(resp, 200)
+    w.keys["revokedA"] = bearer(gone["key"])
+    return w
+
+
+# (method, path with {placeholders} of World.ids, body) → statuses for
+# (A's admin, B's admin, A's revoked key, A's viewer, A's agent manager)
+MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
+    ("get", "/v1/phone-numbers", None, (200, 200, 401, 200, 200)),
+    ("post", "/v1/phone-numbers/import",
+     {"e164": "+1201555{n}", "dispatchMetadataTemplate": {"k": "v"}}, (201, 201, 401, 403, 201)),
+    ("get", "/v1/phone-numbers/{numberA}", None, (200, 404, 401, 200, 200)),
+    ("patch", "/v1/phone-numbers/{numberA}", {"label": "x"}, (200, 404, 401, 403, 200)),
+    ("delete", "/v1/phone-numbers/{spareNumber}", None, (200, 404, 401, 403, 200)),
+    ("post", "/v1/phone-numbers", {}, (501, 501, 401, 501, 501)),
+    ("get", "/v1/phone-numbers/available", None, (501, 501, 401, 501, 501)),
+    ("get", "/v1/phone-numbers/kyb", None, (501, 501, 401, 501, 501)),
+    ("post", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
+    ("put", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
+    ("patch", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
+    ("delete", "/v1/phone-numbers/kyb", None, (501, 501, 401, 501, 501)),
+    ("get", "/v1/agents", None, (200, 200, 401, 200, 200)),
+    ("post", "/v1/agents", {"name": "n", "livekitAgentName": "n"}, (201, 201, 401, 403, 201)),
+    ("get", "/v1/agents/{agentA}", None, (200, 404, 401, 200, 200)),
+    ("patch", "/v1/agents/{agentA}", {"prompt": "p"}, (200, 404, 401, 403, 200)),
+    ("delete", "/v1/agents/{spareAgent}", None, (200, 404, 401, 403, 200)),
+    ("get", "/v1/calls", None, (200, 200, 401, 200, 200)),
+    ("get", "/v1/calls/{callA}", None, (200, 404, 401, 200, 200)),
+    ("get", "/v1/calls/events", None, (200, 200, 401, 200, 200)),
+    ("post", "/v1/route/preview", {"dialedNumber": "+12015550101"}, (200, 200, 401, 200, 200)),
+    ("get", "/v1/dead-letters", None, (200, 200, 401, 403, 403)),
+    ("post", "/v1/dead-letters/replay", {"ids": ["1-1"]}, (200, 200, 401, 403, 403)),
+    ("get", "/v1/audit", None, (200, 200, 401, 403, 403)),
+    ("get", "/v1/organizations", None, (403, 403, 401, 403, 403)),
+    ("post", "/v1/organizations", {"name": "n"}, (403, 403, 401, 403, 403)),
+    ("get", "/v1/organizations/{orgA}", None, (200, 404, 401, 200, 200)),
+    ("patch", "/v1/organizations/{orgA}", {"numberLimit": 5}, (403, 403, 401, 403, 403)),
+    ("delete", "/v1/organizations/{orgA}", None, (403, 403, 401, 403, 403)),
+    ("post", "/v1/organizations/{orgA}/api-keys", {"name": "k", "role": "viewer"},
+     (201, 404, 401, 403, 403)),
+    ("get", "/v1/organizations/{orgA}/api-keys", None, (200, 404, 401, 403, 403)),
+    ("delete", "/v1/organizations/{orgA}/api-keys/{spareKey}", None, (200, 404, 401, 403, 403)),
+]  # fmt: skip
+WHO = ("adminA", "adminB", "revokedA", "viewerA", "managerA")
+
+
+def test_the_matrix_covers_every_v1_route(router):
+    listed = set()
+    for method, path, _, _ in MATRIX:
+        template = path.replace("{spareNumber}", "{id}").replace("{numberA}", "{id}")
+        for name in ("agentA", "spareAgent", "callA", "orgA"):
+            template = template.replace("{" + name + "}", "{id}")
+        template = template.replace("{spareKey}", "{keyId}")
+        listed.add((method, template.replace("/kyb", "/kyb{tail}")))
+    routes = set()
+    for route in router.app.router.routes():
+        info = route.resource.get_info()
+        path = (info.get("path") or info.get("formatter")).replace("{tail:.*}", "{tail}")
+        if path.startswith("/v1/"):
+            for method in METHODS if route.method == "*" else (route.method.lower(),):
+                if method != "head":
+                    routes.add((method, path))
+    assert routes == listed
+
+
+async def _spares(router: Any, w: World, n: int) -> dict[str, str]:
+    """A fresh number, agent and key of A's to delete (each principal deletes its own)."""
+    admin = w.keys["adminA"]
+    agent = await _json(
+        await router.post(
+            "/v1/agents", json={"name": "spare", "livekitAgentName": "spare"}, headers=admin
+        ),
+        201,
+    )
+    row = await _json(
+        await router.post(
+            "/v1/phone-numbers/import",
+            json={"e164": f"+1201556{n:04d}", "agentId": w.ids["agentA"]},
+            headers=admin,
+        ),
+        201,
+    )
+    key = await make_key(router, w.ids["orgA"], "viewer")
+    return {"spareNumber": row["id"], "spareAgent": agent["id"], "spareKey": key["id"]}
+
+
+async def test_isolation_matrix(router, world):
+    w = world
+    n = 0
+    failures = []
+    for method, path, body, expected in MATRIX:
+        for who, status in zip(WHO, expected, strict=True):
+            n += 1
+            ids = {**w.ids, **(await _spares(router, w, n) if "spare" in path else {})}
+            url = path.format(**ids)
+            payload = json.loads(json.dumps(body).replace("{n}", f"{n:04d}")) if body else body
+            kwargs: dict[str, Any] = {"headers": w.keys[who]}
+            if payload is not None:
+                kwargs["json"] = payload
+            resp = await router.request(method.upper(), url, **kwargs)
+            if resp.status != status:
+                failures.append(f"{method.upper()} {path} as {who}: {resp.status}, not {status}")
+            if resp.status >= 400:
+                error = await resp.json()
+                assert set(error) >= {"error", "code"}
+            resp.close()
+    assert failures == [], "\n".join(failures)
+
+
+async def test_lists_and_calls_never_show_another_organizations_rows(router, world):
+    w = world
+    for who, mine, theirs in (("adminA", "A", "B"), ("adminB", "B", "A")):
+        numbers = await _json(await router.get("/v1/phone-numbers", headers=w.keys[who]), 200)
+        assert [r["id"] for r in numbers] == [w.ids[f"number{mine}"]]
+        agents = await _json(await router.get("/v1/agents", headers=w.keys[who]), 200)
+        assert [a["id"] for a in agents] == [w.ids[f"agent{mine}"]]
+
+        calls = await _json(await router.get("/v1/calls", headers=w.keys[who]), 200)
+        assert w.ids[f"call{theirs}"] not in [c["callId"] for c in calls]
+    # The preview with A's key does not see B's number: as if it did not exist.
+    preview = await _json(
+        await router.post(
+            "/v1/route/preview", json={"dialedNumber": "+12015550202"}, headers=w.keys["adminA"]
+        ),
+        200,
+    )
+    assert preview["action"] == "reject"
+    everything = await _json(await router.get("/v1/phone-numbers", headers=ADMIN), 200)
+    assert {r["organizationId"] for r in everything} == {w.ids["orgA"], w.ids["orgB"]}
+
+
+async def test_a_number_belongs_to_one_organization_and_agents_do_not_cross(router, world):
+    w = world
+    taken = await router.post(
+        "/v1/phone-numbers/import",
+        json={"e164": "+12015550101", "dispatchMetadataTemplate": {"k": "v"}},
+        headers=w.keys["adminB"],
+    )
+    assert (await _json(taken, 409))["code"] == "CONFLICT"
+    foreign = await router.post(
+        "/v1/phone-numbers/import",
+        json={"e164": "+12015550303", "agentId": w.ids["agentA"]},
+        headers=w.keys["adminB"],
+    )
+    body = await _json(foreign, 400)
+    assert body["field"] == "agentId"
+    assert "does not exist" in body["error"]  # not "belongs to another organization"
+    relink = await router.patch(
+        f"/v1/phone-numbers/{w.ids['numberB']}",
+        json={"agentId": w.ids["agentA"]},
+        headers=w.keys["adminB"],
+    )
+    await _json(relink, 400)
+    smuggle = await router.post(
+        "/v1/agents",
+        json={"name": "x", "livekitAgentName": "x", "organizationId": w.ids["orgA"]},
+        headers=w.keys["adminB"],
+    )
+    assert (await _json(smuggle, 400))["field"] == "organizationId"
+
+
+async def test_routing_never_crosses_organizations(router, twirp, redis, world):
+    """A's shared landing number is never steered to B's row, even when the call was
+    forwarded from B's number."""
+    w = world
+    await _json(
+        await router.post(
+            "/v1/phone-numbers/import",
+            json={"e164": "+12015550500", "agentId": w.ids["agentA"], "sharedLanding": True},
+            headers=w.keys["adminA"],
+        ),
+        201,
+    )
+    event = sip_join_event(
+        call_id="SCL_cross",
+        dialed="+12015550500",
+        headers={"Diversion": "<sip:+12015550202@pbx.example.com>;reason=unconditional"},
+    )
+    assert (await post_livekit(router, event)).status == 200
+    record = await wait_record(redis, "SCL_cross")
+    assert record.organization_id == w.ids["orgA"]
+    assert record.agent_id == w.ids["agentA"]  # A's landing agent, not B's
+    assert record.phone_number_id != w.ids["numberB"]
+
+
+async def test_keys_are_shown_once_and_stored_as_hashes(router, redis, world):
+    w = world
+    made = await make_key(router, w.ids["orgA"], "viewer", headers=w.keys["adminA"])
+    assert made["key"].startswith("sk_")
+    assert len(made["key"]) >= 35
+    assert made["prefix"] == made["key"][:10]
+    listed = await _json(
+        await router.get(f"/v1/organizations/{w.ids['orgA']}/api-keys", headers=ADMIN), 200
+    )
+    assert made["id"] in [k["id"] for k in listed]
+    assert all("key" not in k for k in listed)
+    dump = b"".join(v for v in (await redis.hgetall(keys.API_KEYS)).values())
+    dump += b"".join((await redis.hgetall(keys.API_KEYS)).keys())
+    assert made["key"].encode() not in dump
+    assert (await router.get("/v1/agents", headers=bearer(made["key"]))).status == 200
+
+
+async def test_revocation_reaches_every_web_process_within_a_second(
+    router, aiohttp_client, valkey_url, world
+):
+    other = await aiohttp_client(build_app(make_config(), valkey_url, worker=False))
+    key = await make_key(router, world.ids["orgA"], "viewer")
+    headers = bearer(key["key"])
+    assert (await other.get("/v1/agents", headers=headers)).status == 200  # cached there now
+    revoke = f"/v1/organizations/{world.ids['orgA']}/api-keys/{key['id']}"
+    await _json(await router.delete(revoke, headers=ADMIN), 200)
+    async with asyncio.timeout(1.0):
+        # The other process's own answer, asked again until it refuses the key.
+        while (await other.get("/v1/agents", headers=headers)).status != 401:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_the_number_limit_is_402(router):
+    org = await make_org(router, "Small", numberLimit=2)
+    admin = bearer((await make_key(router, org["id"], "admin"))["key"])
+    tmpl = {"dispatchMetadataTemplate": {"a": "b"}}
+    for n in range(2):
+        body = {"e164": f"+1201557000{n}", **tmpl}
+        await _json(await router.post("/v1/phone-numbers/import", json=body, headers=admin), 201)
+    over = await router.post(
+        "/v1/phone-numbers/import", json={"e164": "+12015570009", **tmpl}, headers=admin
+    )
+    body = await _json(over, 402)
+    assert body["code"] == "LIMIT_REACHED"
+    await _json(
+        await router.patch(
+            f"/v1/organizations/{org['id']}", json={"numberLimit": 3}, headers=ADMIN
+        ),
+        200,
+    )
+    again = await router.post(
+        "/v1/phone-numbers/import", json={"e164": "+12015570009", **tmpl}, headers=admin
+    )
+    await _json(again, 201)
+
+
+async def test_an_organization_is_deleted_only_when_empty_and_its_keys_go_with_it(router):
+    org = await make_org(router, "Brief")
+    admin = bearer((await make_key(router, org["id"], "admin"))["key"])
+    agent = await _json(
+        await router.post("/v1/agents", json={"name": "a", "livekitAgentName": "a"}, headers=admin),
+        201,
+    )
+    busy = await router.delete(f"/v1/organizations/{org['id']}", headers=ADMIN)
+    assert (await _json(busy, 409))["code"] == "CONFLICT"
+    await _json(await router.delete(f"/v1/agents/{agent['id']}", headers=admin), 200)
+    await _json(await router.delete(f"/v1/organizations/{org['id']}", headers=ADMIN), 200)
+    assert (await router.get("/v1/agents", headers=admin)).status == 401
+
+
+async def test_rows_from_before_organizations_belong_to_default_and_keep_routing(
+    router, twirp, redis
+):
+    """The upgrade path: rows written by an older router (no organizationId, no per-
+    organization indexes) route at once and are listed under "default" once indexed."""
+    agent = {
+        "id": "ag_old", "name": "Old", "livekitAgentName": "old-agent",
+        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+    row = {
+        "id": "pn_old", "e164": "+12015550999", "source": "sip_trunk", "direction": "inbound",
+        "agentId": "ag_old", "sipTrunkId": "ST_trunk1",
+        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+    await redis.hset(keys.AGENTS, "ag_old", json.dumps(agent))
+    await redis.hset(keys.NUMBERS, "pn_old", json.dumps(row))
+    await redis.hset(keys.E164_INDEX, "+12015550999", "pn_old")
+    await redis.hset(keys.AGENT_LINKS, "ag_old", 1)
+    await redis.delete(keys.INDEX_VERSION)
+    event = sip_join_event(call_id="SCL_old", dialed="+12015550999")
+    assert (await post_livekit(router, event)).status == 200
+    record = await wait_record(redis, "SCL_old")
+    assert record.status == "dispatched"
+    assert record.organization_id == "default"
+    assert await router.app[state.REGISTRY].ensure_indexes() >= 1
+    default = bearer((await make_key(router, "default", "viewer"))["key"])
+    numbers = await _json(await router.get("/v1/phone-numbers", headers=default), 200)
+    assert [(r["id"], r["organizationId"]) for r in numbers] == [("pn_old", "default")]
+    await wait_key(redis, keys.RECENT_CALLS, lambda: _noted(redis))
+    calls = await _json(await router.get("/v1/calls", headers=default), 200)
+    assert "SCL_old" in [c["callId"] for c in calls]
+
+
+async def _noted(redis: Any) -> bool:
+    return bool(await redis.exists(keys.RECENT_CALLS))
+
+
+async def test_the_request_budget_is_shared_by_every_web_process(
+    make_router, aiohttp_client, valkey_url
+):
+    first = await make_router(org_rate_per_s=0.5, org_burst=3)
+    second = await aiohttp_client(
+        build_app(make_config(org_rate_per_s=0.5, org_burst=3), valkey_url, worker=False)
+    )
+    org = await make_org(first, "Busy")
+    key = bearer((await make_key(first, org["id"], "viewer"))["key"])
+    answers = [
+        (await (first if n % 2 == 0 else second).get("/v1/agents", headers=key)) for n in range(4)
+    ]
+    assert [r.status for r in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert (await refused.json())["code"] == "RATE_LIMITED"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Another organization's budget is its own; the operator is not rationed.
+    other = await make_org(first, "Calm")
+    calm = bearer((await make_key(first, other["id"], "viewer"))["key"])
+    assert (await second.get("/v1/agents", headers=calm)).status == 200
+    for _ in range(5):
+        assert (await first.get("/v1/agents", headers=ADMIN)).status == 200
+
+
+async def test_every_write_is_audited_without_secrets(router, redis, world):
+    w = world
+    admin = w.keys["adminA"]
+    hook = {"preCall": {"url": "https://hooks.example.com/pre", "secret": WHSEC}}
+    agent = await _json(
+        await router.post(
+            "/v1/agents",
+            json={"name": "Hooked", "livekitAgentName": "hooked", "webhooks": hook},
+            headers=admin,
+        ),
+        201,
+    )
+    await _json(
+        await router.patch(
+            f"/v1/phone-numbers/{w.ids['numberA']}", json={"agentId": agent["id"]}, headers=admin
+        ),
+        200,
+    )
+    key = await make_key(router, w.ids["orgA"], "viewer", headers=admin)
+    entries = await _json(await router.get("/v1/audit", headers=admin), 200)
+    newest = entries[0]
+    assert (newest["action"], newest["resource"]) == ("api_key.created", key["id"])
+    assert (newest["who"] == w.keys["adminA"] and False) or newest["who"].startswith("key_")
+    assert newest["role"] == "admin"
+    relinked = entries[1]
+    assert relinked["action"] == "phone_number.updated"
+    assert relinked["changes"] == {"agentId": {"before": w.ids["agentA"], "after": agent["id"]}}
+    created = entries[2]
+    assert created["action"] == "agent.created"
+    assert created["changes"]["webhooks"]["after"]["preCall"]["secret"] == "***"
+    raw = b"".join(f[b"e"] for _, f in await redis.xrange(f"router:{{audit:{w.ids['orgA']}}}"))
+    assert WHSEC.encode() not in raw
+    assert key["key"].encode() not in raw
+    # The operator's writes are there too, as the operator's; B's key sees only B's log.
+    assert any(e["who"] == "operator" and e["action"] == "api_key.revoked" for e in entries)
+    theirs = await _json(await router.get("/v1/audit", headers=w.keys["adminB"]), 200)
+    assert {e["resource"] for e in theirs}.isdisjoint({agent["id"], key["id"]})
+    peek = await router.get(f"/v1/audit?organizationId={w.ids['orgA']}", headers=w.keys["adminB"])
+    assert (await _json(peek, 400))["field"] == "organizationId"
+    operator = await _json(
+        await router.get(f"/v1/audit?organizationId={w.ids['orgA']}&limit=2", headers=ADMIN),
+        200,
+    )
+    assert [e["id"] for e in operator] == [e["id"] for e in entries[:2]]
+
+
+async def test_audit_in_the_cli(router, world):
+    from tests.test_cli_http import cli
+
+    code, out, err = await cli(router, "audit", "--organization", world.ids["orgA"], "--limit", "3")
+    assert code == 0, err
+    assert "operator (operator)  api_key.revoked" in out
