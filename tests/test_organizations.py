@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
 from router.app import build_app
@@ -461,3 +464,53 @@ async def test_audit_in_the_cli(router, world):
     code, out, err = await cli(router, "audit", "--organization", world.ids["orgA"], "--limit", "3")
     assert code == 0, err
     assert "operator (operator)  api_key.revoked" in out
+
+
+async def _web(valkey_url: str, token: str) -> tuple[Any, str]:
+    """``python -m router web`` on the test Valkey, as the Procfile runs it; its base URL."""
+    proc: Any = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web",
+        env={**os.environ, "REDIS_URL": valkey_url, "PORT": "0", "ROUTER_ADMIN_TOKEN": token,
+             "ROUTER_HOST": "127.0.0.1"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        while line := await proc.stderr.readline():
+            event = json.loads(line)
+            if event.get("event") == "listening":
+                return proc, f"http://127.0.0.1:{event['port']}"
+    raise AssertionError("web never listened")
+
+
+async def test_organizations_and_keys_survive_a_kill_9(redis, valkey_url):
+    token = "o" * 32
+    operator = {"Authorization": f"Bearer {token}"}
+    first, base = await _web(valkey_url, token)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base}/v1/organizations", json={"name": "Kept"}, headers=operator
+        ) as r:
+            org = await _json(r, 201)
+        body = {"name": "kept", "role": "viewer"}
+        url = f"{base}/v1/organizations/{org['id']}/api-keys"
+        async with http.post(url, json=body, headers=operator) as r:
+            key = await _json(r, 201)
+        first.kill()  # SIGKILL: no shutdown hook runs
+        await first.wait()
+        second, base = await _web(valkey_url, token)
+        try:
+            async with http.get(f"{base}/v1/agents", headers=bearer(key["key"])) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/v1/organizations/{org['id']}", headers=operator) as r:
+                assert (await _json(r, 200))["name"] == "Kept"
+        finally:
+            second.terminate()
+            await second.wait()
+
+
+async def test_the_default_organization_comes_back_if_it_went_missing(router, redis):
+    await redis.delete(keys.ORGS)  # e.g. a Redis flushed under a running router
+    resp = await router.post(
+        "/v1/agents", json={"name": "a", "livekitAgentName": "a"}, headers=ADMIN
+    )
+    assert (await _json(resp, 201))["organizationId"] == "default"

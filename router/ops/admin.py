@@ -146,7 +146,11 @@ async def _organization_for(request: web.Request, asked: str | None) -> Organiza
             field="organizationId",
         )
     org_id = scope or asked or DEFAULT_ORG
-    org = await request.app[state.ORGS].find(org_id)
+    orgs = request.app[state.ORGS]
+    org = await orgs.find(org_id)
+    if org is None and org_id == DEFAULT_ORG:  # made at start-up; again if it went missing
+        await orgs.ensure_default()
+        org = await orgs.find(org_id)
     if org is None:
         raise ValidationError(
             f"organizationId: organization {org_id} does not exist", field="organizationId"
