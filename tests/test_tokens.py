@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import time
+from typing import Any
 
 import jwt
+import jwt.api_jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jwt.api_jws import PyJWS
 from livekit import api
 
-from router.outbound.tokens import TOKEN_TTL_S, KeyedHS256, room_admin_token, verify_token
+from router.outbound import tokens
+from router.outbound.tokens import (
+    TOKEN_TTL_S,
+    KeyedHS256,
+    SegmentCheckedJWS,
+    room_admin_token,
+    verify_token,
+)
 
 KEY, SECRET = "APIkey123", "s3cret-s3cret-s3cret-s3cret-s3cret-123"
 
@@ -56,3 +69,42 @@ def test_our_hs256_leaves_pyjwt_unchanged_and_still_vets_keys() -> None:
     expired = room_admin_token(KEY, SECRET, "room-7", ttl_s=-120)
     with pytest.raises(jwt.ExpiredSignatureError):
         verify_token(expired, KEY, SECRET)
+
+
+_SEGMENT_BYTES = st.binary(max_size=40) | st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/!. ", max_size=40
+).map(str.encode)
+
+
+def _outcome(check: Any, segment: bytes) -> tuple[str, bytes | str]:
+    try:
+        return "ok", check(segment, "payload")
+    except jwt.DecodeError as exc:
+        return "refused", str(exc)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        _SEGMENT_BYTES,
+        st.binary(max_size=30).map(lambda b: base64.urlsafe_b64encode(b)),  # padded, valid
+        st.binary(max_size=30).map(lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")),
+    )
+)
+def test_the_segment_check_is_pyjwts_own(segment: bytes) -> None:
+    """Same accepts, same refusals, same message, same bytes as PyJWT's generator version."""
+    ours = _outcome(SegmentCheckedJWS._decode_base64url_segment, segment)
+    theirs = _outcome(PyJWS._decode_base64url_segment, segment)
+    assert ours == theirs
+
+
+def test_the_fast_check_is_what_verifies_webhooks_and_pyjwt_is_untouched() -> None:
+    """Our verifier's JWS layer is the segment-checked one; PyJWT's module-level API keeps
+    its own (the override is not global), and PyJWT still has the method we replace."""
+    assert "_decode_base64url_segment" in vars(PyJWS)
+    assert isinstance(tokens._verifier._jws, SegmentCheckedJWS)
+    assert not isinstance(jwt.api_jwt._jwt_global_obj._jws, SegmentCheckedJWS)
+    token = room_admin_token(KEY, SECRET, "room-7")
+    head, payload, sig = token.split(".")
+    with pytest.raises(jwt.DecodeError):  # junk in a segment: refused before any MAC
+        verify_token(f"{head}.{payload}!.{sig}", KEY, SECRET)
