@@ -89,6 +89,7 @@ async def _run(
             max_connections=config.max_connections,
             header_timeout_s=config.header_timeout_s,
             keepalive_timeout_s=config.keepalive_timeout_s,
+            reuse_port=config.reuse_port,
         )
         port = listening.sockets[0].getsockname()[1]
         log.info("listening", port=port)

@@ -52,6 +52,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     body_timeout_s: float = 10.0
     keepalive_timeout_s: float = 15.0
     max_connections: int = 1000
+    reuse_port: bool = False  # SO_REUSEPORT: several web processes share PORT (the kernel spreads)
     redis_deadline_s: float = 3.0
     # Each organization's admin API budget (a token bucket in Redis, shared by web processes).
     org_rate_per_s: float = 20.0
@@ -247,6 +248,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         body_timeout_s=_seconds(env, "ROUTER_BODY_TIMEOUT_S", 10.0, 300.0),
         keepalive_timeout_s=_seconds(env, "ROUTER_KEEPALIVE_TIMEOUT_S", 15.0, 3600.0),
         max_connections=_count(env, "ROUTER_MAX_CONNECTIONS", 1000, 16, 1_000_000),
+        reuse_port=_flag(env, "ROUTER_REUSE_PORT"),
         redis_deadline_s=_seconds(env, "ROUTER_REDIS_DEADLINE_S", 3.0, 14.0),
         org_rate_per_s=_seconds(env, "ROUTER_ORG_RATE_PER_S", 20.0, 100_000.0),
         org_burst=_count(env, "ROUTER_ORG_BURST", 100, 1, 1_000_000),

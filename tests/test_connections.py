@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from google.protobuf.json_format import MessageToJson
 
@@ -151,3 +152,47 @@ async def test_an_idle_connection_is_closed_after_the_keepalive_limit(web):
     answer = await asyncio.wait_for(reader.read(), 10)
     assert answer.startswith(b"HTTP/1.1 200")
     writer.close()
+
+
+async def test_two_web_processes_share_a_port_only_when_asked(valkey_url):
+    """ROUTER_REUSE_PORT=1: a second web process binds the same PORT (the kernel spreads
+    connections between them); without it the second one says the port is busy."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = {
+        **os.environ, "REDIS_URL": valkey_url, "PORT": str(port), "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_ADMIN_TOKEN": "t" * 32,
+    }  # fmt: skip
+
+    async def web(**extra: str) -> Any:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "web", env={**base, **extra},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    async def listening(proc: Any) -> None:
+        async with asyncio.timeout(30):
+            while b'"listening"' not in await proc.stderr.readline():
+                pass
+
+    first = await web(ROUTER_REUSE_PORT="1")
+    second = await web(ROUTER_REUSE_PORT="1")
+    refused = None
+    try:
+        await listening(first)
+        await listening(second)
+        refused = await web()
+        _, err = await refused.communicate()
+        assert refused.returncode == 2
+        assert f"port {port} is already in use".encode() in err
+        async with aiohttp.ClientSession() as session:
+            for _ in range(4):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+    finally:
+        for proc in (first, second):
+            proc.terminate()
+            await proc.wait()

@@ -196,6 +196,7 @@ async def serve(
     header_timeout_s: float,
     keepalive_timeout_s: float,
     ssl_context: Any = None,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
     """Listen on ``host:port`` with the guard around ``runner``'s server; the caller closes
     the returned server before ``runner.cleanup()`` (which closes the connections)."""
@@ -210,7 +211,13 @@ async def serve(
         keepalive_timeout_s=keepalive_timeout_s,
     )
     listening = await loop.create_server(
-        guard, host=host, port=port, reuse_address=True, backlog=1024, ssl=ssl_context
+        guard,
+        host=host,
+        port=port,
+        reuse_address=True,
+        reuse_port=reuse_port or None,
+        backlog=1024,
+        ssl=ssl_context,
     )
     log.info(
         "connection_limits",
