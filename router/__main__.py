@@ -135,6 +135,8 @@ async def _client_command(args: argparse.Namespace) -> int:
                 return await ops.numbers_add(admin, args)
             case "numbers", "list":
                 return await ops.numbers_list(admin, args.json)
+            case "numbers", "reconcile":
+                return await ops.numbers_reconcile(admin, args.fix)
             case "agents", "create":
                 return await ops.agents_create(admin, args)
             case "agents", "list":
@@ -202,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--direction", choices=("inbound", "outbound", "both"))
     leaf(numbers, "list", "every number with its setup status").add_argument(
         "--json", action="store_true", help="one JSON row per line"
+    )
+    leaf(numbers, "reconcile", "compare numbers with LiveKit's trunks").add_argument(
+        "--fix", action="store_true", help="repair the drift found"
     )
     agents = group("agents", "agents (admin API)")
     create = leaf(agents, "create", "create an agent; prints its id")

@@ -29,8 +29,10 @@ from router.ops import (
     openapi,
     organizations,
     preview,
+    provisioning,
 )
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
+from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
@@ -40,6 +42,7 @@ from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
 from router.store.orgs import Organizations
+from router.store.provisioning import ProvisioningStates
 from router.store.ratelimit import RateLimiter
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
@@ -106,6 +109,22 @@ def build_app(
             )
             app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
+            if config.provisions_livekit:
+                assert config.livekit_url
+                assert config.livekit_api_key
+                assert config.livekit_api_secret
+                livekit_sip = LiveKitSip(
+                    config.livekit_url, config.livekit_api_key, config.livekit_api_secret
+                )
+                stack.push_async_callback(livekit_sip.close)
+                app[provisioning.PROVISIONER] = provisioning.Provisioner(
+                    livekit_sip, app[state.REGISTRY], app[state.ORGS], ProvisioningStates(redis)
+                )
+                if worker:  # the background pass: one at a time across the workers (a lease)
+                    loop = asyncio.create_task(
+                        provisioning.reconcile_loop(app, config.reconcile_s, config.reconcile_fix)
+                    )
+                    stack.callback(loop.cancel)
             yield
 
     app.cleanup_ctx.append(clients)
@@ -119,6 +138,7 @@ def build_app(
         app.add_routes(deadletters.routes)
         app.add_routes(organizations.routes)
         app.add_routes(audit.routes)
+        app.add_routes(provisioning.routes)
         app.add_routes(preview.routes)
         app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)

@@ -52,6 +52,11 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     body_timeout_s: float = 10.0
     keepalive_timeout_s: float = 15.0
     max_connections: int = 1000
+    # The router wires numbers into LiveKit itself (managed inbound trunks) when LiveKit is
+    # configured; ROUTER_PROVISIONING=off leaves LiveKit's SIP setup to the operator.
+    provisioning: bool = True
+    reconcile_s: float = 300.0
+    reconcile_fix: bool = True
     reuse_port: bool = False  # SO_REUSEPORT: several web processes share PORT (the kernel spreads)
     redis_deadline_s: float = 3.0
     # Each organization's admin API budget (a token bucket in Redis, shared by web processes).
@@ -66,6 +71,11 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     @property
     def twilio_webhooks_enabled(self) -> bool:
         return bool(self.twilio_auth_token or self.twilio_webhook_shared_key)
+
+    @property
+    def provisions_livekit(self) -> bool:
+        """The router keeps each organization's LiveKit inbound trunk and dispatch rule."""
+        return self.provisioning and not self.dry_run
 
     @property
     def dry_run(self) -> bool:
@@ -129,6 +139,17 @@ def _count(env: Mapping[str, str], name: str, default: int, lower: int, upper: i
     if not (value.isascii() and value.isdigit()) or not lower <= int(value) <= upper:
         raise ConfigError(name, f"must be a whole number from {lower} to {upper}, got {value!r}")
     return int(value)
+
+
+def _on_off(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = (_text(env, name) or "").lower()
+    if not value:
+        return default
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(name, f"must be on or off, got {value!r}")
 
 
 def _region(env: Mapping[str, str], name: str) -> str:
@@ -249,6 +270,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         keepalive_timeout_s=_seconds(env, "ROUTER_KEEPALIVE_TIMEOUT_S", 15.0, 3600.0),
         max_connections=_count(env, "ROUTER_MAX_CONNECTIONS", 1000, 16, 1_000_000),
         reuse_port=_flag(env, "ROUTER_REUSE_PORT"),
+        provisioning=_on_off(env, "ROUTER_PROVISIONING", default=True),
+        reconcile_s=_seconds(env, "ROUTER_RECONCILE_S", 300.0, 86_400.0),
+        reconcile_fix=_on_off(env, "ROUTER_RECONCILE_FIX", default=True),
         redis_deadline_s=_seconds(env, "ROUTER_REDIS_DEADLINE_S", 3.0, 14.0),
         org_rate_per_s=_seconds(env, "ROUTER_ORG_RATE_PER_S", 20.0, 100_000.0),
         org_burst=_count(env, "ROUTER_ORG_BURST", 100, 1, 1_000_000),

@@ -24,6 +24,16 @@ CORRELATION_REFUSED = Counter(
     "Bridged LiveKit legs whose X-Router-Call was not honoured (forged/expired/unprepared/spent)",
     ["why"],
 )
+PROVISIONING_FAILURES = Counter(
+    "router_provisioning_failures_total",
+    "LiveKit provisioning requests that failed (the number keeps the issue and is retried)",
+    ["step"],
+)
+PROVISIONING_DRIFT = Counter(
+    "router_provisioning_drift_total",
+    "Differences a reconcile pass found between the rows and LiveKit",
+    ["kind"],
+)
 PRECALL = Counter("router_precall_total", "Pre-call webhook outcomes", ["status"])
 PRECALL_SECONDS = Histogram(
     "router_precall_seconds",

@@ -68,6 +68,7 @@ def make_config(**overrides: Any) -> Config:
         "livekit_api_secret": API_SECRET,
         "webhook_allow_private": True,
         "org_burst": 100_000,  # the rate limit has its own test (test_organizations)
+        "provisioning": False,  # LiveKit provisioning has its own tests (test_provisioning)
     }
     base.update(overrides)
     return Config(**base)

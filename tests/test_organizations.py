@@ -129,6 +129,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
     ("get", "/v1/dead-letters", None, (200, 200, 401, 403, 403)),
     ("post", "/v1/dead-letters/replay", {"ids": ["1-1"]}, (200, 200, 401, 403, 403)),
     ("get", "/v1/audit", None, (200, 200, 401, 403, 403)),
+    ("post", "/v1/provisioning/reconcile", {}, (403, 403, 401, 403, 403)),
     ("get", "/v1/organizations", None, (403, 403, 401, 403, 403)),
     ("post", "/v1/organizations", {"name": "n"}, (403, 403, 401, 403, 403)),
     ("get", "/v1/organizations/{orgA}", None, (200, 404, 401, 200, 200)),

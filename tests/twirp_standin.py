@@ -17,6 +17,9 @@ from collections.abc import Callable
 from aiohttp import web
 from livekit import api
 
+from tests.sip_standin import METHODS as SIP_METHODS
+from tests.sip_standin import SipStandIn
+
 _METHODS = {
     "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
     "livekit.RoomService/RemoveParticipant": api.RoomParticipantIdentity,
@@ -53,6 +56,7 @@ class TwirpStandIn:
         self.request_ids: list[str] = []  # X-Livekit-Request-Id of every CreateDispatch
         self.requests = 0
         self._ids = itertools.count(1)
+        self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -67,7 +71,7 @@ class TwirpStandIn:
         received_at = time.perf_counter()
         self.requests += 1
         method = request.match_info["method"]
-        kind = _METHODS.get(method)
+        kind = _METHODS.get(method) or SIP_METHODS.get(method)
         if kind is None:
             return self._error(404, "bad_route", f"no such method {method}")
         if request.content_type != "application/protobuf":
@@ -80,6 +84,8 @@ class TwirpStandIn:
         except Exception as exc:
             return self._error(401, "unauthenticated", f"invalid token: {exc}")
         message = kind.FromString(await request.read())
+        if method in SIP_METHODS:
+            return self.sip.handle(method, message, claims)
         room = message.room
         if not (claims.video and claims.video.room_admin and claims.video.room == room):
             return self._error(403, "permission_denied", "token lacks roomAdmin for this room")

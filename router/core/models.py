@@ -222,3 +222,13 @@ class ApiKeyCreate(_Body, kw_only=True):
 
 class ApiKeyCreated(ApiKey, kw_only=True):
     key: str  # shown once, at creation
+
+
+class Provisioning(_Row, kw_only=True):
+    """What the last provisioning step or reconcile saw of a number at LiveKit: the managed
+    inbound trunk that carries it, or why not (kept beside the row, never in it)."""
+
+    livekit_trunk_id: str | None = None
+    ok: bool
+    issue: str | None = None
+    checked_at: str

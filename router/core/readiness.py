@@ -7,7 +7,7 @@ worker checks before dispatching; the ``issues`` say what an operator has to do.
 
 from __future__ import annotations
 
-from router.core.models import INBOUND, Agent, PhoneNumber, SetupStatus
+from router.core.models import INBOUND, Agent, PhoneNumber, Provisioning, SetupStatus
 
 # Sources whose SIP side the platform provisions itself.
 _PROVISIONED = frozenset({"managed", "livekit"})
@@ -22,9 +22,12 @@ def setup_status(
     agent: Agent | None,
     default_agent_name: str | None,
     landing: PhoneNumber | None = None,
+    provisioned: Provisioning | None = None,
 ) -> SetupStatus:
     """``landing``: a shared landing row, when one exists; an inbound row with no SIP
-    connection of its own is then reached by forwarding its line to that number."""
+    connection of its own is then reached by forwarding its line to that number.
+    ``provisioned``: what the router saw at LiveKit when it provisioned the number itself —
+    the real state, which wins over what the row records."""
     issues: list[str] = []
     inbound = row.direction in INBOUND
     outbound = row.direction in ("outbound", "both")
@@ -36,8 +39,16 @@ def setup_status(
         or row.source in _CARRIER_WEBHOOK
         or bool(row.sip_connection_installation_id or row.sip_trunk_id or row.provider_resource_id)
     )
+    if provisioned is not None:
+        sip_ready = provisioned.ok
+        if not provisioned.ok:
+            issues.append(
+                f"LiveKit inbound trunk: {provisioned.issue or 'not provisioned'} (checked "
+                f"{provisioned.checked_at}; retried automatically)"
+            )
     forwarding_required = (
-        not sip_ready
+        provisioned is None
+        and not sip_ready
         and landing is not None
         and landing.id != row.id
         and not row.shared_landing
@@ -49,7 +60,7 @@ def setup_status(
             f"forward {row.e164} to {landing.e164} (the shared landing number): calls reach "
             "this row by forwarding"
         )
-    elif not sip_ready:
+    elif not sip_ready and provisioned is None:
         issues.append(
             "no SIP connection recorded: set sipConnectionInstallationId or sipTrunkId "
             "(the LiveKit inbound trunk id)"

@@ -28,6 +28,7 @@ from router.core.models import (
     PhoneNumberImport,
     PhoneNumberPatch,
     PhoneNumberView,
+    Provisioning,
     apply_patch,
     new_id,
     now_iso,
@@ -36,11 +37,12 @@ from router.core.phone import to_e164
 from router.core.readiness import setup_status
 from router.core.records import CallRecord
 from router.errors import NotFound, NotImplementedHere, ValidationError
-from router.ops import audit
+from router.ops import audit, provisioning
 from router.ops.callquery import CALL_FILTERS, calls_query
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
+from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, documented
@@ -205,18 +207,30 @@ def _check_agent(agent: Agent, config: Config) -> None:
 
 
 def _view(
-    row: PhoneNumber, agent: Agent | None, config: Config, landing: PhoneNumber | None
+    row: PhoneNumber,
+    agent: Agent | None,
+    config: Config,
+    landing: PhoneNumber | None,
+    provisioned: Provisioning | None = None,
 ) -> PhoneNumberView:
     return PhoneNumberView(
         **msgspec.structs.asdict(row),
-        setup_status=setup_status(row, agent, config.default_agent_name, landing),
+        setup_status=setup_status(row, agent, config.default_agent_name, landing, provisioned),
     )
+
+
+async def _provisioned(request: web.Request, ids: list[str]) -> dict[str, Provisioning]:
+    """What provisioning saw at LiveKit for these numbers (when the router provisions)."""
+    if not request.app[state.CONFIG].provisions_livekit:
+        return {}
+    return await ProvisioningStates(request.app[state.REDIS]).of(ids)
 
 
 async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    return _view(row, agent, config, await reg.landing(row.organization_id))
+    provisioned = (await _provisioned(request, [row.id])).get(row.id)
+    return _view(row, agent, config, await reg.landing(row.organization_id), provisioned)
 
 
 async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
@@ -259,8 +273,16 @@ async def list_numbers(request: web.Request) -> web.Response:
     rows, more = await reg.page_numbers(paging.cursor_of(request), limit, scope)
     agents = await reg.agents_of({r.agent_id for r in rows if r.agent_id})
     landings = {org: await reg.landing(org) for org in {r.organization_id for r in rows}}
+    provisioned = await _provisioned(request, [r.id for r in rows])
     views = [
-        _view(r, agents.get(r.agent_id or ""), config, landings[r.organization_id]) for r in rows
+        _view(
+            r,
+            agents.get(r.agent_id or ""),
+            config,
+            landings[r.organization_id],
+            provisioned.get(r.id),
+        )
+        for r in rows
     ]
     return paging.paged(json_response(views), request, more)
 
@@ -316,6 +338,7 @@ async def import_number(request: web.Request) -> web.Response:
     body = await read_json(request, PhoneNumberImport)
     org = await _organization_for(request, body.organization_id)
     row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG], org)
+    await provisioning.number_written(request, None, row)
     await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
     return json_response(await _one_view(request, row), status=201)
 
@@ -364,6 +387,7 @@ async def patch_number(request: web.Request) -> web.Response:
     await _check_link(reg, row)
     await _check_overrides(reg, row)
     await reg.write_number(row, old=old, old_raw=old_raw)
+    await provisioning.number_written(request, old, row)
     await audit.note(
         request, row.organization_id, "phone_number.updated", row.id, before=old, after=row
     )
@@ -377,6 +401,7 @@ async def delete_number(request: web.Request) -> web.Response:
     reg = request.app[state.REGISTRY]
     old, old_raw = await _own_number(request)
     await reg.write_number(None, old=old, old_raw=old_raw)
+    await provisioning.number_written(request, old, None)
     await audit.note(request, old.organization_id, "phone_number.released", old.id, before=old)
     return json_response({"released": True})
 

@@ -155,6 +155,33 @@ async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.std
     return 0
 
 
+async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.stdout) -> int:
+    """Every organization's numbers against LiveKit: the drift, repaired with ``--fix``."""
+    report, _ = await client.call("POST", "/v1/provisioning/reconcile", body={"fix": fix})
+    unresolved = False
+    for org in report["organizations"]:
+        lines = []
+        if org.get("trunkMissing"):
+            lines.append("the managed inbound trunk is missing")
+        if org.get("ruleMissing"):
+            lines.append("the dispatch rule is missing")
+        if org.get("missing"):
+            lines.append(f"missing on the trunk: {' '.join(org['missing'])}")
+        if org.get("extra"):
+            lines.append(f"extra on the trunk: {' '.join(org['extra'])}")
+        if org.get("error"):
+            lines.append(f"error: {org['error']}")
+        if org.get("fixed"):
+            lines.append("fixed")
+        elif lines:
+            unresolved = True
+        head = f"organization {org['organizationId']}  trunk {org.get('trunkId') or '-'}"
+        print(terminal_safe(head + ("" if lines else "  in line with LiveKit")), file=out)
+        for line in lines:
+            print(terminal_safe(f"  {line}"), file=out)
+    return 1 if unresolved else 0
+
+
 async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
     if args.prompt:

@@ -1,0 +1,215 @@
+"""Numbers wired into LiveKit by the router itself (``outbound.livekit_sip``): each write of a
+number adds it to, or removes it from, its organization's managed inbound trunk; what LiveKit
+answered is kept per number (``store.provisioning``) and is what ``setupStatus`` shows. A
+failure never loses the row: it is saved with the issue and the next reconcile pass retries.
+
+``reconcile`` compares every organization's inbound numbers with its trunk and rule at LiveKit
+— trunk or rule missing (deleted by hand), numbers missing or extra (edited by hand) — reports
+the drift and, with ``fix``, repairs it. It runs from ``POST /v1/provisioning/reconcile``
+(``python -m router numbers reconcile [--fix]``) and in the background of worker processes, one
+pass at a time across them (a lease), every ``ROUTER_RECONCILE_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import msgspec
+from aiohttp import web
+
+from router import logs, metrics
+from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
+from router.errors import NotImplementedHere
+from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
+from router.store.orgs import Organizations
+from router.store.provisioning import ProvisioningStates
+from router.store.registry import Registry
+from router.web.apidoc import documented
+from router.web.httpapi import json_response, read_json
+
+log = logs.get(__name__)
+routes = web.RouteTableDef()
+
+
+class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    organization_id: str
+    trunk_id: str | None = None
+    trunk_missing: bool = False
+    rule_missing: bool = False
+    missing: list[str] = msgspec.field(default_factory=list)  # rows' numbers not on the trunk
+    extra: list[str] = msgspec.field(default_factory=list)  # on the trunk, not a row's
+    fixed: bool = False
+    error: str | None = None
+
+
+class Report(msgspec.Struct, rename="camel", kw_only=True):
+    checked_at: str
+    fix: bool
+    organizations: list[OrgDrift]
+
+    @property
+    def drift(self) -> bool:
+        return any(
+            o.trunk_missing or o.rule_missing or o.missing or o.extra or o.error
+            for o in self.organizations
+        )
+
+
+class ReconcileRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    fix: bool = False
+
+
+class Provisioner:
+    def __init__(
+        self,
+        sip: LiveKitSip,
+        registry: Registry,
+        orgs: Organizations,
+        states: ProvisioningStates,
+    ) -> None:
+        self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
+
+    async def number_written(self, old: PhoneNumber | None, new: PhoneNumber | None) -> None:
+        """Bring LiveKit in line with one number's write (import, PATCH, release)."""
+        row = new or old
+        assert row is not None
+        wanted = new is not None and new.direction in INBOUND
+        try:
+            if wanted:
+                trunk, _ = await self.sip.ensure(row.organization_id, [row.e164])
+                if row.e164 not in trunk.numbers:
+                    trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
+                await self._ok(row, trunk.sip_trunk_id)
+                return
+            if old is not None and old.direction in INBOUND:
+                found = await self.sip.trunk(row.organization_id)
+                if found is not None and row.e164 in found.numbers:
+                    await self.sip.change(found.sip_trunk_id, remove=[row.e164])
+            await self.states.forget(row.id)
+        except ProvisioningError as exc:
+            metrics.PROVISIONING_FAILURES.labels("number").inc()
+            log.warning("provisioning_failed", number=row.id, error=str(exc)[:300])
+            if new is not None:
+                await self._failed(new, str(exc))
+
+    async def _ok(self, row: PhoneNumber, trunk_id: str) -> None:
+        await self.states.save(
+            row.id, Provisioning(livekit_trunk_id=trunk_id, ok=True, checked_at=now_iso())
+        )
+
+    async def _failed(self, row: PhoneNumber, issue: str, trunk_id: str | None = None) -> None:
+        await self.states.save(
+            row.id,
+            Provisioning(livekit_trunk_id=trunk_id, ok=False, issue=issue, checked_at=now_iso()),
+        )
+
+    async def _rows(self, org: str) -> list[PhoneNumber]:
+        rows: list[PhoneNumber] = []
+        after = None
+        while True:
+            page, after = await self.registry.page_numbers(after, 1000, org)
+            rows += page
+            if after is None:
+                return rows
+
+    async def reconcile(self, *, fix: bool) -> Report:
+        results = []
+        for org in await self.orgs.all():
+            results.append(await self._reconcile_org(org.id, fix=fix))
+        report = Report(checked_at=now_iso(), fix=fix, organizations=results)
+        for drift in results:
+            for kind, count in (
+                ("trunk_missing", int(drift.trunk_missing)),
+                ("rule_missing", int(drift.rule_missing)),
+                ("missing_number", len(drift.missing)),
+                ("extra_number", len(drift.extra)),
+            ):
+                if count:
+                    metrics.PROVISIONING_DRIFT.labels(kind).inc(count)
+        return report
+
+    async def _reconcile_org(self, org: str, *, fix: bool) -> OrgDrift:
+        try:
+            # LiveKit first, the rows second: a number imported meanwhile is a row before it
+            # is on the trunk, so it is never taken for an extra one.
+            trunk = await self.sip.trunk(org)
+            rows = [r for r in await self._rows(org) if r.direction in INBOUND]
+            wanted = {r.e164 for r in rows}
+            if trunk is None:
+                drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
+                if fix and wanted:
+                    trunk, _ = await self.sip.ensure(org, sorted(wanted))
+                    drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
+            else:
+                on_trunk = set(trunk.numbers)
+                rule = await self.sip.rule(trunk.sip_trunk_id, org)
+                drift = OrgDrift(
+                    organization_id=org,
+                    trunk_id=trunk.sip_trunk_id,
+                    rule_missing=rule is None,
+                    missing=sorted(wanted - on_trunk),
+                    extra=sorted(on_trunk - wanted),
+                )
+                if fix and (drift.missing or drift.extra or drift.rule_missing):
+                    if drift.missing or drift.extra:
+                        await self.sip.change(
+                            trunk.sip_trunk_id, add=drift.missing, remove=drift.extra
+                        )
+                    if drift.rule_missing:
+                        await self.sip.ensure(org, [])
+                    drift = msgspec.structs.replace(drift, fixed=True)
+        except ProvisioningError as exc:
+            metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
+            return OrgDrift(organization_id=org, error=str(exc))
+        on_livekit = fix or not (drift.trunk_missing or drift.missing)
+        for row in rows:
+            if on_livekit or row.e164 not in drift.missing:
+                await self._ok(row, drift.trunk_id or "")
+            else:
+                await self._failed(
+                    row,
+                    f"{row.e164} is not on the organization's LiveKit inbound trunk "
+                    f"({drift.trunk_id or 'missing'}): run a reconcile with fix",
+                    drift.trunk_id,
+                )
+        return drift
+
+
+PROVISIONER = web.AppKey("provisioner", Provisioner)
+
+
+async def number_written(
+    request: web.Request, old: PhoneNumber | None, new: PhoneNumber | None
+) -> None:
+    """After a number's write: its LiveKit side, when the router provisions it."""
+    provisioner = request.app.get(PROVISIONER)
+    if provisioner is not None:
+        await provisioner.number_written(old, new)
+
+
+async def reconcile_loop(app: web.Application, every_s: float, fix: bool) -> None:
+    """A reconcile pass every ``every_s``, by whichever process takes the lease first."""
+    provisioner: Provisioner = app[PROVISIONER]
+    holder = secrets.token_hex(8)
+    while True:
+        await asyncio.sleep(every_s)  # a period, not a wait for something to happen
+        try:
+            if await provisioner.states.lease(holder, every_s):
+                report = await provisioner.reconcile(fix=fix)
+                log.info("reconciled", drift=report.drift, fix=fix)
+        except Exception:  # a pass that failed is retried at the next period
+            log.exception("reconcile_failed")
+
+
+@routes.post("/v1/provisioning/reconcile")
+@documented(request=ReconcileRequest, response=Report, errors=(501,))
+async def reconcile(request: web.Request) -> web.Response:
+    """Compare every organization's numbers with LiveKit; repair the drift with ``fix``."""
+    body = await read_json(request, ReconcileRequest)
+    provisioner = request.app.get(PROVISIONER)
+    if provisioner is None:
+        raise NotImplementedHere(
+            "provisioning is off: set LIVEKIT_URL (and leave ROUTER_PROVISIONING on)"
+        )
+    return json_response(await provisioner.reconcile(fix=body.fix))

@@ -1,0 +1,197 @@
+"""The router wires numbers into LiveKit itself: each organization's managed inbound trunk
+(SIP_ALL_HEADERS) and individual dispatch rule, kept in line with its numbers through
+livekit-api's SipService, against the Twirp stand-in's ``livekit.SIP`` (real protobuf
+messages, the JWT checked with TokenVerifier, the SIP admin grant required)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from livekit.protocol import sip
+
+from tests.conftest import (
+    ADMIN,
+    create_agent,
+    import_number,
+    post_livekit,
+    sip_join_event,
+    wait_record,
+)
+
+
+@pytest.fixture
+async def provisioned(make_router, twirp) -> Any:
+    router = await make_router(provisioning=True)
+    agent = await create_agent(router)
+    return router, agent, twirp[0].sip
+
+
+def _managed(standin: Any) -> list[sip.SIPInboundTrunkInfo]:
+    return [t for t in standin.trunks.values() if t.name.startswith("call-router/")]
+
+
+async def _status(router: Any, number_id: str) -> dict[str, Any]:
+    row = await (await router.get(f"/v1/phone-numbers/{number_id}", headers=ADMIN)).json()
+    status: dict[str, Any] = row["setupStatus"]
+    return status
+
+
+async def test_an_imported_number_is_on_its_organizations_trunk_and_routes(provisioned, redis):
+    router, agent, standin = provisioned
+    row = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    [trunk] = _managed(standin)
+    assert list(trunk.numbers) == ["+12015550123"]
+    assert trunk.name == "call-router/default"
+    assert json.loads(trunk.metadata) == {"managedBy": "call-router", "organizationId": "default"}
+    assert trunk.include_headers == sip.SIPHeaderOptions.SIP_ALL_HEADERS
+    [rule] = standin.rules.values()
+    assert list(rule.trunk_ids) == [trunk.sip_trunk_id]
+    assert rule.rule.HasField("dispatch_rule_individual")  # each caller a room; no agent in it
+    assert not rule.HasField("room_config")
+    status = row["setupStatus"]
+    assert status["sipConnectionReady"] is True
+    assert status["status"] == "ready", status["issues"]
+    event = sip_join_event(call_id="SCL_prov", dialed="+12015550123")
+    assert (await post_livekit(router, event)).status == 200
+    assert (await wait_record(redis, "SCL_prov")).status == "dispatched"
+
+
+async def test_patch_and_release_keep_the_trunk_right(provisioned):
+    router, agent, standin = provisioned
+    row = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    await import_number(router, e164="+12015550124", agentId=agent["id"])
+    url = f"/v1/phone-numbers/{row['id']}"
+    await router.patch(url, json={"direction": "outbound"}, headers=ADMIN)
+    assert list(_managed(standin)[0].numbers) == ["+12015550124"]
+    await router.patch(url, json={"direction": "both"}, headers=ADMIN)
+    assert sorted(_managed(standin)[0].numbers) == ["+12015550123", "+12015550124"]
+    await router.delete(url, headers=ADMIN)
+    assert list(_managed(standin)[0].numbers) == ["+12015550124"]
+    assert len(_managed(standin)) == 1
+    assert len(standin.rules) == 1  # looked up before anything is made: nothing twice
+
+
+async def test_concurrent_imports_do_not_overwrite_each_other(provisioned):
+    router, agent, standin = provisioned
+    await import_number(router, e164="+12015550100", agentId=agent["id"])  # the trunk exists
+    numbers = [f"+120155502{i:02d}" for i in range(10)]
+    await asyncio.gather(*(import_number(router, e164=n, agentId=agent["id"]) for n in numbers))
+    [trunk] = _managed(standin)
+    assert sorted(trunk.numbers) == sorted(["+12015550100", *numbers])
+    updates = [c for c in standin.calls if c == "UpdateSIPInboundTrunk"]
+    assert len(updates) == 10  # one field-level add each, no list replaced
+
+
+async def test_each_organization_has_its_own_trunk(provisioned):
+    router, _, standin = provisioned
+    resp = await router.post("/v1/organizations", json={"name": "Acme"}, headers=ADMIN)
+    org = await resp.json()
+    await import_number(
+        router, e164="+12015550301", organizationId=org["id"], dispatchMetadataTemplate={"a": 1}
+    )
+    await import_number(router, e164="+12015550302", dispatchMetadataTemplate={"a": 1})
+    by_name = {t.name: list(t.numbers) for t in _managed(standin)}
+    assert by_name == {
+        f"call-router/{org['id']}": ["+12015550301"],
+        "call-router/default": ["+12015550302"],
+    }
+
+
+async def test_livekit_down_during_import_keeps_the_row_and_a_reconcile_brings_it_ready(
+    provisioned,
+):
+    router, agent, standin = provisioned
+    standin.fail_next = [503]
+    resp = await router.post(
+        "/v1/phone-numbers/import", json={"e164": "+12015550123", "agentId": agent["id"]},
+        headers=ADMIN,
+    )  # fmt: skip
+    row = await resp.json()
+    assert resp.status == 201  # the row is saved
+    status = row["setupStatus"]
+    assert status["sipConnectionReady"] is False
+    assert status["status"] == "incomplete"
+    assert any("LiveKit inbound trunk: LiveKit refused" in i for i in status["issues"])
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    ).json()
+    [default] = [o for o in report["organizations"] if o["organizationId"] == "default"]
+    assert default["trunkMissing"] is True
+    assert default["fixed"] is True
+    assert list(_managed(standin)[0].numbers) == ["+12015550123"]
+    assert (await _status(router, row["id"]))["status"] == "ready"
+
+
+async def test_a_trunk_edited_by_hand_is_reported_then_repaired(provisioned):
+    router, agent, standin = provisioned
+    row = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    [trunk] = _managed(standin)
+    del trunk.numbers[:]
+    trunk.numbers.append("+19995550000")  # someone edited it in the LiveKit console
+    report = await (await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)).json()
+    [default] = [o for o in report["organizations"] if o["organizationId"] == "default"]
+    assert (default["missing"], default["extra"]) == (["+12015550123"], ["+19995550000"])
+    assert "fixed" not in default
+    status = await _status(router, row["id"])
+    assert status["sipConnectionReady"] is False
+    assert any("not on the organization's LiveKit inbound trunk" in i for i in status["issues"])
+    await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert list(_managed(standin)[0].numbers) == ["+12015550123"]
+    assert (await _status(router, row["id"]))["status"] == "ready"
+
+
+async def test_a_rule_or_trunk_deleted_by_hand_is_made_again(provisioned):
+    router, agent, standin = provisioned
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    standin.rules.clear()
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    ).json()
+    assert report["organizations"][0]["ruleMissing"] is True
+    assert len(standin.rules) == 1
+    standin.trunks.clear()
+    standin.rules.clear()
+    await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert [list(t.numbers) for t in _managed(standin)] == [["+12015550123"]]
+    assert len(standin.rules) == 1
+
+
+async def test_provisioning_off_leaves_livekit_alone(make_router, twirp):
+    router = await make_router(provisioning=False)
+    agent = await create_agent(router)
+    row = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    assert twirp[0].sip.calls == []
+    assert "no SIP connection recorded" in " ".join(row["setupStatus"]["issues"])
+    resp = await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)
+    assert resp.status == 501
+
+
+async def test_reconcile_from_the_cli(provisioned):
+    from tests.test_cli_http import cli
+
+    router, agent, standin = provisioned
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    _managed(standin)[0].numbers.append("+19995550000")
+    code, out, err = await cli(router, "numbers", "reconcile")
+    assert code == 1, err  # drift found and not fixed
+    assert "extra on the trunk: +19995550000" in out
+    code, out, _ = await cli(router, "numbers", "reconcile", "--fix")
+    assert code == 0
+    assert "fixed" in out
+    assert list(_managed(standin)[0].numbers) == ["+12015550123"]
+
+
+async def test_the_background_pass_repairs_drift(make_router, twirp):
+    """Workers reconcile every ROUTER_RECONCILE_S (here 0.2 s), one at a time (a lease)."""
+    router = await make_router(provisioning=True, reconcile_s=0.2)
+    agent = await create_agent(router)
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    standin = twirp[0].sip
+    del _managed(standin)[0].numbers[:]  # a hand edit
+    async with asyncio.timeout(10):
+        # LiveKit's own state is what changes: asked again until the pass has put it right.
+        while list(_managed(standin)[0].numbers) != ["+12015550123"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
