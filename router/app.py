@@ -34,6 +34,7 @@ from router.ops import (
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
+from router.outbound.telnyx_numbers import TelnyxNumbers
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
 from router.store.audit import AuditLog
@@ -41,6 +42,7 @@ from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
+from router.store.integrations import Integrations, cipher
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
 from router.store.ratelimit import RateLimiter
@@ -109,6 +111,8 @@ def build_app(
             )
             app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
+            if config.secrets_key:
+                app[state.INTEGRATIONS] = Integrations(redis, cipher(config.secrets_key))
             if config.provisions_livekit:
                 assert config.livekit_url
                 assert config.livekit_api_key
@@ -117,8 +121,19 @@ def build_app(
                     config.livekit_url, config.livekit_api_key, config.livekit_api_secret
                 )
                 stack.push_async_callback(livekit_sip.close)
+                telnyx = None
+                if config.telnyx_connection_id and config.secrets_key:
+                    telnyx = provisioning.TelnyxSide(
+                        TelnyxNumbers(session, config.telnyx_api_base_url),
+                        app[state.INTEGRATIONS],
+                        config.telnyx_connection_id,
+                    )
                 app[provisioning.PROVISIONER] = provisioning.Provisioner(
-                    livekit_sip, app[state.REGISTRY], app[state.ORGS], ProvisioningStates(redis)
+                    livekit_sip,
+                    app[state.REGISTRY],
+                    app[state.ORGS],
+                    ProvisioningStates(redis),
+                    telnyx,
                 )
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(

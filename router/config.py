@@ -36,6 +36,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     telnyx_public_key: bytes | None = None
     telnyx_api_key: str | None = None
     telnyx_api_base_url: str = "https://api.telnyx.com/v2"
+    telnyx_connection_id: str | None = None  # the router's TeXML / Call Control application
+    secrets_key: str | None = None  # Fernet key(s) for carrier credentials at rest
     admin_token: str | None = None
     public_url: str | None = None
     default_region: str = "US"
@@ -139,6 +141,24 @@ def _count(env: Mapping[str, str], name: str, default: int, lower: int, upper: i
     if not (value.isascii() and value.isdigit()) or not lower <= int(value) <= upper:
         raise ConfigError(name, f"must be a whole number from {lower} to {upper}, got {value!r}")
     return int(value)
+
+
+def _secrets_key(env: Mapping[str, str], name: str) -> str | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    try:
+        from cryptography.fernet import Fernet
+
+        for key in value.split(","):
+            Fernet(key.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            name,
+            "must be Fernet keys (comma-separated; the first encrypts): python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+        ) from exc
+    return value
 
 
 def _on_off(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -256,6 +276,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         twilio_webhook_shared_key=_text(env, "TWILIO_WEBHOOK_SHARED_KEY"),
         telnyx_public_key=_ed25519_key(env, "TELNYX_PUBLIC_KEY"),
         telnyx_api_key=_text(env, "TELNYX_API_KEY"),
+        telnyx_connection_id=_text(env, "TELNYX_CONNECTION_ID"),
+        secrets_key=_secrets_key(env, "ROUTER_SECRETS_KEY"),
         telnyx_api_base_url=_url(env, "TELNYX_API_BASE_URL", ("http", "https"))
         or "https://api.telnyx.com/v2",
         admin_token=_admin_token(env, host),

@@ -16,6 +16,7 @@
     │   ├── PayloadTooLarge      413 PAYLOAD_TOO_LARGE
     │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
     │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
+    │   ├── RemoteRefusal        502 UPSTREAM_ERROR (a carrier or LiveKit refused, in its words)
     │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
     ├── RemoteError              a server we call failed (status, code)
     │   ├── RemoteRejected       4xx: terminal
@@ -128,6 +129,11 @@ class UnsupportedMedia(ApiError):
 class NotImplementedHere(ApiError):
     status = 501
     code = "NOT_SUPPORTED"
+
+
+class RemoteRefusal(ApiError):
+    status = 502
+    code = "UPSTREAM_ERROR"
 
 
 class Unavailable(ApiError):

@@ -112,11 +112,54 @@ class TelnyxStandIn:
     def __init__(self) -> None:
         self.commands: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
         self.fail_next: list[int] = []
+        # The account's numbers (Telnyx's number management API): id -> the number's fields.
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.fail_numbers_next: list[int] = []
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v2/calls/{id}/actions/{action}", self._handle)
+        app.router.add_get("/v2/phone_numbers", self._list_numbers)
+        app.router.add_patch("/v2/phone_numbers/{id}", self._update_number)
         return app
+
+    def _authorized(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {TELNYX_API_KEY}":
+            return web.json_response(
+                {"errors": [{"code": "10009", "title": "Authentication failed"}]}, status=401
+            )
+        return None
+
+    async def _list_numbers(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
+        wanted = request.query.get("filter[phone_number]")
+        found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
+        return web.json_response({"data": found, "meta": {"total_results": len(found)}})
+
+    async def _update_number(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
+        if self.fail_numbers_next:
+            status = self.fail_numbers_next.pop(0)
+            return web.json_response(
+                {"errors": [{"code": "10007", "title": "Unexpected error", "detail": "boom"}]},
+                status=status,
+            )
+        number = self.numbers.get(request.match_info["id"])
+        if number is None:
+            return web.json_response(
+                {"errors": [{"code": "10005", "title": "Resource not found"}]}, status=404
+            )
+        body = await request.json()
+        if set(body) - {"connection_id", "tags", "customer_reference"}:
+            return web.json_response(
+                {"errors": [{"code": "10015", "title": "Bad Request"}]}, status=400
+            )
+        number.update(body)
+        return web.json_response({"data": number})
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {TELNYX_API_KEY}":

@@ -130,6 +130,10 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
     ("post", "/v1/dead-letters/replay", {"ids": ["1-1"]}, (200, 200, 401, 403, 403)),
     ("get", "/v1/audit", None, (200, 200, 401, 403, 403)),
     ("post", "/v1/provisioning/reconcile", {}, (403, 403, 401, 403, 403)),
+    ("get", "/v1/organizations/{orgA}/integrations", None, (501, 404, 401, 403, 403)),
+    ("put", "/v1/organizations/{orgA}/integrations/telnyx", {"apiKey": "k"},
+     (501, 404, 401, 403, 403)),
+    ("delete", "/v1/organizations/{orgA}/integrations/telnyx", None, (501, 404, 401, 403, 403)),
     ("get", "/v1/organizations", None, (403, 403, 401, 403, 403)),
     ("post", "/v1/organizations", {"name": "n"}, (403, 403, 401, 403, 403)),
     ("get", "/v1/organizations/{orgA}", None, (200, 404, 401, 200, 200)),
@@ -149,7 +153,7 @@ def test_the_matrix_covers_every_v1_route(router):
         template = path.replace("{spareNumber}", "{id}").replace("{numberA}", "{id}")
         for name in ("agentA", "spareAgent", "callA", "orgA"):
             template = template.replace("{" + name + "}", "{id}")
-        template = template.replace("{spareKey}", "{keyId}")
+        template = template.replace("{spareKey}", "{keyId}").replace("/telnyx", "/{carrier}")
         listed.add((method, template.replace("/kyb", "/kyb{tail}")))
     routes = set()
     for route in router.app.router.routes():

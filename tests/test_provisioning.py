@@ -195,3 +195,99 @@ async def test_the_background_pass_repairs_drift(make_router, twirp):
         # LiveKit's own state is what changes: asked again until the pass has put it right.
         while list(_managed(standin)[0].numbers) != ["+12015550123"]:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+# ---- carrier credentials and Telnyx numbers ----------------------------------------------------
+
+SECRETS_KEY = "kM0lrXW3-8cbYH2e-7qDZmDqfcQfHqz4c4wO2AGpmrA="  # a Fernet key for the tests
+ROUTERS_APP = "2680000000000000001"  # the router's TeXML application (TELNYX_CONNECTION_ID)
+
+
+@pytest.fixture
+async def telnyx_api(aiohttp_server: Any) -> Any:
+    from tests.carrier_helpers import TelnyxStandIn
+
+    standin = TelnyxStandIn()
+    server = await aiohttp_server(standin.app())
+    standin.numbers["1293384261075731499"] = {
+        "id": "1293384261075731499", "phone_number": "+13125550111",
+        "connection_id": "1111111111111111111", "record_type": "phone_number",
+    }  # fmt: skip
+    return standin, str(server.make_url("/v2"))
+
+
+async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, redis):
+    from cryptography.fernet import Fernet
+
+    router = await make_router(secrets_key=SECRETS_KEY)
+    body = {"accountSid": "AC" + "1" * 32, "authToken": "the-twilio-auth-token-123"}
+    url = "/v1/organizations/default/integrations/twilio"
+    view = await (await router.put(url, json=body, headers=ADMIN)).json()
+    assert view == {"carrier": "twilio", "configured": True, "accountSid": body["accountSid"]}
+    stored = await redis.hget("router:{registry}:integrations", "default:twilio")
+    assert b"the-twilio-auth-token-123" not in stored
+    assert json.loads(Fernet(SECRETS_KEY).decrypt(stored))["authToken"] == body["authToken"]
+    listed = await (
+        await router.get("/v1/organizations/default/integrations", headers=ADMIN)
+    ).json()
+    assert "the-twilio-auth-token-123" not in json.dumps(listed)
+    audit = await (await router.get("/v1/audit", headers=ADMIN)).json()
+    assert "the-twilio-auth-token-123" not in json.dumps(audit)
+    # A new key first, the old one after: old tokens still decrypt (rotation).
+    rotated = await make_router(secrets_key=f"{Fernet.generate_key().decode()},{SECRETS_KEY}")
+    again = await (
+        await rotated.get("/v1/organizations/default/integrations", headers=ADMIN)
+    ).json()
+    assert again[0]["configured"] is True
+    assert (await router.delete(url, headers=ADMIN)).status == 200
+
+
+async def test_a_telnyx_number_is_pointed_at_the_router_and_back(make_router, twirp, telnyx_api):
+    standin, base = telnyx_api
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
+        telnyx_api_base_url=base,
+    )  # fmt: skip
+    from tests.carrier_helpers import TELNYX_API_KEY
+
+    await router.put(
+        "/v1/organizations/default/integrations/telnyx", json={"apiKey": TELNYX_API_KEY},
+        headers=ADMIN,
+    )  # fmt: skip
+    agent = await create_agent(router)
+    unknown = await router.post(
+        "/v1/phone-numbers/import",
+        json={"e164": "+13125550999", "source": "telnyx", "agentId": agent["id"]},
+        headers=ADMIN,
+    )
+    body = await unknown.json()
+    assert unknown.status == 400
+    assert body["field"] == "e164"
+    assert "not a number of the organization's Telnyx account" in body["error"]
+    row = await import_number(router, e164="+13125550111", source="telnyx", agentId=agent["id"])
+    number = standin.numbers["1293384261075731499"]
+    assert number["connection_id"] == ROUTERS_APP
+    assert row["setupStatus"]["status"] == "ready", row["setupStatus"]["issues"]
+    assert "+13125550111" in list(_managed(twirp[0].sip)[0].numbers)  # the bridged leg's way in
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert number["connection_id"] == "1111111111111111111"  # restored
+
+
+async def test_telnyx_refusing_keeps_the_row_with_telnyxs_words(make_router, twirp, telnyx_api):
+    standin, base = telnyx_api
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
+        telnyx_api_base_url=base,
+    )  # fmt: skip
+    from tests.carrier_helpers import TELNYX_API_KEY
+
+    await router.put(
+        "/v1/organizations/default/integrations/telnyx", json={"apiKey": TELNYX_API_KEY},
+        headers=ADMIN,
+    )  # fmt: skip
+    agent = await create_agent(router)
+    standin.fail_numbers_next = [500]
+    row = await import_number(router, e164="+13125550111", source="telnyx", agentId=agent["id"])
+    status = row["setupStatus"]
+    assert status["status"] == "incomplete"
+    assert any("Telnyx refused" in i and "Unexpected error — boom" in i for i in status["issues"])

@@ -232,3 +232,7 @@ class Provisioning(_Row, kw_only=True):
     ok: bool
     issue: str | None = None
     checked_at: str
+    # A carrier number the router pointed at itself: its id there, and where it pointed before
+    # (restored when the number is released).
+    carrier_number_id: str | None = None
+    carrier_previous: str | None = None

@@ -9,6 +9,7 @@ of this product and answer ``501 NOT_SUPPORTED`` saying so.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -288,9 +289,14 @@ async def list_numbers(request: web.Request) -> web.Response:
 
 
 async def import_row(
-    reg: Registry, body: PhoneNumberImport, config: Config, org: Organization
+    reg: Registry,
+    body: PhoneNumberImport,
+    config: Config,
+    org: Organization,
+    before_write: Callable[[PhoneNumber], Awaitable[None]] | None = None,
 ) -> PhoneNumber:
-    """Validate and store one imported number of ``org``, within its number limit."""
+    """Validate and store one imported number of ``org``, within its number limit;
+    ``before_write`` may still refuse it (a carrier number not on the account)."""
     e164 = to_e164(body.e164, config.default_region)
     if e164 is None:
         raise ValidationError(f"e164: {body.e164!r} is not a valid phone number", field="e164")
@@ -319,6 +325,8 @@ async def import_row(
     _check_number(row)
     await _check_link(reg, row)
     await _check_overrides(reg, row)
+    if before_write is not None:
+        await before_write(row)
     await reg.write_number(row, old=None, number_limit=org.number_limit)
     return row
 
@@ -328,7 +336,7 @@ async def import_row(
     request=PhoneNumberImport,
     response=PhoneNumberView,
     status=201,
-    errors=(402, 409),
+    errors=(402, 409, 502),
     role="agent_manager",
 )
 async def import_number(request: web.Request) -> web.Response:
@@ -337,7 +345,13 @@ async def import_number(request: web.Request) -> web.Response:
     organization's number limit, 402."""
     body = await read_json(request, PhoneNumberImport)
     org = await _organization_for(request, body.organization_id)
-    row = await import_row(request.app[state.REGISTRY], body, request.app[state.CONFIG], org)
+
+    async def on_the_account(row: PhoneNumber) -> None:
+        await provisioning.check_import(request, row.organization_id, row.e164, row.source)
+
+    row = await import_row(
+        request.app[state.REGISTRY], body, request.app[state.CONFIG], org, on_the_account
+    )
     await provisioning.number_written(request, None, row)
     await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
     return json_response(await _one_view(request, row), status=201)

@@ -22,8 +22,15 @@ from router.core.models import (
     new_id,
     now_iso,
 )
-from router.errors import ValidationError
+from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.ops import audit
+from router.store.integrations import (
+    Carrier,
+    Credentials,
+    Integrations,
+    TelnyxCredentials,
+    TwilioCredentials,
+)
 from router.web import state
 from router.web.apidoc import documented
 from router.web.auth import own
@@ -146,3 +153,89 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     await request.app[state.ORGS].revoke_key(org_id, key_id)
     await audit.note(request, org_id, "api_key.revoked", key_id)
     return json_response(Revoked(revoked=True))
+
+
+# ---- carrier integrations ---------------------------------------------------------------------
+
+
+class IntegrationView(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """A carrier's credentials as the API shows them: set or not, never a secret."""
+
+    carrier: str
+    configured: bool
+    account_sid: str | None = None  # Twilio's account (not a secret)
+
+
+class CredentialsBody(msgspec.Struct, rename="camel", kw_only=True):
+    """For the document: Twilio takes accountSid and authToken, Telnyx apiKey (each body is
+    checked as exactly its carrier's)."""
+
+    account_sid: str | None = None
+    auth_token: str | None = None
+    api_key: str | None = None
+
+
+def _integrations(request: web.Request) -> Integrations:
+    found = request.app.get(state.INTEGRATIONS)
+    if found is None:
+        raise NotImplementedHere(
+            "carrier credentials are kept encrypted with ROUTER_SECRETS_KEY, which is not set: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
+            ".decode())'"
+        )
+    return found
+
+
+def _carrier(request: web.Request) -> Carrier:
+    carrier = request.match_info["carrier"]
+    if carrier not in ("twilio", "telnyx"):
+        raise NotFound(f"no integration {carrier!r}: twilio or telnyx")
+    return carrier  # type: ignore[return-value]
+
+
+def _view(carrier: str, found: Credentials | None) -> IntegrationView:
+    sid = found.account_sid if isinstance(found, TwilioCredentials) else None
+    return IntegrationView(carrier=carrier, configured=found is not None, account_sid=sid)
+
+
+@routes.get("/v1/organizations/{id}/integrations")
+@documented(response=list[IntegrationView], errors=(404, 501), role="admin")
+async def list_integrations(request: web.Request) -> web.Response:
+    """Which carriers' credentials the organization has given (never the secrets)."""
+    org_id = _org_id(request)
+    await request.app[state.ORGS].get(org_id)
+    store = _integrations(request)
+    views = [_view(c, await store.get(org_id, c)) for c in ("twilio", "telnyx")]
+    return json_response(views)
+
+
+@routes.put("/v1/organizations/{id}/integrations/{carrier}")
+@documented(
+    request=CredentialsBody,
+    response=IntegrationView,
+    errors=(404, 501),
+    role="admin",
+)
+async def save_integration(request: web.Request) -> web.Response:
+    """Give a carrier's credentials (Twilio: accountSid + authToken; Telnyx: apiKey), kept
+    encrypted at rest and never shown again."""
+    org_id = _org_id(request)
+    carrier = _carrier(request)
+    await request.app[state.ORGS].get(org_id)
+    kind = TwilioCredentials if carrier == "twilio" else TelnyxCredentials
+    credentials: Credentials = await read_json(request, kind)
+    await _integrations(request).save(org_id, carrier, credentials)
+    await audit.note(request, org_id, "integration.saved", carrier)
+    return json_response(_view(carrier, credentials))
+
+
+@routes.delete("/v1/organizations/{id}/integrations/{carrier}")
+@documented(response=Removed, errors=(404, 501), role="admin")
+async def delete_integration(request: web.Request) -> web.Response:
+    """Forget a carrier's credentials."""
+    org_id = _org_id(request)
+    carrier = _carrier(request)
+    if not await _integrations(request).forget(org_id, carrier):
+        raise NotFound(f"no {carrier} integration for organization {org_id}")
+    await audit.note(request, org_id, "integration.deleted", carrier)
+    return json_response(Removed(deleted=True))

@@ -20,8 +20,10 @@ from aiohttp import web
 
 from router import logs, metrics
 from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
-from router.errors import NotImplementedHere
+from router.errors import NotImplementedHere, RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
+from router.outbound.telnyx_numbers import TelnyxNumbers
+from router.store.integrations import Integrations, TelnyxCredentials
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
@@ -60,6 +62,19 @@ class ReconcileRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     fix: bool = False
 
 
+class TelnyxSide(msgspec.Struct, frozen=True):
+    """What pointing Telnyx numbers at the router needs: the client, the organizations'
+    stored credentials, and the router's application (``TELNYX_CONNECTION_ID``)."""
+
+    numbers: TelnyxNumbers
+    integrations: Integrations
+    connection_id: str
+
+    async def key(self, org: str) -> str | None:
+        found = await self.integrations.get(org, "telnyx")
+        return found.api_key if isinstance(found, TelnyxCredentials) else None
+
+
 class Provisioner:
     def __init__(
         self,
@@ -67,20 +82,58 @@ class Provisioner:
         registry: Registry,
         orgs: Organizations,
         states: ProvisioningStates,
+        telnyx: TelnyxSide | None = None,
     ) -> None:
         self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
+        self.telnyx = telnyx
+
+    async def check_import(self, org: str, e164: str, source: str) -> None:
+        """Before a carrier number is stored: it must be on the organization's account."""
+        if source != "telnyx" or self.telnyx is None:
+            return
+        key = await self.telnyx.key(org)
+        if key is None:
+            return  # no credentials: the operator wires the number by hand (README)
+        try:
+            found = await self.telnyx.numbers.find(key, e164)
+        except ProvisioningError as exc:
+            raise RemoteRefusal(str(exc)) from exc
+        if found is None:
+            raise ValidationError(
+                f"e164: {e164} is not a number of the organization's Telnyx account",
+                field="e164",
+            )
 
     async def number_written(self, old: PhoneNumber | None, new: PhoneNumber | None) -> None:
         """Bring LiveKit in line with one number's write (import, PATCH, release)."""
         row = new or old
         assert row is not None
         wanted = new is not None and new.direction in INBOUND
+        previous = (await self.states.of([row.id])).get(row.id)
+        carrier = await self._carrier(old, new, previous)
         try:
             if wanted:
                 trunk, _ = await self.sip.ensure(row.organization_id, [row.e164])
                 if row.e164 not in trunk.numbers:
                     trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
-                await self._ok(row, trunk.sip_trunk_id)
+                if carrier is not None and carrier.issue:
+                    await self.states.save(
+                        row.id,
+                        msgspec.structs.replace(
+                            carrier, livekit_trunk_id=trunk.sip_trunk_id, checked_at=now_iso()
+                        ),
+                    )
+                    return
+                await self.states.save(
+                    row.id,
+                    Provisioning(
+                        livekit_trunk_id=trunk.sip_trunk_id,
+                        ok=True,
+                        checked_at=now_iso(),
+                        carrier_number_id=carrier.carrier_number_id if carrier else None,
+                        carrier_previous=carrier.carrier_previous if carrier else None,
+                    ),
+                )
                 return
             if old is not None and old.direction in INBOUND:
                 found = await self.sip.trunk(row.organization_id)
@@ -92,6 +145,42 @@ class Provisioner:
             log.warning("provisioning_failed", number=row.id, error=str(exc)[:300])
             if new is not None:
                 await self._failed(new, str(exc))
+
+    async def _carrier(
+        self, old: PhoneNumber | None, new: PhoneNumber | None, state: Provisioning | None
+    ) -> Provisioning | None:
+        """A Telnyx number pointed at the router's application (on import), or back to
+        where it pointed before (on release). None: not a Telnyx number the router wires."""
+        row = new or old
+        assert row is not None
+        if self.telnyx is None or row.source != "telnyx":
+            return None
+        key = await self.telnyx.key(row.organization_id)
+        if key is None:
+            return None
+        try:
+            if new is None:  # released: restore what was there before
+                if state is not None and state.carrier_number_id:
+                    await self.telnyx.numbers.point(
+                        key, state.carrier_number_id, state.carrier_previous
+                    )
+                return None
+            if state is not None and state.carrier_number_id:
+                return state  # pointed already (a PATCH of routing fields)
+            found = await self.telnyx.numbers.find(key, row.e164)
+            if found is None:
+                raise ProvisioningError(f"{row.e164} is no longer on the Telnyx account")
+            if found.connection_id != self.telnyx.connection_id:
+                await self.telnyx.numbers.point(key, found.id, self.telnyx.connection_id)
+            return Provisioning(
+                ok=True,
+                checked_at=now_iso(),
+                carrier_number_id=found.id,
+                carrier_previous=found.connection_id,
+            )
+        except ProvisioningError as exc:
+            metrics.PROVISIONING_FAILURES.labels("telnyx").inc()
+            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
 
     async def _ok(self, row: PhoneNumber, trunk_id: str) -> None:
         await self.states.save(
@@ -177,6 +266,12 @@ class Provisioner:
 
 
 PROVISIONER = web.AppKey("provisioner", Provisioner)
+
+
+async def check_import(request: web.Request, org: str, e164: str, source: str) -> None:
+    provisioner = request.app.get(PROVISIONER)
+    if provisioner is not None:
+        await provisioner.check_import(org, e164, source)
 
 
 async def number_written(

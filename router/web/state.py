@@ -13,6 +13,7 @@ from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
+from router.store.integrations import Integrations
 from router.store.orgs import Organizations
 from router.store.ratelimit import RateLimiter
 from router.store.registry import Registry
@@ -25,6 +26,7 @@ REGISTRY = web.AppKey("registry", Registry)  # writes and admin reads: always fr
 ORGS = web.AppKey("orgs", Organizations)  # organizations and their API keys
 RATES = web.AppKey("rates", RateLimiter)  # each organization's admin API budget
 AUDIT = web.AppKey("audit", AuditLog)  # each organization's writes
+INTEGRATIONS = web.AppKey("integrations", Integrations)  # carrier credentials (if a key is set)
 ROWS = web.AppKey("rows", RegistryCache)  # the hot path's cached reads
 CALLS = web.AppKey("calls", CallStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)  # trusted: LiveKit, Telnyx

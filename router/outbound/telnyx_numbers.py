@@ -1,0 +1,93 @@
+"""A Telnyx number pointed at the router's application, with the organization's own API key.
+
+``GET {TELNYX_API_BASE_URL}/phone_numbers?filter[phone_number]=<E.164>`` finds it on the
+account; ``PATCH /phone_numbers/{id}`` with ``{"connection_id": …}`` points it at the router's
+TeXML or Call Control application (``TELNYX_CONNECTION_ID``), and back to what it was on release.
+Telnyx's errors come back as ``ProvisioningError`` naming Telnyx's own words (``errors[].title``
+/ ``detail``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+
+from router.outbound.livekit_sip import ProvisioningError
+
+
+class TelnyxNumber(msgspec.Struct, frozen=True):
+    id: str
+    phone_number: str
+    connection_id: str | None = None
+
+
+class _Listed(msgspec.Struct):
+    data: list[TelnyxNumber]
+
+
+class _One(msgspec.Struct):
+    data: TelnyxNumber
+
+
+class TelnyxNumbers:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session, self._base = session, base_url.rstrip("/")
+
+    async def find(self, api_key: str, e164: str) -> TelnyxNumber | None:
+        raw = await self._request(
+            "look the number up", "GET", "/phone_numbers", api_key,
+            params={"filter[phone_number]": e164},
+        )  # fmt: skip
+        found = msgspec.json.decode(raw, type=_Listed).data
+        return next((n for n in found if n.phone_number == e164), None)
+
+    async def point(self, api_key: str, number_id: str, connection_id: str | None) -> TelnyxNumber:
+        raw = await self._request(
+            "point the number at the router's application", "PATCH",
+            f"/phone_numbers/{quote(number_id, safe='')}", api_key,
+            body={"connection_id": connection_id},
+        )  # fmt: skip
+        return msgspec.json.decode(raw, type=_One).data
+
+    async def _request(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        api_key: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> bytes:
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = msgspec.json.encode(body)
+        try:
+            async with self._session.request(
+                method, self._base + path, params=params, data=data, headers=headers
+            ) as resp:
+                raw = await resp.read()
+                if resp.status < 300:
+                    return raw
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProvisioningError(f"Telnyx did not answer a request to {what}: {exc!r}") from exc
+        raise ProvisioningError(
+            f"Telnyx refused to {what} ({resp.status}): {_words(raw)}", status=resp.status
+        )
+
+
+def _words(raw: bytes) -> str:
+    """Telnyx's own message: ``errors[].title`` and ``detail``, else the body's start."""
+    try:
+        errors = msgspec.json.decode(raw).get("errors") or []
+        text = "; ".join(
+            " — ".join(str(e[k]) for k in ("title", "detail") if e.get(k)) for e in errors
+        )
+    except (msgspec.DecodeError, AttributeError, TypeError):
+        text = ""
+    return text or raw[:200].decode(errors="replace")
