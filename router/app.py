@@ -35,6 +35,7 @@ from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispat
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.telnyx_numbers import TelnyxNumbers
+from router.outbound.twilio_numbers import TwilioNumbers
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
 from router.store.audit import AuditLog
@@ -128,12 +129,25 @@ def build_app(
                         app[state.INTEGRATIONS],
                         config.telnyx_connection_id,
                     )
+                twilio = None
+                if config.secrets_key:
+                    voice = (
+                        f"{config.public_url.rstrip('/')}/webhooks/twilio/voice"
+                        if (config.public_url)
+                        else None
+                    )
+                    twilio = provisioning.TwilioSide(
+                        TwilioNumbers(session, config.twilio_api_base_url),
+                        app[state.INTEGRATIONS],
+                        voice,
+                    )
                 app[provisioning.PROVISIONER] = provisioning.Provisioner(
                     livekit_sip,
                     app[state.REGISTRY],
                     app[state.ORGS],
                     ProvisioningStates(redis),
                     telnyx,
+                    twilio,
                 )
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(

@@ -10,6 +10,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -190,3 +191,92 @@ class TelnyxStandIn:
             return web.json_response({"errors": [{"title": "boom"}]}, status=self.fail_next.pop(0))
         self.commands.put_nowait((request.match_info["id"], action, body))
         return web.json_response({"data": {"result": "ok"}})
+
+
+class TwilioRestStandIn:
+    """Twilio's REST API (2010-04-01) for the numbers of one account, as the router uses it:
+    HTTP Basic with the account SID and auth token, ``PhoneNumber`` filters, form-encoded
+    updates of ``VoiceUrl`` / ``VoiceMethod``; answers in Twilio's JSON (the official
+    ``twilio`` client reads them: ``tests/test_provisioning.py``)."""
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.numbers: dict[str, dict[str, Any]] = {}  # sid -> IncomingPhoneNumber
+        self.caller_ids: list[str] = []  # verified outgoing caller IDs
+        self.updates: list[dict[str, str]] = []  # the forms of every update, in order
+        self.fail_next: list[int] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        base = "/2010-04-01/Accounts/{account}"
+        app.router.add_get(base + "/IncomingPhoneNumbers.json", self._incoming)
+        app.router.add_post(base + "/IncomingPhoneNumbers/{sid}.json", self._update)
+        app.router.add_get(base + "/OutgoingCallerIds.json", self._caller_ids)
+        return app
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)
+        if request.headers.get("Authorization") != expected or (
+            request.match_info["account"] != self.account_sid
+        ):
+            return web.json_response(
+                {"code": 20003, "message": "Authenticate", "status": 401}, status=401
+            )
+        return None
+
+    @staticmethod
+    def _page(key: str, items: list[dict[str, Any]], request: web.Request) -> web.Response:
+        return web.json_response(
+            {key: items, "page": 0, "page_size": 50, "start": 0, "end": max(len(items) - 1, 0),
+             "uri": request.path_qs, "first_page_uri": request.path_qs,
+             "next_page_uri": None, "previous_page_uri": None}
+        )  # fmt: skip
+
+    async def _incoming(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        wanted = request.query.get("PhoneNumber")
+        found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
+        return self._page("incoming_phone_numbers", found, request)
+
+    async def _caller_ids(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        wanted = request.query.get("PhoneNumber")
+        found = [
+            {"sid": f"PN{i:032x}", "phone_number": n, "friendly_name": n}
+            for i, n in enumerate(self.caller_ids)
+            if wanted in (None, n)
+        ]
+        return self._page("outgoing_caller_ids", found, request)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return web.json_response(
+                {"code": 20500, "message": "Internal Server Error", "status": status},
+                status=status,
+            )
+        number = self.numbers.get(request.match_info["sid"])
+        if number is None:
+            return web.json_response(
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+                status=404,
+            )
+        form = dict(await request.post())
+        unknown = set(form) - {"VoiceUrl", "VoiceMethod", "FriendlyName", "VoiceFallbackUrl"}
+        if unknown or form.get("VoiceMethod", "POST") not in ("GET", "POST"):
+            return web.json_response(
+                {"code": 21600, "message": f"bad parameters {sorted(unknown)}"}, status=400
+            )
+        self.updates.append({k: str(v) for k, v in form.items()})
+        if "VoiceUrl" in form:
+            number["voice_url"] = str(form["VoiceUrl"])
+        if "VoiceMethod" in form:
+            number["voice_method"] = str(form["VoiceMethod"])
+        return web.json_response(number)

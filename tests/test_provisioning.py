@@ -291,3 +291,106 @@ async def test_telnyx_refusing_keeps_the_row_with_telnyxs_words(make_router, twi
     status = row["setupStatus"]
     assert status["status"] == "incomplete"
     assert any("Telnyx refused" in i and "Unexpected error — boom" in i for i in status["issues"])
+
+
+# ---- Twilio numbers ---------------------------------------------------------------------------
+
+TWILIO_SID, TWILIO_TOKEN_ = "AC" + "7" * 32, "twilio-account-token-0123456789"
+PUBLIC = "https://router.example.com"
+
+
+@pytest.fixture
+async def twilio_api(aiohttp_server: Any) -> Any:
+    from tests.carrier_helpers import TwilioRestStandIn
+
+    standin = TwilioRestStandIn(TWILIO_SID, TWILIO_TOKEN_)
+    standin.numbers["PN" + "1" * 32] = {
+        "sid": "PN" + "1" * 32, "account_sid": TWILIO_SID, "phone_number": "+14155550199",
+        "voice_url": "https://demo.twilio.com/welcome/voice/", "voice_method": "GET",
+        "friendly_name": "(415) 555-0199",
+    }  # fmt: skip
+    standin.caller_ids.append("+14155550188")
+    server = await aiohttp_server(standin.app())
+    return standin, str(server.make_url("/2010-04-01"))
+
+
+async def _twilio_router(make_router: Any, base: str) -> Any:
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, twilio_api_base_url=base, public_url=PUBLIC
+    )
+    body = {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}
+    url = "/v1/organizations/default/integrations/twilio"
+    assert (await router.put(url, json=body, headers=ADMIN)).status == 200
+    return router
+
+
+async def test_a_twilio_number_is_pointed_at_the_router_and_restored(
+    make_router, twirp, twilio_api
+):
+    standin, base = twilio_api
+    router = await _twilio_router(make_router, base)
+    agent = await create_agent(router)
+    row = await import_number(router, e164="+14155550199", source="twilio", agentId=agent["id"])
+    number = standin.numbers["PN" + "1" * 32]
+    assert (number["voice_url"], number["voice_method"]) == (
+        f"{PUBLIC}/webhooks/twilio/voice",
+        "POST",
+    )
+    assert row["setupStatus"]["status"] == "ready", row["setupStatus"]["issues"]
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert (number["voice_url"], number["voice_method"]) == (
+        "https://demo.twilio.com/welcome/voice/",
+        "GET",
+    )  # what was there before
+
+
+async def test_a_verified_caller_id_is_imported_outbound_only_and_unknown_is_400(
+    make_router, twirp, twilio_api
+):
+    standin, base = twilio_api
+    router = await _twilio_router(make_router, base)
+    row = await import_number(router, e164="+14155550188", source="twilio")
+    assert (row["source"], row["direction"]) == ("verified_caller_id", "outbound")
+    assert standin.updates == []  # nothing pointed: no calls come in on it
+    unknown = await router.post(
+        "/v1/phone-numbers/import",
+        json={"e164": "+14155550177", "source": "twilio", "dispatchMetadataTemplate": {}},
+        headers=ADMIN,
+    )
+    body = await unknown.json()
+    assert unknown.status == 400
+    assert "neither a number nor a verified caller ID" in body["error"]
+
+
+async def test_twilio_refusing_keeps_the_row_and_says_twilios_words(make_router, twirp, twilio_api):
+    standin, base = twilio_api
+    router = await _twilio_router(make_router, base)
+    agent = await create_agent(router)
+    standin.fail_next = [500]
+    row = await import_number(router, e164="+14155550199", source="twilio", agentId=agent["id"])
+    issues = " ".join(row["setupStatus"]["issues"])
+    assert "Twilio refused to point the number's voice URL (500): Internal Server Error" in issues
+
+
+async def test_the_stand_in_speaks_twilios_format(twilio_api):
+    """The official twilio client (the reference for Twilio's REST shapes) reads the
+    stand-in's answers and sends the same update the router sends."""
+    from twilio.rest import Client
+
+    standin, base = twilio_api
+    client = Client(TWILIO_SID, TWILIO_TOKEN_)
+    client.api.base_url = base.removesuffix("/2010-04-01")
+
+    def use() -> tuple[list[Any], Any]:
+        found = client.incoming_phone_numbers.list(phone_number="+14155550199")
+        updated = client.incoming_phone_numbers("PN" + "1" * 32).update(
+            voice_url=f"{PUBLIC}/webhooks/twilio/voice", voice_method="POST"
+        )
+        return found, updated
+
+    found, updated = await asyncio.to_thread(use)
+    assert [n.phone_number for n in found] == ["+14155550199"]
+    assert updated.voice_method == "POST"
+    assert standin.updates == [
+        {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "VoiceMethod": "POST"}
+    ]

@@ -293,7 +293,7 @@ async def import_row(
     body: PhoneNumberImport,
     config: Config,
     org: Organization,
-    before_write: Callable[[PhoneNumber], Awaitable[None]] | None = None,
+    before_write: Callable[[PhoneNumber], Awaitable[PhoneNumber]] | None = None,
 ) -> PhoneNumber:
     """Validate and store one imported number of ``org``, within its number limit;
     ``before_write`` may still refuse it (a carrier number not on the account)."""
@@ -322,11 +322,11 @@ async def import_row(
         created_at=now,
         updated_at=now,
     )
+    if before_write is not None:  # the carrier account first: it may say what the row is
+        row = await before_write(row)
     _check_number(row)
     await _check_link(reg, row)
     await _check_overrides(reg, row)
-    if before_write is not None:
-        await before_write(row)
     await reg.write_number(row, old=None, number_limit=org.number_limit)
     return row
 
@@ -346,8 +346,8 @@ async def import_number(request: web.Request) -> web.Response:
     body = await read_json(request, PhoneNumberImport)
     org = await _organization_for(request, body.organization_id)
 
-    async def on_the_account(row: PhoneNumber) -> None:
-        await provisioning.check_import(request, row.organization_id, row.e164, row.source)
+    async def on_the_account(row: PhoneNumber) -> PhoneNumber:
+        return await provisioning.check_import(request, row)
 
     row = await import_row(
         request.app[state.REGISTRY], body, request.app[state.CONFIG], org, on_the_account

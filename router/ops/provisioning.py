@@ -23,7 +23,8 @@ from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
 from router.errors import NotImplementedHere, RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
 from router.outbound.telnyx_numbers import TelnyxNumbers
-from router.store.integrations import Integrations, TelnyxCredentials
+from router.outbound.twilio_numbers import TwilioNumbers
+from router.store.integrations import Integrations, TelnyxCredentials, TwilioCredentials
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
@@ -75,6 +76,19 @@ class TelnyxSide(msgspec.Struct, frozen=True):
         return found.api_key if isinstance(found, TelnyxCredentials) else None
 
 
+class TwilioSide(msgspec.Struct, frozen=True):
+    """Pointing Twilio numbers at the router: the client, the organizations' credentials, and
+    the router's Twilio webhook as Twilio must call it (``ROUTER_PUBLIC_URL``; None: unset)."""
+
+    numbers: TwilioNumbers
+    integrations: Integrations
+    voice_url: str | None
+
+    async def account(self, org: str) -> TwilioCredentials | None:
+        found = await self.integrations.get(org, "twilio")
+        return found if isinstance(found, TwilioCredentials) else None
+
+
 class Provisioner:
     def __init__(
         self,
@@ -83,17 +97,22 @@ class Provisioner:
         orgs: Organizations,
         states: ProvisioningStates,
         telnyx: TelnyxSide | None = None,
+        twilio: TwilioSide | None = None,
     ) -> None:
         self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
-        self.telnyx = telnyx
+        self.telnyx, self.twilio = telnyx, twilio
 
-    async def check_import(self, org: str, e164: str, source: str) -> None:
-        """Before a carrier number is stored: it must be on the organization's account."""
+    async def check_import(self, row: PhoneNumber) -> PhoneNumber:
+        """Before a carrier number is stored: it must be on the organization's account (a
+        Twilio verified caller ID is stored as one: outbound-only, as the peers document)."""
+        if row.source == "twilio" and self.twilio is not None:
+            return await self._check_twilio(row)
+        org, e164, source = row.organization_id, row.e164, row.source
         if source != "telnyx" or self.telnyx is None:
-            return
+            return row
         key = await self.telnyx.key(org)
         if key is None:
-            return  # no credentials: the operator wires the number by hand (README)
+            return row  # no credentials: the operator wires the number by hand (README)
         try:
             found = await self.telnyx.numbers.find(key, e164)
         except ProvisioningError as exc:
@@ -103,6 +122,28 @@ class Provisioner:
                 f"e164: {e164} is not a number of the organization's Telnyx account",
                 field="e164",
             )
+        return row
+
+    async def _check_twilio(self, row: PhoneNumber) -> PhoneNumber:
+        assert self.twilio is not None
+        account = await self.twilio.account(row.organization_id)
+        if account is None:
+            return row  # no credentials: the operator wires the number by hand (README)
+        sid, token = account.account_sid, account.auth_token
+        try:
+            if await self.twilio.numbers.incoming(sid, token, row.e164) is not None:
+                return row
+            if await self.twilio.numbers.verified_caller_id(sid, token, row.e164):
+                return msgspec.structs.replace(
+                    row, source="verified_caller_id", direction="outbound"
+                )
+        except ProvisioningError as exc:
+            raise RemoteRefusal(str(exc)) from exc
+        raise ValidationError(
+            f"e164: {row.e164} is neither a number nor a verified caller ID of the "
+            "organization's Twilio account",
+            field="e164",
+        )
 
     async def number_written(self, old: PhoneNumber | None, new: PhoneNumber | None) -> None:
         """Bring LiveKit in line with one number's write (import, PATCH, release)."""
@@ -153,6 +194,8 @@ class Provisioner:
         where it pointed before (on release). None: not a Telnyx number the router wires."""
         row = new or old
         assert row is not None
+        if row.source == "twilio" and self.twilio is not None:
+            return await self._twilio(old, new, state)
         if self.telnyx is None or row.source != "telnyx":
             return None
         key = await self.telnyx.key(row.organization_id)
@@ -180,6 +223,48 @@ class Provisioner:
             )
         except ProvisioningError as exc:
             metrics.PROVISIONING_FAILURES.labels("telnyx").inc()
+            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+
+    async def _twilio(
+        self, old: PhoneNumber | None, new: PhoneNumber | None, state: Provisioning | None
+    ) -> Provisioning | None:
+        """A Twilio number's voice URL pointed at the router (POST), and back on release."""
+        assert self.twilio is not None
+        row = new or old
+        assert row is not None
+        account = await self.twilio.account(row.organization_id)
+        if account is None:
+            return None
+        sid, token = account.account_sid, account.auth_token
+        try:
+            if new is None:
+                if state is not None and state.carrier_number_id:
+                    method, _, url = (state.carrier_previous or "POST ").partition(" ")
+                    await self.twilio.numbers.point(
+                        sid, token, state.carrier_number_id, url, method or "POST"
+                    )
+                return None
+            if state is not None and state.carrier_number_id:
+                return state
+            if self.twilio.voice_url is None:
+                raise ProvisioningError(
+                    "set ROUTER_PUBLIC_URL: Twilio must be told the router's public address"
+                )
+            found = await self.twilio.numbers.incoming(sid, token, row.e164)
+            if found is None:
+                raise ProvisioningError(f"{row.e164} is no longer on the Twilio account")
+            if (found.voice_url, found.voice_method) != (self.twilio.voice_url, "POST"):
+                await self.twilio.numbers.point(
+                    sid, token, found.sid, self.twilio.voice_url, "POST"
+                )
+            return Provisioning(
+                ok=True,
+                checked_at=now_iso(),
+                carrier_number_id=found.sid,
+                carrier_previous=f"{found.voice_method or 'POST'} {found.voice_url or ''}",
+            )
+        except ProvisioningError as exc:
+            metrics.PROVISIONING_FAILURES.labels("twilio").inc()
             return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
 
     async def _ok(self, row: PhoneNumber, trunk_id: str) -> None:
@@ -268,10 +353,12 @@ class Provisioner:
 PROVISIONER = web.AppKey("provisioner", Provisioner)
 
 
-async def check_import(request: web.Request, org: str, e164: str, source: str) -> None:
+async def check_import(request: web.Request, row: PhoneNumber) -> PhoneNumber:
+    """The row as it will be stored, once its carrier account has been asked."""
     provisioner = request.app.get(PROVISIONER)
-    if provisioner is not None:
-        await provisioner.check_import(org, e164, source)
+    if provisioner is None:
+        return row
+    return await provisioner.check_import(row)
 
 
 async def number_written(
