@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from livekit.protocol import sip
 
+from tests.carrier_helpers import TELNYX_API_KEY, TelnyxStandIn, TwilioRestStandIn
 from tests.conftest import (
     ADMIN,
     create_agent,
@@ -205,8 +206,6 @@ ROUTERS_APP = "2680000000000000001"  # the router's TeXML application (TELNYX_CO
 
 @pytest.fixture
 async def telnyx_api(aiohttp_server: Any) -> Any:
-    from tests.carrier_helpers import TelnyxStandIn
-
     standin = TelnyxStandIn()
     server = await aiohttp_server(standin.app())
     standin.numbers["1293384261075731499"] = {
@@ -242,18 +241,19 @@ async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, re
     assert (await router.delete(url, headers=ADMIN)).status == 200
 
 
-async def test_a_telnyx_number_is_pointed_at_the_router_and_back(make_router, twirp, telnyx_api):
-    standin, base = telnyx_api
+async def _telnyx_router(make_router: Any, base: str) -> Any:
     router = await make_router(
         provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
         telnyx_api_base_url=base,
     )  # fmt: skip
-    from tests.carrier_helpers import TELNYX_API_KEY
+    url = "/v1/organizations/default/integrations/telnyx"
+    assert (await router.put(url, json={"apiKey": TELNYX_API_KEY}, headers=ADMIN)).status == 200
+    return router
 
-    await router.put(
-        "/v1/organizations/default/integrations/telnyx", json={"apiKey": TELNYX_API_KEY},
-        headers=ADMIN,
-    )  # fmt: skip
+
+async def test_a_telnyx_number_is_pointed_at_the_router_and_back(make_router, twirp, telnyx_api):
+    standin, base = telnyx_api
+    router = await _telnyx_router(make_router, base)
     agent = await create_agent(router)
     unknown = await router.post(
         "/v1/phone-numbers/import",
@@ -275,16 +275,7 @@ async def test_a_telnyx_number_is_pointed_at_the_router_and_back(make_router, tw
 
 async def test_telnyx_refusing_keeps_the_row_with_telnyxs_words(make_router, twirp, telnyx_api):
     standin, base = telnyx_api
-    router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
-        telnyx_api_base_url=base,
-    )  # fmt: skip
-    from tests.carrier_helpers import TELNYX_API_KEY
-
-    await router.put(
-        "/v1/organizations/default/integrations/telnyx", json={"apiKey": TELNYX_API_KEY},
-        headers=ADMIN,
-    )  # fmt: skip
+    router = await _telnyx_router(make_router, base)
     agent = await create_agent(router)
     standin.fail_numbers_next = [500]
     row = await import_number(router, e164="+13125550111", source="telnyx", agentId=agent["id"])
@@ -301,8 +292,6 @@ PUBLIC = "https://router.example.com"
 
 @pytest.fixture
 async def twilio_api(aiohttp_server: Any) -> Any:
-    from tests.carrier_helpers import TwilioRestStandIn
-
     standin = TwilioRestStandIn(TWILIO_SID, TWILIO_TOKEN_)
     standin.numbers["PN" + "1" * 32] = {
         "sid": "PN" + "1" * 32, "account_sid": TWILIO_SID, "phone_number": "+14155550199",
