@@ -115,7 +115,7 @@ async def test_livekit_down_during_import_keeps_the_row_and_a_reconcile_brings_i
     status = row["setupStatus"]
     assert status["sipConnectionReady"] is False
     assert status["status"] == "incomplete"
-    assert any("LiveKit inbound trunk: LiveKit refused" in i for i in status["issues"])
+    assert any(i.startswith("LiveKit refused to list inbound trunks") for i in status["issues"])
     report = await (
         await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
     ).json()
@@ -383,3 +383,51 @@ async def test_the_stand_in_speaks_twilios_format(twilio_api):
     assert standin.updates == [
         {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "VoiceMethod": "POST"}
     ]
+
+
+async def test_a_carrier_number_pointed_elsewhere_by_hand_is_reported_then_repaired(
+    make_router, twirp, twilio_api, telnyx_api
+):
+    twilio, twilio_base = twilio_api
+    telnyx, telnyx_base = telnyx_api
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, public_url=PUBLIC,
+        twilio_api_base_url=twilio_base, telnyx_api_base_url=telnyx_base,
+        telnyx_connection_id=ROUTERS_APP,
+    )  # fmt: skip
+    for carrier, body in (
+        ("twilio", {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}),
+        ("telnyx", {"apiKey": TELNYX_API_KEY}),
+    ):
+        url = f"/v1/organizations/default/integrations/{carrier}"
+        assert (await router.put(url, json=body, headers=ADMIN)).status == 200
+    agent = await create_agent(router)
+    by_twilio = await import_number(
+        router, e164="+14155550199", source="twilio", agentId=agent["id"]
+    )
+    by_telnyx = await import_number(
+        router, e164="+13125550111", source="telnyx", agentId=agent["id"]
+    )
+    # Someone points both numbers somewhere else in the carriers' consoles.
+    twilio.numbers["PN" + "1" * 32]["voice_url"] = "https://elsewhere.example.com/voice"
+    telnyx.numbers["1293384261075731499"]["connection_id"] = "999"
+    report = await (await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)).json()
+    [default] = [o for o in report["organizations"] if o["organizationId"] == "default"]
+    assert sorted(default["carrier"]) == [
+        "+13125550111: Telnyx number's connection points elsewhere: 999",
+        "+14155550199: Twilio number's voice URL points elsewhere: "
+        "https://elsewhere.example.com/voice",
+    ]
+    issues = (await _status(router, by_twilio["id"]))["issues"]
+    assert issues == [
+        "Twilio number's voice URL points elsewhere: "
+        f"https://elsewhere.example.com/voice (checked {issues[0].split('(checked ')[1]}"
+    ]
+    await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert twilio.numbers["PN" + "1" * 32]["voice_url"] == f"{PUBLIC}/webhooks/twilio/voice"
+    assert telnyx.numbers["1293384261075731499"]["connection_id"] == ROUTERS_APP
+    for row in (by_twilio, by_telnyx):
+        assert (await _status(router, row["id"]))["status"] == "ready"
+    # What was there before the router is still what a release restores.
+    assert (await router.delete(f"/v1/phone-numbers/{by_telnyx['id']}", headers=ADMIN)).status
+    assert telnyx.numbers["1293384261075731499"]["connection_id"] == "1111111111111111111"

@@ -43,7 +43,7 @@ def setup_status(
         sip_ready = provisioned.ok
         if not provisioned.ok:
             issues.append(
-                f"LiveKit inbound trunk: {provisioned.issue or 'not provisioned'} (checked "
+                f"{provisioned.issue or 'not provisioned yet'} (checked "
                 f"{provisioned.checked_at}; retried automatically)"
             )
     forwarding_required = (

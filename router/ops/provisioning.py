@@ -42,6 +42,7 @@ class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     rule_missing: bool = False
     missing: list[str] = msgspec.field(default_factory=list)  # rows' numbers not on the trunk
     extra: list[str] = msgspec.field(default_factory=list)  # on the trunk, not a row's
+    carrier: list[str] = msgspec.field(default_factory=list)  # carrier numbers pointed elsewhere
     fixed: bool = False
     error: str | None = None
 
@@ -54,7 +55,7 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
     @property
     def drift(self) -> bool:
         return any(
-            o.trunk_missing or o.rule_missing or o.missing or o.extra or o.error
+            o.trunk_missing or o.rule_missing or o.missing or o.extra or o.carrier or o.error
             for o in self.organizations
         )
 
@@ -298,6 +299,7 @@ class Provisioner:
                 ("rule_missing", int(drift.rule_missing)),
                 ("missing_number", len(drift.missing)),
                 ("extra_number", len(drift.extra)),
+                ("carrier_pointed_elsewhere", len(drift.carrier)),
             ):
                 if count:
                     metrics.PROVISIONING_DRIFT.labels(kind).inc(count)
@@ -337,17 +339,74 @@ class Provisioner:
             metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
             return OrgDrift(organization_id=org, error=str(exc))
         on_livekit = fix or not (drift.trunk_missing or drift.missing)
+        states = await self.states.of([r.id for r in rows])
+        carrier: list[str] = []
         for row in rows:
-            if on_livekit or row.e164 not in drift.missing:
-                await self._ok(row, drift.trunk_id or "")
-            else:
-                await self._failed(
-                    row,
+            known = states.get(row.id)
+            issue = None
+            if not on_livekit and row.e164 in drift.missing:
+                issue = (
                     f"{row.e164} is not on the organization's LiveKit inbound trunk "
-                    f"({drift.trunk_id or 'missing'}): run a reconcile with fix",
-                    drift.trunk_id,
+                    f"({drift.trunk_id or 'missing'}): run a reconcile with fix"
                 )
+            try:
+                elsewhere = await self._carrier_drift(row, known, fix=fix)
+            except ProvisioningError as exc:
+                elsewhere, issue = str(exc), issue or str(exc)
+            if elsewhere:
+                carrier.append(f"{row.e164}: {elsewhere}")
+                if not fix:
+                    issue = issue or elsewhere
+            await self.states.save(
+                row.id,
+                Provisioning(
+                    livekit_trunk_id=drift.trunk_id,
+                    ok=issue is None,
+                    issue=issue,
+                    checked_at=now_iso(),
+                    carrier_number_id=known.carrier_number_id if known else None,
+                    carrier_previous=known.carrier_previous if known else None,
+                ),
+            )
+        if carrier:
+            drift = msgspec.structs.replace(drift, carrier=carrier, fixed=fix or drift.fixed)
         return drift
+
+    async def _carrier_drift(
+        self, row: PhoneNumber, state: Provisioning | None, *, fix: bool
+    ) -> str | None:
+        """A carrier number the router pointed at itself, pointed elsewhere since (by hand):
+        in words a user can act on, and pointed back with ``fix``."""
+        if state is None or not state.carrier_number_id:
+            return None
+        if row.source == "twilio" and self.twilio is not None:
+            account = await self.twilio.account(row.organization_id)
+            if account is None or self.twilio.voice_url is None:
+                return None
+            sid, token = account.account_sid, account.auth_token
+            found = await self.twilio.numbers.incoming(sid, token, row.e164)
+            if found is None:
+                return f"{row.e164} is no longer on the Twilio account"
+            if (found.voice_url, found.voice_method) == (self.twilio.voice_url, "POST"):
+                return None
+            if fix:
+                await self.twilio.numbers.point(
+                    sid, token, found.sid, self.twilio.voice_url, "POST"
+                )
+            return f"Twilio number's voice URL points elsewhere: {found.voice_url}"
+        if row.source == "telnyx" and self.telnyx is not None:
+            key = await self.telnyx.key(row.organization_id)
+            if key is None:
+                return None
+            number = await self.telnyx.numbers.find(key, row.e164)
+            if number is None:
+                return f"{row.e164} is no longer on the Telnyx account"
+            if number.connection_id == self.telnyx.connection_id:
+                return None
+            if fix:
+                await self.telnyx.numbers.point(key, number.id, self.telnyx.connection_id)
+            return f"Telnyx number's connection points elsewhere: {number.connection_id}"
+        return None
 
 
 PROVISIONER = web.AppKey("provisioner", Provisioner)
