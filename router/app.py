@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from router import logs
 from router.config import Config
+from router.core.correlation import sip_host
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
 from router.ops import (
@@ -35,7 +36,7 @@ from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispat
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.telnyx_numbers import TelnyxNumbers
-from router.outbound.twilio_numbers import TwilioNumbers
+from router.outbound.twilio_numbers import TwilioNumbers, TwilioTrunks
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
 from router.store.audit import AuditLog
@@ -140,6 +141,8 @@ def build_app(
                         TwilioNumbers(session, config.twilio_api_base_url),
                         app[state.INTEGRATIONS],
                         voice,
+                        TwilioTrunks(session, config.twilio_trunking_base_url),
+                        sip_host(config.livekit_sip_uri) if config.livekit_sip_uri else None,
                     )
                 app[provisioning.PROVISIONER] = provisioning.Provisioner(
                     livekit_sip,

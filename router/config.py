@@ -38,6 +38,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     telnyx_api_base_url: str = "https://api.telnyx.com/v2"
     telnyx_connection_id: str | None = None  # the router's TeXML / Call Control application
     twilio_api_base_url: str = "https://api.twilio.com/2010-04-01"
+    twilio_trunking_base_url: str = "https://trunking.twilio.com/v1"
     secrets_key: str | None = None  # Fernet key(s) for carrier credentials at rest
     admin_token: str | None = None
     public_url: str | None = None
@@ -280,6 +281,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         telnyx_connection_id=_text(env, "TELNYX_CONNECTION_ID"),
         twilio_api_base_url=_url(env, "TWILIO_API_BASE_URL", ("http", "https"))
         or "https://api.twilio.com/2010-04-01",
+        twilio_trunking_base_url=_url(env, "TWILIO_TRUNKING_BASE_URL", ("http", "https"))
+        or "https://trunking.twilio.com/v1",
         secrets_key=_secrets_key(env, "ROUTER_SECRETS_KEY"),
         telnyx_api_base_url=_url(env, "TELNYX_API_BASE_URL", ("http", "https"))
         or "https://api.telnyx.com/v2",

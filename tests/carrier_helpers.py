@@ -205,6 +205,10 @@ class TwilioRestStandIn:
         self.caller_ids: list[str] = []  # verified outgoing caller IDs
         self.updates: list[dict[str, str]] = []  # the forms of every update, in order
         self.fail_next: list[int] = []
+        # Elastic SIP Trunking: sid -> trunk, with its origination URLs and attached numbers.
+        self.trunks: dict[str, dict[str, Any]] = {}
+        self.originations: dict[str, list[dict[str, Any]]] = {}
+        self.attached: dict[str, list[str]] = {}
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -212,7 +216,96 @@ class TwilioRestStandIn:
         app.router.add_get(base + "/IncomingPhoneNumbers.json", self._incoming)
         app.router.add_post(base + "/IncomingPhoneNumbers/{sid}.json", self._update)
         app.router.add_get(base + "/OutgoingCallerIds.json", self._caller_ids)
+        app.router.add_get("/v1/Trunks", self._trunks)
+        app.router.add_post("/v1/Trunks", self._create_trunk)
+        app.router.add_get("/v1/Trunks/{trunk}/OriginationUrls", self._originations)
+        app.router.add_post("/v1/Trunks/{trunk}/OriginationUrls", self._add_origination)
+        app.router.add_get("/v1/Trunks/{trunk}/PhoneNumbers", self._trunk_numbers)
+        app.router.add_post("/v1/Trunks/{trunk}/PhoneNumbers", self._attach)
+        app.router.add_delete("/v1/Trunks/{trunk}/PhoneNumbers/{sid}", self._detach)
         return app
+
+    def _basic_ok(self, request: web.Request) -> bool:
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)
+        return request.headers.get("Authorization") == expected
+
+    @staticmethod
+    def _v1_page(key: str, items: list[dict[str, Any]]) -> web.Response:
+        """Trunking v1 lists: the items under ``key`` and a ``meta`` naming it."""
+        return web.json_response(
+            {key: items, "meta": {"key": key, "page": 0, "page_size": 1000,
+                                  "next_page_url": None, "previous_page_url": None}}
+        )  # fmt: skip
+
+    async def _trunks(self, request: web.Request) -> web.Response:
+        if not self._basic_ok(request):
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        return self._v1_page("trunks", list(self.trunks.values()))
+
+    async def _create_trunk(self, request: web.Request) -> web.Response:
+        if not self._basic_ok(request):
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        form = dict(await request.post())
+        sid = f"TK{len(self.trunks) + 1:032x}"
+        self.trunks[sid] = {"sid": sid, "friendly_name": str(form.get("FriendlyName", ""))}
+        self.originations[sid], self.attached[sid] = [], []
+        return web.json_response(self.trunks[sid], status=201)
+
+    async def _originations(self, request: web.Request) -> web.Response:
+        trunk = request.match_info["trunk"]
+        if not self._basic_ok(request) or trunk not in self.trunks:
+            return web.json_response({"code": 20404, "message": "not found"}, status=404)
+        return self._v1_page("origination_urls", self.originations[trunk])
+
+    async def _add_origination(self, request: web.Request) -> web.Response:
+        trunk = request.match_info["trunk"]
+        if not self._basic_ok(request) or trunk not in self.trunks:
+            return web.json_response({"code": 20404, "message": "not found"}, status=404)
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        needed = {"FriendlyName", "SipUrl", "Priority", "Weight", "Enabled"}
+        if set(form) != needed or not form["SipUrl"].startswith("sip:"):
+            return web.json_response({"code": 21600, "message": f"bad {sorted(form)}"}, status=400)
+        entry = {
+            "sid": f"OU{len(self.originations[trunk]) + 1:032x}",
+            "sip_url": form["SipUrl"],
+            "priority": int(form["Priority"]),
+            "weight": int(form["Weight"]),
+            "enabled": form["Enabled"] == "true",
+            "friendly_name": form["FriendlyName"],
+        }
+        self.originations[trunk].append(entry)
+        return web.json_response(entry, status=201)
+
+    async def _trunk_numbers(self, request: web.Request) -> web.Response:
+        trunk = request.match_info["trunk"]
+        if not self._basic_ok(request) or trunk not in self.trunks:
+            return web.json_response({"code": 20404, "message": "not found"}, status=404)
+        items = [
+            {"sid": sid, "phone_number": self.numbers[sid]["phone_number"], "trunk_sid": trunk}
+            for sid in self.attached[trunk]
+        ]
+        return self._v1_page("phone_numbers", items)
+
+    async def _attach(self, request: web.Request) -> web.Response:
+        trunk = request.match_info["trunk"]
+        if not self._basic_ok(request) or trunk not in self.trunks:
+            return web.json_response({"code": 20404, "message": "not found"}, status=404)
+        sid = str((await request.post()).get("PhoneNumberSid", ""))
+        if sid not in self.numbers:
+            return web.json_response({"code": 21421, "message": "bad PhoneNumberSid"}, status=400)
+        if any(sid in numbers for numbers in self.attached.values()):
+            return web.json_response(
+                {"code": 21220, "message": "number already on a trunk"}, status=400
+            )
+        self.attached[trunk].append(sid)
+        return web.json_response({"sid": sid, "trunk_sid": trunk}, status=201)
+
+    async def _detach(self, request: web.Request) -> web.Response:
+        trunk, sid = request.match_info["trunk"], request.match_info["sid"]
+        if not self._basic_ok(request) or sid not in self.attached.get(trunk, []):
+            return web.json_response({"code": 20404, "message": "not found"}, status=404)
+        self.attached[trunk].remove(sid)
+        return web.Response(status=204)
 
     def _refused(self, request: web.Request) -> web.Response | None:
         expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)

@@ -431,3 +431,78 @@ async def test_a_carrier_number_pointed_elsewhere_by_hand_is_reported_then_repai
     # What was there before the router is still what a release restores.
     assert (await router.delete(f"/v1/phone-numbers/{by_telnyx['id']}", headers=ADMIN)).status
     assert telnyx.numbers["1293384261075731499"]["connection_id"] == "1111111111111111111"
+
+
+async def test_sip_trunk_mode_attaches_the_number_to_an_elastic_sip_trunk(
+    make_router, twirp, twilio_api
+):
+    from tests.carrier_helpers import LIVEKIT_SIP_URI
+
+    standin, base = twilio_api
+    trunking = base.removesuffix("/2010-04-01") + "/v1"
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, twilio_api_base_url=base,
+        twilio_trunking_base_url=trunking, public_url=PUBLIC, livekit_sip_uri=LIVEKIT_SIP_URI,
+    )  # fmt: skip
+    body = {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}
+    url = "/v1/organizations/default/integrations/twilio"
+    assert (await router.put(url, json=body, headers=ADMIN)).status == 200
+    agent = await create_agent(router)
+    row = await import_number(
+        router, e164="+14155550199", source="twilio", mode="sip_trunk", agentId=agent["id"]
+    )
+    assert row["setupStatus"]["status"] == "ready", row["setupStatus"]["issues"]
+    [(trunk_sid, trunk)] = standin.trunks.items()
+    assert trunk["friendly_name"] == "call-router/default"
+    assert [o["sip_url"] for o in standin.originations[trunk_sid]] == [
+        "sip:router-test.sip.livekit.cloud"
+    ]
+    assert standin.attached[trunk_sid] == ["PN" + "1" * 32]
+    assert standin.updates == []  # the voice URL is not touched in this mode
+    # A second number reuses the trunk and its origination URI.
+    standin.numbers["PN" + "2" * 32] = {
+        **standin.numbers["PN" + "1" * 32],
+        "sid": "PN" + "2" * 32,
+        "phone_number": "+14155550198",
+    }
+    await import_number(
+        router, e164="+14155550198", source="twilio", mode="sip_trunk", agentId=agent["id"]
+    )
+    assert len(standin.trunks) == 1
+    assert len(standin.originations[trunk_sid]) == 1
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert standin.attached[trunk_sid] == ["PN" + "2" * 32]  # detached on release
+    wrong = await router.post(
+        "/v1/phone-numbers/import",
+        json={"e164": "+12015550100", "mode": "sip_trunk", "agentId": agent["id"]},
+        headers=ADMIN,
+    )
+    assert (await wrong.json())["field"] == "mode"
+
+
+async def test_the_trunking_stand_in_speaks_twilios_format(twilio_api):
+    """The official twilio client reads the trunking stand-in's lists and creations."""
+    from twilio.rest import Client
+
+    _, base = twilio_api
+    client = Client(TWILIO_SID, TWILIO_TOKEN_)
+    client.trunking.base_url = base.removesuffix("/2010-04-01")
+
+    def use() -> list[str]:
+        trunk = client.trunking.v1.trunks.create(friendly_name="call-router/default")
+        trunk_ctx = client.trunking.v1.trunks(trunk.sid)
+        trunk_ctx.origination_urls.create(
+            friendly_name="LiveKit", sip_url="sip:x.sip.livekit.cloud", priority=10,
+            weight=10, enabled=True,
+        )  # fmt: skip
+        trunk_ctx.phone_numbers.create(phone_number_sid="PN" + "1" * 32)
+        names = [t.friendly_name for t in client.trunking.v1.trunks.list()]
+        urls = [o.sip_url for o in trunk_ctx.origination_urls.list()]
+        numbers = [n.sid for n in trunk_ctx.phone_numbers.list()]
+        return [*names, *urls, *numbers]
+
+    assert await asyncio.to_thread(use) == [
+        "call-router/default",
+        "sip:x.sip.livekit.cloud",
+        "PN" + "1" * 32,
+    ]

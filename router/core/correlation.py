@@ -76,6 +76,12 @@ def sip_address(livekit_sip_uri: str, dialed: str) -> str:
     return f"{scheme}:{quote(dialed, safe='+')}@{host}"
 
 
+def sip_host(livekit_sip_uri: str) -> str:
+    """``sip:<LiveKit SIP host>``: where a SIP trunk sends calls (an origination URI)."""
+    scheme, _, rest = livekit_sip_uri.partition(":")
+    return f"{scheme}:{rest.split('@', 1)[-1]}"
+
+
 def sip_target(livekit_sip_uri: str, dialed: str, correlation_id: str) -> str:
     """The address with ``?X-Router-Call=<id>``: TwiML/TeXML send URI headers as SIP headers."""
     address = sip_address(livekit_sip_uri, dialed)

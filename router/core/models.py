@@ -18,6 +18,9 @@ Source = Literal[
     "managed", "sip_trunk", "livekit", "twilio", "telnyx", "byoc", "verified_caller_id"
 ]
 Direction = Literal["inbound", "outbound", "both"]
+# How a Twilio number reaches the router: its voice URL (the Twilio webhook, bridged to LiveKit
+# SIP), or an Elastic SIP Trunk straight to LiveKit's SIP host.
+Mode = Literal["webhook", "sip_trunk"]
 
 INBOUND: frozenset[str] = frozenset({"inbound", "both"})
 # Rows written before organizations existed read as this one's (the upgrade path).
@@ -133,6 +136,7 @@ class PhoneNumber(_Row, kw_only=True):
     label: str | None = None
     shared_landing: bool = False  # many businesses forward here: match on where calls came from
     origin_overrides: list[OriginOverride] | None = None
+    mode: Mode | None = None  # a Twilio number: webhook (default) or sip_trunk
     created_at: str
     updated_at: str
 
@@ -157,6 +161,7 @@ class PhoneNumberImport(_Body, kw_only=True):
     label: str | None = None
     shared_landing: bool = False
     origin_overrides: list[OriginOverride] | None = None
+    mode: Mode | None = None
 
 
 class PhoneNumberPatch(_Body, kw_only=True):

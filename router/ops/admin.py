@@ -70,6 +70,8 @@ LIST_DEFAULT, LIST_MAX = 100, 1000  # rows a page of numbers or agents holds
 
 def _check_number(row: PhoneNumber) -> None:
     """DESIGN.md's single-row rules, checked on the row as it would be stored."""
+    if row.mode is not None and row.source not in ("twilio",):
+        raise ValidationError("mode: webhook or sip_trunk is for twilio numbers", field="mode")
     if row.source == "verified_caller_id":
         if row.direction != "outbound":
             raise ValidationError(
@@ -319,6 +321,7 @@ async def import_row(
         label=body.label,
         shared_landing=body.shared_landing,
         origin_overrides=body.origin_overrides,
+        mode=body.mode,
         created_at=now,
         updated_at=now,
     )

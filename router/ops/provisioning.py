@@ -23,7 +23,7 @@ from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
 from router.errors import NotImplementedHere, RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
 from router.outbound.telnyx_numbers import TelnyxNumbers
-from router.outbound.twilio_numbers import TwilioNumbers
+from router.outbound.twilio_numbers import TwilioNumbers, TwilioTrunks
 from router.store.integrations import Integrations, TelnyxCredentials, TwilioCredentials
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
@@ -84,6 +84,8 @@ class TwilioSide(msgspec.Struct, frozen=True):
     numbers: TwilioNumbers
     integrations: Integrations
     voice_url: str | None
+    trunks: TwilioTrunks | None = None  # Elastic SIP Trunking (mode "sip_trunk")
+    livekit_sip: str | None = None  # the trunk's origination URI: LiveKit's SIP host
 
     async def account(self, org: str) -> TwilioCredentials | None:
         found = await self.integrations.get(org, "twilio")
@@ -136,7 +138,7 @@ class Provisioner:
                 return row
             if await self.twilio.numbers.verified_caller_id(sid, token, row.e164):
                 return msgspec.structs.replace(
-                    row, source="verified_caller_id", direction="outbound"
+                    row, source="verified_caller_id", direction="outbound", mode=None
                 )
         except ProvisioningError as exc:
             raise RemoteRefusal(str(exc)) from exc
@@ -237,6 +239,8 @@ class Provisioner:
         if account is None:
             return None
         sid, token = account.account_sid, account.auth_token
+        if row.mode == "sip_trunk":
+            return await self._twilio_trunk(row, new is None, state, sid, token)
         try:
             if new is None:
                 if state is not None and state.carrier_number_id:
@@ -263,6 +267,45 @@ class Provisioner:
                 checked_at=now_iso(),
                 carrier_number_id=found.sid,
                 carrier_previous=f"{found.voice_method or 'POST'} {found.voice_url or ''}",
+            )
+        except ProvisioningError as exc:
+            metrics.PROVISIONING_FAILURES.labels("twilio").inc()
+            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+
+    async def _twilio_trunk(
+        self, row: PhoneNumber, released: bool, state: Provisioning | None, sid: str, token: str
+    ) -> Provisioning | None:
+        """``mode: sip_trunk``: the number attached to the organization's Elastic SIP Trunk
+        (made or reused, its origination URI LiveKit's SIP host), detached on release."""
+        assert self.twilio is not None
+        previous = (state.carrier_previous or "") if state is not None else ""
+        try:
+            if self.twilio.trunks is None:
+                raise ProvisioningError("Elastic SIP Trunking is not configured")
+            if released:
+                if state is not None and state.carrier_number_id and previous.startswith("trunk:"):
+                    await self.twilio.trunks.detach(
+                        sid, token, previous.removeprefix("trunk:"), state.carrier_number_id
+                    )
+                return None
+            if state is not None and state.carrier_number_id:
+                return state
+            if self.twilio.livekit_sip is None:
+                raise ProvisioningError(
+                    "set LIVEKIT_SIP_URI: the Elastic SIP Trunk's origination URI is LiveKit's "
+                    "SIP host"
+                )
+            found = await self.twilio.numbers.incoming(sid, token, row.e164)
+            if found is None:
+                raise ProvisioningError(f"{row.e164} is no longer on the Twilio account")
+            name = f"call-router/{row.organization_id}"
+            trunk = await self.twilio.trunks.ensure(sid, token, name, self.twilio.livekit_sip)
+            await self.twilio.trunks.attach(sid, token, trunk, found.sid)
+            return Provisioning(
+                ok=True,
+                checked_at=now_iso(),
+                carrier_number_id=found.sid,
+                carrier_previous=f"trunk:{trunk}",
             )
         except ProvisioningError as exc:
             metrics.PROVISIONING_FAILURES.labels("twilio").inc()
@@ -381,8 +424,8 @@ class Provisioner:
             return None
         if row.source == "twilio" and self.twilio is not None:
             account = await self.twilio.account(row.organization_id)
-            if account is None or self.twilio.voice_url is None:
-                return None
+            if account is None or self.twilio.voice_url is None or row.mode == "sip_trunk":
+                return None  # (a trunk's numbers are not checked yet)
             sid, token = account.account_sid, account.auth_token
             found = await self.twilio.numbers.incoming(sid, token, row.e164)
             if found is None:

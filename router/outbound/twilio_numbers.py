@@ -110,3 +110,110 @@ class TwilioNumbers:
         raise ProvisioningError(
             f"Twilio refused to {what} ({resp.status}): {words}", status=resp.status
         )
+
+
+TWILIO_TRUNKING = "https://trunking.twilio.com/v1"
+
+
+class Trunk(msgspec.Struct, frozen=True):
+    sid: str
+    friendly_name: str | None = None
+
+
+class _Trunks(msgspec.Struct):
+    trunks: list[Trunk]
+
+
+class _Origination(msgspec.Struct, frozen=True):
+    sid: str
+    sip_url: str
+
+
+class _Originations(msgspec.Struct):
+    origination_urls: list[_Origination]
+
+
+class _TrunkNumber(msgspec.Struct, frozen=True):
+    sid: str
+    phone_number: str | None = None
+
+
+class _TrunkNumbers(msgspec.Struct):
+    phone_numbers: list[_TrunkNumber]
+
+
+class TwilioTrunks:
+    """Elastic SIP Trunking (``trunking.twilio.com/v1``): the organization's trunk whose
+    origination URI is LiveKit's SIP host, and the numbers attached to it."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str = TWILIO_TRUNKING) -> None:
+        self._session, self._base = session, base_url.rstrip("/")
+
+    async def _request(
+        self, what: str, method: str, account: str, token: str, path: str,
+        form: dict[str, str] | None = None,
+    ) -> bytes:  # fmt: skip
+        url = f"{self._base}/{path}"
+        try:
+            async with self._session.request(
+                method,
+                url,
+                data=form,
+                headers={"Authorization": aiohttp.encode_basic_auth(account, token)},
+            ) as resp:
+                raw = await resp.read()
+                if resp.status < 300:
+                    return raw
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProvisioningError(f"Twilio did not answer a request to {what}: {exc!r}") from exc
+        raise ProvisioningError(
+            f"Twilio refused to {what} ({resp.status}): {_twilio_words(raw)}", status=resp.status
+        )
+
+    async def ensure(self, account: str, token: str, name: str, sip_url: str) -> str:
+        """The trunk named ``name`` (made if missing) with ``sip_url`` among its origination
+        URIs; its SID."""
+        raw = await self._request("list SIP trunks", "GET", account, token, "Trunks?PageSize=1000")
+        trunk = next(
+            (t for t in msgspec.json.decode(raw, type=_Trunks).trunks if t.friendly_name == name),
+            None,
+        )
+        if trunk is None:
+            raw = await self._request(
+                "create the SIP trunk", "POST", account, token, "Trunks", {"FriendlyName": name}
+            )
+            trunk = msgspec.json.decode(raw, type=Trunk)
+        path = f"Trunks/{quote(trunk.sid, safe='')}/OriginationUrls"
+        raw = await self._request("list origination URIs", "GET", account, token, path)
+        urls = msgspec.json.decode(raw, type=_Originations).origination_urls
+        if not any(u.sip_url == sip_url for u in urls):
+            await self._request(
+                "add the LiveKit origination URI", "POST", account, token, path,
+                {"FriendlyName": "LiveKit", "SipUrl": sip_url, "Priority": "10",
+                 "Weight": "10", "Enabled": "true"},
+            )  # fmt: skip
+        return trunk.sid
+
+    async def attach(self, account: str, token: str, trunk_sid: str, number_sid: str) -> None:
+        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
+        raw = await self._request("list the trunk's numbers", "GET", account, token, path)
+        if any(
+            n.sid == number_sid for n in msgspec.json.decode(raw, type=_TrunkNumbers).phone_numbers
+        ):
+            return
+        await self._request(
+            "attach the number to the SIP trunk", "POST", account, token, path,
+            {"PhoneNumberSid": number_sid},
+        )  # fmt: skip
+
+    async def detach(self, account: str, token: str, trunk_sid: str, number_sid: str) -> None:
+        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers/{quote(number_sid, safe='')}"
+        await self._request("detach the number from the SIP trunk", "DELETE", account, token, path)
+
+
+def _twilio_words(raw: bytes) -> str:
+    try:
+        error = msgspec.json.decode(raw, type=_TwilioError)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return raw[:200].decode(errors="replace")
+    return f"{error.message} (code {error.code})" if error.message else "no detail"
