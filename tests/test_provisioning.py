@@ -359,6 +359,13 @@ async def test_twilio_refusing_keeps_the_row_and_says_twilios_words(make_router,
     row = await import_number(router, e164="+14155550199", source="twilio", agentId=agent["id"])
     issues = " ".join(row["setupStatus"]["issues"])
     assert "Twilio refused to point the number's voice URL (500): Internal Server Error" in issues
+    # Retried: the next reconcile (here asked for, with fix) points it and the row is ready.
+    report = await (await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)).json()
+    assert any("Twilio refused" in c for c in report["organizations"][0]["carrier"])
+    await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    number = standin.numbers["PN" + "1" * 32]
+    assert number["voice_url"] == f"{PUBLIC}/webhooks/twilio/voice"
+    assert (await _status(router, row["id"]))["status"] == "ready"
 
 
 async def test_the_stand_in_speaks_twilios_format(twilio_api):
@@ -470,6 +477,14 @@ async def test_sip_trunk_mode_attaches_the_number_to_an_elastic_sip_trunk(
     )
     assert len(standin.trunks) == 1
     assert len(standin.originations[trunk_sid]) == 1
+    standin.attached[trunk_sid].remove("PN" + "1" * 32)  # taken off the trunk by hand
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    ).json()
+    assert report["organizations"][0]["carrier"] == [
+        f"+14155550199: Twilio number is not on the Elastic SIP Trunk {trunk_sid} any more"
+    ]
+    assert sorted(standin.attached[trunk_sid]) == ["PN" + "1" * 32, "PN" + "2" * 32]
     assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
     assert standin.attached[trunk_sid] == ["PN" + "2" * 32]  # detached on release
     wrong = await router.post(

@@ -311,6 +311,22 @@ class Provisioner:
             metrics.PROVISIONING_FAILURES.labels("twilio").inc()
             return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
 
+    async def _trunk_drift(self, row: PhoneNumber, state: Provisioning, *, fix: bool) -> str | None:
+        """A ``sip_trunk`` number taken off its Elastic SIP Trunk by hand: put back with fix."""
+        assert self.twilio is not None
+        account = await self.twilio.account(row.organization_id)
+        previous = state.carrier_previous or ""
+        if account is None or self.twilio.trunks is None or not previous.startswith("trunk:"):
+            return None
+        trunk = previous.removeprefix("trunk:")
+        sid, token = account.account_sid, account.auth_token
+        assert state.carrier_number_id is not None
+        if await self.twilio.trunks.attached(sid, token, trunk, state.carrier_number_id):
+            return None
+        if fix:
+            await self.twilio.trunks.attach(sid, token, trunk, state.carrier_number_id)
+        return f"Twilio number is not on the Elastic SIP Trunk {trunk} any more"
+
     async def _ok(self, row: PhoneNumber, trunk_id: str) -> None:
         await self.states.save(
             row.id, Provisioning(livekit_trunk_id=trunk_id, ok=True, checked_at=now_iso())
@@ -393,7 +409,17 @@ class Provisioner:
                     f"({drift.trunk_id or 'missing'}): run a reconcile with fix"
                 )
             try:
-                elsewhere = await self._carrier_drift(row, known, fix=fix)
+                if row.source in ("twilio", "telnyx") and not (known and known.carrier_number_id):
+                    # Never pointed (the carrier refused at import): point it now, with fix.
+                    elsewhere = known.issue if known is not None and known.issue else None
+                    if fix:
+                        pointed = await self._carrier(None, row, None)
+                        if pointed is not None and pointed.ok:
+                            known, elsewhere = pointed, None
+                        elif pointed is not None:
+                            elsewhere = issue = pointed.issue
+                else:
+                    elsewhere = await self._carrier_drift(row, known, fix=fix)
             except ProvisioningError as exc:
                 elsewhere, issue = str(exc), issue or str(exc)
             if elsewhere:
@@ -422,10 +448,12 @@ class Provisioner:
         in words a user can act on, and pointed back with ``fix``."""
         if state is None or not state.carrier_number_id:
             return None
+        if row.source == "twilio" and self.twilio is not None and row.mode == "sip_trunk":
+            return await self._trunk_drift(row, state, fix=fix)
         if row.source == "twilio" and self.twilio is not None:
             account = await self.twilio.account(row.organization_id)
-            if account is None or self.twilio.voice_url is None or row.mode == "sip_trunk":
-                return None  # (a trunk's numbers are not checked yet)
+            if account is None or self.twilio.voice_url is None:
+                return None
             sid, token = account.account_sid, account.auth_token
             found = await self.twilio.numbers.incoming(sid, token, row.e164)
             if found is None:

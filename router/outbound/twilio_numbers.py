@@ -194,6 +194,12 @@ class TwilioTrunks:
             )  # fmt: skip
         return trunk.sid
 
+    async def attached(self, account: str, token: str, trunk_sid: str, number_sid: str) -> bool:
+        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
+        raw = await self._request("list the trunk's numbers", "GET", account, token, path)
+        numbers = msgspec.json.decode(raw, type=_TrunkNumbers).phone_numbers
+        return any(n.sid == number_sid for n in numbers)
+
     async def attach(self, account: str, token: str, trunk_sid: str, number_sid: str) -> None:
         path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
         raw = await self._request("list the trunk's numbers", "GET", account, token, path)
