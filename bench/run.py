@@ -558,6 +558,13 @@ class Bench:
         }  # fmt: skip
         r["e2e_max_per_s"] = dispatched / seconds
 
+        step("end to end: open-loop latency at 50 % of that maximum")
+        rate50 = round(0.5 * r["e2e_max_per_s"])
+        lat50 = await self.open_loop(
+            session, hook, rate50, int(rate50 * args.latency_seconds), "L50"
+        )
+        r["latency_50pct"] = _summary(lat50, rate50)
+
         step("end to end: open-loop latency at 80 % of that maximum")
         rate80 = round(0.8 * r["e2e_max_per_s"])
         lat80 = await self.open_loop(
@@ -567,7 +574,7 @@ class Bench:
         self.procs.stop(worker)
         r["open_loop_refused"] = self.refused
         r["open_loop_lost"] = self.lost
-        r["lat_samples"] = {"100": lat100, "80pct": lat80}
+        r["lat_samples"] = {"100": lat100, "50pct": lat50, "80pct": lat80}
 
 
 async def _logged(log: Path, word: bytes, limit_s: float = 30) -> None:
@@ -608,7 +615,7 @@ def _summary(samples: list[float], rate: float) -> dict[str, float]:
 
 
 def table(r: dict[str, Any]) -> str:
-    l100, l80 = r["latency_100"], r["latency_80pct"]
+    l100, l50, l80 = r["latency_100"], r["latency_50pct"], r["latency_80pct"]
     rows = [
         ("ingress req/s, one web process (Python generator)", f"{r['ingress_rps']:.0f}",
          f"bare aiohttp {r['bare_rps']:.0f}", f"{r['ingress_rps'] / r['bare_rps']:.2f}x"),
@@ -620,6 +627,8 @@ def table(r: dict[str, Any]) -> str:
         (f"e2e @ {l100['rate_per_s']}/s p50 / p99 / p99.9 ms",
          f"{l100['p50_ms']:.2f} / {l100['p99_ms']:.2f} / {l100['p999_ms']:.2f}", "", ""),
         ("e2e max calls/s, web + worker together", f"{r['e2e_max_per_s']:.0f}", "", ""),
+        (f"e2e @ {l50['rate_per_s']}/s (50% of e2e max) p50 / p99 / p99.9 ms",
+         f"{l50['p50_ms']:.2f} / {l50['p99_ms']:.2f} / {l50['p999_ms']:.2f}", "", ""),
         (f"e2e @ {l80['rate_per_s']}/s (80% of e2e max) p50 / p99 / p99.9 ms",
          f"{l80['p50_ms']:.2f} / {l80['p99_ms']:.2f} / {l80['p999_ms']:.2f}", "", ""),
     ]  # fmt: skip
@@ -672,6 +681,7 @@ def chart(r: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for key, label in (
         ("100", "100 calls/s"),
+        ("50pct", f"{r['latency_50pct']['rate_per_s']} calls/s (50% of e2e max)"),
         ("80pct", f"{r['latency_80pct']['rate_per_s']} calls/s (80% of e2e max)"),
     ):
         samples = sorted(r["lat_samples"][key])
