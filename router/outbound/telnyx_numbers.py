@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from router.outbound.livekit_sip import ProvisioningError
+from router.outbound.carrier_http import carrier_call
 
 
 class TelnyxNumber(msgspec.Struct, frozen=True):
@@ -67,18 +67,10 @@ class TelnyxNumbers:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = msgspec.json.encode(body)
-        try:
-            async with self._session.request(
-                method, self._base + path, params=params, data=data, headers=headers
-            ) as resp:
-                raw = await resp.read()
-                if resp.status < 300:
-                    return raw
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProvisioningError(f"Telnyx did not answer a request to {what}: {exc!r}") from exc
-        raise ProvisioningError(
-            f"Telnyx refused to {what} ({resp.status}): {_words(raw)}", status=resp.status
-        )
+        return await carrier_call(
+            self._session, "Telnyx", what, method, self._base + path,
+            headers=headers, words=_words, params=params, data=data,
+        )  # fmt: skip
 
 
 def _words(raw: bytes) -> str:
@@ -90,4 +82,4 @@ def _words(raw: bytes) -> str:
         )
     except (msgspec.DecodeError, AttributeError, TypeError):
         text = ""
-    return text or raw[:200].decode(errors="replace")
+    return text

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from router.outbound.livekit_sip import ProvisioningError
+from router.outbound.carrier_http import carrier_call
 
 TWILIO_API = "https://api.twilio.com/2010-04-01"
 
@@ -88,28 +88,25 @@ class TwilioNumbers:
         form: dict[str, str] | None = None,
     ) -> bytes:
         url = f"{self._base}/Accounts/{quote(account, safe='')}/{path}"
-        try:
-            async with self._session.request(
-                method,
-                url,
-                params=params,
-                data=form,
-                headers={"Authorization": aiohttp.encode_basic_auth(account, token)},
-            ) as resp:
-                raw = await resp.read()
-                if resp.status < 300:
-                    return raw
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProvisioningError(f"Twilio did not answer a request to {what}: {exc!r}") from exc
-        try:
-            error = msgspec.json.decode(raw, type=_TwilioError)
-            words = f"{error.message} (code {error.code})" if error.message else ""
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            words = ""
-        words = words or raw[:200].decode(errors="replace")
-        raise ProvisioningError(
-            f"Twilio refused to {what} ({resp.status}): {words}", status=resp.status
-        )
+        return await _twilio_call(self._session, what, method, url, account, token, params, form)
+
+
+async def _twilio_call(
+    session: aiohttp.ClientSession,
+    what: str,
+    method: str,
+    url: str,
+    account: str,
+    token: str,
+    params: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> bytes:
+    """Twilio's REST APIs (numbers and trunking alike): HTTP Basic with the account."""
+    headers = {"Authorization": aiohttp.encode_basic_auth(account, token)}
+    return await carrier_call(
+        session, "Twilio", what, method, url,
+        headers=headers, words=_twilio_words, params=params, data=form,
+    )  # fmt: skip
 
 
 TWILIO_TRUNKING = "https://trunking.twilio.com/v1"
@@ -154,21 +151,7 @@ class TwilioTrunks:
         form: dict[str, str] | None = None,
     ) -> bytes:  # fmt: skip
         url = f"{self._base}/{path}"
-        try:
-            async with self._session.request(
-                method,
-                url,
-                data=form,
-                headers={"Authorization": aiohttp.encode_basic_auth(account, token)},
-            ) as resp:
-                raw = await resp.read()
-                if resp.status < 300:
-                    return raw
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProvisioningError(f"Twilio did not answer a request to {what}: {exc!r}") from exc
-        raise ProvisioningError(
-            f"Twilio refused to {what} ({resp.status}): {_twilio_words(raw)}", status=resp.status
-        )
+        return await _twilio_call(self._session, what, method, url, account, token, form=form)
 
     async def ensure(self, account: str, token: str, name: str, sip_url: str) -> str:
         """The trunk named ``name`` (made if missing) with ``sip_url`` among its origination
@@ -218,8 +201,9 @@ class TwilioTrunks:
 
 
 def _twilio_words(raw: bytes) -> str:
+    """Twilio's own ``message`` and ``code`` (empty when the body has none)."""
     try:
         error = msgspec.json.decode(raw, type=_TwilioError)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return raw[:200].decode(errors="replace")
-    return f"{error.message} (code {error.code})" if error.message else "no detail"
+        return ""
+    return f"{error.message} (code {error.code})" if error.message else ""
