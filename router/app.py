@@ -17,7 +17,6 @@ from redis.exceptions import RedisError
 
 from router import logs
 from router.config import Config
-from router.core.correlation import sip_host
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
 from router.ops import (
@@ -32,11 +31,10 @@ from router.ops import (
     preview,
     provisioning,
 )
+from router.ops.carriers import carriers_of
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
-from router.outbound.telnyx_numbers import TelnyxNumbers
-from router.outbound.twilio_numbers import TwilioNumbers, TwilioTrunks
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
 from router.store.audit import AuditLog
@@ -123,34 +121,12 @@ def build_app(
                     config.livekit_url, config.livekit_api_key, config.livekit_api_secret
                 )
                 stack.push_async_callback(livekit_sip.close)
-                telnyx = None
-                if config.telnyx_connection_id and config.secrets_key:
-                    telnyx = provisioning.TelnyxSide(
-                        TelnyxNumbers(session, config.telnyx_api_base_url),
-                        app[state.INTEGRATIONS],
-                        config.telnyx_connection_id,
-                    )
-                twilio = None
-                if config.secrets_key:
-                    voice = (
-                        f"{config.public_url.rstrip('/')}/webhooks/twilio/voice"
-                        if (config.public_url)
-                        else None
-                    )
-                    twilio = provisioning.TwilioSide(
-                        TwilioNumbers(session, config.twilio_api_base_url),
-                        app[state.INTEGRATIONS],
-                        voice,
-                        TwilioTrunks(session, config.twilio_trunking_base_url),
-                        sip_host(config.livekit_sip_uri) if config.livekit_sip_uri else None,
-                    )
                 app[provisioning.PROVISIONER] = provisioning.Provisioner(
                     livekit_sip,
                     app[state.REGISTRY],
                     app[state.ORGS],
                     ProvisioningStates(redis),
-                    telnyx,
-                    twilio,
+                    carriers_of(config, session, app.get(state.INTEGRATIONS)),
                 )
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(
