@@ -21,7 +21,9 @@ from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
 from router.ops import (
     admin,
+    agents,
     audit,
+    calls,
     callstream,
     console,
     deadletters,
@@ -143,6 +145,8 @@ def build_app(
         app[ANSWERS] = Answers()  # templates/ is data, loaded once
         callstream.install(app)  # before /v1/calls/{id}
         app.add_routes(admin.routes)
+        app.add_routes(agents.routes)
+        app.add_routes(calls.routes)
         app.add_routes(deadletters.routes)
         app.add_routes(organizations.routes)
         app.add_routes(audit.routes)

@@ -1,4 +1,5 @@
-"""The admin API under ``/v1``: phone numbers and agents, shaped like the platform's API.
+"""The admin API's phone numbers under ``/v1``, shaped like the platform's API (agents:
+``ops.agents``; call records: ``ops.calls``).
 
 Every write checks DESIGN.md's rules and answers ``400 VALIDATION_ERROR`` naming the field;
 rules that involve other rows (one row per number, a known agent, no deleting a linked agent)
@@ -10,20 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from router.config import Config
-from router.core import bounds, template
+from router.core import template
 from router.core.models import (
     DEFAULT_ORG,
     INBOUND,
-    LIFECYCLE_EVENTS,
     Agent,
-    AgentCreate,
-    AgentPatch,
     Organization,
     PhoneNumber,
     PhoneNumberImport,
@@ -36,13 +33,8 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
-from router.core.records import CallRecord
-from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.errors import NotImplementedHere, ValidationError
 from router.ops import audit, provisioning
-from router.ops.callquery import CALL_FILTERS, calls_query
-from router.ops.webhook_urls import check_webhook_url
-from router.outbound.precall import MAX_TIMEOUT_MS
-from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
@@ -51,15 +43,11 @@ from router.web.auth import own, scope_of
 from router.web.httpapi import json_response, read_json
 
 routes = web.RouteTableDef()
-_MAX_TEXT = 200
+MAX_TEXT = 200
 
 
 class Released(msgspec.Struct):
     released: bool
-
-
-class Deleted(msgspec.Struct):
-    deleted: bool
 
 
 LIST_DEFAULT, LIST_MAX = 100, 1000  # rows a page of numbers or agents holds
@@ -92,10 +80,10 @@ def _check_number(row: PhoneNumber) -> None:
         template.validate(row.dispatch_metadata_template)
     for name in ("label", "sip_provider_name"):
         value = getattr(row, name)
-        if value is not None and len(value) > _MAX_TEXT:
+        if value is not None and len(value) > MAX_TEXT:
             field = msgspec.structs.fields(PhoneNumber)
             wire = next(f.encode_name for f in field if f.name == name)
-            raise ValidationError(f"{wire}: longer than {_MAX_TEXT} characters", field=wire)
+            raise ValidationError(f"{wire}: longer than {MAX_TEXT} characters", field=wire)
 
 
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
@@ -141,7 +129,7 @@ async def _check_link(reg: Registry, row: PhoneNumber) -> None:
         raise ValidationError(f"agentId: agent {row.agent_id} does not exist", field="agentId")
 
 
-async def _organization_for(request: web.Request, asked: str | None) -> Organization:
+async def organization_for(request: web.Request, asked: str | None) -> Organization:
     """Where a new row goes: a key's own organization, or the operator's choice (default:
     the default organization)."""
     scope = scope_of(request)
@@ -161,49 +149,6 @@ async def _organization_for(request: web.Request, asked: str | None) -> Organiza
             f"organizationId: organization {org_id} does not exist", field="organizationId"
         )
     return org
-
-
-def _check_agent(agent: Agent, config: Config) -> None:
-    for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
-        if not value.strip() or len(value) > _MAX_TEXT:
-            raise ValidationError(f"{wire}: 1 to {_MAX_TEXT} characters", field=wire)
-    free_form = {"tools": agent.tools, "providerPreferences": agent.provider_preferences}
-    for name, shape in free_form.items():
-        problem = bounds.shape_problem(shape)
-        if problem:  # hydrated into every dispatch's metadata: bounded when stored
-            raise ValidationError(f"{name} {problem}", field=name)
-    hooks = agent.webhooks
-    if hooks is None:
-        return
-    for name, hook in (("preCall", hooks.pre_call), ("lifecycle", hooks.lifecycle)):
-        if hook is None:
-            continue
-        check_webhook_url(hook.url, config, field=f"webhooks.{name}.url")
-        keys = secrets_of(hook.secret)
-        if not 1 <= len(keys) <= MAX_SECRETS:
-            raise ValidationError(
-                f"webhooks.{name}.secret: one to {MAX_SECRETS} whsec_ secrets", field="webhooks"
-            )
-        for key in keys:
-            check_secret(key, field=f"webhooks.{name}.secret")
-    if hooks.pre_call is not None:
-        timeout, reuse = hooks.pre_call.timeout_ms, hooks.pre_call.reuse_last_answer_s
-        if timeout is not None and not 100 <= timeout <= MAX_TIMEOUT_MS:
-            raise ValidationError(
-                f"webhooks.preCall.timeoutMs: between 100 and {MAX_TIMEOUT_MS}", field="webhooks"
-            )
-        if reuse is not None and not 1 <= reuse <= 7 * 24 * 3600:
-            raise ValidationError(
-                "webhooks.preCall.reuseLastAnswerS: 1 s to 7 days", field="webhooks"
-            )
-    if hooks.lifecycle is not None and hooks.lifecycle.events is not None:
-        unknown = set(hooks.lifecycle.events) - set(LIFECYCLE_EVENTS)
-        if unknown:
-            raise ValidationError(
-                f"webhooks.lifecycle.events: unknown {sorted(unknown)}; known "
-                f"{list(LIFECYCLE_EVENTS)}",
-                field="webhooks",
-            )
 
 
 # ---- views ----------------------------------------------------------------------------------
@@ -242,24 +187,6 @@ async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
     row, raw = await request.app[state.REGISTRY].get_number(number_id)
     own(request, row.organization_id, f"phone number {number_id} not found")
     return row, raw
-
-
-async def _own_agent(request: web.Request) -> tuple[Agent, bytes]:
-    agent_id = request.match_info["id"]
-    agent, raw = await request.app[state.REGISTRY].get_agent(agent_id)
-    own(request, agent.organization_id, f"agent {agent_id} not found")
-    return agent, raw
-
-
-def _agent_view(agent: Agent) -> dict[str, Any]:
-    """An agent as the API shows it: webhook secrets are never echoed back."""
-    out: dict[str, Any] = msgspec.to_builtins(agent)
-    for hook in (out.get("webhooks") or {}).values():
-        if isinstance(hook, dict) and hook.get("secret"):
-            hook["secret"] = (
-                ["***"] * len(hook["secret"]) if isinstance(hook["secret"], list) else "***"
-            )
-    return out
 
 
 # ---- phone numbers --------------------------------------------------------------------------
@@ -347,7 +274,7 @@ async def import_number(request: web.Request) -> web.Response:
     one organization across the router: a second import of it is 409; past the
     organization's number limit, 402."""
     body = await read_json(request, PhoneNumberImport)
-    org = await _organization_for(request, body.organization_id)
+    org = await organization_for(request, body.organization_id)
 
     async def on_the_account(row: PhoneNumber) -> PhoneNumber:
         return await provisioning.check_import(request, row)
@@ -421,102 +348,3 @@ async def delete_number(request: web.Request) -> web.Response:
     await provisioning.number_written(request, old, None)
     await audit.note(request, old.organization_id, "phone_number.released", old.id, before=old)
     return json_response({"released": True})
-
-
-# ---- agents ---------------------------------------------------------------------------------
-
-
-@routes.get("/v1/agents")
-@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True, role="viewer")
-async def list_agents(request: web.Request) -> web.Response:
-    """Agents in the order they were created, a page at a time (``limit``, ``cursor``)."""
-    limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
-    reg = request.app[state.REGISTRY]
-    agents, more = await reg.page_agents(paging.cursor_of(request), limit, scope_of(request))
-    return paging.paged(json_response([_agent_view(a) for a in agents]), request, more)
-
-
-@routes.post("/v1/agents")
-@documented(request=AgentCreate, response=Agent, status=201, role="agent_manager")
-async def create_agent(request: web.Request) -> web.Response:
-    """Create an agent (webhook secrets are never shown again: ``***``)."""
-    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
-    body = await read_json(request, AgentCreate)
-    org = await _organization_for(request, body.organization_id)
-    fields = msgspec.structs.asdict(body)
-    fields["organization_id"] = org.id
-    now = now_iso()
-    agent = Agent(id=new_id("ag"), **fields, created_at=now, updated_at=now)
-    _check_agent(agent, config)
-    await reg.write_agent(agent, old=None)
-    await audit.note(request, agent.organization_id, "agent.created", agent.id, after=agent)
-    return json_response(_agent_view(agent), status=201)
-
-
-@routes.get("/v1/agents/{id}")
-@documented(response=Agent, errors=(404,), role="viewer")
-async def get_agent(request: web.Request) -> web.Response:
-    """One agent."""
-    agent, _ = await _own_agent(request)
-    return json_response(_agent_view(agent))
-
-
-@routes.patch("/v1/agents/{id}")
-@documented(request=AgentPatch, response=Agent, errors=(404, 409), role="agent_manager")
-async def patch_agent(request: web.Request) -> web.Response:
-    """Change an agent (only the fields sent)."""
-    reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
-    patch = await read_json(request, AgentPatch)
-    old, old_raw = await _own_agent(request)
-    agent: Agent = apply_patch(old, patch, updated_at=now_iso())
-    _check_agent(agent, config)
-    await reg.write_agent(agent, old=old, old_raw=old_raw)
-    await audit.note(
-        request, agent.organization_id, "agent.updated", agent.id, before=old, after=agent
-    )
-    return json_response(_agent_view(agent))
-
-
-@routes.delete("/v1/agents/{id}")
-@documented(response=Deleted, errors=(404, 409), role="agent_manager")
-async def delete_agent(request: web.Request) -> web.Response:
-    """Delete an agent no number is linked to."""
-    reg = request.app[state.REGISTRY]
-    old, old_raw = await _own_agent(request)
-    await reg.write_agent(None, old=old, old_raw=old_raw)
-    await audit.note(request, old.organization_id, "agent.deleted", old.id, before=old)
-    return json_response({"deleted": True})
-
-
-# ---- calls ----------------------------------------------------------------------------------
-
-
-@routes.get("/v1/calls")
-@documented(
-    response=list[CallRecord], query=(LIMIT, CURSOR, *CALL_FILTERS), paged=True, role="viewer"
-)
-async def recent_calls(request: web.Request) -> web.Response:
-    """Decided calls, newest first, a page at a time (``limit`` 1 to 200, default 50;
-    ``cursor``), filtered by ``status``, ``number`` (the dialed number, any format),
-    ``agent`` (id or LiveKit agent name) and ``since`` (ISO 8601 time, or ``15m``/``2h``/``7d``
-    ago)."""
-    config = request.app[state.CONFIG]
-    limit = paging.limit_of(request, default=50, maximum=200)
-    query = calls_query(request.query, config.default_region, scope_of(request))
-    records, more = await request.app[state.CALLS].page(
-        query.before, limit, query.keep, oldest_ms=query.oldest_ms
-    )
-    position = f"{more[0]}/{more[1]}" if more else None
-    return paging.paged(json_response(records), request, position)
-
-
-@routes.get("/v1/calls/{id}")
-@documented(response=CallRecord, errors=(404,), role="viewer")
-async def get_call(request: web.Request) -> web.Response:
-    """One call's record, by any id the router knows it by (kept 7 days)."""
-    record = await request.app[state.CALLS].get(request.match_info["id"])
-    missing = f"call {request.match_info['id']} not found (records expire after 7 days)"
-    if record is None:
-        raise NotFound(missing)
-    own(request, record.organization_id, missing)
-    return json_response(record)
