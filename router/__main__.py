@@ -26,6 +26,7 @@ from router.app import build_app
 from router.config import Config
 from router.errors import ConfigError
 from router.ops import cli as ops
+from router.ops import cli_rows as rows
 from router.ops import client, firstrun, simulate
 from router.store.embedded import embedded_valkey
 from router.web import connections
@@ -130,17 +131,17 @@ async def _client_command(args: argparse.Namespace) -> int:
     async with client.AdminClient(url, token) as admin:
         match args.command, getattr(args, "sub", None):
             case "numbers", "import":
-                return await ops.numbers_import(admin, args.file)
+                return await rows.numbers_import(admin, args.file)
             case "numbers", "add":
-                return await ops.numbers_add(admin, args)
+                return await rows.numbers_add(admin, args)
             case "numbers", "list":
-                return await ops.numbers_list(admin, args.json)
+                return await rows.numbers_list(admin, args.json)
             case "numbers", "reconcile":
-                return await ops.numbers_reconcile(admin, args.fix)
+                return await rows.numbers_reconcile(admin, args.fix)
             case "agents", "create":
-                return await ops.agents_create(admin, args)
+                return await rows.agents_create(admin, args)
             case "agents", "list":
-                return await ops.agents_list(admin, args.json)
+                return await rows.agents_list(admin, args.json)
             case "calls", "show":
                 return await ops.calls_show(admin, args.id)
             case "calls", "list":

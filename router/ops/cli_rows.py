@@ -1,0 +1,176 @@
+"""Numbers and agents from the command line, over the admin API (``ops.cli`` has the rest):
+
+- ``numbers import FILE`` — CSV (a header row of API field names) or JSON lines; each row is
+  sent to ``POST /v1/phone-numbers/import``, with a progress bar and a summary of what was
+  refused and why; ``numbers add``, ``numbers list``, ``numbers reconcile [--fix]``;
+- ``agents create`` (prints the id alone), ``agents list``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+
+from router.ops.cli import terminal_safe
+from router.ops.client import AdminClient, Refused
+
+# CSV cells are text: these columns hold JSON (objects, lists, booleans).
+_JSON_COLUMNS = ("dispatchMetadataTemplate", "originOverrides", "sharedLanding")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, raw row) from CSV or JSON lines; a row that is not even JSON is a str."""
+    with path.open(newline="") as fh:
+        if path.suffix.lower() == ".csv":
+            for line, cells in enumerate(csv.DictReader(fh), start=2):
+                row: dict[str, Any] = {k: v for k, v in cells.items() if k and v not in ("", None)}
+                for column in _JSON_COLUMNS:
+                    if column in row:
+                        # Left as text when it is not JSON: validation says what is wrong.
+                        with contextlib.suppress(json.JSONDecodeError):
+                            row[column] = json.loads(row[column])
+                yield line, row
+        else:
+            for line, text in enumerate(fh, start=1):
+                if text.strip():
+                    yield line, text
+
+
+def _progress(done: int, total: int, out: TextIO) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    out.flush()
+
+
+IMPORTS_IN_FLIGHT = 8  # rows sent at once over the client's keep-alive connections
+
+
+async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdout) -> int:
+    # A command-line tool reading its input before any network I/O: blocking is fine here.
+    if not path.is_file():  # noqa: ASYNC240
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    rows = list(_rows(path))
+    refused: dict[int, str] = {}
+    done = 0
+    gate = asyncio.Semaphore(IMPORTS_IN_FLIGHT)
+
+    async def send(line: int, raw: Any) -> None:
+        nonlocal done
+        async with gate:
+            try:
+                if isinstance(raw, str):
+                    await client.call("POST", "/v1/phone-numbers/import", data=raw.encode())
+                else:
+                    await client.call("POST", "/v1/phone-numbers/import", body=raw)
+            except Refused as exc:
+                if exc.status in (401, 403):
+                    raise
+                refused[line] = f"{exc.code}: {exc.message}"
+            done += 1
+            _progress(done, len(rows), sys.stderr)
+
+    await asyncio.gather(*(send(line, raw) for line, raw in rows))
+    print(file=sys.stderr)
+    print(
+        f"imported {len(rows) - len(refused)}, refused {len(refused)} of {len(rows)} rows", file=out
+    )
+    for line in sorted(refused):
+        print(f"  line {line}: {refused[line]}", file=out)
+    return 0 if not refused else 1
+
+
+async def numbers_add(client: AdminClient, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"e164": args.e164}
+    for flag, field in (("agent", "agentId"), ("label", "label"), ("direction", "direction")):
+        if getattr(args, flag):
+            body[field] = getattr(args, flag)
+    if args.template:
+        try:
+            body["dispatchMetadataTemplate"] = json.loads(args.template)
+        except json.JSONDecodeError as exc:
+            print(f"--template is not JSON: {exc}", file=sys.stderr)
+            return 2
+    row, _ = await client.call("POST", "/v1/phone-numbers/import", body=body)
+    print(msgspec.json.format(msgspec.json.encode(row)).decode())
+    return 0
+
+
+async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    count = 0
+    async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
+        count += 1
+        if as_json:
+            print(msgspec.json.encode(row).decode(), file=out)
+            continue
+        status = row.get("setupStatus") or {}
+        ready = "ready" if status.get("sipConnectionReady") else "not ready"
+        issues = "; ".join(status.get("issues") or [])
+        print(
+            terminal_safe(
+                f"{row['id']}  {row['e164']:<16} {row['direction']:<8} "
+                f"{row.get('agentId') or '-':<27} {ready}"
+                f"{'  (' + issues + ')' if issues else ''}  {row.get('label') or ''}".rstrip()
+            ),
+            file=out,
+        )
+    if not as_json:
+        print(f"{count} number{'' if count == 1 else 's'}", file=out)
+    return 0
+
+
+async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.stdout) -> int:
+    """Every organization's numbers against LiveKit: the drift, repaired with ``--fix``."""
+    report, _ = await client.call("POST", "/v1/provisioning/reconcile", body={"fix": fix})
+    unresolved = False
+    for org in report["organizations"]:
+        lines = []
+        if org.get("trunkMissing"):
+            lines.append("the managed inbound trunk is missing")
+        if org.get("ruleMissing"):
+            lines.append("the dispatch rule is missing")
+        if org.get("missing"):
+            lines.append(f"missing on the trunk: {' '.join(org['missing'])}")
+        if org.get("extra"):
+            lines.append(f"extra on the trunk: {' '.join(org['extra'])}")
+        lines += [f"carrier: {words}" for words in org.get("carrier") or []]
+        if org.get("error"):
+            lines.append(f"error: {org['error']}")
+        if org.get("fixed"):
+            lines.append("fixed")
+        elif lines:
+            unresolved = True
+        head = f"organization {org['organizationId']}  trunk {org.get('trunkId') or '-'}"
+        print(terminal_safe(head + ("" if lines else "  in line with LiveKit")), file=out)
+        for line in lines:
+            print(terminal_safe(f"  {line}"), file=out)
+    return 1 if unresolved else 0
+
+
+async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
+    if args.prompt:
+        body["prompt"] = args.prompt
+    agent, _ = await client.call("POST", "/v1/agents", body=body)
+    print(agent["id"])  # alone on stdout: AGENT=$(python -m router agents create ...)
+    return 0
+
+
+async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
+        if as_json:
+            print(msgspec.json.encode(agent).decode(), file=out)
+        else:
+            line = f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"
+            print(terminal_safe(line), file=out)
+    return 0
