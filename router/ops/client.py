@@ -115,13 +115,7 @@ class AdminClient:
             ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
-                    error = _decode(raw, resp.status)
-                    error = error if isinstance(error, dict) else {}
-                    raise Refused(
-                        resp.status,
-                        str(error.get("code", "HTTP_ERROR")),
-                        str(error.get("error", raw[:200].decode(errors="replace"))),
-                    )
+                    raise _refusal(resp.status, raw)
                 return raw, resp.status, resp.headers
         except aiohttp.ClientConnectionError as exc:
             raise Unreachable(
@@ -161,14 +155,7 @@ class AdminClient:
         try:
             async with self._session.get(self.url(path), params=params, timeout=timeout) as resp:
                 if resp.status >= 400:
-                    raw = await resp.read()
-                    error = _decode(raw, resp.status)
-                    error = error if isinstance(error, dict) else {}
-                    raise Refused(
-                        resp.status,
-                        str(error.get("code", "HTTP_ERROR")),
-                        str(error.get("error", "")),
-                    )
+                    raise _refusal(resp.status, await resp.read())
                 yield _events(resp.content)
         except aiohttp.ClientConnectionError as exc:
             raise Unreachable(
@@ -186,6 +173,17 @@ async def _events(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         elif not line and data:
             yield b"\n".join(data)
             data = []
+
+
+def _refusal(status: int, raw: bytes) -> Refused:
+    """The API's ``{"error", "code"}`` (or the body's start, from something in between)."""
+    error = _decode(raw, status)
+    error = error if isinstance(error, dict) else {}
+    return Refused(
+        status,
+        str(error.get("code", "HTTP_ERROR")),
+        str(error.get("error", raw[:200].decode(errors="replace"))),
+    )
 
 
 def _decode(raw: bytes, status: int) -> Any:

@@ -30,6 +30,7 @@ import os
 import secrets
 import sys
 import time
+import typing
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -43,7 +44,7 @@ from google.protobuf.json_format import MessageToJson
 from livekit import api
 
 from router.core.correlation import CORRELATION_HEADER
-from router.core.records import CallRecord
+from router.core.records import CallRecord, Status
 from router.core.twilio_signing import twilio_signature
 from router.ops import firstrun
 from router.ops.cli import terminal_safe, trace
@@ -51,7 +52,8 @@ from router.ops.client import AdminClient, ClientError
 
 HELP = "send a signed test call to a running router and show its decision"
 _record = msgspec.json.Decoder(CallRecord)
-FINAL = ("dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout")
+# Every status but "prepared" (a carrier call waiting for its LiveKit leg) is a decision.
+FINAL = frozenset(typing.get_args(Status)) - {"prepared"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
