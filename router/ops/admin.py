@@ -202,14 +202,14 @@ async def list_numbers(request: web.Request) -> web.Response:
     scope = scope_of(request)
     rows, more = await reg.page_numbers(paging.cursor_of(request), limit, scope)
     agents = await reg.agents_of({r.agent_id for r in rows if r.agent_id})
-    landings = {org: await reg.landing(org) for org in {r.organization_id for r in rows}}
+    landings = await reg.landings()
     provisioned = await _provisioned(request, [r.id for r in rows])
     views = [
         _view(
             r,
             agents.get(r.agent_id or ""),
             config,
-            landings[r.organization_id],
+            landings.get(r.organization_id),
             provisioned.get(r.id),
         )
         for r in rows

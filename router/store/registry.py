@@ -105,13 +105,23 @@ class Registry:
     async def landing(self, org: str | None = None) -> PhoneNumber | None:
         """The shared landing number (the first made, if several; of ``org`` when given),
         from its index."""
-        ids = await self.redis.smembers(keys.LANDING_INDEX)
-        if not ids:
-            return None
-        raw = await self.redis.hmget(keys.NUMBERS, sorted(ids))
-        rows = [_number_decoder.decode(r) for r in raw if r is not None]
+        rows = await self._landings()
         rows = [r for r in rows if org is None or r.organization_id == org]
         return min(rows, key=lambda r: (r.created_at, r.id), default=None)
+
+    async def landings(self) -> dict[str, PhoneNumber]:
+        """Each organization's shared landing number (the first made), in one read."""
+        first: dict[str, PhoneNumber] = {}
+        for row in sorted(await self._landings(), key=lambda r: (r.created_at, r.id)):
+            first.setdefault(row.organization_id, row)
+        return first
+
+    async def _landings(self) -> list[PhoneNumber]:
+        ids = await self.redis.smembers(keys.LANDING_INDEX)
+        if not ids:
+            return []
+        raw = await self.redis.hmget(keys.NUMBERS, sorted(ids))
+        return [_number_decoder.decode(r) for r in raw if r is not None]
 
     async def list_numbers(self) -> list[PhoneNumber]:
         rows = [_number_decoder.decode(r) for r in await self.redis.hvals(keys.NUMBERS)]
