@@ -108,3 +108,41 @@ def test_the_fast_check_is_what_verifies_webhooks_and_pyjwt_is_untouched() -> No
     head, payload, sig = token.split(".")
     with pytest.raises(jwt.DecodeError):  # junk in a segment: refused before any MAC
         verify_token(f"{head}.{payload}!.{sig}", KEY, SECRET)
+
+
+def _claims_outcome(check: Any, token: str) -> tuple[str, object]:
+    try:
+        return "ok", check(token)
+    except jwt.PyJWTError as exc:
+        return type(exc).__name__, None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"iss":"APIkey123","exp":%d,"sha256":"x"}' % (time.time() + 60),
+        b'{"iss":"APIkey123","exp":%d,"nbf":%d}' % (time.time() + 60, time.time() + 600),
+        b'{"iss":"APIkey123","exp":%d}' % (time.time() - 600),
+        b'{"iss":"APIkey123","exp":1e400}',
+        b'{"iss":"APIother","exp":%d}' % (time.time() + 60),
+        b'{"iss":"APIkey123"}',
+        b'{"iss":"APIkey123","exp":"soon"}',
+        b'["iss","APIkey123"]',
+        b'"a string"',
+        b"{not json",
+        b"[" * 2000 + b"]" * 2000,
+    ],
+)
+def test_claims_read_by_msgspec_meet_pyjwts_verdicts(payload: bytes) -> None:
+    """Our payload hook (msgspec) and stock PyJWT (json.loads) agree on every verdict: the
+    same claims, or the same error class (a number out of range reads as DecodeError in both,
+    worded differently)."""
+    token = jwt.api_jws.PyJWS().encode(payload, SECRET, algorithm="HS256")
+    ours = _claims_outcome(lambda t: verify_token(t, KEY, SECRET), token)
+    stock = _claims_outcome(
+        lambda t: jwt.decode(
+            t, SECRET, algorithms=["HS256"], issuer=KEY, leeway=60, options={"require": ["exp"]}
+        ),
+        token,
+    )
+    assert ours == stock
