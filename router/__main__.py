@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -182,7 +183,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="ingress and worker in one process (embedded Valkey by default)")
-    sub.add_parser("web", help="ingress and admin API only")
+    web_cmd = sub.add_parser("web", help="ingress and admin API only")
+    web_cmd.add_argument(
+        "--processes", type=int, default=None, metavar="N",
+        help="N web processes sharing PORT (ROUTER_WEB_PROCESSES; default 1)",
+    )  # fmt: skip
     sub.add_parser("worker", help="stream worker only")
     sub.add_parser(
         "bench", help="benchmark on this machine (pip install -e '.[bench]'; see bench/run.py)"
@@ -283,6 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         config = config_module.load()
         if args.command == "maintenance":
             return asyncio.run(ops.maintenance(args, config))
+        if args.command == "web":
+            processes = config.web_processes if args.processes is None else args.processes
+            config_module.check_web_processes(processes, config)
+            if processes > 1:
+                with _redis_url(config, "web"):  # the same refusal the children would give
+                    pass
+                sys.stdout.flush()
+                sys.stderr.flush()
+                supervisor = ("-m", "router.web.processes", str(processes), args.log_level)
+                os.execv(sys.executable, (sys.executable, *supervisor))
         first = None
         if args.command == "serve":  # the newcomer's command: ready to try with nothing set
             config, first = firstrun.prepare(config)

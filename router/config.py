@@ -62,6 +62,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     reconcile_s: float = 300.0
     reconcile_fix: bool = True
     reuse_port: bool = False  # SO_REUSEPORT: several web processes share PORT (the kernel spreads)
+    web_processes: int = 1  # `web` runs this many processes on PORT (router/web/processes.py)
     redis_deadline_s: float = 3.0
     # Each organization's admin API budget (a token bucket in Redis, shared by web processes).
     org_rate_per_s: float = 20.0
@@ -298,6 +299,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         keepalive_timeout_s=_seconds(env, "ROUTER_KEEPALIVE_TIMEOUT_S", 15.0, 3600.0),
         max_connections=_count(env, "ROUTER_MAX_CONNECTIONS", 1000, 16, 1_000_000),
         reuse_port=_flag(env, "ROUTER_REUSE_PORT"),
+        web_processes=_count(env, "ROUTER_WEB_PROCESSES", 1, 1, 64),
         provisioning=_on_off(env, "ROUTER_PROVISIONING", default=True),
         reconcile_s=_seconds(env, "ROUTER_RECONCILE_S", 300.0, 86_400.0),
         reconcile_fix=_on_off(env, "ROUTER_RECONCILE_FIX", default=True),
@@ -305,3 +307,14 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         org_rate_per_s=_seconds(env, "ROUTER_ORG_RATE_PER_S", 20.0, 100_000.0),
         org_burst=_count(env, "ROUTER_ORG_BURST", 100, 1, 1_000_000),
     )
+
+
+def check_web_processes(processes: int, config: Config) -> None:
+    """Several web processes share one port the kernel spreads connections over: it must be a
+    fixed one (``PORT=0`` would give each its own)."""
+    if not 1 <= processes <= 64:
+        raise ConfigError("ROUTER_WEB_PROCESSES", f"must be from 1 to 64, got {processes}")
+    if processes > 1 and config.port == 0:
+        raise ConfigError(
+            "PORT", f"{processes} web processes share one port: set PORT (0 gives each its own)"
+        )

@@ -60,6 +60,8 @@ def test_full_configuration():
         ({"ROUTER_BODY_TIMEOUT_S": "soon"}, "ROUTER_BODY_TIMEOUT_S"),
         ({"ROUTER_REDIS_DEADLINE_S": "15"}, "ROUTER_REDIS_DEADLINE_S"),  # past Twilio's 15 s
         ({"ROUTER_MAX_CONNECTIONS": "5"}, "ROUTER_MAX_CONNECTIONS"),
+        ({"ROUTER_WEB_PROCESSES": "0"}, "ROUTER_WEB_PROCESSES"),
+        ({"ROUTER_WEB_PROCESSES": "two"}, "ROUTER_WEB_PROCESSES"),
         ({"ROUTER_HOST": "example.com"}, "ROUTER_HOST"),
         ({"ROUTER_ADMIN_TOKEN": "short"}, "ROUTER_ADMIN_TOKEN"),
         ({"ROUTER_ADMIN_TOKEN": "short", "ROUTER_HOST": "0.0.0.0"}, "ROUTER_ADMIN_TOKEN"),

@@ -1,0 +1,152 @@
+"""``python -m router web`` with ROUTER_WEB_PROCESSES=2: two real processes on one port, a
+killed one started again while the other serves, SIGTERM ending them all; refusals exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+import aiohttp
+from google.protobuf.json_format import MessageToJson
+from redis.asyncio import Redis
+
+from router.store import keys
+from tests.livekit_helpers import API_KEY, API_SECRET, sign_webhook, sip_join_event
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(valkey_url: str, port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ, "REDIS_URL": valkey_url, "PORT": str(port), "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_ADMIN_TOKEN": "t" * 32, "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET, "ROUTER_WEB_PROCESSES": "2", **extra,
+    }  # fmt: skip
+
+
+class Log:
+    """The set's stderr (the supervisor's lines and its children's), read as it comes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        self.stream = proc.stderr
+        self.seen: list[dict[str, Any]] = []
+
+    async def until(self, event: str, count: int = 1) -> list[dict[str, Any]]:
+        async with asyncio.timeout(30):
+            while sum(1 for e in self.seen if e["event"] == event) < count:
+                line = await self.stream.readline()
+                assert line, f"the set ended first: {self.seen}"
+                self.seen.append(json.loads(line))
+        return [e for e in self.seen if e["event"] == event]
+
+    async def drain(self) -> None:
+        while await self.stream.readline():
+            pass
+
+
+async def _post_calls(url: str, prefix: str, n: int) -> list[int]:
+    """n signed webhooks, each on a new connection (so the kernel spreads them)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> int:
+            body = MessageToJson(sip_join_event(call_id=f"{prefix}{i}", room=f"{prefix}-{i}"))
+            headers = {"Authorization": sign_webhook(body), "Content-Type": "application/json"}
+            async with session.post(url, data=body, headers=headers) as resp:
+                return resp.status
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_two_web_processes_share_the_port_survive_a_kill_and_stop_together(
+    valkey_url: str, redis: Redis
+) -> None:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web", env=_env(valkey_url, port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    log = Log(proc)
+    try:
+        started = await log.until("web_process_started", 2)
+        await log.until("listening", 2)
+        pids = {e["slot"]: e["pid"] for e in started}
+        assert len(set(pids.values())) == 2
+        assert proc.pid not in pids.values()
+        url = f"http://127.0.0.1:{port}/webhooks/livekit"
+        assert await _post_calls(url, "A", 60) == [200] * 60
+
+        os.kill(pids[0], signal.SIGKILL)
+        exited = (await log.until("web_process_exited"))[0]  # reaped: its listener is gone
+        assert (exited["pid"], exited["status"]) == (pids[0], -signal.SIGKILL)
+        assert exited["restart_in_s"] > 0
+        assert await _post_calls(url, "B", 60) == [200] * 60  # the other serves meanwhile
+        restarted = (await log.until("web_process_started", 3))[-1]
+        assert restarted["slot"] == 0
+        assert restarted["pid"] not in pids.values()
+        await log.until("listening", 3)
+        assert await _post_calls(url, "C", 60) == [200] * 60
+        assert await redis.xlen(keys.stream(0)) == 180  # every accepted call, once
+
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            await asyncio.gather(log.drain(), proc.wait())
+        assert proc.returncode == 0
+        assert not any(_alive(pid) for pid in (pids[1], restarted["pid"]))
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_several_web_processes_need_a_fixed_port(valkey_url: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web", env=_env(valkey_url, 0),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"PORT" in err
+    assert b"2 web processes share one port" in err
+    zero = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web", "--processes", "0",
+        env=_env(valkey_url, _free_port()), stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await zero.communicate()
+    assert zero.returncode == 2
+    assert b"ROUTER_WEB_PROCESSES: must be from 1 to 64, got 0" in err
+
+
+async def test_a_taken_port_ends_the_set_with_the_childrens_refusal(valkey_url: str) -> None:
+    with socket.socket() as taken:  # a listener without SO_REUSEPORT: nobody can join it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "web", "--processes", "2",
+            env=_env(valkey_url, port, ROUTER_WEB_PROCESSES="1"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert f"port {port} is already in use".encode() in err
+    assert b'"web_process_cannot_start"' in err
