@@ -224,7 +224,13 @@ class Bench:
         # connections), on a port of its own, measured in the same rounds.
         two_url = f"http://127.0.0.1:{free_port()}"
         two_env = {**self.web_env, "PORT": two_url.rsplit(":", 1)[1], "ROUTER_WEB_PROCESSES": "2"}
+        (self.out / "web-x2.log").unlink(missing_ok=True)  # its "listening" lines are counted
         two_set = self.procs.spawn("web-x2", [sys.executable, "-m", "router", "web"], two_env)
+        # A third ceiling: bare aiohttp plus the router's LiveKit token check, nothing else.
+        floor_url = f"http://127.0.0.1:{free_port()}"
+        floor_cmd = [sys.executable, "-m", "bench.bare", floor_url.rsplit(":", 1)[1], "--verify"]
+        floor = self.procs.spawn("bare-verify", floor_cmd, {})
+        await wait_http(session, f"{floor_url}/healthz")
         await _logged(self.out / "web-x2.log", b'"listening"', count=2)
         await wrk.run(  # warms both children
             binary, f"{two_url}/webhooks/livekit", script, table, seconds=1.0,
@@ -236,7 +242,14 @@ class Bench:
                 binary, f"http://127.0.0.1:{bare_port}/x", script, table,
                 seconds=args.seconds, connections=args.concurrency, wrap=True,
             )  # fmt: skip
-            row: dict[str, Any] = {"bare_rps": bare.rps, "bare_p99_ms": bare.p99_ms}
+            checked = await wrk.run(
+                binary, f"{floor_url}/x", script, table,
+                seconds=args.seconds, connections=args.concurrency, wrap=True,
+            )  # fmt: skip
+            row: dict[str, Any] = {
+                "bare_rps": bare.rps, "bare_p99_ms": bare.p99_ms,
+                "bare_verify_rps": checked.rps, "bare_verify_ok": checked.ok,
+            }  # fmt: skip
             for name, url in (("router", hook), ("two_web", f"{two_url}/webhooks/livekit")):
                 await self._reset(session, web_url)
                 routed = await wrk.run(
@@ -253,13 +266,14 @@ class Bench:
             rounds.append(row)
         set_rss = sum(rss_mb(pid) for pid in [two_set.pid, *_started_pids(self.out / "web-x2.log")])
         self.procs.stop(two_set)
+        self.procs.stop(floor)
         r["wrk"] = {
             "rounds": rounds,
             "two_web_rss_mb": round(set_rss, 1),
             "one_web_rss_mb": round(rss_mb(self.web_pid), 1),
             **{
                 f"{k}_rps": statistics.median(x[f"{k}_rps"] for x in rounds)
-                for k in ("bare", "router", "two_web")
+                for k in ("bare", "bare_verify", "router", "two_web")
             },
         }
 
@@ -676,6 +690,9 @@ def _wrk_rows(w: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
         return "stream holds exactly the queued" if ok else "STREAM MISMATCH"
 
     return [
+        ("bare aiohttp + the LiveKit token check only (wrk, median of 2)",
+         f"{w['bare_verify_rps']:.0f}", f"bare aiohttp {w['bare_rps']:.0f}",
+         f"{w['bare_verify_rps'] / w['bare_rps']:.2f}x"),
         ("ingress req/s, one web process (wrk, median of 2)", f"{w['router_rps']:.0f}",
          f"bare aiohttp {w['bare_rps']:.0f}", f"{w['router_rps'] / w['bare_rps']:.2f}x"),
         ("  each round: router / bare (wrk)",
