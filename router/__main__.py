@@ -31,6 +31,7 @@ from router.ops import cli_rows as rows
 from router.ops import client, firstrun, simulate
 from router.store.embedded import embedded_valkey
 from router.web import connections
+from router.web import processes as web_processes
 
 log = logs.get("router")
 
@@ -82,6 +83,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    orphaned = web_processes.watch_supervisor(stop)  # in a set of web processes only
     listening = None
     try:
         listening = await connections.serve(
@@ -100,6 +102,8 @@ async def _run(
         await stop.wait()
         log.info("stopping")
     finally:
+        if orphaned is not None:
+            orphaned.cancel()
         if listening is not None:
             listening.close()  # stop accepting; runner.cleanup() closes the connections
         await runner.cleanup()

@@ -4,6 +4,7 @@ killed one started again while the other serves, SIGTERM ending them all; refusa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -50,8 +51,9 @@ class Log:
         return [e for e in self.seen if e["event"] == event]
 
     async def drain(self) -> None:
-        while await self.stream.readline():
-            pass
+        """Until every writer of the pipe (the set and its children) has exited."""
+        while line := await self.stream.readline():
+            self.seen.append(json.loads(line))
 
 
 async def _post_calls(url: str, prefix: str, n: int) -> list[int]:
@@ -150,3 +152,30 @@ async def test_a_taken_port_ends_the_set_with_the_childrens_refusal(valkey_url: 
     assert proc.returncode == 2
     assert f"port {port} is already in use".encode() in err
     assert b'"web_process_cannot_start"' in err
+
+
+async def test_children_stop_when_their_supervisor_is_killed(valkey_url: str) -> None:
+    """No orphan keeps serving (old code) on the port after its supervisor died unasked."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web", env=_env(valkey_url, port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    log = Log(proc)
+    children: list[int] = []
+    ended = False
+    try:
+        children = [e["pid"] for e in await log.until("web_process_started", 2)]
+        await log.until("listening", 2)
+        proc.kill()  # the supervisor only; its children are on their own now
+        await proc.wait()
+        gone = await log.until("web_supervisor_gone", 2)
+        assert {e["supervisor_pid"] for e in gone} == {proc.pid}
+        async with asyncio.timeout(10):
+            await log.drain()  # the pipe closes once both children have exited
+        ended = True
+        assert sum(1 for e in log.seen if e["event"] == "stopping") == 2
+    finally:
+        for pid in [] if ended else children:  # only if they outlived the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -7,6 +7,8 @@ looks after them:
   accepting, finishes its requests); a child still running after ``grace_s`` is killed.
 - A child that dies is started again, after a pause that doubles (0.5 s up to 10 s) while
   children keep dying within ``YOUNG_S`` of their start; the others serve meanwhile.
+- A child whose supervisor is gone (killed with SIGKILL, say) notices within a second and
+  stops as on SIGTERM, so no orphan keeps serving old code on the port.
 - A child that cannot start at all — its configuration refused or its port taken (exit 2,
   which no restart can mend) — stops the set, and the command exits 2 with the child's message
   already on stderr.
@@ -34,11 +36,17 @@ log = logs.get(__name__)
 
 YOUNG_S = 5.0  # a child that dies sooner than this after its start makes the next pause longer
 CANNOT_START = 2  # __main__'s exit status for a refused configuration or a taken port
+SUPERVISOR_PID = "ROUTER_SUPERVISOR_PID"  # set for the children: whose they are
 
 
 async def supervise(processes: int, log_level: str, *, grace_s: float = 10.0) -> int:
     """Run ``processes`` web children until SIGTERM/SIGINT; the exit status of the set."""
-    env = {**os.environ, "ROUTER_WEB_PROCESSES": "1", "ROUTER_REUSE_PORT": "1"}
+    env = {
+        **os.environ,
+        "ROUTER_WEB_PROCESSES": "1",
+        "ROUTER_REUSE_PORT": "1",
+        SUPERVISOR_PID: str(os.getpid()),
+    }
     command = (sys.executable, "-m", "router", "--log-level", log_level, "web")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -94,6 +102,25 @@ async def supervise(processes: int, log_level: str, *, grace_s: float = 10.0) ->
                     child.kill()
         await asyncio.wait(late)
     return failed[0] if failed else 0
+
+
+def watch_supervisor(stop: asyncio.Event, every_s: float = 1.0) -> asyncio.Task[None] | None:
+    """In a child of a set: set ``stop`` once the supervisor that started it is gone (the
+    child is then another process's, init's or a subreaper's). None outside a set."""
+    expected = os.environ.get(SUPERVISOR_PID)
+    if not expected or not expected.isdigit():
+        return None
+
+    async def watch() -> None:
+        while os.getppid() == int(expected):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+            if stop.is_set():
+                return
+        log.warning("web_supervisor_gone", supervisor_pid=int(expected))
+        stop.set()
+
+    return asyncio.create_task(watch())
 
 
 def main(argv: list[str]) -> int:
