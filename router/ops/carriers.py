@@ -16,7 +16,7 @@ from router.core.models import PhoneNumber, Provisioning, now_iso
 from router.errors import RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import ProvisioningError
 from router.outbound.telnyx_numbers import TelnyxNumbers
-from router.outbound.twilio_numbers import TwilioNumbers, TwilioTrunks
+from router.outbound.twilio_numbers import IncomingNumber, TwilioNumbers, TwilioTrunks
 from router.store.integrations import Integrations, TelnyxCredentials, TwilioCredentials
 
 
@@ -158,8 +158,7 @@ class Carriers:
                 carrier_previous=found.connection_id,
             )
         except ProvisioningError as exc:
-            metrics.PROVISIONING_FAILURES.labels("telnyx").inc()
-            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+            return _refused("telnyx", exc)
 
     async def _twilio(
         self, old: PhoneNumber | None, new: PhoneNumber | None, state: Provisioning | None
@@ -188,9 +187,7 @@ class Carriers:
                 raise ProvisioningError(
                     "set ROUTER_PUBLIC_URL: Twilio must be told the router's public address"
                 )
-            found = await self.twilio.numbers.incoming(sid, token, row.e164)
-            if found is None:
-                raise ProvisioningError(f"{row.e164} is no longer on the Twilio account")
+            found = await self._twilio_number(sid, token, row.e164)
             if (found.voice_url, found.voice_method) != (self.twilio.voice_url, "POST"):
                 await self.twilio.numbers.point(
                     sid, token, found.sid, self.twilio.voice_url, "POST"
@@ -202,8 +199,16 @@ class Carriers:
                 carrier_previous=f"{found.voice_method or 'POST'} {found.voice_url or ''}",
             )
         except ProvisioningError as exc:
-            metrics.PROVISIONING_FAILURES.labels("twilio").inc()
-            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+            return _refused("twilio", exc)
+
+    async def _twilio_number(self, sid: str, token: str, e164: str) -> IncomingNumber:
+        """The number on the organization's Twilio account, or ProvisioningError saying it
+        is no longer there (a lookup the carrier refused raises its own)."""
+        assert self.twilio is not None
+        found = await self.twilio.numbers.incoming(sid, token, e164)
+        if found is None:
+            raise ProvisioningError(f"{e164} is no longer on the Twilio account")
+        return found
 
     async def _twilio_trunk(
         self, row: PhoneNumber, released: bool, state: Provisioning | None, sid: str, token: str
@@ -228,9 +233,7 @@ class Carriers:
                     "set LIVEKIT_SIP_URI: the Elastic SIP Trunk's origination URI is LiveKit's "
                     "SIP host"
                 )
-            found = await self.twilio.numbers.incoming(sid, token, row.e164)
-            if found is None:
-                raise ProvisioningError(f"{row.e164} is no longer on the Twilio account")
+            found = await self._twilio_number(sid, token, row.e164)
             name = f"call-router/{row.organization_id}"
             trunk = await self.twilio.trunks.ensure(sid, token, name, self.twilio.livekit_sip)
             await self.twilio.trunks.attach(sid, token, trunk, found.sid)
@@ -241,8 +244,7 @@ class Carriers:
                 carrier_previous=f"trunk:{trunk}",
             )
         except ProvisioningError as exc:
-            metrics.PROVISIONING_FAILURES.labels("twilio").inc()
-            return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+            return _refused("twilio", exc)
 
     async def _trunk_drift(self, row: PhoneNumber, state: Provisioning, *, fix: bool) -> str | None:
         """A ``sip_trunk`` number taken off its Elastic SIP Trunk by hand: put back with fix."""
@@ -295,3 +297,9 @@ class Carriers:
                 await self.telnyx.numbers.point(key, number.id, self.telnyx.connection_id)
             return f"Telnyx number's connection points elsewhere: {number.connection_id}"
         return None
+
+
+def _refused(step: str, exc: ProvisioningError) -> Provisioning:
+    """A carrier step that failed: counted, and kept on the number in the refuser's words."""
+    metrics.PROVISIONING_FAILURES.labels(step).inc()
+    return Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
