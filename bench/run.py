@@ -107,13 +107,18 @@ async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 3
     raise RuntimeError(f"{url} did not come up")
 
 
+def call_id(room: str) -> str:
+    """The SIP call id of the call ``signed_calls`` puts in ``room`` (room P-7: call P7)."""
+    return room.replace("-", "", 1)
+
+
 def signed_calls(prefix: str, n: int) -> list[tuple[str, bytes, str]]:
     """(room, body, token) for n distinct forwarded calls."""
     out = []
     for i in range(n):
         room = f"{prefix}-{i}"
         body = MessageToJson(
-            sip_join_event(call_id=f"{prefix}{i}", room=room, headers={"Diversion": DIVERSION}),
+            sip_join_event(call_id=call_id(room), room=room, headers={"Diversion": DIVERSION}),
             indent=None,
         )
         out.append((room, body.encode(), sign_webhook(body)))
@@ -224,13 +229,15 @@ class Bench:
         # The honest answer for one machine may be a second web process on the same port: the
         # shipped form, `web` with ROUTER_WEB_PROCESSES=2 (SO_REUSEPORT; the kernel spreads
         # connections), on a port of its own, measured in the same rounds.
-        two_url = f"http://127.0.0.1:{free_port()}"
-        two_env = {**self.web_env, "PORT": two_url.rsplit(":", 1)[1], "ROUTER_WEB_PROCESSES": "2"}
+        two_port = free_port()
+        two_url = f"http://127.0.0.1:{two_port}"
+        two_env = {**self.web_env, "PORT": str(two_port), "ROUTER_WEB_PROCESSES": "2"}
         (self.out / "web-x2.log").unlink(missing_ok=True)  # its "listening" lines are counted
         two_set = self.procs.spawn("web-x2", [sys.executable, "-m", "router", "web"], two_env)
         # A third ceiling: bare aiohttp plus the router's LiveKit token check, nothing else.
-        floor_url = f"http://127.0.0.1:{free_port()}"
-        floor_cmd = [sys.executable, "-m", "bench.bare", floor_url.rsplit(":", 1)[1], "--verify"]
+        floor_port = free_port()
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        floor_cmd = [sys.executable, "-m", "bench.bare", str(floor_port), "--verify"]
         floor = self.procs.spawn("bare-verify", floor_cmd, {})
         await wait_http(session, f"{floor_url}/healthz")
         await _logged(self.out / "web-x2.log", b'"listening"', count=2)
@@ -414,7 +421,7 @@ class Bench:
         """The router's own part of each call: its record's ``sinceReceived`` (webhook
         accepted → dispatch answered, ms), read back from the call records."""
         found: list[float] = []
-        ids = [room.replace("-", "", 1) for room in rooms]  # room P-7 is call P7
+        ids = [call_id(room) for room in rooms]
         for start in range(0, len(ids), 1000):
             raws = await self.redis.mget([keys.call_record(i) for i in ids[start : start + 1000]])
             found += [_timings(raw).get("sinceReceived", float("nan")) for raw in raws if raw]

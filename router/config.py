@@ -299,7 +299,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         keepalive_timeout_s=_seconds(env, "ROUTER_KEEPALIVE_TIMEOUT_S", 15.0, 3600.0),
         max_connections=_count(env, "ROUTER_MAX_CONNECTIONS", 1000, 16, 1_000_000),
         reuse_port=_flag(env, "ROUTER_REUSE_PORT"),
-        web_processes=_count(env, "ROUTER_WEB_PROCESSES", 1, 1, 64),
+        web_processes=_count(env, "ROUTER_WEB_PROCESSES", 1, 1, MAX_WEB_PROCESSES),
         provisioning=_on_off(env, "ROUTER_PROVISIONING", default=True),
         reconcile_s=_seconds(env, "ROUTER_RECONCILE_S", 300.0, 86_400.0),
         reconcile_fix=_on_off(env, "ROUTER_RECONCILE_FIX", default=True),
@@ -309,11 +309,16 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     )
 
 
+MAX_WEB_PROCESSES = 64  # ROUTER_WEB_PROCESSES and `web --processes` alike
+
+
 def check_web_processes(processes: int, config: Config) -> None:
     """Several web processes share one port the kernel spreads connections over: it must be a
     fixed one (``PORT=0`` would give each its own)."""
-    if not 1 <= processes <= 64:
-        raise ConfigError("ROUTER_WEB_PROCESSES", f"must be from 1 to 64, got {processes}")
+    if not 1 <= processes <= MAX_WEB_PROCESSES:
+        raise ConfigError(
+            "ROUTER_WEB_PROCESSES", f"must be from 1 to {MAX_WEB_PROCESSES}, got {processes}"
+        )
     if processes > 1 and config.port == 0:
         raise ConfigError(
             "PORT", f"{processes} web processes share one port: set PORT (0 gives each its own)"

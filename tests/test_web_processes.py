@@ -34,6 +34,14 @@ def _env(valkey_url: str, port: int, **extra: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+async def _web(valkey_url: str, port: int, *args: str, **env: str) -> asyncio.subprocess.Process:
+    """``python -m router web ARGS`` as an operator starts it; stderr (its log) piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "web", *args, env=_env(valkey_url, port, **env),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 class Log:
     """The set's stderr (the supervisor's lines and its children's), read as it comes."""
 
@@ -82,10 +90,7 @@ async def test_two_web_processes_share_the_port_survive_a_kill_and_stop_together
     valkey_url: str, redis: Redis
 ) -> None:
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "router", "web", env=_env(valkey_url, port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _web(valkey_url, port)
     log = Log(proc)
     try:
         started = await log.until("web_process_started", 2)
@@ -120,18 +125,12 @@ async def test_two_web_processes_share_the_port_survive_a_kill_and_stop_together
 
 
 async def test_several_web_processes_need_a_fixed_port(valkey_url: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "router", "web", env=_env(valkey_url, 0),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _web(valkey_url, 0)
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"PORT" in err
     assert b"2 web processes share one port" in err
-    zero = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "router", "web", "--processes", "0",
-        env=_env(valkey_url, _free_port()), stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    zero = await _web(valkey_url, _free_port(), "--processes", "0")
     _, err = await zero.communicate()
     assert zero.returncode == 2
     assert b"ROUTER_WEB_PROCESSES: must be from 1 to 64, got 0" in err
@@ -142,11 +141,7 @@ async def test_a_taken_port_ends_the_set_with_the_childrens_refusal(valkey_url: 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router", "web", "--processes", "2",
-            env=_env(valkey_url, port, ROUTER_WEB_PROCESSES="1"),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        proc = await _web(valkey_url, port, "--processes", "2", ROUTER_WEB_PROCESSES="1")
         async with asyncio.timeout(30):
             _, err = await proc.communicate()
     assert proc.returncode == 2
@@ -157,10 +152,7 @@ async def test_a_taken_port_ends_the_set_with_the_childrens_refusal(valkey_url: 
 async def test_children_stop_when_their_supervisor_is_killed(valkey_url: str) -> None:
     """No orphan keeps serving (old code) on the port after its supervisor died unasked."""
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "router", "web", env=_env(valkey_url, port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _web(valkey_url, port)
     log = Log(proc)
     children: list[int] = []
     ended = False
