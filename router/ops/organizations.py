@@ -187,10 +187,13 @@ def _integrations(request: web.Request) -> Integrations:
 
 
 def _carrier(request: web.Request) -> Carrier:
-    carrier = request.match_info["carrier"]
-    if carrier not in ("twilio", "telnyx"):
-        raise NotFound(f"no integration {carrier!r}: twilio or telnyx")
-    return carrier  # type: ignore[return-value]
+    match request.match_info["carrier"]:
+        case "twilio":
+            return "twilio"
+        case "telnyx":
+            return "telnyx"
+        case other:
+            raise NotFound(f"no integration {other!r}: twilio or telnyx")
 
 
 def _view(carrier: str, found: Credentials | None) -> IntegrationView:

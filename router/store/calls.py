@@ -27,7 +27,7 @@ _encode = msgspec.json.Encoder().encode
 
 def _note_recent(pipe: Pipeline, call_ids: list[str]) -> object:
     fields = {f"c{i}".encode(): call_id for i, call_id in enumerate(call_ids)}
-    return pipe.xadd(keys.RECENT_CALLS, fields, maxlen=keys.RECENT_CALLS_MAX, approximate=True)  # type: ignore[arg-type]
+    return pipe.xadd(keys.RECENT_CALLS, fields, maxlen=keys.RECENT_CALLS_MAX, approximate=True)  # type: ignore[arg-type, unused-ignore]
 
 
 # A place in the recent-calls stream: (entry id, index of the call within the entry).

@@ -96,17 +96,17 @@ class Organizations:
     # ---- organizations ----------------------------------------------------------------------
 
     async def get(self, org_id: str) -> Organization:
-        raw: bytes | None = await self.redis.hget(keys.ORGS, org_id)  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.hget(keys.ORGS, org_id)  # type: ignore[assignment, unused-ignore]
         if raw is None:
             raise NotFound(f"organization {org_id} not found")
         return _org_decoder.decode(raw)
 
     async def find(self, org_id: str) -> Organization | None:
-        raw: bytes | None = await self.redis.hget(keys.ORGS, org_id)  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.hget(keys.ORGS, org_id)  # type: ignore[assignment, unused-ignore]
         return _org_decoder.decode(raw) if raw is not None else None
 
     async def all(self) -> list[Organization]:
-        stored: list[bytes] = await self.redis.hvals(keys.ORGS)  # type: ignore[assignment]
+        stored: list[bytes] = await self.redis.hvals(keys.ORGS)  # type: ignore[assignment, unused-ignore]
         rows = [_org_decoder.decode(r) for r in stored]
         return sorted(rows, key=lambda o: (o.created_at, o.id))
 
@@ -173,14 +173,14 @@ class Organizations:
             raise NotFound(f"API key {key_id} not found")
 
     async def keys_of(self, org_id: str) -> list[ApiKey]:
-        members: set[bytes] = await self.redis.smembers(keys.org_keys(org_id))  # type: ignore[assignment]
+        members: set[bytes] = await self.redis.smembers(keys.org_keys(org_id))  # type: ignore[assignment, unused-ignore]
         ids = sorted(members)
         if not ids:
             return []
-        digests: list[bytes | None] = await self.redis.hmget(keys.API_KEY_IDS, ids)  # type: ignore[assignment]
+        digests: list[bytes | None] = await self.redis.hmget(keys.API_KEY_IDS, ids)  # type: ignore[assignment, unused-ignore]
         found = [d for d in digests if d is not None]
         rows: list[bytes | None] = (
-            await self.redis.hmget(keys.API_KEYS, found) if found else []  # type: ignore[assignment]
+            await self.redis.hmget(keys.API_KEYS, found) if found else []  # type: ignore[assignment, unused-ignore]
         )
         out = [_key_decoder.decode(r) for r in rows if r is not None]
         return sorted(out, key=lambda k: (k.created_at, k.id))

@@ -20,7 +20,7 @@ class ProvisioningStates:
     async def of(self, number_ids: list[str]) -> dict[str, Provisioning]:
         if not number_ids:
             return {}
-        raw: list[bytes | None] = await self.redis.hmget(keys.PROVISIONING, number_ids)  # type: ignore[assignment]
+        raw: list[bytes | None] = await self.redis.hmget(keys.PROVISIONING, number_ids)  # type: ignore[assignment, unused-ignore]
         return {i: _decoder.decode(r) for i, r in zip(number_ids, raw, strict=True) if r}
 
     async def save(self, number_id: str, state: Provisioning) -> None:

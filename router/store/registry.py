@@ -37,14 +37,14 @@ async def _page(
     """Up to ``limit`` stored rows created after place ``after`` in creation order, and the
     place to continue after when more follow."""
     start = f"({after}" if after else "-inf"
-    places: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment]
+    places: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment, unused-ignore]
         order, start, "+inf", byscore=True, offset=0, num=limit + 1, withscores=True
     )
     more = len(places) > limit
     places = places[:limit]
     if not places:
         return [], None
-    raw: list[bytes | None] = await redis.hmget(rows, [i for i, _ in places])  # type: ignore[assignment]
+    raw: list[bytes | None] = await redis.hmget(rows, [i for i, _ in places])  # type: ignore[assignment, unused-ignore]
     return [r for r in raw if r is not None], str(int(places[-1][1])) if more else None
 
 
@@ -97,7 +97,7 @@ class Registry:
     # ---- numbers ----------------------------------------------------------------------------
 
     async def get_number(self, number_id: str) -> tuple[PhoneNumber, bytes]:
-        raw: bytes | None = await self.redis.hget(keys.NUMBERS, number_id)  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.hget(keys.NUMBERS, number_id)  # type: ignore[assignment, unused-ignore]
         if raw is None:
             raise NotFound(f"phone number {number_id} not found")
         return _number_decoder.decode(raw), raw
@@ -140,7 +140,7 @@ class Registry:
         if not agent_ids:
             return {}
         ids = sorted(agent_ids)
-        raw: list[bytes | None] = await self.redis.hmget(keys.AGENTS, ids)  # type: ignore[assignment]
+        raw: list[bytes | None] = await self.redis.hmget(keys.AGENTS, ids)  # type: ignore[assignment, unused-ignore]
         return {i: _agent_decoder.decode(r) for i, r in zip(ids, raw, strict=True) if r is not None}
 
     async def write_number(
@@ -240,7 +240,7 @@ class Registry:
     # ---- agents -----------------------------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> tuple[Agent, bytes]:
-        raw: bytes | None = await self.redis.hget(keys.AGENTS, agent_id)  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.hget(keys.AGENTS, agent_id)  # type: ignore[assignment, unused-ignore]
         if raw is None:
             raise NotFound(f"agent {agent_id} not found")
         return _agent_decoder.decode(raw), raw
@@ -250,7 +250,7 @@ class Registry:
         return _agent_decoder.decode(raw) if raw is not None else None
 
     async def agents_by_id(self) -> dict[str, Agent]:
-        raw: dict[bytes, bytes] = await self.redis.hgetall(keys.AGENTS)  # type: ignore[assignment]
+        raw: dict[bytes, bytes] = await self.redis.hgetall(keys.AGENTS)  # type: ignore[assignment, unused-ignore]
         return {k.decode(): _agent_decoder.decode(v) for k, v in raw.items()}
 
     async def list_agents(self) -> list[Agent]:

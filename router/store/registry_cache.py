@@ -107,7 +107,7 @@ class RegistryCache:
             finally:
                 self._live = False
                 self._clear()
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             if self._stopping:
                 return
             await asyncio.sleep(backoff)  # reconnect backoff while Redis is away

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from router import logs, metrics
 
@@ -76,7 +77,8 @@ class GuardedConnection(asyncio.Protocol):
     # ---- asyncio.Protocol, forwarded to aiohttp's handler -----------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # aiohttp's server always gets a stream transport (asyncio's or uvloop's).
+        self.transport = cast(asyncio.Transport, transport)
         self.inner.connection_made(transport)
         self._waiting(self.guard.keepalive_timeout_s)
         self.guard.opened(self)
@@ -175,14 +177,14 @@ def _connection(request: web.Request) -> GuardedConnection | None:
 
 
 @web.middleware
-async def track_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+async def track_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tell the guard a request is under way (its headers are in) and when it is done."""
     conn = _connection(request)
     if conn is None:  # served without the guard (tests' TestServer)
-        return await handler(request)  # type: ignore[no-any-return]
+        return await handler(request)
     conn.request_started()
     try:
-        return await handler(request)  # type: ignore[no-any-return]
+        return await handler(request)
     finally:
         conn.request_finished()
 

@@ -188,7 +188,7 @@ class Consumer:
             b"failed_at": now_iso().encode(),
         }
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead, record)  # type: ignore[arg-type]
+            pipe.xadd(self.dead, record)  # type: ignore[arg-type, unused-ignore]
             pipe.xack(self.stream, keys.GROUP, entry_id)
             await pipe.execute()
         log.error(

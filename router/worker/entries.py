@@ -55,7 +55,7 @@ class Worker:
     async def tick(self) -> int:
         """Fire the due timers; each is taken by exactly one worker (whoever ZREMs it)."""
         redis = self.services.redis
-        due: list[bytes] = await redis.zrangebyscore(  # type: ignore[assignment]
+        due: list[bytes] = await redis.zrangebyscore(  # type: ignore[assignment, unused-ignore]
             keys.TIMERS, "-inf", time.time(), start=0, num=100
         )
         fired = 0

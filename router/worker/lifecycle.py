@@ -136,16 +136,19 @@ class Lifecycle:
         claimed = await self._claim(
             keys=[keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE], args=[now, now + LEASE_S, limit]
         )
-        results = await asyncio.gather(*(self._attempt(_delivery.decode(raw)) for raw in claimed))
+        session = self.session
+        results = await asyncio.gather(
+            *(self._attempt(session, _delivery.decode(raw)) for raw in claimed)
+        )
         return sum(results)
 
-    async def _attempt(self, delivery: Delivery) -> bool:
+    async def _attempt(self, session: aiohttp.ClientSession, delivery: Delivery) -> bool:
         body = delivery.body.encode()
         headers = sign_headers(delivery.secrets, body, delivery.id)
         error: str
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                async with self.session.post(  # type: ignore[union-attr]
+                async with session.post(
                     delivery.url, data=body, headers=headers, allow_redirects=False
                 ) as resp:
                     await read_capped(resp.content, MAX_RESPONSE)  # drained: keep-alive
