@@ -20,9 +20,10 @@ import phonenumbers
 
 from router.errors import ConfigError
 
-# The data the router reads at run time (carrier answers, the console page), shipped inside
-# the package and read through importlib.resources, so an installed wheel finds it too.
-TEMPLATES_DIR: Traversable = resources.files("router") / "templates"
+# The data the router reads at run time (carrier answers, the console page): the repository's
+# top-level templates/, which the build maps into the package as router.templates (setup.py),
+# read through importlib.resources so that a wheel and an editable install both find it.
+TEMPLATES_DIR: Traversable = resources.files("router.templates")
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,4 +1,4 @@
-"""The example dispatch templates shipped in router/templates/dispatch are valid templates."""
+"""The example dispatch templates in templates/dispatch (shipped as router.templates) validate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 
 from router.core import template
 
-EXAMPLES = sorted(
-    (Path(__file__).parent.parent / "router" / "templates" / "dispatch").glob("*.json")
-)
+EXAMPLES = sorted((Path(__file__).parent.parent / "templates" / "dispatch").glob("*.json"))
 
 
 def test_examples_exist():

@@ -1,6 +1,6 @@
 """Carrier answer documents (TwiML for Twilio, TeXML for Telnyx), loaded once from the package.
 
-The documents are data (``router/templates/twilio/*.xml``, ``router/templates/texml/*.xml``) with
+The documents are data (``templates/twilio/*.xml``, ``templates/texml/*.xml``) with
 ``string.Template`` placeholders; every value is XML-escaped when it is substituted.
 """
 

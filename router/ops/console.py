@@ -1,6 +1,6 @@
 """``GET /console``: a small read-only page of recent calls and their decision traces.
 
-The page (``router/templates/console.html``, loaded once) holds no data: its script reads
+The page (``templates/console.html``, loaded once) holds no data: its script reads
 ``GET /v1/calls`` with the admin token, which the operator types in (or hands over in the
 URL fragment, which never reaches a server), kept in the browser tab's session storage.
 Without the token the page shows nothing but the prompt.
