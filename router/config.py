@@ -68,6 +68,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     # Each organization's admin API budget (a token bucket in Redis, shared by web processes).
     org_rate_per_s: float = 20.0
     org_burst: int = 100
+    # Open GET /v1/calls/events streams a web process holds: in all, per organization, per key.
+    max_streams: int = 200
+    max_streams_per_org: int = 20
+    max_streams_per_key: int = 5
 
     @property
     def livekit_webhooks_enabled(self) -> bool:
@@ -307,6 +311,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         redis_deadline_s=_seconds(env, "ROUTER_REDIS_DEADLINE_S", 3.0, 14.0),
         org_rate_per_s=_seconds(env, "ROUTER_ORG_RATE_PER_S", 20.0, 100_000.0),
         org_burst=_count(env, "ROUTER_ORG_BURST", 100, 1, 1_000_000),
+        max_streams=_count(env, "ROUTER_MAX_STREAMS", 200, 1, 100_000),
+        max_streams_per_org=_count(env, "ROUTER_MAX_STREAMS_PER_ORG", 20, 1, 100_000),
+        max_streams_per_key=_count(env, "ROUTER_MAX_STREAMS_PER_KEY", 5, 1, 100_000),
     )
 
 

@@ -39,6 +39,8 @@ Foreign exceptions are translated where they enter (``raise X(...) from exc``).
 
 from __future__ import annotations
 
+import math
+
 
 class RouterError(Exception):
     """Root of every error the router raises on purpose."""
@@ -99,6 +101,11 @@ class RateLimited(ApiError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+def retry_after(seconds: float) -> int:
+    """A wait as ``Retry-After`` gives it: whole seconds, rounded up, at least 1 (RFC 9110)."""
+    return max(1, math.ceil(seconds))
 
 
 class NotFound(ApiError):

@@ -14,9 +14,16 @@ DISPATCH_SECONDS = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 CONNECTIONS_OPEN = Gauge("router_http_connections", "Client connections open (web process)")
+EVENT_STREAMS = Gauge("router_event_streams", "Open GET /v1/calls/events streams (web process)")
+EVENT_STREAMS_REFUSED = Counter(
+    "router_event_streams_refused_total",
+    "Event streams refused at a cap: process, organization, key",
+    ["scope"],
+)
 CONNECTIONS_DROPPED = Counter(
     "router_http_connections_dropped_total",
-    "Client connections cut off: idle_timeout, header_timeout, evicted_at_cap, refused_at_cap",
+    "Client connections cut off: idle_timeout, header_timeout, evicted_at_cap, "
+    "stream_evicted_at_cap, refused_at_cap",
     ["reason"],
 )
 CORRELATION_REFUSED = Counter(

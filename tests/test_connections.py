@@ -196,3 +196,25 @@ async def test_two_web_processes_share_a_port_only_when_asked(valkey_url):
         for proc in (first, second):
             proc.terminate()
             await proc.wait()
+
+
+async def test_event_streams_filling_the_connection_cap_give_way_to_webhooks(web):
+    """Streams are busy for ever; at the cap the oldest stream is evicted (its client
+    reconnects) so that a webhook is still served."""
+    process = await web(
+        ROUTER_MAX_CONNECTIONS="16", ROUTER_MAX_STREAMS="100", ROUTER_MAX_STREAMS_PER_KEY="100"
+    )
+    headers = {"Authorization": "Bearer " + "t" * 32}
+    url = f"http://127.0.0.1:{process.port}/v1/calls/events"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        streams = []
+        for _ in range(16):
+            resp = await session.get(url, headers=headers)
+            assert (await resp.content.readline()).startswith(b": listening")
+            streams.append(resp)
+        response = await send_raw("127.0.0.1", process.port, _genuine("SCL_cap", process.port))
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):  # the oldest was cut off mid-stream
+            await asyncio.wait_for(streams[0].content.read(), 5)
+        for stream in streams:
+            stream.close()

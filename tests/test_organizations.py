@@ -407,8 +407,11 @@ async def test_the_request_budget_is_shared_by_every_web_process(
     ]
     assert [r.status for r in answers] == [200, 200, 200, 429]
     refused = answers[-1]
-    assert (await refused.json())["code"] == "RATE_LIMITED"
+    body = await refused.json()
+    assert body["code"] == "RATE_LIMITED"
     assert int(refused.headers["Retry-After"]) >= 1
+    # The body says the wait Retry-After says (it once said "retry in 0.0 s" beside a 1).
+    assert f"retry in {refused.headers['Retry-After']} s" in body["error"]
     # Another organization's budget is its own; the operator is not rationed.
     other = await make_org(first, "Calm")
     calm = bearer((await make_key(first, other["id"], "viewer"))["key"])

@@ -278,9 +278,32 @@ async def test_a_frozen_redis_is_answered_503_within_the_deadline(make_router, t
     try:
         await _setup(client)
         assert (await post_livekit(client, sip_join_event(call_id="SCL_warm"))).status == 200
+        org = await client.post("/v1/organizations", json={"name": "Frozen"}, headers=ADMIN)
+        org_id = (await org.json())["id"]
+        made = await client.post(
+            f"/v1/organizations/{org_id}/api-keys",
+            json={"name": "viewer", "role": "viewer"},
+            headers=ADMIN,
+        )
+        viewer = {"Authorization": f"Bearer {(await made.json())['key']}"}
+        assert (await client.get("/v1/calls/events", headers=viewer)).status == 200  # warm
         os.kill(pid, signal.SIGSTOP)
+        # Health and metrics answer within the deadline too: not ready, and the process's own
+        # counters; the operator's stream needs nothing of the store to open.
+        for path, status in (("/readyz", 503), ("/metrics", 200)):
+            started = time.monotonic()
+            resp = await client.get(path)
+            assert resp.status == status, path
+            assert time.monotonic() - started < 2.5, path
+        started = time.monotonic()
+        stream = await client.get("/v1/calls/events", headers=ADMIN)
+        assert (await stream.content.readline()).startswith(b": listening")
+        assert time.monotonic() - started < 2.5
+        stream.close()
         answers = []
         for name, request in {
+            # an organization's stream: its budget is in the store, under the deadline
+            "org_stream": lambda: client.get("/v1/calls/events", headers=viewer),
             "livekit": lambda: post_livekit(client, sip_join_event(call_id="SCL_frozen")),
             "twilio": lambda: post_twilio(client, twilio_form("CA" + "f" * 32)),
             "admin_read": lambda: client.get("/v1/agents", headers=ADMIN),
@@ -293,6 +316,7 @@ async def test_a_frozen_redis_is_answered_503_within_the_deadline(make_router, t
             answers.append((name, resp.status, (await resp.json())["code"]))
             assert time.monotonic() - started < 2.5, name  # the 1 s deadline, not Redis's 5 s
         assert answers == [
+            ("org_stream", 503, "UNAVAILABLE"),
             ("livekit", 503, "UNAVAILABLE"),
             ("twilio", 503, "UNAVAILABLE"),
             ("admin_read", 503, "UNAVAILABLE"),

@@ -3,42 +3,67 @@
 What ``python -m router calls tail`` reads. Each decided record the workers publish is one
 ``event: call`` whose ``data`` is the record's JSON (the body of ``GET /v1/calls/{id}``),
 filtered like the list (``status``, ``number``, ``agent``); a comment line every 15 s keeps
-proxies from closing an idle stream. The stream lives until the client goes away or the
-router stops; it is exempt from the admin API's Redis deadline (it waits by design).
+proxies from closing an idle stream.
+
+A stream costs no Redis connection of its own: the process's one subscription
+(``store.callfeed``) hands it the records, and the streams one process holds are capped in all,
+per organization and per key (429 past a cap). Setting a stream up (the key, the budget) is
+under the request's Redis deadline like any ``/v1`` request; after that, each second the
+stream re-checks its API key under a deadline of its own: a revoked key's stream ends within
+about a second (with an ``event: end`` saying why), as does one whose client went away or
+fell a whole queue behind, and every stream ends when the router stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from router import logs
 from router.core.records import CallRecord
-from router.ops.callquery import CALL_FILTERS, calls_query
-from router.store import keys
+from router.ops.callquery import CALL_FILTERS, CallsQuery, calls_query
+from router.store.callfeed import CallFeed, Listener
 from router.web import state
 from router.web.apidoc import documented
-from router.web.auth import scope_of
-from router.web.httpapi import long_lived
+from router.web.auth import Principal, principal_of, scope_of
+from router.web.connections import streaming
+from router.web.httpapi import lift_deadline, redis_deadline
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
 KEEPALIVE_S = 15.0
-POLL_S = 1.0  # how often a quiet stream looks whether its client or the router is going
+POLL_S = 1.0  # how often a stream looks at its client, its key and the router's stopping
 _STOPPING = web.AppKey("call_streams_stopping", asyncio.Event)
+FEED = web.AppKey("call_feed", CallFeed)
 _record = msgspec.json.Decoder(CallRecord)
+_end = msgspec.json.Encoder()
 
 
 def install(app: web.Application) -> None:
-    """The route, and its streams ended when the router stops (before connections close)."""
+    """The route, the process's one subscription, and its streams ended when the router
+    stops (before connections close)."""
     app[_STOPPING] = asyncio.Event()
+
+    async def feed(app: web.Application) -> AsyncIterator[None]:
+        config = app[state.CONFIG]
+        app[FEED] = CallFeed(
+            app[state.REDIS],
+            max_streams=config.max_streams,
+            max_per_org=config.max_streams_per_org,
+            max_per_key=config.max_streams_per_key,
+        )
+        await app[FEED].start()
+        yield
+        await app[FEED].stop()
 
     async def stop_streams(app: web.Application) -> None:
         app[_STOPPING].set()
 
+    app.cleanup_ctx.append(feed)
     app.on_shutdown.append(stop_streams)
     app.add_routes(routes)
 
@@ -47,12 +72,12 @@ def install(app: web.Application) -> None:
 @documented(
     response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3], role="viewer"
 )
-@long_lived
 async def call_events(request: web.Request) -> web.StreamResponse:
     """Call decisions as they are made (``text/event-stream``; one ``call`` event each)."""
     query = calls_query(request.query, request.app[state.CONFIG].default_region, scope_of(request))
-    pubsub: Any = request.app[state.REDIS].pubsub()
-    await pubsub.subscribe(keys.CALLS_CHANNEL)
+    principal = principal_of(request)
+    feed = request.app[FEED]
+    listener = feed.open(principal.org, principal.key_id)  # 429 at a cap
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -62,27 +87,66 @@ async def call_events(request: web.Request) -> web.StreamResponse:
     )
     try:
         await response.prepare(request)
+        lift_deadline(request)
+        streaming(request)  # the connection guard may evict it at its cap
         await response.write(b": listening for call decisions\n\n")
-        loop = asyncio.get_running_loop()
-        quiet_until = loop.time() + KEEPALIVE_S
-        stopping = request.app[_STOPPING]
-        while not stopping.is_set():
-            if request.transport is None or request.transport.is_closing():
-                break  # the client went away (seen within a poll, not at the next write)
-            wait = min(max(quiet_until - loop.time(), 0.0), POLL_S)
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-            if message is None:  # no message (or one not for us: a confirmation)
-                if loop.time() >= quiet_until:
-                    await response.write(b": keep-alive\n\n")
-                    quiet_until = loop.time() + KEEPALIVE_S
-                continue
-            if message["type"] != "message":
-                continue
-            data: bytes = message["data"]
-            if query.keep(_record.decode(data)):
-                await response.write(b"event: call\ndata: " + data + b"\n\n")
+        ended = await _serve(request, response, listener, principal, query)
+        if ended:
+            log.info("call_events_ended", reason=ended, key=principal.key_id)
+            body = _end.encode({"error": ended, "code": "STREAM_ENDED"})
+            await response.write(b"event: end\ndata: " + body + b"\n\n")
     except (ConnectionResetError, ConnectionError):
         log.info("call_events_client_gone")
     finally:
-        await pubsub.aclose()
+        feed.close(listener)
     return response
+
+
+async def _serve(
+    request: web.Request,
+    response: web.StreamResponse,
+    listener: Listener,
+    principal: Principal,
+    query: CallsQuery,
+) -> str | None:
+    """Write the listener's records until the stream must end; why it ended (None: the
+    client went away)."""
+    loop = asyncio.get_running_loop()
+    quiet_until = loop.time() + KEEPALIVE_S
+    check_at = loop.time() + POLL_S
+    stopping = request.app[_STOPPING]
+    while True:
+        if stopping.is_set():
+            return "the router is stopping"
+        if request.transport is None or request.transport.is_closing():
+            return None  # the client went away (seen within a poll, not at the next write)
+        if listener.lost:
+            return "the client read too slowly: events were dropped, reconnect"
+        if loop.time() >= check_at:
+            if not await _key_valid(request, principal):
+                return "the API key was revoked"
+            check_at = loop.time() + POLL_S
+        wait = min(max(quiet_until - loop.time(), 0.0), max(check_at - loop.time(), 0.0))
+        try:
+            async with asyncio.timeout(wait):
+                data = await listener.queue.get()
+        except TimeoutError:
+            if loop.time() >= quiet_until:
+                await response.write(b": keep-alive\n\n")
+                quiet_until = loop.time() + KEEPALIVE_S
+            continue
+        if query.keep(_record.decode(data)):
+            await response.write(b"event: call\ndata: " + data + b"\n\n")
+
+
+async def _key_valid(request: web.Request, principal: Principal) -> bool:
+    """The stream's key is still there (the operator token cannot be revoked). A store that
+    does not answer within the deadline is not a revocation: the stream goes on."""
+    if principal.key_digest is None:
+        return True
+    try:
+        async with redis_deadline(request):
+            return await request.app[state.ROWS].api_key(principal.key_digest) is not None
+    except (TimeoutError, RedisError, OSError) as exc:
+        log.warning("call_events_key_check_failed", error=repr(exc)[:200])
+        return True

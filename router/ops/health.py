@@ -1,6 +1,8 @@
 """``/metrics`` (Prometheus text), ``/healthz`` and ``/readyz``, on every process's ``PORT`` —
 ``worker`` included, which serves nothing else. Stream lag, pending entries and the
-dead-letter size are read from Redis when Prometheus scrapes."""
+dead-letter size are read from Redis when Prometheus scrapes. Each answers within the Redis
+deadline whatever the store does: a frozen store is "not ready", and a scrape then gets the
+process's own counters."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from redis.exceptions import RedisError
 from router.metrics import DLQ_SIZE, STREAM_LAG, STREAM_PENDING
 from router.store import keys
 from router.web import state
-from router.web.httpapi import json_response
+from router.web.httpapi import json_response, redis_deadline
 
 routes = web.RouteTableDef()
 
@@ -33,11 +35,12 @@ async def _stream_state(app: web.Application) -> tuple[int, int, int, bool]:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     try:
-        lag, pending, dead, _ = await _stream_state(request.app)
+        async with redis_deadline(request):
+            lag, pending, dead, _ = await _stream_state(request.app)
         STREAM_LAG.set(lag)
         STREAM_PENDING.set(pending)
         DLQ_SIZE.set(dead)
-    except (RedisError, OSError):
+    except (RedisError, OSError, TimeoutError):
         pass  # the process's own counters are still worth scraping
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -51,8 +54,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready when Redis answers and the worker group exists (a worker has started)."""
     try:
-        await request.app[state.REDIS].ping()
-        _, _, _, group = await _stream_state(request.app)
+        async with redis_deadline(request):
+            await request.app[state.REDIS].ping()
+            _, _, _, group = await _stream_state(request.app)
+    except TimeoutError:
+        return json_response({"status": "unavailable", "redis": "no answer in time"}, status=503)
     except (RedisError, OSError) as exc:
         return json_response({"status": "unavailable", "redis": repr(exc)}, status=503)
     if not group:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.errors import NotFound, RateLimited, RoleTooLow, Unauthorized
+from router.errors import NotFound, RateLimited, RoleTooLow, Unauthorized, retry_after
 from router.store.orgs import KEY_PREFIX, digest
 from router.web import state
 from router.web.apidoc import ROLES, operation_of
@@ -30,6 +30,7 @@ class Principal:
     org: str | None  # None: the operator, over every organization
     role: str
     key_id: str | None = None  # None: the operator token
+    key_digest: str | None = None  # how a long-lived request re-checks its key (revocation)
 
     def may(self, needed: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(needed)
@@ -72,9 +73,12 @@ def auth_middleware(operator_token: str | None, prefix: str = "/v1/") -> Callabl
         if expected is not None and hmac.compare_digest(given, expected):
             principal = OPERATOR
         elif given.startswith(b"Bearer " + KEY_PREFIX.encode()):
-            key = await request.app[state.ROWS].api_key(digest(given[7:].decode(errors="replace")))
+            key_digest = digest(given[7:].decode(errors="replace"))
+            key = await request.app[state.ROWS].api_key(key_digest)
             if key is not None:
-                principal = Principal(org=key.organization_id, role=key.role, key_id=key.id)
+                principal = Principal(
+                    org=key.organization_id, role=key.role, key_id=key.id, key_digest=key_digest
+                )
         if principal is None:
             if expected is None and not given.startswith(b"Bearer " + KEY_PREFIX.encode()):
                 raise Unauthorized(
@@ -91,9 +95,10 @@ def auth_middleware(operator_token: str | None, prefix: str = "/v1/") -> Callabl
         if principal.org is not None:  # the operator is not rationed
             wait = await request.app[state.RATES].take(principal.org)
             if wait > 0:
+                # The body says what Retry-After says: whole seconds, rounded up (RFC 9110).
                 raise RateLimited(
                     f"organization {principal.org} is over its admin API budget; retry in "
-                    f"{wait:.1f} s",
+                    f"{retry_after(wait)} s",
                     retry_after_s=wait,
                 )
         request[PRINCIPAL] = principal

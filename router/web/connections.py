@@ -70,6 +70,7 @@ class GuardedConnection(asyncio.Protocol):
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.busy = False  # a request's handler is running
+        self.streaming = False  # the request is an event stream (held open by design)
         self.partial = False  # bytes of the next request have arrived, not all its headers
         self.since = 0.0  # when it last became idle or partial (eviction order)
         self.deadline = float("inf")  # drop it after this (loop time), unless busy
@@ -108,7 +109,7 @@ class GuardedConnection(asyncio.Protocol):
         self.busy, self.partial = True, False
 
     def request_finished(self) -> None:
-        self.busy = False
+        self.busy = self.streaming = False
         self._waiting(self.guard.keepalive_timeout_s)
 
     def drop(self, reason: str) -> None:
@@ -147,9 +148,15 @@ class ConnectionGuard:
 
     def opened(self, conn: GuardedConnection) -> None:
         if len(self.open) >= self.max_connections:
+            # Whoever waits longest without a request under way goes first; then the oldest
+            # event stream (its client reconnects): a webhook is refused only when every
+            # connection is serving one.
             waiting = [c for c in self.open if not c.busy]
+            streams = [c for c in self.open if c.streaming]
             if waiting:
                 min(waiting, key=lambda c: c.since).drop("evicted_at_cap")
+            elif streams:
+                min(streams, key=lambda c: c.since).drop("stream_evicted_at_cap")
             else:
                 conn.drop("refused_at_cap")
                 return
@@ -174,6 +181,15 @@ def _connection(request: web.Request) -> GuardedConnection | None:
     transport = request.transport
     protocol = transport.get_protocol() if transport is not None else None
     return protocol if isinstance(protocol, GuardedConnection) else None
+
+
+def streaming(request: web.Request) -> None:
+    """Tell the guard this request is an event stream: at the connection cap it may be
+    evicted to make room (its client reconnects), where a webhook never is."""
+    conn = _connection(request)
+    if conn is not None:
+        conn.streaming = True
+        conn.since = conn.guard.loop.time()
 
 
 @web.middleware

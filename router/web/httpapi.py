@@ -8,7 +8,6 @@ never a bare HTML page).
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from router.errors import (
     Unavailable,
     UnsupportedMedia,
     ValidationError,
+    retry_after,
 )
 from router.outbound.streams import read_capped
 
@@ -63,21 +63,19 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return json_response(body, status)
 
 
-H = TypeVar("H", bound=Callable[..., Any])
-
-
-def long_lived(handler: H) -> H:
-    """Mark a ``/v1`` handler that waits by design (an event stream): no Redis deadline."""
-    handler.long_lived = True  # type: ignore[attr-defined]
-    return handler
+def lift_deadline(request: web.Request) -> None:
+    """For a handler that waits by design (an event stream), once it is set up: the request's
+    Redis deadline no longer applies, and each Redis call it makes from here on carries its
+    own (``redis_deadline``)."""
+    deadline: asyncio.Timeout | None = request.get(_DEADLINE)
+    if deadline is not None:
+        deadline.reschedule(None)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if request.path.startswith("/v1/") and not getattr(
-            request.match_info.handler, "long_lived", False
-        ):
+        if request.path.startswith("/v1/"):
             async with redis_deadline(request) as deadline:
                 request[_DEADLINE] = deadline
                 return await handler(request)
@@ -92,8 +90,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             reason=exc.message,
         )
         response = error_response(exc.status, exc.code, exc.message, exc.field)
-        if isinstance(exc, RateLimited):  # whole seconds, rounded up (RFC 9110)
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(retry_after(exc.retry_after_s))
         return response
     except (RedisError, TimeoutError) as exc:
         # Redis unreachable, or slower than the request's deadline: the caller may retry.
