@@ -522,3 +522,47 @@ async def test_the_default_organization_comes_back_if_it_went_missing(router, re
         "/v1/agents", json={"name": "a", "livekitAgentName": "a"}, headers=ADMIN
     )
     assert (await _json(resp, 201))["organizationId"] == "default"
+
+
+async def test_a_trunk_id_on_another_organizations_numbers_is_not_found(router, twirp):
+    """A's key cannot put a number on B's trunk (B's trunk-matched calls would then be
+    ambiguous): 404 naming the field, as for every foreign resource; B may add more."""
+    orgs = {}
+    for name in ("A", "B"):
+        org = await make_org(router, f"Trunk {name}")
+        orgs[name] = (
+            org["id"],
+            bearer((await make_key(router, org["id"], "agent_manager"))["key"]),
+        )
+    body = {"dispatchMetadataTemplate": {"k": "v"}, "sipTrunkId": "ST_b_trunk"}
+    await _json(
+        await router.post(
+            "/v1/phone-numbers/import", json={"e164": "+12015550901", **body}, headers=orgs["B"][1]
+        ),
+        201,
+    )
+    refused = await router.post(
+        "/v1/phone-numbers/import", json={"e164": "+12015550902", **body}, headers=orgs["A"][1]
+    )
+    answer = await _json(refused, 404)
+    assert answer["code"] == "NOT_FOUND"
+    assert answer["field"] == "sipTrunkId"
+    # A PATCH onto it is refused the same way; B's own second number joins it.
+    mine = await _json(
+        await router.post(
+            "/v1/phone-numbers/import",
+            json={"e164": "+12015550903", "dispatchMetadataTemplate": {"k": "v"}},
+            headers=orgs["A"][1],
+        ),
+        201,
+    )
+    patched = await router.patch(
+        f"/v1/phone-numbers/{mine['id']}", json={"sipTrunkId": "ST_b_trunk"}, headers=orgs["A"][1]
+    )
+    assert (await _json(patched, 404))["field"] == "sipTrunkId"
+    await _json(
+        await router.post(
+            "/v1/phone-numbers/import", json={"e164": "+12015550904", **body}, headers=orgs["B"][1]
+        ),
+        201,
+    )

@@ -521,3 +521,21 @@ async def test_the_trunking_stand_in_speaks_twilios_format(twilio_api):
         "sip:x.sip.livekit.cloud",
         "PN" + "1" * 32,
     ]
+
+
+async def test_an_organizations_managed_trunk_id_cannot_be_named_by_another(provisioned):
+    router, _, standin = provisioned
+    await import_number(router, e164="+12015550401", dispatchMetadataTemplate={"a": 1})
+    [managed] = _managed(standin)  # the default organization's
+    resp = await router.post("/v1/organizations", json={"name": "Other"}, headers=ADMIN)
+    other = await resp.json()
+    refused = await router.post(
+        "/v1/phone-numbers/import",
+        json={
+            "e164": "+12015550402", "organizationId": other["id"],
+            "dispatchMetadataTemplate": {"a": 1}, "sipTrunkId": managed.sip_trunk_id,
+        },
+        headers=ADMIN,
+    )  # fmt: skip
+    assert refused.status == 404
+    assert (await refused.json())["field"] == "sipTrunkId"

@@ -84,6 +84,7 @@ class Provisioner:
         try:
             if wanted:
                 trunk, _ = await self.sip.ensure(row.organization_id, [row.e164])
+                await self.registry.claim_trunk(trunk.sip_trunk_id, row.organization_id)
                 if row.e164 not in trunk.numbers:
                     trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
                 # On the trunk; whatever the carrier side said (its issue, or where the number
@@ -139,12 +140,15 @@ class Provisioner:
             # LiveKit first, the rows second: a number imported meanwhile is a row before it
             # is on the trunk, so it is never taken for an extra one.
             trunk = await self.sip.trunk(org)
+            if trunk is not None:
+                await self.registry.claim_trunk(trunk.sip_trunk_id, org)
             rows = [r for r in await self._rows(org) if r.direction in INBOUND]
             wanted = {r.e164 for r in rows}
             if trunk is None:
                 drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
                 if fix and wanted:
                     trunk, _ = await self.sip.ensure(org, sorted(wanted))
+                    await self.registry.claim_trunk(trunk.sip_trunk_id, org)
                     drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
             else:
                 on_trunk = set(trunk.numbers)

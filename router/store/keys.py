@@ -53,6 +53,10 @@ def org_keys(org: str) -> str:
 
 LANDING_INDEX = f"{REGISTRY}:landing"  # set: ids of shared landing numbers
 TRUNK_INDEX_PREFIX = f"{REGISTRY}:by-trunk:"  # + trunk id -> set: ids of numbers on that trunk
+# hash: LiveKit trunk id -> the organization that owns it (its managed trunk, claimed when
+# provisioning makes or finds it). A trunk on rows belongs to the organization of its numbers:
+# the numbers of one trunk index are always one organization's (SAVE_NUMBER refuses others).
+TRUNK_OWNERS = f"{REGISTRY}:trunk-owners"
 INDEX_VERSION = f"{REGISTRY}:index-version"  # which indexes exist (built once on upgrade)
 REGISTRY_VERSION = f"{REGISTRY}:version"  # counter bumped on every write
 REGISTRY_CHANNEL = f"{REGISTRY}:changed"  # pub/sub: the new version after each write

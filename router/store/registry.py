@@ -171,6 +171,7 @@ class Registry:
                     keys.NUMBER_ORDER,
                     keys.ORDER_SEQUENCE,
                     keys.org_numbers(current.organization_id),
+                    keys.TRUNK_OWNERS,
                 ],
                 args=[
                     current.id,
@@ -185,6 +186,8 @@ class Registry:
                     old_trunk,
                     new_trunk,
                     str(number_limit) if number_limit is not None else "",
+                    current.organization_id,
+                    DEFAULT_ORG,
                 ],
             )
         )
@@ -198,6 +201,10 @@ class Registry:
         if result == "NO_AGENT":
             raise ValidationError(
                 f"agentId: agent {current.agent_id} does not exist", field="agentId"
+            )
+        if result == "FOREIGN_TRUNK":  # 404 as every foreign resource: no existence oracle
+            raise NotFound(
+                f"sipTrunkId: trunk {current.sip_trunk_id} not found", field="sipTrunkId"
             )
         if result == "STALE":
             raise Conflict("the phone number changed while it was being written; retry")
@@ -220,6 +227,11 @@ class Registry:
             _agent_decoder.decode(agent) if agent else None,
             int(version),
         )
+
+    async def claim_trunk(self, trunk_id: str, org: str) -> None:
+        """Record ``org`` as the owner of a trunk it was given (its managed trunk): another
+        organization's rows can then not name it. The first claim stands."""
+        await self.redis.hsetnx(keys.TRUNK_OWNERS, trunk_id, org)
 
     async def by_trunk_versioned(
         self, trunk_id: str

@@ -12,6 +12,22 @@ elseif cur ~= ARGV[2] then
   return 'STALE'
 end
 if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[6]) == 0 then return 'NO_AGENT' end
+-- a trunk id belongs to one organization: the one that claimed it (its managed trunk), or
+-- the one whose numbers are on it already
+if ARGV[11] ~= '' and ARGV[11] ~= ARGV[10] then
+  local owner = redis.call('HGET', KEYS[12], ARGV[11])
+  if not owner then
+    for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[8], 2)) do
+      local other = member ~= ARGV[1] and redis.call('HGET', KEYS[1], member)
+      if other then
+        owner = cjson.decode(other)['organizationId']
+        if type(owner) ~= 'string' then owner = ARGV[14] end
+        break
+      end
+    end
+  end
+  if owner and owner ~= ARGV[13] then return 'FOREIGN_TRUNK' end
+end
 if ARGV[2] == '' and ARGV[12] ~= '' and redis.call('ZCARD', KEYS[11]) >= tonumber(ARGV[12]) then
   return 'LIMIT'
 end
