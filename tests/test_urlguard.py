@@ -26,6 +26,9 @@ INTERNAL_HOSTS = [
     "api.localhost", "[::1]", "[::]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::127.0.0.1]",
     "[64:ff9b::a9fe:a9fe]", "[64:ff9b:1::7f00:1]", "[2002:7f00:1::1]",
     "[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "[fd00::1]", "[fe80::1]", "[ff02::1]",
+    # Spellings the HTTP client reads as one of the above (IDNA / UTS #46, percent-encoding)
+    "①②⑦.0.0.1", "127。0。0。1", "１２７.０.０.１", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "%31%32%37.0.0.1",  # noqa: RUF001
+    "%6c%6f%63%61%6c%68%6f%73%74", "api.ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "①⑨②.①⑥⑧.0.1",
 ]  # fmt: skip
 
 
@@ -36,7 +39,13 @@ def test_internal_hosts_are_refused_when_a_url_is_saved(host):
         check_webhook_url(f"https://{host}/hook", config, field="webhooks.preCall.url")
 
 
-@pytest.mark.parametrize("host", ["hooks.example.com", "8.8.8.8", "[2606:4700:4700::1111]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "hooks.example.com", "8.8.8.8", "[2606:4700:4700::1111]", "bücher.example",
+        "xn--bcher-kva.example", "ｈｏｏｋｓ.example.com",  # noqa: RUF001
+    ],
+)  # fmt: skip
 def test_public_hosts_are_accepted_when_a_url_is_saved(host):
     config = make_config(webhook_allow_private=False)
     url = f"https://{host}/hook"

@@ -6,7 +6,8 @@ checks, each complete on its own:
 - **At write time** (``is_public_host``): IP literals must be public, ``localhost`` names are
   refused, and so is every numeric host form the C resolver would read as an IPv4 address
   (``2130706433``, ``127.1``, ``0177.0.0.1``, ``0x7f.1``, ``0``) — whatever it points at,
-  such a spelling has no business in a webhook URL.
+  such a spelling has no business in a webhook URL. Each is judged in every reading of the
+  host: as the HTTP client will read it (IDNA / UTS #46) and percent-decoded.
 - **At resolve time** (``PublicResolver``): a name that resolves to any non-public address is
   refused with a clear error.
 - **At connect time** (``guarded_socket``, the connector's ``socket_factory``): the address
@@ -28,9 +29,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 _EMBEDS_IPV4 = (
     ipaddress.ip_network("::ffff:0:0/96"),  # IPv4-mapped
@@ -71,9 +74,31 @@ def _numeric_ipv4(host: str) -> bool:
     return True
 
 
+def readings(host: str) -> set[str]:
+    """Every way ``host`` may be read: as written, as the HTTP client reads it (yarl maps it
+    through IDNA / UTS #46: ``①②⑦.0.0.1``, ``127。0。0。1``, fullwidth digits and
+    ``ⓛⓞⓒⓐⓛⓗⓞⓢⓣ`` all become plain ASCII), and the same once percent-decoded
+    (``%31%32%37.0.0.1``). None: no client could read it as a host at all."""
+    found = {host}
+    for spelling in {host, unquote(host)}:
+        try:
+            client = URL.build(scheme="https", host=spelling).host
+        except (ValueError, UnicodeError):
+            return set()
+        if client is not None:
+            found |= {spelling, client}
+    return found
+
+
 def is_public_host(host: str) -> bool:
-    """False for non-public IP literals, numeric IPv4 spellings and ``localhost`` names;
-    other names are checked again on every send, once resolved."""
+    """False for non-public IP literals, numeric IPv4 spellings and ``localhost`` names in any
+    reading of the host (``readings``), and for a host no client could read; other names are
+    checked again on every send, once resolved."""
+    spellings = readings(host.strip("[]"))
+    return bool(spellings) and all(_public_spelling(s) for s in spellings)
+
+
+def _public_spelling(host: str) -> bool:
     name = host.strip("[]").rstrip(".").lower()
     if not name or name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
         return False
