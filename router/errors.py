@@ -17,6 +17,7 @@
     │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
     │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
     │   ├── RemoteRefusal        502 UPSTREAM_ERROR (a carrier or LiveKit refused, in its words)
+    │   ├── CredentialsUnreadable 500 CREDENTIALS_UNREADABLE (stored with another secrets key)
     │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
     ├── RemoteError              a server we call failed (status, code)
     │   ├── RemoteRejected       4xx: terminal
@@ -141,6 +142,23 @@ class NotImplementedHere(ApiError):
 class RemoteRefusal(ApiError):
     status = 502
     code = "UPSTREAM_ERROR"
+
+
+class CredentialsUnreadable(ApiError):
+    """An organization's stored carrier credentials do not decrypt with ROUTER_SECRETS_KEY
+    (the key they were saved with was dropped): which ones, and what to do."""
+
+    status = 500
+    code = "CREDENTIALS_UNREADABLE"
+
+    def __init__(self, org: str, carrier: str) -> None:
+        super().__init__(
+            f"the {carrier} credentials of organization {org} do not decrypt with "
+            "ROUTER_SECRETS_KEY: add the key they were saved with back to ROUTER_SECRETS_KEY "
+            "(comma-separated, the new key first), or save them again with PUT "
+            f"/v1/organizations/{org}/integrations/{carrier}"
+        )
+        self.org, self.carrier = org, carrier
 
 
 class Unavailable(ApiError):

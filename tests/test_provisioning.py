@@ -238,6 +238,17 @@ async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, re
         await rotated.get("/v1/organizations/default/integrations", headers=ADMIN)
     ).json()
     assert again[0]["configured"] is True
+    # The old key dropped: the list still answers, naming the one it cannot read and the fix
+    # (it was an opaque 500); an import that needs them says the same.
+    dropped = await make_router(secrets_key=Fernet.generate_key().decode())
+    resp = await dropped.get("/v1/organizations/default/integrations", headers=ADMIN)
+    assert resp.status == 200
+    twilio, telnyx = await resp.json()
+    assert twilio["configured"] is True
+    assert "twilio credentials of organization default do not decrypt" in twilio["issue"]
+    assert "ROUTER_SECRETS_KEY" in twilio["issue"]
+    assert "PUT /v1/organizations/default/integrations/twilio" in twilio["issue"]
+    assert telnyx == {"carrier": "telnyx", "configured": False}
     assert (await router.delete(url, headers=ADMIN)).status == 200
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from router import logs
 from router.core.models import (
     ApiKey,
     ApiKeyCreate,
@@ -22,7 +23,7 @@ from router.core.models import (
     new_id,
     now_iso,
 )
-from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.errors import CredentialsUnreadable, NotFound, NotImplementedHere, ValidationError
 from router.ops import audit
 from router.store.integrations import (
     Carrier,
@@ -36,6 +37,7 @@ from router.web.apidoc import documented
 from router.web.auth import own
 from router.web.httpapi import json_response, read_json
 
+log = logs.get(__name__)
 routes = web.RouteTableDef()
 MAX_NUMBER_LIMIT = 1_000_000
 _MAX_NAME = 200
@@ -164,6 +166,7 @@ class IntegrationView(msgspec.Struct, rename="camel", kw_only=True, omit_default
     carrier: str
     configured: bool
     account_sid: str | None = None  # Twilio's account (not a secret)
+    issue: str | None = None  # stored, but unreadable: why, and what to do
 
 
 class CredentialsBody(msgspec.Struct, rename="camel", kw_only=True):
@@ -208,7 +211,13 @@ async def list_integrations(request: web.Request) -> web.Response:
     org_id = _org_id(request)
     await request.app[state.ORGS].get(org_id)
     store = _integrations(request)
-    views = [_view(c, await store.get(org_id, c)) for c in ("twilio", "telnyx")]
+    views = []
+    for carrier in ("twilio", "telnyx"):
+        try:
+            views.append(_view(carrier, await store.get(org_id, carrier)))
+        except CredentialsUnreadable as exc:  # the list still answers, naming the one
+            log.warning("integration_unreadable", organization=org_id, carrier=carrier)
+            views.append(IntegrationView(carrier=carrier, configured=True, issue=exc.message))
     return json_response(views)
 
 

@@ -14,6 +14,7 @@ import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from redis.asyncio import Redis
 
+from router.errors import CredentialsUnreadable
 from router.store import keys
 
 Carrier = Literal["twilio", "telnyx"]
@@ -56,9 +57,7 @@ class Integrations:
         try:
             plain = self._secrets.decrypt(raw)
         except InvalidToken as exc:  # another key, or tampered with: say so, never guess
-            raise ValueError(
-                f"the {carrier} credentials of {org} do not decrypt with ROUTER_SECRETS_KEY"
-            ) from exc
+            raise CredentialsUnreadable(org, carrier) from exc
         return msgspec.json.decode(plain, type=_KINDS[carrier])
 
     async def forget(self, org: str, carrier: Carrier) -> bool:
