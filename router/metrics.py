@@ -28,7 +28,8 @@ CONNECTIONS_DROPPED = Counter(
 )
 CORRELATION_REFUSED = Counter(
     "router_correlation_refused_total",
-    "Bridged LiveKit legs whose X-Router-Call was not honoured (forged/expired/unprepared/spent)",
+    "Bridged LiveKit legs whose X-Router-Call was not honoured "
+    "(forged/expired/future/unprepared/spent)",
     ["why"],
 )
 PROVISIONING_FAILURES = Counter(

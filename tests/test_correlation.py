@@ -33,6 +33,9 @@ def test_an_id_verifies_only_for_its_key_number_and_age():
     assert correlation.verify(KEY, token, "+12015550124", now, 60) == "forged"
     assert correlation.verify(b"x" * 32, token, DIALED, now, 60) == "forged"
     assert correlation.verify(KEY, token, DIALED, now + 61, 60) == "expired"
+    # Dated beyond the clock skew allowed ahead of this machine: said as such, not "older".
+    assert correlation.verify(KEY, token, DIALED, now - 31, 60) == "future"
+    assert correlation.verify(KEY, token, DIALED, now - 30, 60) == "valid"
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert correlation.verify(KEY, tampered, DIALED, now, 60) == "forged"
     # A forged timestamp breaks the MAC; it cannot extend the id's life.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -194,9 +195,17 @@ async def test_a_body_that_stops_arriving_is_answered_408(live):
     writer.write(head + body[:10])
     await writer.drain()
     answer = await asyncio.wait_for(reader.readuntil(b"}"), 30)  # the whole error body
+    answered = time.monotonic()
+    # The connection cannot carry another request (its body is unread): the router closes it
+    # with the answer, not a keep-alive later.
+    rest = await asyncio.wait_for(reader.read(), 30)
+    closed_s = time.monotonic() - answered
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"connection: close" in answer.lower()
     assert b'"code":"REQUEST_TIMEOUT"' in answer
+    assert rest == b""
+    assert closed_s < 1.0
 
 
 # ---- a pre-call receiver that writes its answer in two parts --------------------------------

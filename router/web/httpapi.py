@@ -90,6 +90,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             reason=exc.message,
         )
         response = error_response(exc.status, exc.code, exc.message, exc.field)
+        if isinstance(exc, RequestTimeout):
+            # The rest of the body will not be read: the connection can carry nothing more.
+            # Answer, then close (a graceful close sends what is written first); aiohttp
+            # would otherwise linger up to 10 s reading a body that is not coming.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(retry_after(exc.retry_after_s))
         return response

@@ -213,6 +213,7 @@ async def join_bridged_leg(
 _REFUSED = {
     "forged": "correlation id does not verify for this leg's dialed number",
     "expired": "correlation id is older than the bridge timeout",
+    "future": "correlation id is dated in the future (are the web and worker clocks in sync?)",
     "unprepared": "correlation id matched no prepared carrier call",
     "spent": "correlation id was already used by another leg",
 }
