@@ -56,7 +56,9 @@ async def test_many_streams_of_one_key_hold_one_redis_subscription_and_webhooks_
             )
             assert [a.status for a in answers] == [200] * 100
             assert (await router.get("/v1/organizations", headers=ADMIN)).status == 200
-            assert time.monotonic() - started < 10
+            took = time.monotonic() - started
+            print(f"\n500 streams open: 100/100 webhooks 200 and the admin API in {took:.2f} s")
+            assert took < 10
         finally:
             for stream in streams:
                 stream.close()
@@ -108,6 +110,7 @@ async def test_a_revoked_key_ends_its_open_stream_within_about_a_second(router):
     assert lines[0] == b"event: end\n"
     end = json.loads(lines[1].removeprefix(b"data: "))
     assert end == {"error": "the API key was revoked", "code": "STREAM_ENDED"}
+    print(f"\nrevoked key's stream ended {ended:.2f} s after the revocation")
     assert ended < 2.5
     assert router.app[FEED].listeners == {}
 
