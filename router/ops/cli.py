@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from router.config import Config
 from router.core.records import CallRecord
 from router.errors import ConfigError
-from router.ops.client import AdminClient, Refused, quote
+from router.ops.client import AdminClient, Refused, StreamEnded, quote
 from router.ops.preview import PreviewRequest
 from router.store import dlq, keys
 from router.store.redis_client import connect_any
@@ -137,11 +137,15 @@ async def calls_tail(
     seen = 0
     async with client.event_stream("/v1/calls/events", params) as decisions:
         print("listening for call decisions (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        async for data in decisions:
-            print(one_line(_record.decode(data)), file=out, flush=True)
-            seen += 1
-            if limit is not None and seen >= limit:
-                return 0
+        try:
+            async for data in decisions:
+                print(one_line(_record.decode(data)), file=out, flush=True)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return 0
+        except StreamEnded as exc:
+            print(f"the router ended the stream: {exc}", file=sys.stderr)
+            return 1
     print("the router ended the stream (it stopped or restarted)", file=sys.stderr)
     return 1
 

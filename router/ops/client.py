@@ -164,15 +164,27 @@ class AdminClient:
             ) from exc
 
 
+class StreamEnded(ClientError):
+    """The router ended the stream and said why (``event: end``: a revoked key, a reader
+    that fell behind, the router stopping)."""
+
+
 async def _events(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     data: list[bytes] = []
+    event = b"message"
     async for line in content:
         line = line.rstrip(b"\r\n")
         if line.startswith(b"data:"):
             data.append(line[5:].removeprefix(b" "))
+        elif line.startswith(b"event:"):
+            event = line[6:].strip()
         elif not line and data:
-            yield b"\n".join(data)
-            data = []
+            joined, data, kind, event = b"\n".join(data), [], event, b"message"
+            if kind == b"end":
+                ended = _decode(joined, 200)
+                reason = ended.get("error") if isinstance(ended, dict) else None
+                raise StreamEnded(str(reason or "no reason given"))
+            yield joined
 
 
 def _refusal(status: int, raw: bytes) -> Refused:
