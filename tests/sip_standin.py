@@ -1,18 +1,31 @@
 """LiveKit's ``SIP`` service in the Twirp stand-in: inbound trunks and dispatch rules, kept in
-memory, with the real ``livekit-protocol`` messages and LiveKit's rules as far as the router
-relies on them: the SIP admin grant is required, an inbound number belongs to one trunk
-(``CreateSIPInboundTrunk`` / an ``add`` naming a number another trunk holds is refused), and
-``UpdateSIPInboundTrunk`` applies a ``ListUpdate`` field by field (``set``, ``add``,
-``remove``), so concurrent adds do not overwrite each other."""
+memory, decoded with the real ``livekit-protocol`` messages and held to LiveKit's own rules.
+Each rule names its source (livekit/protocol ``livekit/sip.go`` and ``livekit/types.go``,
+livekit/livekit ``pkg/service/sip.go``):
+
+- every method needs the SIP admin grant (``pkg/service/sip.go``: ``ensureSIPAdminPermission``);
+- an inbound trunk must set one of auth, allowed addresses or numbers, on create and after
+  every update ("for security, one of the fields must be set…",
+  ``SIPInboundTrunkInfo.ValidateResult``);
+- a ``ListUpdate`` may not be empty, nor set and change, nor clear and change, nor name an
+  empty element (``ListUpdate.Validate``); it removes, then adds (``applyListUpdate``);
+- an inbound number belongs to one trunk (a create or an ``add`` naming a number another
+  trunk holds is refused: the router's trunks carry no distinguishing auth or addresses);
+- ``UpdateSIPInboundTrunk`` loads the trunk, changes it and stores it back without a lock
+  (``pkg/service/sip.go``): with ``interleave`` set, the stand-in waits between load and store,
+  so two updates of one trunk at once lose one of them, as the open-source server can;
+- trunk names are not unique (nothing in ``CreateSIPInboundTrunk`` checks them).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
 from aiohttp import web
 from livekit import api
-from livekit.protocol import sip
+from livekit.protocol import models, sip
 
 METHODS: dict[str, Any] = {
     "livekit.SIP/CreateSIPInboundTrunk": sip.CreateSIPInboundTrunkRequest,
@@ -23,6 +36,10 @@ METHODS: dict[str, Any] = {
     "livekit.SIP/ListSIPDispatchRule": sip.ListSIPDispatchRuleRequest,
     "livekit.SIP/DeleteSIPDispatchRule": sip.DeleteSIPDispatchRuleRequest,
 }
+SECURITY = (
+    "for security, one of the fields must be set: AuthUsername+AuthPassword, "
+    "AllowedAddresses or Numbers"
+)
 
 
 def _reply(message: Any) -> web.Response:
@@ -33,15 +50,49 @@ def _error(status: int, code: str, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
 
 
+def _insecure(trunk: sip.SIPInboundTrunkInfo) -> bool:
+    """livekit/protocol SIPInboundTrunkInfo.ValidateResult: auth, addresses or numbers."""
+    has_auth = bool(trunk.auth_username or trunk.auth_password)
+    return not (has_auth or trunk.allowed_addresses or trunk.numbers)
+
+
+def _list_update_error(change: models.ListUpdate) -> str | None:
+    """livekit/protocol ListUpdate.Validate."""
+    changes = len(change.set) + len(change.add) + len(change.remove)
+    if not change.clear and not changes:
+        return "unsupported list update operation"
+    if change.clear and changes:
+        return "cannot clear and change the list at the same time"
+    if change.set and (change.add or change.remove):
+        return "cannot set and change the list at the same time"
+    if any(v == "" for v in [*change.set, *change.add, *change.remove]):
+        return "empty element in the list"
+    return None
+
+
+def _apply(current: list[str], change: models.ListUpdate) -> list[str]:
+    """livekit/protocol applyListUpdate: clear, or set, or remove then add."""
+    if change.clear:
+        return []
+    if change.set:
+        return list(change.set)
+    kept = [n for n in current if n not in set(change.remove)]
+    return kept + [n for n in dict.fromkeys(change.add) if n not in kept]
+
+
 class SipStandIn:
     def __init__(self) -> None:
         self.trunks: dict[str, sip.SIPInboundTrunkInfo] = {}
         self.rules: dict[str, sip.SIPDispatchRuleInfo] = {}
         self.calls: list[str] = []  # the methods asked, in order
         self.fail_next: list[int] = []  # HTTP statuses to answer before carrying anything out
+        # Seconds an update waits between loading and storing its trunk (0: none). LiveKit's
+        # open-source server takes no lock there; this makes concurrent updates overlap.
+        self.interleave = 0.0
+        self.deprecated_rule_fields = 0  # CreateSIPDispatchRule requests using them
         self._ids = itertools.count(1)
 
-    def handle(self, method: str, message: Any, claims: api.Claims) -> web.Response:
+    async def handle(self, method: str, message: Any, claims: api.Claims) -> web.Response:
         if not (claims.sip and claims.sip.admin):
             return _error(403, "permission_denied", "token lacks the SIP admin grant")
         self.calls.append(method.rsplit("/", 1)[1])
@@ -49,6 +100,8 @@ class SipStandIn:
             status = self.fail_next.pop(0)
             return _error(status, "unavailable" if status >= 500 else "invalid_argument", "x")
         name = method.rsplit("/", 1)[1]
+        if name == "UpdateSIPInboundTrunk":
+            return await self._UpdateSIPInboundTrunk(message)
         return getattr(self, f"_{name}")(message)  # type: ignore[no-any-return]
 
     def _holder(self, number: str, besides: str = "") -> str | None:
@@ -58,13 +111,21 @@ class SipStandIn:
             None,
         )  # fmt: skip
 
+    def _conflict(self, trunk: sip.SIPInboundTrunkInfo) -> str | None:
+        for number in trunk.numbers:
+            holder = self._holder(number, besides=trunk.sip_trunk_id)
+            if holder:
+                return f"{number} is already on trunk {holder}"
+        return None
+
     def _CreateSIPInboundTrunk(self, req: sip.CreateSIPInboundTrunkRequest) -> web.Response:
-        for number in req.trunk.numbers:
-            if self._holder(number):
-                return _error(400, "invalid_argument", f"{number} is on another trunk")
+        if _insecure(req.trunk):
+            return _error(400, "invalid_argument", SECURITY)
         trunk = sip.SIPInboundTrunkInfo()
         trunk.CopyFrom(req.trunk)
         trunk.sip_trunk_id = f"ST_{next(self._ids)}"
+        if conflict := self._conflict(trunk):
+            return _error(400, "invalid_argument", conflict)
         self.trunks[trunk.sip_trunk_id] = trunk
         return _reply(trunk)
 
@@ -74,24 +135,31 @@ class SipStandIn:
         ]
         return _reply(sip.ListSIPInboundTrunkResponse(items=items))
 
-    def _UpdateSIPInboundTrunk(self, req: sip.UpdateSIPInboundTrunkRequest) -> web.Response:
-        trunk = self.trunks.get(req.sip_trunk_id)
-        if trunk is None:
+    async def _UpdateSIPInboundTrunk(self, req: sip.UpdateSIPInboundTrunkRequest) -> web.Response:
+        stored = self.trunks.get(req.sip_trunk_id)
+        if stored is None:
             return _error(404, "not_found", f"no trunk {req.sip_trunk_id}")
         if not req.HasField("update"):
             return _error(400, "invalid_argument", "only field updates are served here")
-        change = req.update.numbers
-        numbers = list(change.set) if change.set else list(trunk.numbers)
-        for number in change.add:
-            if self._holder(number, besides=trunk.sip_trunk_id):
-                return _error(400, "invalid_argument", f"{number} is on another trunk")
-            if number not in numbers:
-                numbers.append(number)
-        numbers = [n for n in numbers if n not in set(change.remove)]
-        del trunk.numbers[:]
-        trunk.numbers.extend(numbers)
+        if req.update.HasField("numbers") and (problem := _list_update_error(req.update.numbers)):
+            return _error(400, "invalid_argument", problem)
+        trunk = sip.SIPInboundTrunkInfo()
+        trunk.CopyFrom(stored)  # loaded
+        if self.interleave:
+            await asyncio.sleep(self.interleave)  # another update may load the same trunk now
+        if req.update.HasField("numbers"):
+            numbers = _apply(list(trunk.numbers), req.update.numbers)
+            del trunk.numbers[:]
+            trunk.numbers.extend(numbers)
         if req.update.HasField("metadata"):
             trunk.metadata = req.update.metadata
+        if _insecure(trunk):
+            return _error(400, "invalid_argument", SECURITY)
+        if conflict := self._conflict(trunk):
+            return _error(400, "invalid_argument", conflict)
+        if req.sip_trunk_id not in self.trunks:
+            return _error(404, "not_found", f"no trunk {req.sip_trunk_id}")
+        self.trunks[req.sip_trunk_id] = trunk  # stored: whatever changed meanwhile is lost
         return _reply(trunk)
 
     def _DeleteSIPTrunk(self, req: sip.DeleteSIPTrunkRequest) -> web.Response:
@@ -104,7 +172,8 @@ class SipStandIn:
         rule = sip.SIPDispatchRuleInfo()
         if req.HasField("dispatch_rule"):
             rule.CopyFrom(req.dispatch_rule)
-        else:
+        else:  # the deprecated top-level fields, still accepted (livekit_sip.proto)
+            self.deprecated_rule_fields += 1
             rule.rule.CopyFrom(req.rule)
             rule.trunk_ids.extend(req.trunk_ids)
             rule.name, rule.metadata = req.name, req.metadata

@@ -76,14 +76,101 @@ async def test_patch_and_release_keep_the_trunk_right(provisioned):
 
 
 async def test_concurrent_imports_do_not_overwrite_each_other(provisioned):
+    """LiveKit's update loads, changes and stores without a lock (the stand-in's interleave
+    makes concurrent updates overlap): the router serializes its own, so none is lost."""
     router, agent, standin = provisioned
     await import_number(router, e164="+12015550100", agentId=agent["id"])  # the trunk exists
+    standin.interleave = 0.05
     numbers = [f"+120155502{i:02d}" for i in range(10)]
     await asyncio.gather(*(import_number(router, e164=n, agentId=agent["id"]) for n in numbers))
     [trunk] = _managed(standin)
     assert sorted(trunk.numbers) == sorted(["+12015550100", *numbers])
     updates = [c for c in standin.calls if c == "UpdateSIPInboundTrunk"]
     assert len(updates) == 10  # one field-level add each, no list replaced
+
+
+async def test_concurrent_first_imports_make_one_trunk_and_one_rule(provisioned):
+    """numbers import sends eight rows at once; LiveKit has no unique trunk name, so listing
+    then creating would make a trunk (and a rule) per import."""
+    router, agent, standin = provisioned
+    standin.interleave = 0.02
+    numbers = [f"+120155503{i:02d}" for i in range(8)]
+    await asyncio.gather(*(import_number(router, e164=n, agentId=agent["id"]) for n in numbers))
+    [trunk] = _managed(standin)
+    assert sorted(trunk.numbers) == numbers
+    assert len(standin.rules) == 1
+
+
+async def test_releasing_the_last_inbound_number_retires_the_trunk_and_its_rule(provisioned):
+    """LiveKit refuses a trunk left with no numbers, auth or addresses (the stand-in applies
+    its rule): the last number's release deletes the trunk and rule instead; the next import
+    makes them again, and a reconcile finds nothing to report."""
+    router, agent, standin = provisioned
+    row = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    resp = await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)
+    assert resp.status == 200
+    assert _managed(standin) == []
+    assert standin.rules == {}
+    again = await import_number(router, e164="+12015550123", agentId=agent["id"])
+    assert [list(t.numbers) for t in _managed(standin)] == [["+12015550123"]]
+    assert len(standin.rules) == 1
+    # PATCH to outbound is a release of the inbound side: the same.
+    url = f"/v1/phone-numbers/{again['id']}"
+    assert (await router.patch(url, json={"direction": "outbound"}, headers=ADMIN)).status == 200
+    assert _managed(standin) == []
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": False}, headers=ADMIN)
+    ).json()
+    assert report["organizations"] == [{"organizationId": "default"}]  # no drift
+
+
+async def test_reconcile_merges_trunks_made_twice(provisioned):
+    """Two managed trunks of one organization (made at once by an older router): reconcile
+    reports them, and with fix keeps one holding every inbound number, with one rule."""
+    router, agent, standin = provisioned
+    await import_number(router, e164="+12015550401", agentId=agent["id"])
+    [first] = _managed(standin)
+    twin = sip.SIPInboundTrunkInfo()
+    twin.CopyFrom(first)
+    twin.sip_trunk_id = "ST_twin"
+    del twin.numbers[:]
+    twin.numbers.append("+12015550402")
+    standin.trunks[twin.sip_trunk_id] = twin
+    await import_number(router, e164="+12015550402", agentId=agent["id"])  # a row on the twin
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": False}, headers=ADMIN)
+    ).json()
+    assert report["organizations"][0]["duplicates"] == 1
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    ).json()
+    assert report["organizations"][0]["fixed"] is True
+    [kept] = _managed(standin)
+    assert sorted(kept.numbers) == ["+12015550401", "+12015550402"]
+    assert [list(r.trunk_ids) for r in standin.rules.values()] == [[kept.sip_trunk_id]]
+
+
+async def test_the_dispatch_rule_is_made_with_dispatch_rule_not_deprecated_fields(provisioned):
+    router, agent, standin = provisioned
+    await import_number(router, e164="+12015550501", agentId=agent["id"])
+    [rule] = standin.rules.values()
+    assert standin.deprecated_rule_fields == 0
+    assert rule.name == "call-router/default"
+
+
+async def test_a_connection_lost_mid_answer_keeps_the_row_with_the_issue(provisioned, twirp):
+    """aiohttp's ServerDisconnectedError is no OSError: it once escaped as a 500 after the
+    row was saved."""
+    router, agent, _ = provisioned
+    twirp[0].sip_drop_next = 1
+    resp = await router.post(
+        "/v1/phone-numbers/import", json={"e164": "+12015550601", "agentId": agent["id"]},
+        headers=ADMIN,
+    )  # fmt: skip
+    assert resp.status == 201
+    status = (await resp.json())["setupStatus"]
+    assert status["sipConnectionReady"] is False
+    assert any("LiveKit did not answer" in issue for issue in status["issues"]), status
 
 
 async def test_each_organization_has_its_own_trunk(provisioned):

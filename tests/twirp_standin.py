@@ -57,6 +57,7 @@ class TwirpStandIn:
         self.requests = 0
         self._ids = itertools.count(1)
         self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
+        self.sip_drop_next = 0  # SIP requests whose connection is dropped unanswered
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -85,7 +86,12 @@ class TwirpStandIn:
             return self._error(401, "unauthenticated", f"invalid token: {exc}")
         message = kind.FromString(await request.read())
         if method in SIP_METHODS:
-            return self.sip.handle(method, message, claims)
+            if self.sip_drop_next:
+                self.sip_drop_next -= 1
+                assert request.transport is not None
+                request.transport.abort()
+                raise ConnectionResetError("answer dropped on purpose")
+            return await self.sip.handle(method, message, claims)
         room = message.room
         if not (claims.video and claims.video.room_admin and claims.video.room == room):
             return self._error(403, "permission_denied", "token lacks roomAdmin for this room")

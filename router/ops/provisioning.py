@@ -23,6 +23,7 @@ from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
 from router.errors import NotImplementedHere
 from router.ops.carriers import Carriers
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
+from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
@@ -41,6 +42,7 @@ class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     missing: list[str] = msgspec.field(default_factory=list)  # rows' numbers not on the trunk
     extra: list[str] = msgspec.field(default_factory=list)  # on the trunk, not a row's
     carrier: list[str] = msgspec.field(default_factory=list)  # carrier numbers pointed elsewhere
+    duplicates: int = 0  # managed trunks beyond the first (made twice at once): merged by fix
     fixed: bool = False
     error: str | None = None
 
@@ -53,7 +55,13 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
     @property
     def drift(self) -> bool:
         return any(
-            o.trunk_missing or o.rule_missing or o.missing or o.extra or o.carrier or o.error
+            o.trunk_missing
+            or o.rule_missing
+            or o.missing
+            or o.extra
+            or o.carrier
+            or o.duplicates
+            or o.error
             for o in self.organizations
         )
 
@@ -81,12 +89,14 @@ class Provisioner:
         wanted = new is not None and new.direction in INBOUND
         previous = (await self.states.of([row.id])).get(row.id)
         carrier = await self.carriers.point(old, new, previous)
+        org = row.organization_id
         try:
             if wanted:
-                trunk, _ = await self.sip.ensure(row.organization_id, [row.e164])
-                await self.registry.claim_trunk(trunk.sip_trunk_id, row.organization_id)
-                if row.e164 not in trunk.numbers:
-                    trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
+                async with self.states.trunk_mutex(org):
+                    trunk, _ = await self.sip.ensure(org, [row.e164])
+                    await self.registry.claim_trunk(trunk.sip_trunk_id, org)
+                    if row.e164 not in trunk.numbers:
+                        trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
                 # On the trunk; whatever the carrier side said (its issue, or where the number
                 # pointed before) stays in the state.
                 seen = carrier or Provisioning(ok=True, checked_at="")
@@ -98,11 +108,12 @@ class Provisioner:
                 )
                 return
             if old is not None and old.direction in INBOUND:
-                found = await self.sip.trunk(row.organization_id)
-                if found is not None and row.e164 in found.numbers:
-                    await self.sip.change(found.sip_trunk_id, remove=[row.e164])
+                async with self.states.trunk_mutex(org):
+                    found = await self.sip.trunk(org)
+                    if found is not None and row.e164 in found.numbers:
+                        await self.sip.remove(found, org, [row.e164])
             await self.states.forget(row.id)
-        except ProvisioningError as exc:
+        except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("number").inc()
             log.warning("provisioning_failed", number=row.id, error=str(exc)[:300])
             if new is not None:
@@ -137,40 +148,62 @@ class Provisioner:
 
     async def _reconcile_org(self, org: str, *, fix: bool) -> OrgDrift:
         try:
-            # LiveKit first, the rows second: a number imported meanwhile is a row before it
-            # is on the trunk, so it is never taken for an extra one.
-            trunk = await self.sip.trunk(org)
-            if trunk is not None:
-                await self.registry.claim_trunk(trunk.sip_trunk_id, org)
-            rows = [r for r in await self._rows(org) if r.direction in INBOUND]
-            wanted = {r.e164 for r in rows}
-            if trunk is None:
-                drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
-                if fix and wanted:
-                    trunk, _ = await self.sip.ensure(org, sorted(wanted))
-                    await self.registry.claim_trunk(trunk.sip_trunk_id, org)
-                    drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
-            else:
-                on_trunk = set(trunk.numbers)
-                rule = await self.sip.rule(trunk.sip_trunk_id, org)
-                drift = OrgDrift(
-                    organization_id=org,
-                    trunk_id=trunk.sip_trunk_id,
-                    rule_missing=rule is None,
-                    missing=sorted(wanted - on_trunk),
-                    extra=sorted(on_trunk - wanted),
-                )
-                if fix and (drift.missing or drift.extra or drift.rule_missing):
-                    if drift.missing or drift.extra:
-                        await self.sip.change(
-                            trunk.sip_trunk_id, add=drift.missing, remove=drift.extra
-                        )
-                    if drift.rule_missing:
-                        await self.sip.ensure(org, [])
-                    drift = msgspec.structs.replace(drift, fixed=True)
-        except ProvisioningError as exc:
+            async with self.states.trunk_mutex(org):
+                drift, rows = await self._reconcile_trunk(org, fix=fix)
+        except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
             return OrgDrift(organization_id=org, error=str(exc))
+        return await self._reconcile_rows(org, drift, rows, fix=fix)
+
+    async def _reconcile_trunk(self, org: str, *, fix: bool) -> tuple[OrgDrift, list[PhoneNumber]]:
+        """The organization's trunk and rule against its rows (under its trunk mutex)."""
+        # LiveKit first, the rows second: a number imported meanwhile is a row before it is
+        # on the trunk, so it is never taken for an extra one.
+        trunks = await self.sip.trunks(org)
+        duplicates = 0
+        if len(trunks) > 1 and fix:
+            # Made twice before writes were serialized: keep the one with the most numbers,
+            # delete the others (their numbers are then missing, and added to the kept one).
+            trunks.sort(key=lambda t: len(t.numbers), reverse=True)
+            for extra in trunks[1:]:
+                await self.sip.retire(extra, org)
+            duplicates, trunks = len(trunks) - 1, trunks[:1]
+        trunk = trunks[0] if trunks else None
+        if trunk is not None:
+            await self.registry.claim_trunk(trunk.sip_trunk_id, org)
+        rows = [r for r in await self._rows(org) if r.direction in INBOUND]
+        wanted = {r.e164 for r in rows}
+        if trunk is None:
+            drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
+            if fix and wanted:
+                trunk, _ = await self.sip.ensure(org, sorted(wanted))
+                await self.registry.claim_trunk(trunk.sip_trunk_id, org)
+                drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
+            return msgspec.structs.replace(drift, duplicates=duplicates), rows
+        on_trunk = set(trunk.numbers)
+        rule = await self.sip.rule(trunk.sip_trunk_id, org)
+        drift = OrgDrift(
+            organization_id=org,
+            trunk_id=trunk.sip_trunk_id,
+            rule_missing=rule is None,
+            missing=sorted(wanted - on_trunk),
+            extra=sorted(on_trunk - wanted),
+            duplicates=duplicates if fix else len(trunks) - 1,
+        )
+        if fix and (drift.missing or drift.extra or drift.rule_missing):
+            if drift.missing:
+                await self.sip.change(trunk.sip_trunk_id, add=drift.missing, remove=drift.extra)
+            elif drift.extra:  # the last numbers going: the trunk may have to go with them
+                await self.sip.remove(trunk, org, drift.extra)
+            if drift.rule_missing and wanted:
+                await self.sip.ensure(org, [])
+            drift = msgspec.structs.replace(drift, fixed=True)
+        return drift, rows
+
+    async def _reconcile_rows(
+        self, org: str, drift: OrgDrift, rows: list[PhoneNumber], *, fix: bool
+    ) -> OrgDrift:
+        """Each row's state: on LiveKit or not, and its carrier side."""
         on_livekit = fix or not (drift.trunk_missing or drift.missing)
         states = await self.states.of([r.id for r in rows])
         carrier: list[str] = []

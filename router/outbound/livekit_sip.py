@@ -10,10 +10,13 @@ one for the router (every import of every customer rewriting one list): LiveKit 
 to the trunk whose ``numbers`` hold the dialed number, and an organization's trunk is a list
 only its own writes touch, bounded by its number limit.
 
-Numbers are added and removed with field-level updates (``ListUpdate`` add/remove), so two
-imports at once do not overwrite each other; the trunk and the rule are looked up by name and
-metadata before anything is created, so a retried import creates nothing twice. LiveKit's
-errors become ``ProvisioningError`` with LiveKit's own message.
+Numbers are added and removed with field-level updates (``ListUpdate`` add/remove) and read
+back after each write; the trunk and the rule are looked up by name and metadata before
+anything is created, so a retried import creates nothing twice. LiveKit has neither unique
+trunk names nor a lock in its update (load, change, store): the callers serialize every change
+to an organization's trunk (``store.mutex``). A trunk whose last number goes is deleted with
+its rules, since LiveKit refuses a trunk with no numbers, auth or addresses. LiveKit's errors,
+and a connection that fails on the way, become ``ProvisioningError`` with LiveKit's own words.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 from livekit import api
 from livekit.protocol import models, sip
 
@@ -73,35 +77,41 @@ class LiveKitSip:
                 status=exc.status,
                 code=str(exc.code),
             ) from exc
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            # aiohttp's ServerDisconnectedError and ClientPayloadError are not OSErrors
             raise ProvisioningError(
                 f"LiveKit did not answer a request to {what}: {exc!r}"[:300]
             ) from exc
 
-    async def trunk(self, org: str) -> sip.SIPInboundTrunkInfo | None:
-        """The organization's managed trunk, if LiveKit has it."""
+    async def trunks(self, org: str) -> list[sip.SIPInboundTrunkInfo]:
+        """Every managed trunk of the organization LiveKit has (more than one only when two
+        were made at once before the router serialized its writes: reconcile merges them)."""
         listed = await self._call(
             "list inbound trunks",
             self._api.sip.list_inbound_trunk(sip.ListSIPInboundTrunkRequest()),
         )
-        return next(
-            (t for t in listed.items if t.name == trunk_name(org) and _managed(t.metadata, org)),
-            None,
-        )
+        return [t for t in listed.items if t.name == trunk_name(org) and _managed(t.metadata, org)]
 
-    async def rule(self, trunk_id: str, org: str) -> sip.SIPDispatchRuleInfo | None:
+    async def trunk(self, org: str) -> sip.SIPInboundTrunkInfo | None:
+        """The organization's managed trunk, if LiveKit has it."""
+        found = await self.trunks(org)
+        return found[0] if found else None
+
+    async def rules(self, trunk_id: str, org: str) -> list[sip.SIPDispatchRuleInfo]:
         listed = await self._call(
             "list dispatch rules",
             self._api.sip.list_dispatch_rule(sip.ListSIPDispatchRuleRequest()),
         )
-        return next(
-            (r for r in listed.items if trunk_id in r.trunk_ids and _managed(r.metadata, org)),
-            None,
-        )
+        return [r for r in listed.items if trunk_id in r.trunk_ids and _managed(r.metadata, org)]
+
+    async def rule(self, trunk_id: str, org: str) -> sip.SIPDispatchRuleInfo | None:
+        found = await self.rules(trunk_id, org)
+        return found[0] if found else None
 
     async def ensure(self, org: str, seed: list[str]) -> tuple[sip.SIPInboundTrunkInfo, bool]:
         """The organization's trunk and rule, made if missing (with ``seed`` as the first
-        numbers); whether anything had to be made."""
+        numbers); whether anything had to be made. LiveKit has no unique trunk name: the
+        caller holds the organization's trunk mutex (``store.mutex``)."""
         made = False
         trunk = await self.trunk(org)
         if trunk is None:
@@ -117,18 +127,19 @@ class LiveKitSip:
             )
             made = True
         if await self.rule(trunk.sip_trunk_id, org) is None:
-            rule = sip.SIPDispatchRule(
-                dispatch_rule_individual=sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX)
+            # dispatch_rule, not the request's top-level fields (deprecated in livekit_sip.proto)
+            rule = sip.SIPDispatchRuleInfo(
+                rule=sip.SIPDispatchRule(
+                    dispatch_rule_individual=sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX)
+                ),
+                trunk_ids=[trunk.sip_trunk_id],
+                name=trunk_name(org),
+                metadata=_metadata(org),
             )
             await self._call(
                 "create the dispatch rule",
                 self._api.sip.create_dispatch_rule(
-                    sip.CreateSIPDispatchRuleRequest(
-                        rule=rule,
-                        trunk_ids=[trunk.sip_trunk_id],
-                        name=trunk_name(org),
-                        metadata=_metadata(org),
-                    )
+                    sip.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
                 ),
             )
             made = True
@@ -141,10 +152,59 @@ class LiveKitSip:
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
     ) -> sip.SIPInboundTrunkInfo:
-        """Add and remove numbers on a trunk, field by field (no list is replaced)."""
+        """Add and remove numbers on a trunk, field by field (no list is replaced), then read
+        the trunk back: LiveKit's update is not atomic with another writer's, so what was
+        asked is checked on what LiveKit stored, and asked once more if it is not there."""
         update = models.ListUpdate(add=list(add), remove=list(remove))
-        trunk: sip.SIPInboundTrunkInfo = await self._call(
-            "update the inbound trunk's numbers",
-            self._api.sip.update_inbound_trunk_fields(trunk_id, numbers=update),
+        for _ in range(2):
+            await self._call(
+                "update the inbound trunk's numbers",
+                self._api.sip.update_inbound_trunk_fields(trunk_id, numbers=update),
+            )
+            stored = await self._stored(trunk_id)
+            if set(add) <= set(stored.numbers) and not set(remove) & set(stored.numbers):
+                return stored
+        raise ProvisioningError(
+            f"LiveKit's trunk {trunk_id} does not hold the numbers asked for after two "
+            "updates (another writer changes it at the same time)"
         )
-        return trunk
+
+    async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
+        listed = await self._call(
+            "read the inbound trunk back",
+            self._api.sip.list_inbound_trunk(sip.ListSIPInboundTrunkRequest(trunk_ids=[trunk_id])),
+        )
+        found: list[sip.SIPInboundTrunkInfo] = [
+            t for t in listed.items if t.sip_trunk_id == trunk_id
+        ]
+        if not found:
+            raise ProvisioningError(f"LiveKit's trunk {trunk_id} is gone")
+        return found[0]
+
+    async def remove(
+        self, trunk: sip.SIPInboundTrunkInfo, org: str, numbers: Sequence[str]
+    ) -> None:
+        """Take ``numbers`` off the trunk. LiveKit refuses a trunk left with no numbers, no
+        auth and no allowed addresses (livekit/protocol ``SIPInboundTrunkInfo.Validate``):
+        when the last numbers go, the trunk and its rules are deleted instead (the next
+        import makes them again)."""
+        left = set(trunk.numbers) - set(numbers)
+        has_auth = bool(trunk.auth_username or trunk.auth_password)
+        if left or has_auth or trunk.allowed_addresses:
+            await self.change(trunk.sip_trunk_id, remove=numbers)
+            return
+        await self.retire(trunk, org)
+
+    async def retire(self, trunk: sip.SIPInboundTrunkInfo, org: str) -> None:
+        """Delete the trunk's dispatch rules, then the trunk."""
+        for rule in await self.rules(trunk.sip_trunk_id, org):
+            await self._call(
+                "delete the dispatch rule",
+                self._api.sip.delete_dispatch_rule(
+                    sip.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
+                ),
+            )
+        await self._call(
+            "delete the inbound trunk",
+            self._api.sip.delete_trunk(sip.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id)),
+        )

@@ -51,6 +51,11 @@ def org_keys(org: str) -> str:
     return f"{REGISTRY}:org-keys:{org}"
 
 
+def trunk_mutex(org: str) -> str:
+    """string: who is changing the organization's LiveKit trunk now (``store.mutex``)."""
+    return f"{REGISTRY}:trunk-mutex:{org}"
+
+
 LANDING_INDEX = f"{REGISTRY}:landing"  # set: ids of shared landing numbers
 TRUNK_INDEX_PREFIX = f"{REGISTRY}:by-trunk:"  # + trunk id -> set: ids of numbers on that trunk
 # hash: LiveKit trunk id -> the organization that owns it (its managed trunk, claimed when

@@ -3,11 +3,14 @@ beside the rows in the registry's slot, read with them for ``setupStatus``."""
 
 from __future__ import annotations
 
+import contextlib
+
 import msgspec
 from redis.asyncio import Redis
 
 from router.core.models import Provisioning
 from router.store import keys
+from router.store.mutex import mutex
 
 _decoder = msgspec.json.Decoder(Provisioning)
 _encode = msgspec.json.Encoder().encode
@@ -28,6 +31,10 @@ class ProvisioningStates:
 
     async def forget(self, number_id: str) -> None:
         await self.redis.hdel(keys.PROVISIONING, number_id)
+
+    def trunk_mutex(self, org: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held around every change to the organization's LiveKit trunk (``store.mutex``)."""
+        return mutex(self.redis, keys.trunk_mutex(org))
 
     async def lease(self, holder: str, ttl_s: float) -> bool:
         """Take the reconcile lease (one pass at a time across the processes)."""
