@@ -136,7 +136,15 @@ class TelnyxStandIn:
         if refused is not None:
             return refused
         wanted = request.query.get("filter[phone_number]")
-        found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
+        # Telnyx's List phone numbers: "Filter by phone number. Requires at least three digits.
+        # Non-numerical characters will result in no values being returned." (the API
+        # reference of GET /v2/phone_numbers; a partial match on the digits)
+        if wanted is None:
+            found = list(self.numbers.values())
+        elif not wanted.isdigit() or len(wanted) < 3:
+            found = []
+        else:
+            found = [n for n in self.numbers.values() if wanted in n["phone_number"]]
         return web.json_response({"data": found, "meta": {"total_results": len(found)}})
 
     async def _update_number(self, request: web.Request) -> web.Response:

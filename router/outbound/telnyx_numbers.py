@@ -1,7 +1,8 @@
 """A Telnyx number pointed at the router's application, with the organization's own API key.
 
-``GET {TELNYX_API_BASE_URL}/phone_numbers?filter[phone_number]=<E.164>`` finds it on the
-account; ``PATCH /phone_numbers/{id}`` with ``{"connection_id": …}`` points it at the router's
+``GET {TELNYX_API_BASE_URL}/phone_numbers?filter[phone_number]=<digits>`` finds it on the
+account (digits only: Telnyx documents that non-numerical characters, the ``+`` included,
+return no values; the filter matches partially, so the exact number is picked from the page); ``PATCH /phone_numbers/{id}`` with ``{"connection_id": …}`` points it at the router's
 TeXML or Call Control application (``TELNYX_CONNECTION_ID``), and back to what it was on release.
 Telnyx's errors come back as ``ProvisioningError`` naming Telnyx's own words (``errors[].title``
 / ``detail``).
@@ -39,7 +40,7 @@ class TelnyxNumbers:
     async def find(self, api_key: str, e164: str) -> TelnyxNumber | None:
         raw = await self._request(
             "look the number up", "GET", "/phone_numbers", api_key,
-            params={"filter[phone_number]": e164},
+            params={"filter[phone_number]": e164.lstrip("+")},
         )  # fmt: skip
         found = msgspec.json.decode(raw, type=_Listed).data
         return next((n for n in found if n.phone_number == e164), None)
