@@ -33,6 +33,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     livekit_api_secret: str | None = None
     livekit_sip_uri: str | None = None
     twilio_auth_token: str | None = None
+    # The platform's own Twilio account: with it set, a webhook of an account that is neither
+    # this one nor an organization's integration is refused.
+    twilio_account_sid: str | None = None
     twilio_webhook_shared_key: str | None = None  # a webhook SharedKey's secret (HMAC-SHA256)
     telnyx_public_key: bytes | None = None
     telnyx_api_key: str | None = None
@@ -281,6 +284,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         livekit_api_secret=secret,
         livekit_sip_uri=_url(env, "LIVEKIT_SIP_URI", ("sip", "sips")),
         twilio_auth_token=_text(env, "TWILIO_AUTH_TOKEN"),
+        twilio_account_sid=_text(env, "TWILIO_ACCOUNT_SID"),
         twilio_webhook_shared_key=_text(env, "TWILIO_WEBHOOK_SHARED_KEY"),
         telnyx_public_key=_ed25519_key(env, "TELNYX_PUBLIC_KEY"),
         telnyx_api_key=_text(env, "TELNYX_API_KEY"),

@@ -23,6 +23,7 @@ from router.ingress.carrier_signatures import (
     verify_twilio,
 )
 from tests.carrier_helpers import LIVEKIT_SIP_URI, TWILIO_TOKEN, twilio_form
+from tests.conftest import ADMIN
 
 DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 DOC_PARAMS = {
@@ -162,3 +163,69 @@ async def _post_form(client: Any, form: dict[str, str], signature: str, settings
     if settings is not None:
         headers["X-Twilio-Webhooks-Signature-Settings"] = settings
     return await client.post("/webhooks/twilio/voice", data=urlencode(form), headers=headers)
+
+
+PLATFORM_SID = "AC" + "0" * 32  # twilio_form's AccountSid
+ORG_SID, ORG_TOKEN = "AC" + "7" * 32, "the-organizations-own-twilio-auth-token"
+TEST_SECRETS_KEY = "kM0lrXW3-8cbYH2e-7qDZmDqfcQfHqz4c4wO2AGpmrA="
+
+
+async def test_twilio_signs_each_account_with_its_own_auth_token(make_router):
+    """Twilio signs a webhook with the auth token of the account that owns the number: an
+    organization's own account is checked with its integration's token, the platform's with
+    TWILIO_AUTH_TOKEN, and an account that is neither is refused (TWILIO_ACCOUNT_SID set).
+    Signatures by Twilio's own RequestValidator."""
+    client = await make_router(
+        worker=False, twilio_auth_token=TWILIO_TOKEN, twilio_account_sid=PLATFORM_SID,
+        livekit_sip_uri=LIVEKIT_SIP_URI, secrets_key=TEST_SECRETS_KEY,
+    )  # fmt: skip
+    body = {"accountSid": ORG_SID, "authToken": ORG_TOKEN}
+    saved = await client.put(
+        "/v1/organizations/default/integrations/twilio", json=body, headers=ADMIN
+    )
+    assert saved.status == 200
+    url = str(client.make_url("/webhooks/twilio/voice"))
+
+    def signed(account: str, token: str, sid: str) -> tuple[dict[str, str], str]:
+        form = twilio_form("CA" + sid * 32, AccountSid=account)
+        return form, RequestValidator(token).compute_signature(url, form)
+
+    answers = {}
+    for name, (account, token) in {
+        "org_with_org_token": (ORG_SID, ORG_TOKEN),
+        "platform_with_platform_token": (PLATFORM_SID, TWILIO_TOKEN),
+        "org_with_platform_token": (ORG_SID, TWILIO_TOKEN),
+        "platform_with_org_token": (PLATFORM_SID, ORG_TOKEN),
+        "unknown_with_platform_token": ("AC" + "9" * 32, TWILIO_TOKEN),
+    }.items():
+        form, signature = signed(account, token, str(len(answers) + 1))
+        answers[name] = (await _post_form(client, form, signature, None)).status
+    assert answers == {
+        "org_with_org_token": 200,
+        "platform_with_platform_token": 200,
+        "org_with_platform_token": 403,
+        "platform_with_org_token": 403,
+        "unknown_with_platform_token": 403,
+    }
+    # Forgotten: the account is no organization's any more.
+    gone = await client.delete("/v1/organizations/default/integrations/twilio", headers=ADMIN)
+    assert gone.status == 200
+    form, signature = signed(ORG_SID, ORG_TOKEN, "8")
+    assert (await _post_form(client, form, signature, None)).status == 403
+
+
+async def test_one_twilio_account_is_one_organizations(make_router):
+    client = await make_router(worker=False, secrets_key=TEST_SECRETS_KEY)
+    other = await (
+        await client.post("/v1/organizations", json={"name": "Other"}, headers=ADMIN)
+    ).json()
+    body = {"accountSid": ORG_SID, "authToken": ORG_TOKEN}
+    first = await client.put(
+        "/v1/organizations/default/integrations/twilio", json=body, headers=ADMIN
+    )
+    assert first.status == 200
+    second = await client.put(
+        f"/v1/organizations/{other['id']}/integrations/twilio", json=body, headers=ADMIN
+    )
+    assert second.status == 409
+    assert (await second.json())["field"] == "accountSid"

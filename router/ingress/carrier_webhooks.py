@@ -22,7 +22,7 @@ from aiohttp import web
 from router import logs
 from router.core import correlation, events
 from router.core.matching import carrier_facts, route
-from router.errors import Unavailable, ValidationError
+from router.errors import Forbidden, Unavailable, ValidationError
 from router.ingress.answers import ANSWERS
 from router.ingress.carrier_signatures import (
     SIGNATURE_SETTINGS,
@@ -179,20 +179,41 @@ def _require_sip_uri(request: web.Request, source: str) -> None:
         raise Unavailable(f"{source} calls cannot be bridged: LIVEKIT_SIP_URI is not set")
 
 
+async def _twilio_token(request: web.Request, account_sid: str | None) -> str | None:
+    """The auth token Twilio signed this request with: Twilio signs each account's webhooks
+    with that account's own token, so an organization's account (its integration, found by
+    ``AccountSid``) has its token; any other is the platform's (``TWILIO_AUTH_TOKEN``) — and
+    with ``TWILIO_ACCOUNT_SID`` set, an account that is neither is refused."""
+    config = request.app[state.CONFIG]
+    integrations = request.app.get(state.INTEGRATIONS)
+    if account_sid and integrations is not None:
+        async with redis_deadline(request):
+            found = await integrations.twilio_account(account_sid)
+        if found is not None:
+            return found[1].auth_token
+    if config.twilio_account_sid is not None and account_sid != config.twilio_account_sid:
+        raise Forbidden(
+            f"AccountSid {account_sid!r} is neither the platform's (TWILIO_ACCOUNT_SID) nor an "
+            "organization's Twilio integration"
+        )
+    return config.twilio_auth_token
+
+
 @routes.post("/webhooks/twilio/voice")
 async def twilio_voice(request: web.Request) -> web.Response:
     received = events.now_ms()
     config = request.app[state.CONFIG]
-    if not config.twilio_webhooks_enabled:
+    if not (config.twilio_webhooks_enabled or state.INTEGRATIONS in request.app):
         raise Unavailable(
-            "Twilio webhooks disabled: set TWILIO_AUTH_TOKEN (or TWILIO_WEBHOOK_SHARED_KEY)"
+            "Twilio webhooks disabled: set TWILIO_AUTH_TOKEN (or TWILIO_WEBHOOK_SHARED_KEY), "
+            "or ROUTER_SECRETS_KEY for organizations' own Twilio accounts"
         )
     _require_sip_uri(request, "Twilio")
     body = await read_body(request, limit=MAX_BODY, types=(_FORM,))
     pairs = _form_pairs(body)
     url = public_url(str(request.url), config.public_url)
     verify_twilio(
-        config.twilio_auth_token,
+        await _twilio_token(request, dict(pairs).get("AccountSid")),
         url,
         pairs,
         request.headers.get("X-Twilio-Signature"),

@@ -2,7 +2,8 @@
 
 ``GET {TELNYX_API_BASE_URL}/phone_numbers?filter[phone_number]=<digits>`` finds it on the
 account (digits only: Telnyx documents that non-numerical characters, the ``+`` included,
-return no values; the filter matches partially, so the exact number is picked from the page); ``PATCH /phone_numbers/{id}`` with ``{"connection_id": …}`` points it at the router's
+return no values; the filter matches partially, so the exact number is picked from the page);
+``PATCH /phone_numbers/{id}`` with ``{"connection_id": …}`` points it at the router's
 TeXML or Call Control application (``TELNYX_CONNECTION_ID``), and back to what it was on release.
 Telnyx's errors come back as ``ProvisioningError`` naming Telnyx's own words (``errors[].title``
 / ``detail``).

@@ -14,7 +14,7 @@ import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from redis.asyncio import Redis
 
-from router.errors import CredentialsUnreadable
+from router.errors import Conflict, CredentialsUnreadable
 from router.store import keys
 
 Carrier = Literal["twilio", "telnyx"]
@@ -47,8 +47,44 @@ class Integrations:
         self.redis, self._secrets = redis, secrets
 
     async def save(self, org: str, carrier: Carrier, credentials: Credentials) -> None:
+        """Keep the credentials (encrypted); a Twilio account is one organization's: the
+        account index says whose token checks that account's webhooks."""
         token = self._secrets.encrypt(msgspec.json.encode(credentials))
-        await self.redis.hset(keys.INTEGRATIONS, _field(org, carrier), token)
+        if not isinstance(credentials, TwilioCredentials):
+            await self.redis.hset(keys.INTEGRATIONS, _field(org, carrier), token)
+            return
+        sid = credentials.account_sid
+        owner: bytes | None = await self.redis.hget(keys.TWILIO_ACCOUNTS, sid)  # type: ignore[assignment, unused-ignore]
+        if owner is not None and owner.decode() != org:
+            raise Conflict(
+                f"Twilio account {sid} is already another organization's integration",
+                field="accountSid",
+            )
+        previous = await self._twilio_sid(org)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if previous is not None and previous != sid:
+                pipe.hdel(keys.TWILIO_ACCOUNTS, previous)
+            pipe.hset(keys.TWILIO_ACCOUNTS, sid, org)
+            pipe.hset(keys.INTEGRATIONS, _field(org, carrier), token)
+            await pipe.execute()
+
+    async def _twilio_sid(self, org: str) -> str | None:
+        try:
+            found = await self.get(org, "twilio")
+        except CredentialsUnreadable:
+            return None
+        return found.account_sid if isinstance(found, TwilioCredentials) else None
+
+    async def twilio_account(self, account_sid: str) -> tuple[str, TwilioCredentials] | None:
+        """The organization whose Twilio integration is ``account_sid``, and its credentials."""
+        owner: bytes | None = await self.redis.hget(keys.TWILIO_ACCOUNTS, account_sid)  # type: ignore[assignment, unused-ignore]
+        if owner is None:
+            return None
+        org = owner.decode()
+        found = await self.get(org, "twilio")
+        if not isinstance(found, TwilioCredentials) or found.account_sid != account_sid:
+            return None
+        return org, found
 
     async def get(self, org: str, carrier: Carrier) -> Credentials | None:
         raw = await self.redis.hget(keys.INTEGRATIONS, _field(org, carrier))
@@ -61,5 +97,8 @@ class Integrations:
         return msgspec.json.decode(plain, type=_KINDS[carrier])
 
     async def forget(self, org: str, carrier: Carrier) -> bool:
+        sid = await self._twilio_sid(org) if carrier == "twilio" else None
         removed = await self.redis.hdel(keys.INTEGRATIONS, _field(org, carrier))
+        if sid is not None:
+            await self.redis.hdel(keys.TWILIO_ACCOUNTS, sid)
         return bool(removed)

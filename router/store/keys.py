@@ -35,6 +35,9 @@ INTEGRATIONS = f"{REGISTRY}:integrations"  # hash: "<org>:<carrier>" -> Fernet t
 ORGS = f"{REGISTRY}:orgs"  # hash: organization id -> Organization JSON
 API_KEYS = f"{REGISTRY}:api-keys"  # hash: sha256 of a key -> ApiKey JSON
 API_KEY_IDS = f"{REGISTRY}:api-key-ids"  # hash: key id -> sha256 of the key
+# hash: Twilio AccountSid -> the organization whose integration it is (not a secret): which
+# auth token checks a webhook Twilio signed for that account
+TWILIO_ACCOUNTS = f"{REGISTRY}:twilio-accounts"
 
 
 def org_numbers(org: str) -> str:
