@@ -204,8 +204,13 @@ class TelnyxStandIn:
 class TwilioRestStandIn:
     """Twilio's REST API (2010-04-01) for the numbers of one account, as the router uses it:
     HTTP Basic with the account SID and auth token, ``PhoneNumber`` filters, form-encoded
-    updates of ``VoiceUrl`` / ``VoiceMethod``; answers in Twilio's JSON (the official
-    ``twilio`` client reads them: ``tests/test_provisioning.py``)."""
+    updates; answers in Twilio's JSON (the official ``twilio`` client reads them:
+    ``tests/test_provisioning.py``). Twilio's rules, from its IncomingPhoneNumber resource
+    reference: a number's calls go to its ``trunk_sid`` if it has one, else to its
+    ``voice_application_sid``, and only then to its voice URL (``routes_to``); setting a trunk
+    deletes the application and the other way round; an empty value clears either. Elastic SIP
+    Trunking (trunking v1 reference): attaching a number sets its ``trunk_sid``; lists come in
+    pages of ``PageSize`` (50 unless asked, at most 1000) with ``meta.next_page_url``."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
@@ -216,7 +221,20 @@ class TwilioRestStandIn:
         # Elastic SIP Trunking: sid -> trunk, with its origination URLs and attached numbers.
         self.trunks: dict[str, dict[str, Any]] = {}
         self.originations: dict[str, list[dict[str, Any]]] = {}
-        self.attached: dict[str, list[str]] = {}
+
+    def attached(self, trunk: str) -> list[str]:
+        """The sids of the numbers on ``trunk`` (their ``trunk_sid``), in sid order."""
+        return sorted(s for s, n in self.numbers.items() if n.get("trunk_sid") == trunk)
+
+    def routes_to(self, sid: str) -> str:
+        """Where Twilio sends the number's calls: its trunk, else its TwiML application,
+        else its voice URL."""
+        number = self.numbers[sid]
+        if number.get("trunk_sid"):
+            return f"trunk {number['trunk_sid']}"
+        if number.get("voice_application_sid"):
+            return f"application {number['voice_application_sid']}"
+        return f"{number.get('voice_method') or 'POST'} {number.get('voice_url')}"
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -256,7 +274,7 @@ class TwilioRestStandIn:
         form = dict(await request.post())
         sid = f"TK{len(self.trunks) + 1:032x}"
         self.trunks[sid] = {"sid": sid, "friendly_name": str(form.get("FriendlyName", ""))}
-        self.originations[sid], self.attached[sid] = [], []
+        self.originations[sid] = []
         return web.json_response(self.trunks[sid], status=201)
 
     async def _originations(self, request: web.Request) -> web.Response:
@@ -290,9 +308,18 @@ class TwilioRestStandIn:
             return web.json_response({"code": 20404, "message": "not found"}, status=404)
         items = [
             {"sid": sid, "phone_number": self.numbers[sid]["phone_number"], "trunk_sid": trunk}
-            for sid in self.attached[trunk]
+            for sid in self.attached(trunk)
         ]
-        return self._v1_page("phone_numbers", items)
+        size = min(int(request.query.get("PageSize", "50")), 1000)
+        page = int(request.query.get("Page", "0"))
+        more = (page + 1) * size < len(items)
+        following = request.url.update_query(PageSize=str(size), Page=str(page + 1))
+        return web.json_response(
+            {"phone_numbers": items[page * size : (page + 1) * size],
+             "meta": {"key": "phone_numbers", "page": page, "page_size": size,
+                      "next_page_url": str(following) if more else None,
+                      "previous_page_url": None}}
+        )  # fmt: skip
 
     async def _attach(self, request: web.Request) -> web.Response:
         trunk = request.match_info["trunk"]
@@ -301,18 +328,18 @@ class TwilioRestStandIn:
         sid = str((await request.post()).get("PhoneNumberSid", ""))
         if sid not in self.numbers:
             return web.json_response({"code": 21421, "message": "bad PhoneNumberSid"}, status=400)
-        if any(sid in numbers for numbers in self.attached.values()):
+        if self.numbers[sid].get("trunk_sid"):
             return web.json_response(
                 {"code": 21220, "message": "number already on a trunk"}, status=400
             )
-        self.attached[trunk].append(sid)
+        self.numbers[sid]["trunk_sid"], self.numbers[sid]["voice_application_sid"] = trunk, None
         return web.json_response({"sid": sid, "trunk_sid": trunk}, status=201)
 
     async def _detach(self, request: web.Request) -> web.Response:
         trunk, sid = request.match_info["trunk"], request.match_info["sid"]
-        if not self._basic_ok(request) or sid not in self.attached.get(trunk, []):
+        if not self._basic_ok(request) or sid not in self.attached(trunk):
             return web.json_response({"code": 20404, "message": "not found"}, status=404)
-        self.attached[trunk].remove(sid)
+        self.numbers[sid]["trunk_sid"] = None
         return web.Response(status=204)
 
     def _refused(self, request: web.Request) -> web.Response | None:
@@ -370,7 +397,10 @@ class TwilioRestStandIn:
                 status=404,
             )
         form = dict(await request.post())
-        unknown = set(form) - {"VoiceUrl", "VoiceMethod", "FriendlyName", "VoiceFallbackUrl"}
+        unknown = set(form) - {
+            "VoiceUrl", "VoiceMethod", "FriendlyName", "VoiceFallbackUrl", "VoiceApplicationSid",
+            "TrunkSid",
+        }  # fmt: skip
         if unknown or form.get("VoiceMethod", "POST") not in ("GET", "POST"):
             return web.json_response(
                 {"code": 21600, "message": f"bad parameters {sorted(unknown)}"}, status=400
@@ -380,4 +410,14 @@ class TwilioRestStandIn:
             number["voice_url"] = str(form["VoiceUrl"])
         if "VoiceMethod" in form:
             number["voice_method"] = str(form["VoiceMethod"])
+        # "Setting a trunk_sid will automatically delete your voice_application_sid and vice
+        # versa" (IncomingPhoneNumber resource); an empty value clears the field.
+        for field, other, name in (
+            ("VoiceApplicationSid", "trunk_sid", "voice_application_sid"),
+            ("TrunkSid", "voice_application_sid", "trunk_sid"),
+        ):
+            if field in form:
+                number[name] = str(form[field]) or None
+                if number[name]:
+                    number[other] = None
         return web.json_response(number)

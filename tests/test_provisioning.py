@@ -431,6 +431,48 @@ async def test_a_twilio_number_is_pointed_at_the_router_and_restored(
     )  # what was there before
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "before"),
+    [
+        ("voice_application_sid", "AP" + "3" * 32, "application AP" + "3" * 32),
+        ("trunk_sid", "TK" + "4" * 32, "trunk TK" + "4" * 32),
+    ],
+)
+async def test_a_twilio_number_on_an_application_or_trunk_is_taken_off_it_and_put_back(
+    make_router, twirp, twilio_api, field, value, before
+):
+    """Twilio ignores the voice URL of a number on a TwiML application or a SIP trunk (a
+    trunk overrides both): pointing the voice URL alone left such a number 'ready' while its
+    calls never came. Import empties them; release puts them back."""
+    standin, base = twilio_api
+    router = await _twilio_router(make_router, base)
+    sid = "PN" + "1" * 32
+    standin.numbers[sid][field] = value
+    assert standin.routes_to(sid) == before
+    agent = await create_agent(router)
+    row = await import_number(router, e164="+14155550199", source="twilio", agentId=agent["id"])
+    assert standin.routes_to(sid) == f"POST {PUBLIC}/webhooks/twilio/voice"
+    assert row["setupStatus"]["status"] == "ready", row["setupStatus"]["issues"]
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert standin.routes_to(sid) == before
+    assert standin.numbers[sid]["voice_url"] == "https://demo.twilio.com/welcome/voice/"
+
+
+async def test_a_twilio_application_set_by_hand_is_drift(make_router, twirp, twilio_api):
+    standin, base = twilio_api
+    router = await _twilio_router(make_router, base)
+    agent = await create_agent(router)
+    await import_number(router, e164="+14155550199", source="twilio", agentId=agent["id"])
+    sid = "PN" + "1" * 32
+    standin.numbers[sid]["voice_application_sid"] = "AP" + "5" * 32  # the voice URL unchanged
+    report = await (await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)).json()
+    assert report["organizations"][0]["carrier"] == [
+        "+14155550199: Twilio sends the number's calls to its TwiML application AP" + "5" * 32
+    ]
+    await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert standin.routes_to(sid) == f"POST {PUBLIC}/webhooks/twilio/voice"
+
+
 async def test_a_verified_caller_id_is_imported_outbound_only_and_unknown_is_400(
     make_router, twirp, twilio_api
 ):
@@ -478,16 +520,18 @@ async def test_the_stand_in_speaks_twilios_format(twilio_api):
     def use() -> tuple[list[Any], Any]:
         found = client.incoming_phone_numbers.list(phone_number="+14155550199")
         updated = client.incoming_phone_numbers("PN" + "1" * 32).update(
-            voice_url=f"{PUBLIC}/webhooks/twilio/voice", voice_method="POST"
-        )
+            voice_url=f"{PUBLIC}/webhooks/twilio/voice", voice_method="POST",
+            voice_application_sid="", trunk_sid="",
+        )  # fmt: skip
         return found, updated
 
     found, updated = await asyncio.to_thread(use)
     assert [n.phone_number for n in found] == ["+14155550199"]
     assert updated.voice_method == "POST"
     assert standin.updates == [
-        {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "VoiceMethod": "POST"}
-    ]
+        {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "VoiceMethod": "POST",
+         "VoiceApplicationSid": "", "TrunkSid": ""}
+    ]  # fmt: skip
 
 
 async def test_a_carrier_number_pointed_elsewhere_by_hand_is_reported_then_repaired(
@@ -562,7 +606,7 @@ async def test_sip_trunk_mode_attaches_the_number_to_an_elastic_sip_trunk(
     assert [o["sip_url"] for o in standin.originations[trunk_sid]] == [
         "sip:router-test.sip.livekit.cloud"
     ]
-    assert standin.attached[trunk_sid] == ["PN" + "1" * 32]
+    assert standin.attached(trunk_sid) == ["PN" + "1" * 32]
     assert standin.updates == []  # the voice URL is not touched in this mode
     # A second number reuses the trunk and its origination URI.
     standin.numbers["PN" + "2" * 32] = {
@@ -575,16 +619,25 @@ async def test_sip_trunk_mode_attaches_the_number_to_an_elastic_sip_trunk(
     )
     assert len(standin.trunks) == 1
     assert len(standin.originations[trunk_sid]) == 1
-    standin.attached[trunk_sid].remove("PN" + "1" * 32)  # taken off the trunk by hand
+    standin.numbers["PN" + "1" * 32]["trunk_sid"] = None  # taken off the trunk by hand
     report = await (
         await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
     ).json()
     assert report["organizations"][0]["carrier"] == [
         f"+14155550199: Twilio number is not on the Elastic SIP Trunk {trunk_sid} any more"
     ]
-    assert sorted(standin.attached[trunk_sid]) == ["PN" + "1" * 32, "PN" + "2" * 32]
+    assert standin.attached(trunk_sid) == ["PN" + "1" * 32, "PN" + "2" * 32]
+    # A trunk with more numbers than one page holds (Twilio pages its lists): the number is
+    # found on a later page, so it is not reported as taken off.
+    for i in range(1001):
+        sid = f"PN{i:032x}"
+        standin.numbers[sid] = {"sid": sid, "phone_number": f"+1555{i:07d}", "trunk_sid": trunk_sid}
+    report = await (await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)).json()
+    assert report["organizations"][0].get("carrier") is None
+    for i in range(1001):
+        del standin.numbers[f"PN{i:032x}"]
     assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
-    assert standin.attached[trunk_sid] == ["PN" + "2" * 32]  # detached on release
+    assert standin.attached(trunk_sid) == ["PN" + "2" * 32]  # detached on release
     wrong = await router.post(
         "/v1/phone-numbers/import",
         json={"e164": "+12015550100", "mode": "sip_trunk", "agentId": agent["id"]},

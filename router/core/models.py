@@ -229,6 +229,17 @@ class ApiKeyCreated(ApiKey, kw_only=True):
     key: str  # shown once, at creation
 
 
+class TwilioRouting(_Row, kw_only=True):
+    """Where a Twilio number sent its calls before the router pointed it at itself. Twilio's
+    precedence (IncomingPhoneNumber resource): a ``trunkSid`` overrides everything, then a
+    ``voiceApplicationSid``, then the voice URL."""
+
+    voice_url: str | None = None
+    voice_method: str | None = None
+    voice_application_sid: str | None = None
+    trunk_sid: str | None = None
+
+
 class Provisioning(_Row, kw_only=True):
     """What the last provisioning step or reconcile saw of a number at LiveKit: the managed
     inbound trunk that carries it, or why not (kept beside the row, never in it)."""
@@ -241,3 +252,4 @@ class Provisioning(_Row, kw_only=True):
     # (restored when the number is released).
     carrier_number_id: str | None = None
     carrier_previous: str | None = None
+    twilio_previous: TwilioRouting | None = None  # a voice-URL Twilio number's whole routing

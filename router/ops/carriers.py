@@ -12,7 +12,7 @@ import msgspec
 from router import metrics
 from router.config import Config
 from router.core.correlation import sip_host
-from router.core.models import PhoneNumber, Provisioning, now_iso
+from router.core.models import PhoneNumber, Provisioning, TwilioRouting, now_iso
 from router.errors import RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import ProvisioningError
 from router.outbound.telnyx_numbers import TelnyxNumbers
@@ -176,9 +176,8 @@ class Carriers:
         try:
             if new is None:
                 if state is not None and state.carrier_number_id:
-                    method, _, url = (state.carrier_previous or "POST ").partition(" ")
-                    await self.twilio.numbers.point(
-                        sid, token, state.carrier_number_id, url, method or "POST"
+                    await self.twilio.numbers.route(
+                        sid, token, state.carrier_number_id, _twilio_previous(state)
                     )
                 return None
             if state is not None and state.carrier_number_id:
@@ -188,15 +187,13 @@ class Carriers:
                     "set ROUTER_PUBLIC_URL: Twilio must be told the router's public address"
                 )
             found = await self._twilio_number(sid, token, row.e164)
-            if (found.voice_url, found.voice_method) != (self.twilio.voice_url, "POST"):
-                await self.twilio.numbers.point(
-                    sid, token, found.sid, self.twilio.voice_url, "POST"
-                )
+            if not found.reaches(self.twilio.voice_url):
+                await self.twilio.numbers.point(sid, token, found.sid, self.twilio.voice_url)
             return Provisioning(
                 ok=True,
                 checked_at=now_iso(),
                 carrier_number_id=found.sid,
-                carrier_previous=f"{found.voice_method or 'POST'} {found.voice_url or ''}",
+                twilio_previous=found.routing,
             )
         except ProvisioningError as exc:
             return _refused("twilio", exc)
@@ -277,11 +274,16 @@ class Carriers:
             found = await self.twilio.numbers.incoming(sid, token, row.e164)
             if found is None:
                 return f"{row.e164} is no longer on the Twilio account"
-            if (found.voice_url, found.voice_method) == (self.twilio.voice_url, "POST"):
+            if found.reaches(self.twilio.voice_url):
                 return None
             if fix:
-                await self.twilio.numbers.point(
-                    sid, token, found.sid, self.twilio.voice_url, "POST"
+                await self.twilio.numbers.point(sid, token, found.sid, self.twilio.voice_url)
+            if found.trunk_sid:
+                return f"Twilio sends the number's calls to its SIP trunk {found.trunk_sid}"
+            if found.voice_application_sid:
+                return (
+                    "Twilio sends the number's calls to its TwiML application "
+                    f"{found.voice_application_sid}"
                 )
             return f"Twilio number's voice URL points elsewhere: {found.voice_url}"
         if row.source == "telnyx" and self.telnyx is not None:
@@ -297,6 +299,15 @@ class Carriers:
                 await self.telnyx.numbers.point(key, number.id, self.telnyx.connection_id)
             return f"Telnyx number's connection points elsewhere: {number.connection_id}"
         return None
+
+
+def _twilio_previous(state: Provisioning) -> TwilioRouting:
+    """Where the number sent its calls before: the whole routing, or for a state written by
+    an older router, its "<method> <url>"."""
+    if state.twilio_previous is not None:
+        return state.twilio_previous
+    method, _, url = (state.carrier_previous or "POST ").partition(" ")
+    return TwilioRouting(voice_url=url, voice_method=method or "POST")
 
 
 def _refused(step: str, exc: ProvisioningError) -> Provisioning:

@@ -242,6 +242,7 @@ class Provisioner:
                     checked_at=now_iso(),
                     carrier_number_id=known.carrier_number_id if known else None,
                     carrier_previous=known.carrier_previous if known else None,
+                    twilio_previous=known.twilio_previous if known else None,
                 ),
             )
         if carrier:

@@ -4,9 +4,11 @@ Twilio's REST API (2010-04-01), HTTP Basic with the account SID and auth token:
 ``GET …/IncomingPhoneNumbers.json?PhoneNumber=<E.164>`` finds a number the account owns;
 failing that, ``GET …/OutgoingCallerIds.json?PhoneNumber=…`` finds a verified caller ID (a
 number the account may present, not receive calls on). ``POST …/IncomingPhoneNumbers/{Sid}.json``
-with ``VoiceUrl`` / ``VoiceMethod`` points the number's calls at the router's Twilio webhook,
-and back on release. Twilio's errors come back as ``ProvisioningError`` with Twilio's own
-``message`` and ``code``.
+with ``VoiceUrl`` / ``VoiceMethod`` points the number's calls at the router's Twilio webhook —
+and with ``VoiceApplicationSid`` and ``TrunkSid`` emptied, since Twilio ignores the voice URL
+of a number on a TwiML application or a SIP trunk (a trunk overrides both: the
+IncomingPhoneNumber resource) — and back to all of it on release. Twilio's errors come back as
+``ProvisioningError`` with Twilio's own ``message`` and ``code``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
+from router.core.models import TwilioRouting
 from router.outbound.carrier_http import carrier_call
+from router.outbound.livekit_sip import ProvisioningError
 
 TWILIO_API = "https://api.twilio.com/2010-04-01"
 
@@ -26,6 +30,26 @@ class IncomingNumber(msgspec.Struct, frozen=True):
     phone_number: str
     voice_url: str | None = None
     voice_method: str | None = None
+    voice_application_sid: str | None = None
+    trunk_sid: str | None = None
+
+    @property
+    def routing(self) -> TwilioRouting:
+        return TwilioRouting(
+            voice_url=self.voice_url,
+            voice_method=self.voice_method,
+            voice_application_sid=self.voice_application_sid or None,
+            trunk_sid=self.trunk_sid or None,
+        )
+
+    def reaches(self, voice_url: str) -> bool:
+        """Twilio sends this number's calls to ``voice_url`` (POST): no trunk or TwiML
+        application takes precedence over it."""
+        return (
+            not self.trunk_sid
+            and not self.voice_application_sid
+            and (self.voice_url, self.voice_method) == (voice_url, "POST")
+        )
 
 
 class _Incoming(msgspec.Struct):
@@ -66,13 +90,26 @@ class TwilioNumbers:
         found = msgspec.json.decode(raw, type=_CallerIds).outgoing_caller_ids
         return any(n.phone_number == e164 for n in found)
 
-    async def point(
-        self, account: str, token: str, sid: str, voice_url: str, voice_method: str
+    async def point(self, account: str, token: str, sid: str, voice_url: str) -> IncomingNumber:
+        """The number's calls to ``voice_url`` (POST): its TwiML application and SIP trunk,
+        which Twilio would use instead, are emptied."""
+        return await self.route(
+            account, token, sid, TwilioRouting(voice_url=voice_url, voice_method="POST")
+        )
+
+    async def route(
+        self, account: str, token: str, sid: str, routing: TwilioRouting
     ) -> IncomingNumber:
+        """Set the number's whole routing (an empty field clears it at Twilio)."""
         raw = await self._request(
             "point the number's voice URL", "POST", account, token,
             f"IncomingPhoneNumbers/{quote(sid, safe='')}.json",
-            form={"VoiceUrl": voice_url, "VoiceMethod": voice_method},
+            form={
+                "VoiceUrl": routing.voice_url or "",
+                "VoiceMethod": routing.voice_method or "POST",
+                "VoiceApplicationSid": routing.voice_application_sid or "",
+                "TrunkSid": routing.trunk_sid or "",
+            },
         )  # fmt: skip
         return msgspec.json.decode(raw, type=IncomingNumber)
 
@@ -135,8 +172,13 @@ class _TrunkNumber(msgspec.Struct, frozen=True):
     phone_number: str | None = None
 
 
+class _Meta(msgspec.Struct):
+    next_page_url: str | None = None
+
+
 class _TrunkNumbers(msgspec.Struct):
     phone_numbers: list[_TrunkNumber]
+    meta: _Meta = msgspec.field(default_factory=_Meta)
 
 
 class TwilioTrunks:
@@ -178,18 +220,27 @@ class TwilioTrunks:
         return trunk.sid
 
     async def attached(self, account: str, token: str, trunk_sid: str, number_sid: str) -> bool:
-        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
-        raw = await self._request("list the trunk's numbers", "GET", account, token, path)
-        numbers = msgspec.json.decode(raw, type=_TrunkNumbers).phone_numbers
-        return any(n.sid == number_sid for n in numbers)
+        """Whether the number is on the trunk: every page of the trunk's numbers is read
+        (Twilio pages lists, 50 to a page unless asked; ``meta.next_page_url`` leads on)."""
+        url: str | None = f"{self._base}/Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
+        url = f"{url}?PageSize=1000"  # the largest page Twilio serves
+        while url is not None:
+            raw = await _twilio_call(
+                self._session, "list the trunk's numbers", "GET", url, account, token
+            )
+            page = msgspec.json.decode(raw, type=_TrunkNumbers)
+            if any(n.sid == number_sid for n in page.phone_numbers):
+                return True
+            url = page.meta.next_page_url
+            if url is not None and not url.startswith(self._base + "/"):
+                # never send the account's credentials anywhere but Twilio's trunking API
+                raise ProvisioningError(f"Twilio's next page is elsewhere: {url[:100]}")
+        return False
 
     async def attach(self, account: str, token: str, trunk_sid: str, number_sid: str) -> None:
-        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
-        raw = await self._request("list the trunk's numbers", "GET", account, token, path)
-        if any(
-            n.sid == number_sid for n in msgspec.json.decode(raw, type=_TrunkNumbers).phone_numbers
-        ):
+        if await self.attached(account, token, trunk_sid, number_sid):
             return
+        path = f"Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
         await self._request(
             "attach the number to the SIP trunk", "POST", account, token, path,
             {"PhoneNumberSid": number_sid},
