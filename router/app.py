@@ -35,6 +35,7 @@ from router.ops import (
 )
 from router.ops.carriers import carriers_of
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
+from router.outbound.livekit_numbers import LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twirp import TwirpTransport
@@ -129,7 +130,11 @@ def build_app(
                     app[state.ORGS],
                     ProvisioningStates(redis),
                     carriers_of(config, session, app.get(state.INTEGRATIONS)),
-                )
+                    LiveKitNumbers(
+                        session, config.livekit_url, config.livekit_api_key,
+                        config.livekit_api_secret,
+                    ),
+                )  # fmt: skip
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(
                         provisioning.reconcile_loop(app, config.reconcile_s, config.reconcile_fix)

@@ -150,6 +150,31 @@ async def test_reconcile_merges_trunks_made_twice(provisioned):
     assert [list(r.trunk_ids) for r in standin.rules.values()] == [[kept.sip_trunk_id]]
 
 
+async def test_a_number_bought_from_livekit_is_bound_to_the_organizations_rule(provisioned, twirp):
+    """LiveKit lists a number it sold OFFLINE until it is bound to a dispatch rule: the
+    router binds it (PhoneNumberService.UpdatePhoneNumber) and reads its status back; a
+    release unbinds it."""
+    router, agent, standin = provisioned
+    numbers = twirp[0].phone_numbers
+    numbers["+14155550177"] = {
+        "id": "PN_lk1", "e164Format": "+14155550177", "status": "PHONE_NUMBER_STATUS_OFFLINE",
+        "sipDispatchRuleIds": [],
+    }  # fmt: skip
+    row = await import_number(router, e164="+14155550177", source="livekit", agentId=agent["id"])
+    [rule] = standin.rules.values()
+    assert numbers["+14155550177"]["status"] == "PHONE_NUMBER_STATUS_ACTIVE"
+    assert numbers["+14155550177"]["sipDispatchRuleIds"] == [rule.sip_dispatch_rule_id]
+    assert row["setupStatus"]["status"] == "ready", row["setupStatus"]["issues"]
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert numbers["+14155550177"]["status"] == "PHONE_NUMBER_STATUS_OFFLINE"
+    # A number LiveKit does not have in the project: the row says so in LiveKit's words.
+    missing = await import_number(
+        router, e164="+14155550178", source="livekit", agentId=agent["id"]
+    )
+    assert missing["setupStatus"]["status"] != "ready"
+    assert any("phone number not found" in i for i in missing["setupStatus"]["issues"])
+
+
 async def test_the_dispatch_rule_is_made_with_dispatch_rule_not_deprecated_fields(provisioned):
     router, agent, standin = provisioned
     await import_number(router, e164="+12015550501", agentId=agent["id"])

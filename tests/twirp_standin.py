@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from livekit import api
@@ -57,12 +58,49 @@ class TwirpStandIn:
         self.requests = 0
         self._ids = itertools.count(1)
         self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
+        # livekit.PhoneNumberService: the project's numbers bought from LiveKit, by E.164
+        self.phone_numbers: dict[str, dict[str, Any]] = {}
         self.sip_drop_next = 0  # SIP requests whose connection is dropped unanswered
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/twirp/{method:.+}", self._handle)
         return app
+
+    async def _phone_numbers(self, request: web.Request, name: str) -> web.Response:
+        """``livekit.PhoneNumberService`` in Twirp's JSON form (proto3 JSON mapping:
+        lowerCamel names, enums as their names), as ``livekit_phone_number.proto`` defines it:
+        a number bound to a dispatch rule is ACTIVE, one bound to none is OFFLINE ("not
+        associated with any dispatch rule"); a number or rule the project does not have is
+        refused. The SIP admin grant is required, as for the SIP service."""
+        if request.content_type != "application/json":
+            return self._error(400, "malformed", "this stand-in serves JSON here")
+        auth = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            claims = self.verifier.verify(auth)
+        except Exception as exc:
+            return self._error(401, "unauthenticated", f"invalid token: {exc}")
+        if not (claims.sip and claims.sip.admin):
+            return self._error(403, "permission_denied", "token lacks the SIP admin grant")
+        body = await request.json()
+        if name != "UpdatePhoneNumber":
+            return self._error(404, "bad_route", f"no such method {name}")
+        if set(body) - {"id", "phoneNumber", "sipDispatchRuleId"}:
+            return self._error(400, "malformed", f"unknown fields {sorted(body)}")
+        number = self.phone_numbers.get(body.get("phoneNumber", "")) or next(
+            (n for n in self.phone_numbers.values() if n["id"] == body.get("id")), None
+        )
+        if number is None:
+            return self._error(404, "not_found", "phone number not found")
+        rule = body.get("sipDispatchRuleId")
+        if rule is not None:
+            if rule and rule not in self.sip.rules:
+                return self._error(400, "invalid_argument", f"dispatch rule {rule} not found")
+            number["sipDispatchRuleIds"] = [rule] if rule else []
+            number["status"] = (
+                "PHONE_NUMBER_STATUS_ACTIVE" if rule else "PHONE_NUMBER_STATUS_OFFLINE"
+            )
+        return web.json_response({"phoneNumber": number})
 
     @staticmethod
     def _error(status: int, code: str, msg: str) -> web.Response:
@@ -72,6 +110,8 @@ class TwirpStandIn:
         received_at = time.perf_counter()
         self.requests += 1
         method = request.match_info["method"]
+        if method.startswith("livekit.PhoneNumberService/"):
+            return await self._phone_numbers(request, method.rsplit("/", 1)[1])
         kind = _METHODS.get(method) or SIP_METHODS.get(method)
         if kind is None:
             return self._error(404, "bad_route", f"no such method {method}")

@@ -22,6 +22,7 @@ from router import logs, metrics
 from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
 from router.errors import NotImplementedHere
 from router.ops.carriers import Carriers
+from router.outbound.livekit_numbers import ACTIVE, LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
 from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
@@ -78,9 +79,11 @@ class Provisioner:
         orgs: Organizations,
         states: ProvisioningStates,
         carriers: Carriers | None = None,
+        numbers: LiveKitNumbers | None = None,
     ) -> None:
         self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
         self.carriers = carriers or Carriers()
+        self.numbers = numbers  # LiveKit Phone Numbers: binding `source: livekit` numbers
 
     async def number_written(self, old: PhoneNumber | None, new: PhoneNumber | None) -> None:
         """Bring LiveKit in line with one number's write (import, PATCH, release)."""
@@ -97,6 +100,8 @@ class Provisioner:
                     await self.registry.claim_trunk(trunk.sip_trunk_id, org)
                     if row.e164 not in trunk.numbers:
                         trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
+                    if row.source == "livekit":
+                        carrier = await self._bind_livekit_number(row, trunk.sip_trunk_id)
                 # On the trunk; whatever the carrier side said (its issue, or where the number
                 # pointed before) stays in the state.
                 seen = carrier or Provisioning(ok=True, checked_at="")
@@ -107,6 +112,8 @@ class Provisioner:
                     ),
                 )
                 return
+            if old is not None and old.source == "livekit" and self.numbers is not None:
+                await self.numbers.bind(old.e164, "")  # no longer the organization's calls
             if old is not None and old.direction in INBOUND:
                 async with self.states.trunk_mutex(org):
                     found = await self.sip.trunk(org)
@@ -119,6 +126,27 @@ class Provisioner:
             if new is not None:
                 failed = Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
                 await self.states.save(new.id, failed)
+
+    async def _bind_livekit_number(self, row: PhoneNumber, trunk_id: str) -> Provisioning:
+        """A number bought from LiveKit bound to the organization's dispatch rule (LiveKit
+        lists an unbound one OFFLINE): its status as LiveKit reads it back."""
+        if self.numbers is None:
+            return Provisioning(ok=True, checked_at="")
+        rule = await self.sip.rule(trunk_id, row.organization_id)
+        if rule is None:
+            raise ProvisioningError("the organization's dispatch rule is missing")
+        bound = await self.numbers.bind(row.e164, rule.sip_dispatch_rule_id)
+        if bound.status != ACTIVE or rule.sip_dispatch_rule_id not in bound.sip_dispatch_rule_ids:
+            return Provisioning(
+                ok=False,
+                checked_at="",
+                issue=(
+                    f"LiveKit lists {row.e164} as {bound.status_word}, bound to "
+                    f"{', '.join(bound.sip_dispatch_rule_ids) or 'no dispatch rule'}: it takes "
+                    "calls once LiveKit shows it active on the organization's rule"
+                ),
+            )
+        return Provisioning(ok=True, checked_at="", carrier_number_id=bound.id or None)
 
     async def _rows(self, org: str) -> list[PhoneNumber]:
         rows: list[PhoneNumber] = []

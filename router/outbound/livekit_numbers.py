@@ -1,0 +1,96 @@
+"""LiveKit Phone Numbers (``livekit.PhoneNumberService``): binding a number bought from LiveKit
+to the organization's dispatch rule, and reading its status back.
+
+A number bought from LiveKit takes calls only once it is bound to a dispatch rule; until then
+LiveKit lists it ``OFFLINE`` (``livekit_phone_number.proto``: "Number is offline (not
+associated with any dispatch rule)"). livekit-api ships no client for this service and
+livekit-protocol's Python package no messages for it, so it is spoken as Twirp's JSON form of
+the same protocol: ``POST /twirp/livekit.PhoneNumberService/<Method>`` with
+``Content-Type: application/json`` and the proto3 JSON mapping (lowerCamel field names, enum
+names as strings), with a token carrying the SIP admin grant as the SIP service takes.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import aiohttp
+import msgspec
+from livekit import api
+
+from router.outbound.livekit_sip import ProvisioningError
+
+SERVICE = "livekit.PhoneNumberService"
+ACTIVE = "PHONE_NUMBER_STATUS_ACTIVE"
+
+
+class LiveKitNumber(msgspec.Struct, rename="camel", kw_only=True):
+    """The fields of ``livekit.PhoneNumber`` the router reads."""
+
+    id: str = ""
+    e164_format: str = ""
+    status: str = "PHONE_NUMBER_STATUS_UNSPECIFIED"
+    sip_dispatch_rule_ids: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def status_word(self) -> str:
+        return self.status.removeprefix("PHONE_NUMBER_STATUS_").lower()
+
+
+class _Updated(msgspec.Struct, rename="camel"):
+    phone_number: LiveKitNumber
+
+
+class _TwirpError(msgspec.Struct):
+    code: str = "unknown"
+    msg: str = ""
+
+
+class LiveKitNumbers:
+    """The PhoneNumberService calls provisioning makes (the session is the caller's)."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, api_key: str, api_secret: str
+    ) -> None:
+        scheme, sep, rest = url.partition("://")
+        base = f"{scheme.replace('ws', 'http')}{sep}{rest}".rstrip("/")
+        self._base = f"{base}/twirp/{SERVICE}"
+        self._session, self._key, self._secret = session, api_key, api_secret
+
+    async def bind(self, e164: str, rule_id: str) -> LiveKitNumber:
+        """The number bound to ``rule_id`` (an empty id unbinds it), as LiveKit then lists it."""
+        body = {"phoneNumber": e164, "sipDispatchRuleId": rule_id}
+        what = "bind the LiveKit number to the dispatch rule"
+        raw = await self._call(what, "UpdatePhoneNumber", body)
+        try:
+            return msgspec.json.decode(raw, type=_Updated).phone_number
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ProvisioningError(f"LiveKit answered a request to {what} with {exc}") from exc
+
+    async def _call(self, what: str, method: str, body: dict[str, Any]) -> bytes:
+        token = (
+            api.AccessToken(self._key, self._secret)
+            .with_sip_grants(api.SIPGrants(admin=True))
+            .with_ttl(datetime.timedelta(minutes=5))
+            .to_jwt()
+        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        try:
+            async with self._session.post(
+                f"{self._base}/{method}", data=msgspec.json.encode(body), headers=headers
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    try:
+                        error = msgspec.json.decode(raw, type=_TwirpError)
+                    except msgspec.DecodeError:
+                        error = _TwirpError(msg=raw[:200].decode(errors="replace"))
+                    raise ProvisioningError(
+                        f"LiveKit refused to {what}: {error.msg} ({error.code})",
+                        status=resp.status,
+                        code=error.code,
+                    )
+                return raw
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            raise ProvisioningError(f"LiveKit did not answer a request to {what}: {exc!r}") from exc
