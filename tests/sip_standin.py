@@ -141,16 +141,20 @@ class SipStandIn:
             return _error(404, "not_found", f"no trunk {req.sip_trunk_id}")
         if not req.HasField("update"):
             return _error(400, "invalid_argument", "only field updates are served here")
-        if req.update.HasField("numbers") and (problem := _list_update_error(req.update.numbers)):
-            return _error(400, "invalid_argument", problem)
+        for field in ("numbers", "allowed_addresses"):
+            if req.update.HasField(field) and (
+                problem := _list_update_error(getattr(req.update, field))
+            ):
+                return _error(400, "invalid_argument", problem)
         trunk = sip.SIPInboundTrunkInfo()
         trunk.CopyFrom(stored)  # loaded
         if self.interleave:
             await asyncio.sleep(self.interleave)  # another update may load the same trunk now
-        if req.update.HasField("numbers"):
-            numbers = _apply(list(trunk.numbers), req.update.numbers)
-            del trunk.numbers[:]
-            trunk.numbers.extend(numbers)
+        for field in ("numbers", "allowed_addresses"):
+            if req.update.HasField(field):
+                applied = _apply(list(getattr(trunk, field)), getattr(req.update, field))
+                del getattr(trunk, field)[:]
+                getattr(trunk, field).extend(applied)
         if req.update.HasField("metadata"):
             trunk.metadata = req.update.metadata
         if _insecure(trunk):

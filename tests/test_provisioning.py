@@ -124,6 +124,47 @@ async def test_releasing_the_last_inbound_number_retires_the_trunk_and_its_rule(
     assert report["organizations"] == [{"organizationId": "default"}]  # no drift
 
 
+async def test_an_organizations_trunk_takes_calls_from_its_allowed_addresses_only(provisioned):
+    """A stranger who knows the SIP URI must not ring the numbers: the organization names
+    where its carrier sends SIP from, and its managed trunk follows (on creation, at once on a
+    change, and in reconcile); with addresses set, the last number's release keeps the trunk
+    (LiveKit accepts a trunk with addresses and no numbers)."""
+    router, _, standin = provisioned
+    org = await (
+        await router.post(
+            "/v1/organizations",
+            json={"name": "Walled", "sipAllowedAddresses": ["54.172.60.0/30", "203.0.113.7"]},
+            headers=ADMIN,
+        )
+    ).json()
+    assert org["sipAllowedAddresses"] == ["54.172.60.0/30", "203.0.113.7/32"]
+    row = await import_number(
+        router, e164="+12015550701", organizationId=org["id"], dispatchMetadataTemplate={"a": 1}
+    )
+    [trunk] = _managed(standin)
+    assert list(trunk.allowed_addresses) == ["54.172.60.0/30", "203.0.113.7/32"]
+    url = f"/v1/organizations/{org['id']}"
+    patched = await router.patch(
+        url, json={"sipAllowedAddresses": ["198.51.100.0/24"]}, headers=ADMIN
+    )
+    assert patched.status == 200
+    assert list(_managed(standin)[0].allowed_addresses) == ["198.51.100.0/24"]
+    # Changed by hand at LiveKit: reported, then put back.
+    _managed(standin)[0].allowed_addresses.append("0.0.0.0/0")
+    report = await (
+        await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    ).json()
+    [walled] = [o for o in report["organizations"] if o["organizationId"] == org["id"]]
+    assert walled["addressesDiffer"] is True
+    assert list(_managed(standin)[0].allowed_addresses) == ["198.51.100.0/24"]
+    assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    [kept] = _managed(standin)
+    assert list(kept.numbers) == []
+    bad = await router.patch(url, json={"sipAllowedAddresses": ["not-an-address"]}, headers=ADMIN)
+    assert bad.status == 400
+    assert (await bad.json())["field"] == "sipAllowedAddresses"
+
+
 async def test_reconcile_merges_trunks_made_twice(provisioned):
     """Two managed trunks of one organization (made at once by an older router): reconcile
     reports them, and with fix keeps one holding every inbound number, with one rule."""

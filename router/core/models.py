@@ -194,6 +194,9 @@ class Organization(_Row, kw_only=True):
     id: str
     name: str
     number_limit: int = DEFAULT_NUMBER_LIMIT
+    # Where the organization's carrier sends SIP from (IPs or CIDRs): its managed LiveKit
+    # trunk takes calls from these only. Empty: from anywhere that knows a number.
+    sip_allowed_addresses: list[str] = msgspec.field(default_factory=list)
     created_at: str
     updated_at: str
 
@@ -201,11 +204,13 @@ class Organization(_Row, kw_only=True):
 class OrganizationCreate(_Body, kw_only=True):
     name: str
     number_limit: int = DEFAULT_NUMBER_LIMIT
+    sip_allowed_addresses: list[str] = msgspec.field(default_factory=list)
 
 
 class OrganizationPatch(_Body, kw_only=True):
     name: str | UnsetType = UNSET
     number_limit: int | UnsetType = UNSET
+    sip_allowed_addresses: list[str] | UnsetType = UNSET
 
 
 class ApiKey(_Row, kw_only=True):

@@ -8,6 +8,8 @@ Another organization's organization or key answers 404, as if it did not exist.
 
 from __future__ import annotations
 
+import ipaddress
+
 import msgspec
 from aiohttp import web
 
@@ -24,7 +26,7 @@ from router.core.models import (
     now_iso,
 )
 from router.errors import CredentialsUnreadable, NotFound, NotImplementedHere, ValidationError
-from router.ops import audit
+from router.ops import audit, provisioning
 from router.store.integrations import (
     Carrier,
     Credentials,
@@ -51,11 +53,29 @@ class Removed(msgspec.Struct):
     deleted: bool
 
 
-def _check(org: Organization) -> None:
+MAX_ADDRESSES = 100
+
+
+def _check(org: Organization) -> Organization:
+    """The organization as stored: every rule checked, addresses in canonical form."""
     if not org.name.strip() or len(org.name) > _MAX_NAME:
         raise ValidationError(f"name: 1 to {_MAX_NAME} characters", field="name")
     if not 0 <= org.number_limit <= MAX_NUMBER_LIMIT:
         raise ValidationError(f"numberLimit: 0 to {MAX_NUMBER_LIMIT}", field="numberLimit")
+    if len(org.sip_allowed_addresses) > MAX_ADDRESSES:
+        raise ValidationError(
+            f"sipAllowedAddresses: at most {MAX_ADDRESSES}", field="sipAllowedAddresses"
+        )
+    canonical = []
+    for address in org.sip_allowed_addresses:
+        try:
+            canonical.append(str(ipaddress.ip_network(address.strip(), strict=False)))
+        except ValueError:
+            raise ValidationError(
+                f"sipAllowedAddresses: {address!r} is not an IP address or CIDR range",
+                field="sipAllowedAddresses",
+            ) from None
+    return msgspec.structs.replace(org, sip_allowed_addresses=list(dict.fromkeys(canonical)))
 
 
 def _org_id(request: web.Request) -> str:
@@ -82,10 +102,11 @@ async def create_organization(request: web.Request) -> web.Response:
         id=new_id("org"),
         name=body.name,
         number_limit=body.number_limit,
+        sip_allowed_addresses=body.sip_allowed_addresses,
         created_at=now,
         updated_at=now,
     )
-    _check(org)
+    org = _check(org)
     await request.app[state.ORGS].save(org, create=True)
     await audit.note(request, org.id, "organization.created", org.id, after=org)
     return json_response(org, status=201)
@@ -101,13 +122,15 @@ async def get_organization(request: web.Request) -> web.Response:
 @routes.patch("/v1/organizations/{id}")
 @documented(request=OrganizationPatch, response=Organization, errors=(404,))
 async def patch_organization(request: web.Request) -> web.Response:
-    """Rename an organization or change its number limit."""
+    """Rename an organization, change its number limit, or the addresses its carrier sends
+    SIP from (``sipAllowedAddresses``: its managed LiveKit trunk follows at once)."""
     orgs = request.app[state.ORGS]
     patch = await read_json(request, OrganizationPatch)
     old = await orgs.get(request.match_info["id"])
-    org: Organization = apply_patch(old, patch, updated_at=now_iso())
-    _check(org)
+    org: Organization = _check(apply_patch(old, patch, updated_at=now_iso()))
     await orgs.save(org, create=False)
+    if org.sip_allowed_addresses != old.sip_allowed_addresses:
+        await provisioning.organization_changed(request, org)
     await audit.note(request, org.id, "organization.updated", org.id, before=old, after=org)
     return json_response(org)
 

@@ -19,8 +19,8 @@ import msgspec
 from aiohttp import web
 
 from router import logs, metrics
-from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
-from router.errors import NotImplementedHere
+from router.core.models import INBOUND, Organization, PhoneNumber, Provisioning, now_iso
+from router.errors import NotFound, NotImplementedHere
 from router.ops.carriers import Carriers
 from router.outbound.livekit_numbers import ACTIVE, LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
@@ -44,6 +44,7 @@ class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     extra: list[str] = msgspec.field(default_factory=list)  # on the trunk, not a row's
     carrier: list[str] = msgspec.field(default_factory=list)  # carrier numbers pointed elsewhere
     duplicates: int = 0  # managed trunks beyond the first (made twice at once): merged by fix
+    addresses_differ: bool = False  # the trunk's allowed addresses are not the organization's
     fixed: bool = False
     error: str | None = None
 
@@ -62,6 +63,7 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
             or o.extra
             or o.carrier
             or o.duplicates
+            or o.addresses_differ
             or o.error
             for o in self.organizations
         )
@@ -96,7 +98,8 @@ class Provisioner:
         try:
             if wanted:
                 async with self.states.trunk_mutex(org):
-                    trunk, _ = await self.sip.ensure(org, [row.e164])
+                    addresses = await self._addresses(org)
+                    trunk, _ = await self.sip.ensure(org, [row.e164], addresses)
                     await self.registry.claim_trunk(trunk.sip_trunk_id, org)
                     if row.e164 not in trunk.numbers:
                         trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
@@ -126,6 +129,26 @@ class Provisioner:
             if new is not None:
                 failed = Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
                 await self.states.save(new.id, failed)
+
+    async def _addresses(self, org: str) -> list[str]:
+        """Where the organization's carrier sends SIP from (its trunk takes calls from these
+        only; none: from anywhere)."""
+        try:
+            return (await self.orgs.get(org)).sip_allowed_addresses
+        except NotFound:
+            return []
+
+    async def addresses_changed(self, org: str) -> None:
+        """The organization's allowed addresses changed: its trunk (if any) follows now; a
+        refusal is logged and left to the next reconcile, which reports and repairs it."""
+        try:
+            async with self.states.trunk_mutex(org):
+                trunk = await self.sip.trunk(org)
+                if trunk is not None:
+                    await self.sip.set_addresses(trunk, await self._addresses(org))
+        except (ProvisioningError, MutexBusy) as exc:
+            metrics.PROVISIONING_FAILURES.labels("addresses").inc()
+            log.warning("provisioning_failed", organization=org, error=str(exc)[:300])
 
     async def _bind_livekit_number(self, row: PhoneNumber, trunk_id: str) -> Provisioning:
         """A number bought from LiveKit bound to the organization's dispatch rule (LiveKit
@@ -201,10 +224,11 @@ class Provisioner:
             await self.registry.claim_trunk(trunk.sip_trunk_id, org)
         rows = [r for r in await self._rows(org) if r.direction in INBOUND]
         wanted = {r.e164 for r in rows}
+        addresses = await self._addresses(org)
         if trunk is None:
             drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
             if fix and wanted:
-                trunk, _ = await self.sip.ensure(org, sorted(wanted))
+                trunk, _ = await self.sip.ensure(org, sorted(wanted), addresses)
                 await self.registry.claim_trunk(trunk.sip_trunk_id, org)
                 drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
             return msgspec.structs.replace(drift, duplicates=duplicates), rows
@@ -217,7 +241,11 @@ class Provisioner:
             missing=sorted(wanted - on_trunk),
             extra=sorted(on_trunk - wanted),
             duplicates=duplicates if fix else len(trunks) - 1,
+            addresses_differ=set(trunk.allowed_addresses) != set(addresses),
         )
+        if fix and drift.addresses_differ:
+            trunk = await self.sip.set_addresses(trunk, addresses)
+            drift = msgspec.structs.replace(drift, fixed=True)
         if fix and (drift.missing or drift.extra or drift.rule_missing):
             if drift.missing:
                 await self.sip.change(trunk.sip_trunk_id, add=drift.missing, remove=drift.extra)
@@ -287,6 +315,13 @@ async def check_import(request: web.Request, row: PhoneNumber) -> PhoneNumber:
     if provisioner is None:
         return row
     return await provisioner.carriers.check_import(row)
+
+
+async def organization_changed(request: web.Request, org: Organization) -> None:
+    """After an organization's allowed addresses changed: its LiveKit trunk follows."""
+    provisioner = request.app.get(PROVISIONER)
+    if provisioner is not None:
+        await provisioner.addresses_changed(org.id)
 
 
 async def number_written(

@@ -108,7 +108,9 @@ class LiveKitSip:
         found = await self.rules(trunk_id, org)
         return found[0] if found else None
 
-    async def ensure(self, org: str, seed: list[str]) -> tuple[sip.SIPInboundTrunkInfo, bool]:
+    async def ensure(
+        self, org: str, seed: list[str], addresses: Sequence[str] = ()
+    ) -> tuple[sip.SIPInboundTrunkInfo, bool]:
         """The organization's trunk and rule, made if missing (with ``seed`` as the first
         numbers); whether anything had to be made. LiveKit has no unique trunk name: the
         caller holds the organization's trunk mutex (``store.mutex``)."""
@@ -119,6 +121,7 @@ class LiveKitSip:
                 name=trunk_name(org),
                 metadata=_metadata(org),
                 numbers=seed,
+                allowed_addresses=list(addresses),
                 include_headers=sip.SIPHeaderOptions.SIP_ALL_HEADERS,
             )
             trunk = await self._call(
@@ -169,6 +172,27 @@ class LiveKitSip:
             "updates (another writer changes it at the same time)"
         )
 
+    async def set_addresses(
+        self, trunk: sip.SIPInboundTrunkInfo, addresses: Sequence[str]
+    ) -> sip.SIPInboundTrunkInfo:
+        """The trunk takes calls from ``addresses`` only (empty: from anywhere), changed field
+        by field and read back."""
+        current, wanted = set(trunk.allowed_addresses), set(addresses)
+        if current == wanted:
+            return trunk
+        update = models.ListUpdate(add=sorted(wanted - current), remove=sorted(current - wanted))
+        await self._call(
+            "update the inbound trunk's allowed addresses",
+            self._api.sip.update_inbound_trunk_fields(trunk.sip_trunk_id, allowed_addresses=update),
+        )
+        stored = await self._stored(trunk.sip_trunk_id)
+        if set(stored.allowed_addresses) != wanted:
+            raise ProvisioningError(
+                f"LiveKit's trunk {trunk.sip_trunk_id} does not hold the allowed addresses asked "
+                "for after the update"
+            )
+        return stored
+
     async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
         listed = await self._call(
             "read the inbound trunk back",
@@ -189,6 +213,7 @@ class LiveKitSip:
         when the last numbers go, the trunk and its rules are deleted instead (the next
         import makes them again)."""
         left = set(trunk.numbers) - set(numbers)
+        # (a trunk with allowed addresses or auth may stay with no numbers)
         has_auth = bool(trunk.auth_username or trunk.auth_password)
         if left or has_auth or trunk.allowed_addresses:
             await self.change(trunk.sip_trunk_id, remove=numbers)
