@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import time
 from typing import Any
@@ -107,50 +108,103 @@ async def post_telnyx_json(client: TestClient[Any, Any], body: bytes, **sign: An
     return await client.post("/webhooks/telnyx", data=body, headers=headers)
 
 
+def _telnyx_error(status: int, code: str, title: str, detail: str = "") -> web.Response:
+    error = {"code": code, "title": title, **({"detail": detail} if detail else {})}
+    return web.json_response({"errors": [error]}, status=status)
+
+
 class TelnyxStandIn:
-    """Telnyx's Call Control API as the router uses it: checks path, auth and body shape."""
+    """Telnyx's API as the router uses it: Call Control commands (path, auth and body
+    shape), number management and TeXML / Call Control applications. Everything belongs to an
+    account, as at Telnyx: an API key sees only its account's numbers and applications
+    (another's is not found), and a number can be pointed only at an application of its own
+    account (Telnyx's number settings offer the account's connections only)."""
+
+    PLATFORM = "platform"
 
     def __init__(self) -> None:
         self.commands: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
         self.fail_next: list[int] = []
-        # The account's numbers (Telnyx's number management API): id -> the number's fields.
+        # API key -> its account; the numbers (id -> fields, with their "account") and the
+        # TeXML / Call Control applications (id -> fields, with their "account").
+        self.accounts: dict[str, str] = {TELNYX_API_KEY: self.PLATFORM}
         self.numbers: dict[str, dict[str, Any]] = {}
+        self.applications: dict[str, dict[str, Any]] = {}
         self.fail_numbers_next: list[int] = []
+        self._ids = itertools.count(2680000000000000100)
+
+    def application(self, app_id: str, account: str = PLATFORM, kind: str = "texml") -> None:
+        self.applications[app_id] = {
+            "id": app_id, "account": account, "record_type": f"{kind}_application",
+            "friendly_name": app_id,
+        }  # fmt: skip
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v2/calls/{id}/actions/{action}", self._handle)
         app.router.add_get("/v2/phone_numbers", self._list_numbers)
         app.router.add_patch("/v2/phone_numbers/{id}", self._update_number)
+        for kind in ("texml", "call_control"):
+            app.router.add_get(f"/v2/{kind}_applications/{{id}}", self._get_application)
+        app.router.add_post("/v2/texml_applications", self._create_texml_application)
         return app
 
-    def _authorized(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("Authorization") != f"Bearer {TELNYX_API_KEY}":
-            return web.json_response(
-                {"errors": [{"code": "10009", "title": "Authentication failed"}]}, status=401
-            )
-        return None
+    def _account(self, request: web.Request) -> str | web.Response:
+        account = self.accounts.get(
+            request.headers.get("Authorization", "").removeprefix("Bearer ")
+        )
+        if account is None:
+            return _telnyx_error(401, "10009", "Authentication failed")
+        return account
+
+    def _mine(self, account: str) -> list[dict[str, Any]]:
+        return [n for n in self.numbers.values() if n.get("account", self.PLATFORM) == account]
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        if isinstance(account, web.Response):
+            return account
+        kind = request.path.split("/")[2].removesuffix("s")
+        found = self.applications.get(request.match_info["id"])
+        if found is None or found["account"] != account or found["record_type"] != kind:
+            return _telnyx_error(404, "10005", "Resource not found")
+        return web.json_response({"data": found})
+
+    async def _create_texml_application(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        if isinstance(account, web.Response):
+            return account
+        body = await request.json()
+        # TeXML Applications reference: friendly_name and voice_url are required.
+        missing = [f for f in ("friendly_name", "voice_url") if not body.get(f)]
+        if missing:
+            return _telnyx_error(422, "10015", "Invalid value", f"{missing} required")
+        app_id = str(next(self._ids))
+        self.applications[app_id] = {
+            "id": app_id, "account": account, "record_type": "texml_application", **body,
+        }  # fmt: skip
+        return web.json_response({"data": self.applications[app_id]}, status=201)
 
     async def _list_numbers(self, request: web.Request) -> web.Response:
-        refused = self._authorized(request)
-        if refused is not None:
-            return refused
+        account = self._account(request)
+        if isinstance(account, web.Response):
+            return account
         wanted = request.query.get("filter[phone_number]")
         # Telnyx's List phone numbers: "Filter by phone number. Requires at least three digits.
         # Non-numerical characters will result in no values being returned." (the API
         # reference of GET /v2/phone_numbers; a partial match on the digits)
         if wanted is None:
-            found = list(self.numbers.values())
+            found = self._mine(account)
         elif not wanted.isdigit() or len(wanted) < 3:
             found = []
         else:
-            found = [n for n in self.numbers.values() if wanted in n["phone_number"]]
+            found = [n for n in self._mine(account) if wanted in n["phone_number"]]
         return web.json_response({"data": found, "meta": {"total_results": len(found)}})
 
     async def _update_number(self, request: web.Request) -> web.Response:
-        refused = self._authorized(request)
-        if refused is not None:
-            return refused
+        account = self._account(request)
+        if isinstance(account, web.Response):
+            return account
         if self.fail_numbers_next:
             status = self.fail_numbers_next.pop(0)
             return web.json_response(
@@ -158,14 +212,15 @@ class TelnyxStandIn:
                 status=status,
             )
         number = self.numbers.get(request.match_info["id"])
-        if number is None:
-            return web.json_response(
-                {"errors": [{"code": "10005", "title": "Resource not found"}]}, status=404
-            )
+        if number is None or number.get("account", self.PLATFORM) != account:
+            return _telnyx_error(404, "10005", "Resource not found")
         body = await request.json()
         if set(body) - {"connection_id", "tags", "customer_reference"}:
-            return web.json_response(
-                {"errors": [{"code": "10015", "title": "Bad Request"}]}, status=400
+            return _telnyx_error(400, "10015", "Bad Request")
+        target = body.get("connection_id")
+        if target is not None and self.applications.get(target, {}).get("account") != account:
+            return _telnyx_error(
+                422, "10015", "Invalid connection_id", f"{target} is not a connection of yours"
             )
         number.update(body)
         return web.json_response({"data": number})

@@ -6,6 +6,7 @@ messages, the JWT checked with TokenVerifier, the SIP admin grant required)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -360,6 +361,8 @@ ROUTERS_APP = "2680000000000000001"  # the router's TeXML application (TELNYX_CO
 @pytest.fixture
 async def telnyx_api(aiohttp_server: Any) -> Any:
     standin = TelnyxStandIn()
+    standin.application(ROUTERS_APP)  # the platform's application (TELNYX_CONNECTION_ID)
+    standin.application("1111111111111111111")  # where the number pointed before
     server = await aiohttp_server(standin.app())
     standin.numbers["1293384261075731499"] = {
         "id": "1293384261075731499", "phone_number": "+13125550111",
@@ -756,3 +759,67 @@ async def test_an_organizations_managed_trunk_id_cannot_be_named_by_another(prov
     )  # fmt: skip
     assert refused.status == 404
     assert (await refused.json())["field"] == "sipTrunkId"
+
+
+async def test_each_organizations_telnyx_account_has_its_own_application_and_key(
+    make_router, twirp, telnyx_api
+):
+    """Telnyx applications and webhook keys belong to an account: an organization on its own
+    Telnyx account gets an application made there (the stand-in refuses to point a number at
+    another account's), and its webhooks are checked with its account's public key."""
+    from urllib.parse import urlencode
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from tests.carrier_helpers import LIVEKIT_SIP_URI, TELNYX_PRIVATE, TELNYX_PUBLIC, telnyx_headers
+
+    standin, base = telnyx_api
+    standin.accounts["KEY_org_b"] = "account-b"
+    standin.numbers["2293384261075731499"] = {
+        "id": "2293384261075731499", "phone_number": "+13125550222", "account": "account-b",
+        "connection_id": None, "record_type": "phone_number",
+    }  # fmt: skip
+    b_key = Ed25519PrivateKey.generate()
+    b_public = base64.b64encode(b_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    router = await make_router(
+        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
+        telnyx_api_base_url=base, public_url=PUBLIC, telnyx_public_key=TELNYX_PUBLIC,
+        livekit_sip_uri=LIVEKIT_SIP_URI,
+    )  # fmt: skip
+    org = await (await router.post("/v1/organizations", json={"name": "B"}, headers=ADMIN)).json()
+    url = f"/v1/organizations/{org['id']}/integrations/telnyx"
+    foreign = {"apiKey": "KEY_org_b", "connectionId": ROUTERS_APP}
+    refused = await router.put(url, json=foreign, headers=ADMIN)
+    assert refused.status == 400  # the platform's application is not on B's account
+    assert (await refused.json())["field"] == "connectionId"
+    bad_key = await router.put(
+        url, json={"apiKey": "KEY_org_b", "publicKey": "eA=="}, headers=ADMIN
+    )
+    assert (await bad_key.json())["field"] == "publicKey"
+    body = {"apiKey": "KEY_org_b", "publicKey": b_public.decode()}
+    view = await (await router.put(url, json=body, headers=ADMIN)).json()
+    made = view["connectionId"]
+    assert standin.applications[made]["account"] == "account-b"
+    assert standin.applications[made]["voice_url"] == f"{PUBLIC}/webhooks/telnyx"
+    row = await import_number(
+        router, e164="+13125550222", source="telnyx", organizationId=org["id"],
+        dispatchMetadataTemplate={"a": 1},
+    )  # fmt: skip
+    assert row["setupStatus"]["sipConnectionReady"] is True, row["setupStatus"]["issues"]
+    assert standin.numbers["2293384261075731499"]["connection_id"] == made
+
+    async def texml(connection: str, key: Any, sid: str) -> int:
+        form = urlencode({"CallSid": sid, "From": "+14155550100", "To": "+13125550222",
+                          "ConnectionId": connection}).encode()  # fmt: skip
+        resp = await router.post(
+            "/webhooks/telnyx", data=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     **telnyx_headers(form, key=key)},
+        )  # fmt: skip
+        return resp.status
+
+    assert await texml(made, b_key, "v3:b1") == 200  # B's account, B's key
+    assert await texml(made, TELNYX_PRIVATE, "v3:b2") == 403  # the platform's key: not B's
+    assert await texml(ROUTERS_APP, TELNYX_PRIVATE, "v3:p1") == 200  # the platform's own
+    assert await texml(ROUTERS_APP, b_key, "v3:p2") == 403

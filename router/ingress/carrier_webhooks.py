@@ -13,6 +13,7 @@ worker transfers or rejects it through Telnyx's API; other events are acknowledg
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -179,6 +180,53 @@ def _require_sip_uri(request: web.Request, source: str) -> None:
         raise Unavailable(f"{source} calls cannot be bridged: LIVEKIT_SIP_URI is not set")
 
 
+class _Connection(msgspec.Struct):
+    connection_id: str | None = None
+
+
+class _ConnectionData(msgspec.Struct):
+    payload: _Connection = msgspec.field(default_factory=_Connection)
+
+
+class _ConnectionEvent(msgspec.Struct):
+    data: _ConnectionData = msgspec.field(default_factory=_ConnectionData)
+
+
+_connection_event = msgspec.json.Decoder(_ConnectionEvent)
+
+
+def _telnyx_connection(content_type: str, body: bytes) -> str | None:
+    """The application a Telnyx webhook names (TeXML ``ConnectionId``, Call Control
+    ``data.payload.connection_id``). Read before the signature is checked, it only chooses
+    which account's key checks it: a forged id leads to a key the forger does not hold."""
+    if content_type == _FORM:
+        return dict(_form_pairs(body)).get("ConnectionId") or None
+    try:
+        return _connection_event.decode(body).data.payload.connection_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+async def _telnyx_key(request: web.Request, body: bytes) -> bytes:
+    """The public key Telnyx signed this webhook with: each account signs with its own, so a
+    connection that is an organization's integration has that account's key; any other is
+    the platform's (``TELNYX_PUBLIC_KEY``)."""
+    config = request.app[state.CONFIG]
+    connection = _telnyx_connection(request.content_type, body)
+    integrations = request.app.get(state.INTEGRATIONS)
+    if connection and integrations is not None:
+        async with redis_deadline(request):
+            found = await integrations.telnyx_connection(connection)
+        if found is not None and found[1].public_key:
+            return base64.b64decode(found[1].public_key)
+    if config.telnyx_public_key is None:
+        raise Forbidden(
+            f"Telnyx connection {connection!r} is no organization's integration with a public "
+            "key, and TELNYX_PUBLIC_KEY is not set"
+        )
+    return config.telnyx_public_key
+
+
 async def _twilio_token(request: web.Request, account_sid: str | None) -> str | None:
     """The auth token Twilio signed this request with: Twilio signs each account's webhooks
     with that account's own token, so an organization's account (its integration, found by
@@ -231,11 +279,14 @@ async def twilio_voice(request: web.Request) -> web.Response:
 async def telnyx(request: web.Request) -> web.Response:
     received = events.now_ms()
     config = request.app[state.CONFIG]
-    if config.telnyx_public_key is None:
-        raise Unavailable("Telnyx webhooks disabled: set TELNYX_PUBLIC_KEY")
+    if config.telnyx_public_key is None and state.INTEGRATIONS not in request.app:
+        raise Unavailable(
+            "Telnyx webhooks disabled: set TELNYX_PUBLIC_KEY, or ROUTER_SECRETS_KEY for "
+            "organizations' own Telnyx accounts"
+        )
     body = await read_body(request, limit=MAX_BODY, types=(_FORM, "application/json"))
     verify_telnyx(
-        config.telnyx_public_key,
+        await _telnyx_key(request, body),
         body,
         request.headers.get("telnyx-signature-ed25519"),
         request.headers.get("telnyx-timestamp"),

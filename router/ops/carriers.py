@@ -22,15 +22,61 @@ from router.store.integrations import Integrations, TelnyxCredentials, TwilioCre
 
 class TelnyxSide(msgspec.Struct, frozen=True):
     """What pointing Telnyx numbers at the router needs: the client, the organizations'
-    stored credentials, and the router's application (``TELNYX_CONNECTION_ID``)."""
+    stored credentials, the platform account's application (``TELNYX_CONNECTION_ID``) and the
+    router's Telnyx webhook as Telnyx must call it (``ROUTER_PUBLIC_URL``; None: unset).
+    Applications belong to an account: each organization's numbers are pointed at its own
+    integration's application, the platform's only when it gave none."""
 
     numbers: TelnyxNumbers
     integrations: Integrations
-    connection_id: str
+    connection_id: str | None
+    voice_url: str | None = None
+
+    async def account(self, org: str) -> TelnyxCredentials | None:
+        found = await self.integrations.get(org, "telnyx")
+        return found if isinstance(found, TelnyxCredentials) else None
 
     async def key(self, org: str) -> str | None:
-        found = await self.integrations.get(org, "telnyx")
-        return found.api_key if isinstance(found, TelnyxCredentials) else None
+        found = await self.account(org)
+        return found.api_key if found is not None else None
+
+    async def target(self, org: str) -> str | None:
+        """The application the organization's numbers are pointed at."""
+        found = await self.account(org)
+        return (found.connection_id if found else None) or self.connection_id
+
+    async def prepare(self, org: str, credentials: TelnyxCredentials) -> TelnyxCredentials:
+        """The integration as it will be kept: its application verified on its account; when
+        it names none, the platform's if it is on this account (the platform's own), else one
+        made there (a TeXML application calling the router)."""
+        try:
+            if credentials.connection_id:
+                if not await self.numbers.application(
+                    credentials.api_key, credentials.connection_id
+                ):
+                    raise ValidationError(
+                        f"connectionId: {credentials.connection_id} is not a TeXML or Call "
+                        "Control application of this Telnyx account",
+                        field="connectionId",
+                    )
+                return credentials
+            if self.connection_id and await self.numbers.application(
+                credentials.api_key, self.connection_id
+            ):
+                return credentials  # the platform's own account: its application
+            if self.voice_url is not None:
+                made = await self.numbers.create_texml_application(
+                    credentials.api_key, f"call-router/{org}", self.voice_url
+                )
+                return msgspec.structs.replace(credentials, connection_id=made)
+        except ProvisioningError as exc:
+            raise RemoteRefusal(str(exc)) from exc
+        raise ValidationError(
+            "connectionId: give the account's TeXML or Call Control application, or set "
+            "ROUTER_PUBLIC_URL so that the router can make one (TELNYX_CONNECTION_ID is not an "
+            "application of this account)",
+            field="connectionId",
+        )
 
 
 class TwilioSide(msgspec.Struct, frozen=True):
@@ -56,14 +102,14 @@ def carriers_of(
     the credentials store (``ROUTER_SECRETS_KEY``)."""
     if integrations is None:
         return Carriers()
-    telnyx = None
-    if config.telnyx_connection_id:
-        telnyx = TelnyxSide(
-            TelnyxNumbers(session, config.telnyx_api_base_url),
-            integrations,
-            config.telnyx_connection_id,
-        )
-    voice = f"{config.public_url.rstrip('/')}/webhooks/twilio/voice" if config.public_url else None
+    base = config.public_url.rstrip("/") if config.public_url else None
+    telnyx = TelnyxSide(
+        TelnyxNumbers(session, config.telnyx_api_base_url),
+        integrations,
+        config.telnyx_connection_id,
+        f"{base}/webhooks/telnyx" if base else None,
+    )
+    voice = f"{base}/webhooks/twilio/voice" if base else None
     twilio = TwilioSide(
         TwilioNumbers(session, config.twilio_api_base_url),
         integrations,
@@ -146,11 +192,17 @@ class Carriers:
                 return None
             if state is not None and state.carrier_number_id:
                 return state  # pointed already (a PATCH of routing fields)
+            target = await self.telnyx.target(row.organization_id)
+            if target is None:
+                raise ProvisioningError(
+                    "no Telnyx application to point the number at: give the integration's "
+                    "connectionId (or set TELNYX_CONNECTION_ID for the platform's account)"
+                )
             found = await self.telnyx.numbers.find(key, row.e164)
             if found is None:
                 raise ProvisioningError(f"{row.e164} is no longer on the Telnyx account")
-            if found.connection_id != self.telnyx.connection_id:
-                await self.telnyx.numbers.point(key, found.id, self.telnyx.connection_id)
+            if found.connection_id != target:
+                await self.telnyx.numbers.point(key, found.id, target)
             return Provisioning(
                 ok=True,
                 checked_at=now_iso(),
@@ -293,10 +345,11 @@ class Carriers:
             number = await self.telnyx.numbers.find(key, row.e164)
             if number is None:
                 return f"{row.e164} is no longer on the Telnyx account"
-            if number.connection_id == self.telnyx.connection_id:
+            target = await self.telnyx.target(row.organization_id)
+            if target is None or number.connection_id == target:
                 return None
             if fix:
-                await self.telnyx.numbers.point(key, number.id, self.telnyx.connection_id)
+                await self.telnyx.numbers.point(key, number.id, target)
             return f"Telnyx number's connection points elsewhere: {number.connection_id}"
         return None
 

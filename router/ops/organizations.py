@@ -8,6 +8,8 @@ Another organization's organization or key answers 404, as if it did not exist.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 
 import msgspec
@@ -189,6 +191,8 @@ class IntegrationView(msgspec.Struct, rename="camel", kw_only=True, omit_default
     carrier: str
     configured: bool
     account_sid: str | None = None  # Twilio's account (not a secret)
+    connection_id: str | None = None  # Telnyx's application the numbers are pointed at
+    public_key: str | None = None  # Telnyx's webhook public key (not a secret)
     issue: str | None = None  # stored, but unreadable: why, and what to do
 
 
@@ -199,6 +203,8 @@ class CredentialsBody(msgspec.Struct, rename="camel", kw_only=True):
     account_sid: str | None = None
     auth_token: str | None = None
     api_key: str | None = None
+    connection_id: str | None = None
+    public_key: str | None = None
 
 
 def _integrations(request: web.Request) -> Integrations:
@@ -224,7 +230,30 @@ def _carrier(request: web.Request) -> Carrier:
 
 def _view(carrier: str, found: Credentials | None) -> IntegrationView:
     sid = found.account_sid if isinstance(found, TwilioCredentials) else None
-    return IntegrationView(carrier=carrier, configured=found is not None, account_sid=sid)
+    telnyx = found if isinstance(found, TelnyxCredentials) else None
+    return IntegrationView(
+        carrier=carrier,
+        configured=found is not None,
+        account_sid=sid,
+        connection_id=telnyx.connection_id if telnyx else None,
+        public_key=telnyx.public_key if telnyx else None,
+    )
+
+
+def _check_public_key(value: str | None) -> None:
+    """A Telnyx account's webhook public key: base64 of a 32-byte ed25519 key."""
+    if value is None:
+        return
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValidationError(
+            "publicKey: the account's webhook public key, base64 of 32 bytes (Mission Control "
+            "Portal: Keys & Credentials, Public Key)",
+            field="publicKey",
+        )
 
 
 @routes.get("/v1/organizations/{id}/integrations")
@@ -259,6 +288,9 @@ async def save_integration(request: web.Request) -> web.Response:
     await request.app[state.ORGS].get(org_id)
     kind = TwilioCredentials if carrier == "twilio" else TelnyxCredentials
     credentials: Credentials = await read_json(request, kind)
+    if isinstance(credentials, TelnyxCredentials):
+        _check_public_key(credentials.public_key)
+        credentials = await provisioning.prepare_telnyx(request, org_id, credentials)
     await _integrations(request).save(org_id, carrier, credentials)
     await audit.note(request, org_id, "integration.saved", carrier)
     return json_response(_view(carrier, credentials))

@@ -24,6 +24,7 @@ from router.errors import NotFound, NotImplementedHere
 from router.ops.carriers import Carriers
 from router.outbound.livekit_numbers import ACTIVE, LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip, ProvisioningError
+from router.store.integrations import TelnyxCredentials
 from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
@@ -315,6 +316,17 @@ async def check_import(request: web.Request, row: PhoneNumber) -> PhoneNumber:
     if provisioner is None:
         return row
     return await provisioner.carriers.check_import(row)
+
+
+async def prepare_telnyx(
+    request: web.Request, org: str, credentials: TelnyxCredentials
+) -> TelnyxCredentials:
+    """A Telnyx integration as it will be kept: its application verified on its account, or
+    made there, when the router provisions carriers."""
+    provisioner = request.app.get(PROVISIONER)
+    if provisioner is None or provisioner.carriers.telnyx is None:
+        return credentials
+    return await provisioner.carriers.telnyx.prepare(org, credentials)
 
 
 async def organization_changed(request: web.Request, org: Organization) -> None:

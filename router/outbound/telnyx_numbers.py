@@ -18,6 +18,7 @@ import aiohttp
 import msgspec
 
 from router.outbound.carrier_http import carrier_call
+from router.outbound.livekit_sip import ProvisioningError
 
 
 class TelnyxNumber(msgspec.Struct, frozen=True):
@@ -32,6 +33,14 @@ class _Listed(msgspec.Struct):
 
 class _One(msgspec.Struct):
     data: TelnyxNumber
+
+
+class _Application(msgspec.Struct):
+    id: str
+
+
+class _OneApplication(msgspec.Struct):
+    data: _Application
 
 
 class TelnyxNumbers:
@@ -53,6 +62,30 @@ class TelnyxNumbers:
             body={"connection_id": connection_id},
         )  # fmt: skip
         return msgspec.json.decode(raw, type=_One).data
+
+    async def application(self, api_key: str, connection_id: str) -> bool:
+        """Whether ``connection_id`` is a TeXML or Call Control application of the account
+        (applications belong to an account: another's is not found)."""
+        for kind in ("texml_applications", "call_control_applications"):
+            try:
+                await self._request(
+                    "look the application up", "GET",
+                    f"/{kind}/{quote(connection_id, safe='')}", api_key,
+                )  # fmt: skip
+            except ProvisioningError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            return True
+        return False
+
+    async def create_texml_application(self, api_key: str, name: str, voice_url: str) -> str:
+        """A TeXML application on the account whose calls are POSTed to ``voice_url``."""
+        raw = await self._request(
+            "create the router's TeXML application", "POST", "/texml_applications", api_key,
+            body={"friendly_name": name, "voice_url": voice_url, "voice_method": "post"},
+        )  # fmt: skip
+        return msgspec.json.decode(raw, type=_OneApplication).data.id
 
     async def _request(
         self,

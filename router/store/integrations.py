@@ -27,6 +27,12 @@ class TwilioCredentials(msgspec.Struct, rename="camel", kw_only=True, forbid_unk
 
 class TelnyxCredentials(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
     api_key: str
+    # The account's TeXML or Call Control application its numbers are pointed at (verified,
+    # or made by the router, when the integration is saved), and the account's webhook public
+    # key (base64 ed25519: Telnyx signs each account's webhooks with its own key). Absent: the
+    # platform's (TELNYX_CONNECTION_ID, TELNYX_PUBLIC_KEY).
+    connection_id: str | None = None
+    public_key: str | None = None
 
 
 Credentials = TwilioCredentials | TelnyxCredentials
@@ -50,30 +56,42 @@ class Integrations:
         """Keep the credentials (encrypted); a Twilio account is one organization's: the
         account index says whose token checks that account's webhooks."""
         token = self._secrets.encrypt(msgspec.json.encode(credentials))
-        if not isinstance(credentials, TwilioCredentials):
-            await self.redis.hset(keys.INTEGRATIONS, _field(org, carrier), token)
-            return
-        sid = credentials.account_sid
-        owner: bytes | None = await self.redis.hget(keys.TWILIO_ACCOUNTS, sid)  # type: ignore[assignment, unused-ignore]
-        if owner is not None and owner.decode() != org:
-            raise Conflict(
-                f"Twilio account {sid} is already another organization's integration",
-                field="accountSid",
-            )
-        previous = await self._twilio_sid(org)
+        index, owned, field = _index_of(credentials)
+        if owned is not None:
+            owner: bytes | None = await self.redis.hget(index, owned)  # type: ignore[assignment, unused-ignore]
+            if owner is not None and owner.decode() != org:
+                raise Conflict(
+                    f"{carrier} {field} {owned} is already another organization's integration",
+                    field=field,
+                )
+        previous = await self._indexed(org, carrier)
         async with self.redis.pipeline(transaction=True) as pipe:
-            if previous is not None and previous != sid:
-                pipe.hdel(keys.TWILIO_ACCOUNTS, previous)
-            pipe.hset(keys.TWILIO_ACCOUNTS, sid, org)
+            if previous is not None and previous != owned:
+                pipe.hdel(index, previous)
+            if owned is not None:
+                pipe.hset(index, owned, org)
             pipe.hset(keys.INTEGRATIONS, _field(org, carrier), token)
             await pipe.execute()
 
-    async def _twilio_sid(self, org: str) -> str | None:
+    async def _indexed(self, org: str, carrier: Carrier) -> str | None:
+        """What of the organization's stored integration is indexed (Twilio's account,
+        Telnyx's connection)."""
         try:
-            found = await self.get(org, "twilio")
+            found = await self.get(org, carrier)
         except CredentialsUnreadable:
             return None
-        return found.account_sid if isinstance(found, TwilioCredentials) else None
+        return _index_of(found)[1] if found is not None else None
+
+    async def telnyx_connection(self, connection_id: str) -> tuple[str, TelnyxCredentials] | None:
+        """The organization whose Telnyx integration's application is ``connection_id``."""
+        owner: bytes | None = await self.redis.hget(keys.TELNYX_CONNECTIONS, connection_id)  # type: ignore[assignment, unused-ignore]
+        if owner is None:
+            return None
+        org = owner.decode()
+        found = await self.get(org, "telnyx")
+        if not isinstance(found, TelnyxCredentials) or found.connection_id != connection_id:
+            return None
+        return org, found
 
     async def twilio_account(self, account_sid: str) -> tuple[str, TwilioCredentials] | None:
         """The organization whose Twilio integration is ``account_sid``, and its credentials."""
@@ -97,8 +115,17 @@ class Integrations:
         return msgspec.json.decode(plain, type=_KINDS[carrier])
 
     async def forget(self, org: str, carrier: Carrier) -> bool:
-        sid = await self._twilio_sid(org) if carrier == "twilio" else None
+        indexed = await self._indexed(org, carrier)
         removed = await self.redis.hdel(keys.INTEGRATIONS, _field(org, carrier))
-        if sid is not None:
-            await self.redis.hdel(keys.TWILIO_ACCOUNTS, sid)
+        if indexed is not None:
+            index = keys.TWILIO_ACCOUNTS if carrier == "twilio" else keys.TELNYX_CONNECTIONS
+            await self.redis.hdel(index, indexed)
         return bool(removed)
+
+
+def _index_of(credentials: Credentials) -> tuple[str, str | None, str]:
+    """The index an integration is found by from a webhook, its value there, and its field:
+    Twilio's account SID, Telnyx's application (connection) id."""
+    if isinstance(credentials, TwilioCredentials):
+        return keys.TWILIO_ACCOUNTS, credentials.account_sid, "accountSid"
+    return keys.TELNYX_CONNECTIONS, credentials.connection_id, "connectionId"

@@ -38,6 +38,9 @@ API_KEY_IDS = f"{REGISTRY}:api-key-ids"  # hash: key id -> sha256 of the key
 # hash: Twilio AccountSid -> the organization whose integration it is (not a secret): which
 # auth token checks a webhook Twilio signed for that account
 TWILIO_ACCOUNTS = f"{REGISTRY}:twilio-accounts"
+# hash: Telnyx connection (TeXML / Call Control application) id -> the organization whose
+# integration it is: which account's public key checks that connection's webhooks
+TELNYX_CONNECTIONS = f"{REGISTRY}:telnyx-connections"
 
 
 def org_numbers(org: str) -> str:
