@@ -55,3 +55,17 @@ LIVEKIT_CONNECTIONS = Counter(
     "router_livekit_connections_opened_total",
     "Connections opened to LiveKit's server API (few while keep-alive holds)",
 )
+
+# Supervision (worker/supervise.py): what follows a dispatch.
+TIME_TO_AGENT = Histogram(
+    "router_time_to_agent_seconds",
+    "From the dispatch to the agent's participant_joined in the call's room",
+    buckets=(0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30, 60),
+)
+NO_SHOWS = Counter("router_agent_no_shows_total", "Dispatched agents that did not join in time")
+ABANDONED = Counter(
+    "router_calls_abandoned_total", "Calls whose caller left before the dispatch (none was made)"
+)
+CALLS_ENDED = Counter(
+    "router_calls_ended_total", "Dispatched calls that ended, by who ended them", ["ended_by"]
+)

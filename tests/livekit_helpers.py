@@ -55,3 +55,47 @@ def sign_webhook(body: str, *, secret: str = API_SECRET, ttl_s: int = 300) -> st
 def as_received(event: api.WebhookEvent) -> WebhookEvent:
     """The event as the router's ingress decodes it from LiveKit's JSON."""
     return decode_webhook(MessageToJson(event, indent=None).encode())
+
+
+def agent_join_event(
+    *, room: str, identity: str = "agent-AJ_1", event_id: str | None = None
+) -> api.WebhookEvent:
+    """An agent participant joined the room (LiveKit's participant_joined, kind AGENT)."""
+    return api.WebhookEvent(
+        event="participant_joined",
+        id=event_id or f"EV_{room}_{identity}_joined",
+        created_at=int(time.time()),
+        room=api.Room(name=room, sid="RM_1"),
+        participant=api.ParticipantInfo(
+            sid=f"PA_{identity}", identity=identity, kind=api.ParticipantInfo.Kind.AGENT
+        ),
+    )
+
+
+def participant_left_event(
+    *,
+    room: str,
+    identity: str,
+    kind: int = api.ParticipantInfo.Kind.SIP,
+    reason: int = api.DisconnectReason.CLIENT_INITIATED,
+    event_id: str | None = None,
+) -> api.WebhookEvent:
+    """A participant left (participant_left, with LiveKit's disconnect reason)."""
+    return api.WebhookEvent(
+        event="participant_left",
+        id=event_id or f"EV_{room}_{identity}_left",
+        created_at=int(time.time()),
+        room=api.Room(name=room, sid="RM_1"),
+        participant=api.ParticipantInfo(
+            sid=f"PA_{identity}", identity=identity, kind=kind, disconnect_reason=reason
+        ),
+    )
+
+
+def room_finished_event(*, room: str) -> api.WebhookEvent:
+    return api.WebhookEvent(
+        event="room_finished",
+        id=f"EV_{room}_finished",
+        created_at=int(time.time()),
+        room=api.Room(name=room, sid="RM_1"),
+    )

@@ -87,13 +87,32 @@ async def test_wrong_content_type_is_415(ingress):
 
 async def test_non_sip_and_other_events_are_acknowledged_not_queued(ingress, redis):
     standard = sip_join_event(kind=api.ParticipantInfo.Kind.STANDARD)
-    left = sip_join_event()
-    left.event = "participant_left"
-    for event in (standard, left, api.WebhookEvent(event="room_started", id="EV_r")):
+    standard_left = sip_join_event(kind=api.ParticipantInfo.Kind.STANDARD, event_id="EV_sl")
+    standard_left.event = "participant_left"
+    for event in (standard, standard_left, api.WebhookEvent(event="room_started", id="EV_r")):
         resp = await post_livekit(ingress, event)
         assert resp.status == 200
         assert (await resp.json())["queued"] is False
     assert await _stream_len(redis) == 0
+
+
+async def test_what_follows_a_dispatch_is_queued(ingress, redis):
+    """The agent's join, the caller's or the agent's leaving and the room finishing are
+    queued for supervision (worker/supervise.py), each once."""
+    from tests.livekit_helpers import agent_join_event, participant_left_event, room_finished_event
+
+    sent = (
+        agent_join_event(room="call-q"),
+        participant_left_event(room="call-q", identity="sip_x"),
+        participant_left_event(
+            room="call-q", identity="agent-x", kind=api.ParticipantInfo.Kind.AGENT
+        ),
+        room_finished_event(room="call-q"),
+    )
+    for event in (*sent, sent[0]):
+        resp = await post_livekit(ingress, event)
+        assert resp.status == 200
+    assert await _stream_len(redis) == 4  # the repeated agent join queued once
 
 
 async def test_livekit_webhooks_are_refused_when_no_key_is_configured(make_router):

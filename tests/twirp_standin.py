@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +25,7 @@ _METHODS = {
     "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
     "livekit.RoomService/RemoveParticipant": api.RoomParticipantIdentity,
     "livekit.AgentDispatchService/ListDispatch": api.ListAgentDispatchRequest,
+    "livekit.AgentDispatchService/DeleteDispatch": api.DeleteAgentDispatchRequest,
 }
 
 
@@ -57,6 +58,16 @@ class TwirpStandIn:
         self.request_ids: list[str] = []  # X-Livekit-Request-Id of every CreateDispatch
         self.requests = 0
         self._ids = itertools.count(1)
+        # What follows a dispatch, as LiveKit's server does it: with ``webhooks`` (a coroutine
+        # posting a signed WebhookEvent to the router), an agent name that has a worker joins
+        # the room (participant_joined, kind AGENT) and a removed SIP participant leaves it
+        # (participant_left, PARTICIPANT_REMOVED). An agent name in ``no_worker`` is
+        # dispatched and never joins: the open-source server answers CreateDispatch with
+        # success and logs "not dispatching agent job since no worker is available".
+        self.webhooks: Callable[[api.WebhookEvent], Awaitable[Any]] | None = None
+        self.no_worker: set[str] = set()
+        self.deleted: list[api.DeleteAgentDispatchRequest] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
         # livekit.PhoneNumberService: the project's numbers bought from LiveKit, by E.164
         self.phone_numbers: dict[str, dict[str, Any]] = {}
@@ -161,6 +172,8 @@ class TwirpStandIn:
                 metadata=message.metadata,
             )
             self.created.append(reply)
+            if self.webhooks is not None and message.agent_name not in self.no_worker:
+                self._send(_agent_joined(message.room, reply.id))
             if self.after_create:
                 status, body, headers = self.after_create.pop(0)
                 return web.Response(status=status, body=body, headers=headers)
@@ -181,8 +194,51 @@ class TwirpStandIn:
             return web.Response(
                 body=listed.SerializeToString(), content_type="application/protobuf"
             )
+        if isinstance(message, api.DeleteAgentDispatchRequest):
+            found = next((d for d in self.created if d.id == message.dispatch_id), None)
+            if found is None or found.room != room:
+                return self._error(404, "not_found", f"no dispatch {message.dispatch_id}")
+            self.created.remove(found)
+            self.deleted.append(message)
+            return web.Response(body=found.SerializeToString(), content_type="application/protobuf")
         self.removals.put_nowait(message)
+        if self.webhooks is not None:
+            self._send(_left(room, message.identity))
         return web.Response(
             body=api.RemoveParticipantResponse().SerializeToString(),
             content_type="application/protobuf",
         )
+
+    def _send(self, event: api.WebhookEvent) -> None:
+        assert self.webhooks is not None
+        task = asyncio.get_running_loop().create_task(self.webhooks(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _agent_joined(room: str, dispatch_id: str) -> api.WebhookEvent:
+    identity = f"agent-{dispatch_id}"
+    return api.WebhookEvent(
+        event="participant_joined",
+        id=f"EV_{room}_{identity}",
+        created_at=int(time.time()),
+        room=api.Room(name=room),
+        participant=api.ParticipantInfo(
+            sid=f"PA_{identity}", identity=identity, kind=api.ParticipantInfo.Kind.AGENT
+        ),
+    )
+
+
+def _left(room: str, identity: str) -> api.WebhookEvent:
+    return api.WebhookEvent(
+        event="participant_left",
+        id=f"EV_{room}_{identity}_left",
+        created_at=int(time.time()),
+        room=api.Room(name=room),
+        participant=api.ParticipantInfo(
+            sid=f"PA_{identity}",
+            identity=identity,
+            kind=api.ParticipantInfo.Kind.SIP,
+            disconnect_reason=api.DisconnectReason.PARTICIPANT_REMOVED,
+        ),
+    )

@@ -68,7 +68,23 @@ class CarrierLegEnded(msgspec.Struct, tag="carrier_leg_ended", kw_only=True, omi
     received_at_ms: int
 
 
-InboundEvent = LiveKitSipJoined | CarrierCall | CarrierLegEnded
+class LiveKitRoomEvent(msgspec.Struct, tag="livekit_room", kw_only=True, omit_defaults=True):
+    """What follows a dispatch in the call's room (LiveKit webhooks): an agent participant
+    joined (``agent_joined``), the caller's SIP participant or the agent left
+    (``participant_left``), the room finished (``room_finished``). The worker finds the call
+    by its room; ``call_id`` is the room's name until then (it shards the stream)."""
+
+    event_id: str
+    call_id: str  # the room name (the call is found by it)
+    kind: str  # "agent_joined" | "participant_left" | "room_finished"
+    room: str
+    participant_identity: str = ""
+    participant_kind: str = ""  # "SIP" | "AGENT" | ... (participant events)
+    disconnect_reason: str = ""  # LiveKit's DisconnectReason name (participant_left)
+    received_at_ms: int
+
+
+InboundEvent = LiveKitSipJoined | CarrierCall | CarrierLegEnded | LiveKitRoomEvent
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[InboundEvent] = msgspec.msgpack.Decoder(InboundEvent)

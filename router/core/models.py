@@ -65,6 +65,11 @@ class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
     lifecycle: LifecycleWebhook | None = None
 
 
+DEFAULT_JOIN_TIMEOUT_S = 10.0
+JOIN_TIMEOUT_BOUNDS_S = (2.0, 60.0)
+NoShowPolicy = Literal["hangup", "fallback_agent"]
+
+
 class Agent(_Row, kw_only=True):
     id: str
     organization_id: str = DEFAULT_ORG
@@ -75,6 +80,11 @@ class Agent(_Row, kw_only=True):
     provider_preferences: dict[str, Any] | None = None
     tools: list[Any] | None = None
     webhooks: AgentWebhooks | None = None
+    # Supervision: an agent that has not joined the call's room this long after its dispatch
+    # is a no-show, and the policy runs (the caller never waits beyond it in silence).
+    join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S
+    no_show: NoShowPolicy = "hangup"
+    fallback_agent_id: str | None = None  # no_show "fallback_agent": dispatched instead
     created_at: str
     updated_at: str
 
@@ -88,6 +98,9 @@ class AgentCreate(_Body, kw_only=True):
     provider_preferences: dict[str, Any] | None = None
     tools: list[Any] | None = None
     webhooks: AgentWebhooks | None = None
+    join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S
+    no_show: NoShowPolicy = "hangup"
+    fallback_agent_id: str | None = None
 
 
 class AgentPatch(_Body, kw_only=True):
@@ -98,6 +111,9 @@ class AgentPatch(_Body, kw_only=True):
     provider_preferences: dict[str, Any] | UnsetType | None = UNSET
     tools: list[Any] | UnsetType | None = UNSET
     webhooks: AgentWebhooks | UnsetType | None = UNSET
+    join_timeout_s: float | UnsetType = UNSET
+    no_show: NoShowPolicy | UnsetType = UNSET
+    fallback_agent_id: str | UnsetType | None = UNSET
 
 
 # ---- phone numbers --------------------------------------------------------------------------

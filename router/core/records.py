@@ -2,9 +2,10 @@
 
 Statuses: ``prepared`` (a carrier call's decision, waiting for its LiveKit leg),
 ``dispatched`` / ``dry_run`` / ``rejected`` / ``failed`` / ``expired`` (final: ``expired`` is
-an event older than the call's deadline — the caller has given up — never dispatched), and
-``bridge_timeout`` (the carrier bridged but no LiveKit leg arrived in time). The store is
-``store.calls.CallStore``.
+an event older than the call's deadline — the caller has given up — never dispatched),
+``abandoned`` (the caller left before the dispatch: none was made), ``bridge_timeout`` (the
+carrier bridged but no LiveKit leg arrived in time), and ``completed`` (a dispatched call that
+ended: ``endedAt``, ``durationS``, ``endedBy``). The store is ``store.calls.CallStore``.
 
 Record construction lives here once, for both flows (direct and bridged): ``new_record`` from
 a call's facts, ``with_decision`` once decided, ``finished`` with its status and timings.
@@ -23,8 +24,17 @@ from router.core.forwarding import Hop
 from router.core.routing import CallFacts, PreCallOutcome, Routing
 
 Status = Literal[
-    "prepared", "dispatched", "dry_run", "rejected", "failed", "expired", "bridge_timeout"
+    "prepared",
+    "dispatched",
+    "dry_run",
+    "rejected",
+    "failed",
+    "expired",
+    "abandoned",
+    "bridge_timeout",
+    "completed",
 ]
+EndedBy = Literal["caller", "agent", "router", "unknown"]
 
 
 class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -75,6 +85,16 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     received_at: str
     decided_at: str
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    # What followed the dispatch (``worker.supervise``): the agent's join (``timingsMs.toAgent``
+    # from the dispatch), a no-show and what was done about it, the call's end.
+    agent_joined_at: str | None = None
+    agent_left_at: str | None = None
+    no_show: str | None = None  # the policy that ran: "fallback_agent" | "hangup"
+    fallback_dispatch_id: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    ended_by: EndedBy | None = None
+    disconnect_reason: str | None = None
 
 
 class Clock(msgspec.Struct, frozen=True):

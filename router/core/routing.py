@@ -109,6 +109,15 @@ def _hydrate(agent: Agent) -> AgentInfo:
     )
 
 
+def fallback_metadata(metadata: dict[str, Any] | None, agent: Agent) -> dict[str, Any]:
+    """A call's rendered metadata for its fallback agent: the envelope's agent fields are the
+    fallback's (hydrated as any linked agent is); the number's template stays as rendered."""
+    out = dict(metadata or {})
+    out["agentId"] = agent.id
+    out["agent"] = msgspec.to_builtins(_hydrate(agent))
+    return out
+
+
 def token_values(facts: CallFacts, row: PhoneNumber, agent_id: str | None) -> dict[str, str | None]:
     return {
         "callerNumber": facts.caller_number,

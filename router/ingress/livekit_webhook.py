@@ -11,8 +11,11 @@ not protobuf's ``json_format.Parse``: the README's performance section has the f
 ``tests/test_livekit_webhook.py`` checks both steps against ``WebhookReceiver`` on the same
 bodies and tokens.
 
-A ``participant_joined`` whose participant is of kind SIP is queued before the 200 is sent; any
-other event is counted and answered 200, not queued.
+A ``participant_joined`` whose participant is of kind SIP is queued before the 200 is sent, and
+so are what follows a dispatch in a room (an agent's ``participant_joined``, a SIP or agent
+participant's ``participant_left``, ``room_finished``: ``events.LiveKitRoomEvent``, which the
+worker matches to a call by its room); any other event is counted and answered 200, not
+queued.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ routes = web.RouteTableDef()
 
 MAX_BODY = 256 * 1024
 SIP_KINDS = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
+AGENT_KINDS = ("AGENT", int(api.ParticipantInfo.Kind.AGENT))
 _HEADER_PREFIX = "sip.h."
 _KNOWN = {"sip.callID", "sip.phoneNumber", "sip.trunkPhoneNumber", "sip.trunkID", "sip.ruleID"}
 # Where the bridged leg's X-Router-Call header arrives: include_headers puts it under sip.h.*,
@@ -52,11 +56,12 @@ class Room(msgspec.Struct):
     name: str = ""
 
 
-class Participant(msgspec.Struct):
+class Participant(msgspec.Struct, rename="camel"):
     sid: str = ""
     identity: str = ""
     kind: str | int = "STANDARD"  # protojson omits the default kind
     attributes: dict[str, str] = {}
+    disconnect_reason: str | int = ""  # livekit.DisconnectReason (participant_left)
 
 
 class WebhookEvent(msgspec.Struct):
@@ -134,6 +139,50 @@ def to_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitSipJoi
     )
 
 
+def follows_dispatch(webhook: WebhookEvent) -> bool:
+    """An event of what follows a dispatch: the agent's join, a SIP or agent participant
+    leaving, the room finishing."""
+    kind = webhook.participant.kind
+    if webhook.event == "participant_joined":
+        return kind in AGENT_KINDS
+    if webhook.event == "participant_left":
+        return kind in SIP_KINDS or kind in AGENT_KINDS
+    return webhook.event == "room_finished"
+
+
+def _kind_name(kind: str | int) -> str:
+    if isinstance(kind, int):
+        try:
+            return str(api.ParticipantInfo.Kind.Name(kind))
+        except ValueError:
+            return str(kind)
+    return kind
+
+
+def room_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitRoomEvent:
+    room = webhook.room.name
+    if not room:
+        raise ValidationError(f"{webhook.event} without a room name")
+    participant = webhook.participant
+    kind = "agent_joined" if webhook.event == "participant_joined" else webhook.event
+    reason = participant.disconnect_reason
+    if isinstance(reason, int):
+        try:
+            reason = str(api.DisconnectReason.Name(reason))
+        except ValueError:
+            reason = str(reason)
+    return events.LiveKitRoomEvent(
+        event_id=webhook.id or f"{room}/{participant.sid}/{kind}",
+        call_id=room,
+        kind=kind,
+        room=room,
+        participant_identity=participant.identity,
+        participant_kind=_kind_name(participant.kind) if participant.identity else "",
+        disconnect_reason=reason,
+        received_at_ms=received_at_ms,
+    )
+
+
 @routes.post("/webhooks/livekit")
 async def livekit_webhook(request: web.Request) -> web.Response:
     received_at = events.now_ms()
@@ -160,11 +209,14 @@ async def livekit_webhook(request: web.Request) -> web.Response:
         ingress.counts["livekit", "malformed"] += 1
         raise
 
-    if webhook.event != "participant_joined" or webhook.participant.kind not in SIP_KINDS:
+    kind = webhook.participant.kind
+    if webhook.event == "participant_joined" and kind in SIP_KINDS:
+        event: events.InboundEvent = to_event(webhook, received_at)
+    elif follows_dispatch(webhook):
+        event = room_event(webhook, received_at)
+    else:
         ingress.counts["livekit", f"ignored:{webhook.event or 'unknown'}"] += 1
-        return json_response({"queued": False, "reason": "not a SIP participant join"})
-
-    event = to_event(webhook, received_at)
+        return json_response({"queued": False, "reason": "not an event of a call"})
     # The enqueue has the Redis deadline (ROUTER_REDIS_DEADLINE_S) of its pipelined batch.
     with unavailable_as_503(ingress, "livekit", event.call_id):
         queued, _ = await ingress.enqueue(event.event_id, event)

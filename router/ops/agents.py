@@ -12,6 +12,7 @@ from aiohttp import web
 from router.config import Config
 from router.core import bounds
 from router.core.models import (
+    JOIN_TIMEOUT_BOUNDS_S,
     LIFECYCLE_EVENTS,
     Agent,
     AgentCreate,
@@ -20,12 +21,13 @@ from router.core.models import (
     new_id,
     now_iso,
 )
-from router.errors import ValidationError
+from router.errors import NotFound, ValidationError
 from router.ops import audit
 from router.ops.admin import LIST_DEFAULT, LIST_MAX, MAX_TEXT, organization_for
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
+from router.store.registry import Registry
 from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, documented
 from router.web.auth import own, scope_of
@@ -42,6 +44,20 @@ def _check_agent(agent: Agent, config: Config) -> None:
     for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
         if not value.strip() or len(value) > MAX_TEXT:
             raise ValidationError(f"{wire}: 1 to {MAX_TEXT} characters", field=wire)
+    low, high = JOIN_TIMEOUT_BOUNDS_S
+    if not low <= agent.join_timeout_s <= high:
+        raise ValidationError(
+            f"joinTimeoutS: from {low:g} to {high:g} seconds", field="joinTimeoutS"
+        )
+    if agent.no_show == "fallback_agent" and not agent.fallback_agent_id:
+        raise ValidationError(
+            "fallbackAgentId: noShow fallback_agent needs the agent to dispatch instead",
+            field="fallbackAgentId",
+        )
+    if agent.fallback_agent_id == agent.id:
+        raise ValidationError(
+            "fallbackAgentId: an agent cannot be its own fallback", field="fallbackAgentId"
+        )
     free_form = {"tools": agent.tools, "providerPreferences": agent.provider_preferences}
     for name, shape in free_form.items():
         problem = bounds.shape_problem(shape)
@@ -79,6 +95,21 @@ def _check_agent(agent: Agent, config: Config) -> None:
                 f"{list(LIFECYCLE_EVENTS)}",
                 field="webhooks",
             )
+
+
+async def _check_fallback(reg: Registry, agent: Agent) -> None:
+    """The fallback agent exists and is the same organization's (another's reads as absent)."""
+    if agent.fallback_agent_id is None:
+        return
+    try:
+        fallback, _ = await reg.get_agent(agent.fallback_agent_id)
+    except NotFound:
+        fallback = None
+    if fallback is None or fallback.organization_id != agent.organization_id:
+        raise ValidationError(
+            f"fallbackAgentId: agent {agent.fallback_agent_id} does not exist",
+            field="fallbackAgentId",
+        )
 
 
 async def _own_agent(request: web.Request) -> tuple[Agent, bytes]:
@@ -121,6 +152,7 @@ async def create_agent(request: web.Request) -> web.Response:
     now = now_iso()
     agent = Agent(id=new_id("ag"), **fields, created_at=now, updated_at=now)
     _check_agent(agent, config)
+    await _check_fallback(reg, agent)
     await reg.write_agent(agent, old=None)
     await audit.note(request, agent.organization_id, "agent.created", agent.id, after=agent)
     return json_response(_agent_view(agent), status=201)
@@ -143,6 +175,7 @@ async def patch_agent(request: web.Request) -> web.Response:
     old, old_raw = await _own_agent(request)
     agent: Agent = apply_patch(old, patch, updated_at=now_iso())
     _check_agent(agent, config)
+    await _check_fallback(reg, agent)
     await reg.write_agent(agent, old=old, old_raw=old_raw)
     await audit.note(
         request, agent.organization_id, "agent.updated", agent.id, before=old, after=agent

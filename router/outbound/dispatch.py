@@ -50,6 +50,10 @@ class Dispatcher(Protocol):
         """The id of an existing dispatch of this agent in the room (a retry's first check)."""
         ...
 
+    async def delete(self, *, room: str, dispatch_id: str) -> None:
+        """Withdraw a dispatch (a no-show's: its agent must not join late beside another)."""
+        ...
+
 
 _Reply = TypeVar("_Reply", bound=Message)
 
@@ -101,6 +105,10 @@ class LiveKitDispatcher:
         await self._call(
             "RoomService", "RemoveParticipant", room, req, api.RemoveParticipantResponse
         )
+
+    async def delete(self, *, room: str, dispatch_id: str) -> None:
+        req = api.DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room)
+        await self._call("AgentDispatchService", "DeleteDispatch", room, req, api.AgentDispatch)
 
 
 # Twirp codes that say the request may have run on the server though no success came back.
@@ -154,3 +162,6 @@ class DryRunDispatcher:
 
     async def find(self, *, room: str, agent_name: str) -> str | None:
         return None
+
+    async def delete(self, *, room: str, dispatch_id: str) -> None:
+        log.info("dry_run_delete_dispatch", room=room, dispatch_id=dispatch_id)

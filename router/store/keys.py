@@ -106,6 +106,19 @@ def call_alias(alias_id: str) -> str:
     return f"{PREFIX}:alias:{alias_id}"
 
 
+def room_alias(room: str) -> str:
+    """The alias id of the call dispatched into ``room`` (``call_alias(room_alias(room))``)."""
+    return f"room:{room}"
+
+
+def caller_gone(room: str) -> str:
+    """string: when the caller left ``room`` (ms), seen before any dispatch into it."""
+    return f"{PREFIX}:caller-gone:{room}"
+
+
+CALLER_GONE_TTL_S = 3600
+
+
 def prepared_signal(correlation_id: str) -> str:
     return f"{PREFIX}:{{call:{correlation_id}}}:ready"
 

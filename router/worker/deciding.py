@@ -27,7 +27,7 @@ from router.core.records import CallRecord, Clock, Status
 from router.core.routing import CallFacts, Decision, Routing
 from router.errors import DispatchError, RemoteError, RemoteRejected
 from router.store import keys
-from router.worker import steer
+from router.worker import steer, supervise
 from router.worker.services import Services
 
 log = logs.get(__name__)
@@ -35,7 +35,9 @@ _json = msgspec.json.Encoder()
 
 CALL_DEADLINE_MS = 30_000  # after this the caller has given up: record, do not dispatch
 _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
-FINAL: frozenset[str] = frozenset({"dispatched", "dry_run", "rejected", "failed", "expired"})
+FINAL: frozenset[str] = frozenset(
+    {"dispatched", "dry_run", "rejected", "failed", "expired", "abandoned"}
+)
 
 
 def join_facts(config: Config, event: events.LiveKitSipJoined) -> CallFacts:
@@ -119,6 +121,13 @@ async def act_on_livekit(
     if decision.action == "reject":
         error = await remove_quietly(svc, event.room, event.participant_identity)
         return conclude(record, clock, "rejected", error=error)
+    gone = await svc.calls.caller_gone_at(event.room)
+    if gone is not None:  # never an agent alone in an empty room
+        metrics.ABANDONED.inc()
+        waited = max(gone - event.received_at_ms, 0)
+        return conclude(
+            record, clock, "abandoned", error=f"the caller left after {waited} ms, before dispatch"
+        )
     dispatcher = svc.dispatcher
     agent_name = decision.agent_name or ""
     metadata = _json.encode(decision.metadata).decode()
@@ -152,7 +161,10 @@ async def act_on_livekit(
         await remove_quietly(svc, event.room, event.participant_identity)
         return conclude(record, clock, "failed", error=str(exc))
     status: Status = "dry_run" if dispatcher.dry_run else "dispatched"
-    return conclude(record, clock, status, dispatch_id=dispatch_id)
+    done = conclude(record, clock, status, dispatch_id=dispatch_id)
+    if status == "dispatched":
+        await supervise.watch(svc, done, await svc.rows.find_agent(decision.agent_id or ""))
+    return done
 
 
 async def remove_quietly(svc: Services, room: str | None, identity: str | None) -> str | None:

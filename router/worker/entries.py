@@ -18,16 +18,40 @@ import structlog
 from router.core import events
 from router.errors import PoisonEntry
 from router.store import keys
-from router.worker import bridged, direct
+from router.worker import bridged, direct, supervise
 from router.worker.deciding import FINAL
 from router.worker.lifecycle import Lifecycle
 from router.worker.services import Services
 
+TIMER_CLAIM_S = 30.0  # a claimed timer comes due again after this, should its worker die
+# Claim a due timer: move it ahead, if it is still due (exactly one worker wins).
+_CLAIM_TIMER = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+# Remove a fired timer, unless its work scheduled it anew (its score is not our claim's).
+_TIMER_DONE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 
 class Worker:
-    def __init__(self, services: Services, lifecycle: Lifecycle | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        lifecycle: Lifecycle | None = None,
+        *,
+        timer_claim_s: float = TIMER_CLAIM_S,
+    ) -> None:
         self.services = services
+        self.timer_claim_s = timer_claim_s
         self.lifecycle = lifecycle or Lifecycle(services.redis, services.webhook_http)
+        self._claim_timer = services.redis.register_script(_CLAIM_TIMER)
+        self._timer_done = services.redis.register_script(_TIMER_DONE)
 
     async def handle_entry(
         self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int
@@ -47,24 +71,35 @@ class Worker:
                     record = await direct.handle_join(svc, event, deliveries)
                 case events.CarrierLegEnded():
                     record = await bridged.transfer_leg_ended(svc, event)
+                case events.LiveKitRoomEvent():
+                    await supervise.room_event(svc, event)
+                    record = None  # a supervised call's record is written under its lease
             if record is not None and record.status in FINAL:
                 agent = await svc.rows.find_agent(record.agent_id or "")
                 await self.lifecycle.enqueue(record, agent)
                 await svc.calls.remember(record.call_id)
 
     async def tick(self) -> int:
-        """Fire the due timers; each is taken by exactly one worker (whoever ZREMs it)."""
+        """Fire the due timers. A timer is claimed, not taken: the claim moves it
+        ``TIMER_CLAIM_S`` ahead (one worker wins it), and it is removed only once its work is
+        done — a worker killed while acting leaves it to come due again for another."""
         redis = self.services.redis
+        now = time.time()
         due: list[bytes] = await redis.zrangebyscore(  # type: ignore[assignment, unused-ignore]
-            keys.TIMERS, "-inf", time.time(), start=0, num=100
+            keys.TIMERS, "-inf", now, start=0, num=100
         )
         fired = 0
         for raw in due:
-            if not await redis.zrem(keys.TIMERS, raw):
+            claimed = now + self.timer_claim_s
+            if not await self._claim_timer(keys=[keys.TIMERS], args=[raw, now, claimed]):
                 continue
             kind, _, call_id = raw.decode().partition(":")
-            if kind == "bridge":
-                with structlog.contextvars.bound_contextvars(call_id=call_id):
+            with structlog.contextvars.bound_contextvars(call_id=call_id):
+                if kind == "bridge":
                     await bridged.bridge_timeout(self.services, call_id)
-                fired += 1
+                elif kind == "agent":
+                    await supervise.agent_timeout(self.services, call_id)
+            # Done: removed unless its work set it again (a fallback agent's own watchdog).
+            await self._timer_done(keys=[keys.TIMERS], args=[raw, claimed])
+            fired += 1
         return fired + await self.lifecycle.deliver_due()

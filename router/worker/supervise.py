@@ -1,0 +1,209 @@
+"""Supervision: what follows a dispatch, for each call, until it ends.
+
+LiveKit's server answers ``CreateDispatch`` with success even when no worker serves the agent
+name, and LiveKit SIP keeps a caller ringing until an agent subscribes (or minutes pass): after
+the dispatch nothing else notices an agent that never comes. So:
+
+- ``watch``: at dispatch the room is tied to the call (an alias) and a watchdog timer
+  (``agent:<call id>`` in ``router:{timers}``) is set at the agent's ``joinTimeoutS``.
+- ``room_event``: LiveKit's events in the room — the agent joined, the caller or the agent
+  left, the room finished — update the call's record under its lease (``agentJoinedAt`` and
+  ``timingsMs.toAgent``; ``completed`` with ``endedAt``, ``durationS``, ``endedBy`` and
+  LiveKit's disconnect reason). The caller leaving a room before anything was dispatched into
+  it is remembered for the room, and the join is then not dispatched (``abandoned``).
+- ``agent_timeout``: the watchdog fired. An agent that has not joined is a no-show and its
+  policy runs once, under the call's lease, recorded with reason ``agent_no_show``:
+  ``fallback_agent`` withdraws the first dispatch (``DeleteDispatch``: a late agent must not
+  join beside the fallback), dispatches the fallback agent with its own hydrated metadata and
+  watches it the same way (one level); ``hangup`` — the policy, or what follows a fallback
+  that did not join either — removes the caller. Every path ends in a hang-up, never silence.
+
+A timer is claimed, not taken (``entries.Worker.tick``): a worker killed while acting leaves it
+to come due again, and the call's lease and record make the second attempt find what the
+first did (a fallback dispatch is looked up before it is made again).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import msgspec
+
+from router import logs, metrics
+from router.core import events, records
+from router.core.models import DEFAULT_JOIN_TIMEOUT_S, Agent
+from router.core.records import CallRecord, EndedBy
+from router.core.routing import fallback_metadata
+from router.errors import DispatchError
+from router.store import keys
+from router.worker.services import Services
+
+log = logs.get(__name__)
+_json = msgspec.json.Encoder()
+NO_SHOW = "agent_no_show"
+# LiveKit's DisconnectReason of a participant someone else removed (the agent's side, when it
+# was not the router: the router records its own hang-up first).
+_REMOVED = frozenset({"PARTICIPANT_REMOVED", "ROOM_DELETED", "ROOM_CLOSED"})
+
+
+def timer(call_id: str) -> str:
+    return f"agent:{call_id}"
+
+
+async def watch(svc: Services, record: CallRecord, agent: Agent | None) -> None:
+    """Tie the room to the dispatched call and set the watchdog at the join timeout."""
+    if record.room is None:
+        return
+    timeout = agent.join_timeout_s if agent is not None else DEFAULT_JOIN_TIMEOUT_S
+    await svc.calls.alias(keys.room_alias(record.room), record.call_id)
+    await svc.redis.zadd(keys.TIMERS, {timer(record.call_id): time.time() + timeout})
+
+
+async def caller_gone_at(svc: Services, room: str) -> int | None:
+    """When the caller left ``room`` before any dispatch (None: not seen leaving)."""
+    return await svc.calls.caller_gone_at(room)
+
+
+async def room_event(svc: Services, event: events.LiveKitRoomEvent) -> None:
+    """Apply one of LiveKit's room events to the call dispatched into that room."""
+    call_id = await svc.calls.resolve(keys.room_alias(event.room))
+    if call_id is None:
+        if _caller_left(event) or event.kind == "room_finished":
+            await svc.calls.caller_left(event.room, event.received_at_ms)
+        log.info("room_event_without_dispatch", room=event.room, kind=event.kind)
+        return
+    await svc.leases.exclusive(
+        call_id,
+        lambda r: r is None or r.status != "dispatched",
+        lambda r: _apply(svc, r, event),
+    )
+
+
+def _caller_left(event: events.LiveKitRoomEvent) -> bool:
+    return event.kind == "participant_left" and event.participant_kind == "SIP"
+
+
+async def _apply(
+    svc: Services, record: CallRecord | None, event: events.LiveKitRoomEvent
+) -> CallRecord | None:
+    assert record is not None
+    at = records.iso(event.received_at_ms)
+    if event.kind == "agent_joined":
+        if record.agent_joined_at is not None:
+            return record
+        await svc.redis.zrem(keys.TIMERS, timer(record.call_id))
+        to_agent = float(event.received_at_ms - _ms(record.decided_at))
+        metrics.TIME_TO_AGENT.observe(to_agent / 1000)
+        log.info("agent_joined", ms=to_agent, agent=record.agent_name)
+        return msgspec.structs.replace(
+            record, agent_joined_at=at, timings_ms={**record.timings_ms, "toAgent": to_agent}
+        )
+    if event.kind == "participant_left" and event.participant_kind == "AGENT":
+        return msgspec.structs.replace(record, agent_left_at=at)
+    if _caller_left(event) and event.participant_identity not in ("", record.participant_identity):
+        return record  # another SIP participant of the room (a transfer target): not the caller
+    if not (_caller_left(event) or event.kind == "room_finished"):
+        return record
+    ended_by: EndedBy
+    if record.no_show == "hangup":
+        ended_by = "router"
+    elif _caller_left(event):
+        ended_by = "agent" if event.disconnect_reason in _REMOVED else "caller"
+    else:
+        ended_by = "agent" if record.agent_left_at else "unknown"
+    await svc.redis.zrem(keys.TIMERS, timer(record.call_id))
+    duration = round((event.received_at_ms - _ms(record.received_at)) / 1000, 3)
+    log.info("call_ended", ended_by=ended_by, duration_s=duration, reason=event.disconnect_reason)
+    metrics.CALLS_ENDED.labels(ended_by).inc()
+    return msgspec.structs.replace(
+        record,
+        status="completed",
+        ended_at=at,
+        duration_s=duration,
+        ended_by=ended_by,
+        disconnect_reason=event.disconnect_reason or None,
+    )
+
+
+async def agent_timeout(svc: Services, call_id: str) -> None:
+    """The watchdog fired: a dispatched call whose agent has not joined runs its policy."""
+    await svc.leases.exclusive(
+        call_id,
+        lambda r: r is None or r.status != "dispatched" or r.agent_joined_at is not None,
+        lambda r: _no_show(svc, r),
+    )
+
+
+async def _no_show(svc: Services, record: CallRecord | None) -> CallRecord | None:
+    assert record is not None
+    room = record.room
+    assert room is not None
+    agent = await svc.rows.find_agent(record.agent_id or "")
+    metrics.NO_SHOWS.inc()
+    fallback = None
+    if record.no_show is None and agent is not None and agent.no_show == "fallback_agent":
+        fallback = await svc.rows.find_agent(agent.fallback_agent_id or "")
+    if fallback is not None:
+        try:
+            return await _fall_back(svc, record, fallback)
+        except DispatchError as exc:
+            log.warning("fallback_dispatch_failed", error=str(exc))
+            record = msgspec.structs.replace(
+                record, notes=[*record.notes, f"{NO_SHOW}: fallback dispatch failed: {exc}"]
+            )
+    # Hang up: the policy, or the end of every other path. The end itself comes with the
+    # caller's participant_left (endedBy: router).
+    error = None
+    if record.participant_identity:
+        try:
+            await svc.dispatcher.remove(room=room, identity=record.participant_identity)
+        except DispatchError as exc:
+            error = f"{NO_SHOW}: hang-up failed: {exc}"
+            log.warning("no_show_hangup_failed", error=str(exc))
+    log.info("agent_no_show", policy="hangup", agent=record.agent_name)
+    return msgspec.structs.replace(
+        record,
+        no_show="hangup",
+        error=error or record.error,
+        notes=[*record.notes, f"{NO_SHOW}: {record.agent_name} did not join; caller hung up"],
+    )
+
+
+async def _fall_back(svc: Services, record: CallRecord, fallback: Agent) -> CallRecord:
+    assert record.room is not None
+    if record.dispatch_id:
+        try:  # withdrawn so that a late agent does not join beside the fallback
+            await svc.dispatcher.delete(room=record.room, dispatch_id=record.dispatch_id)
+        except DispatchError as exc:
+            log.warning("no_show_delete_dispatch_failed", error=str(exc))
+    # A worker killed after this dispatch and before its record leaves the timer to fire
+    # again: the fallback's dispatch is looked up before it is made a second time.
+    name = fallback.livekit_agent_name
+    dispatch_id = await svc.dispatcher.find(room=record.room, agent_name=name)
+    if dispatch_id is None:
+        metadata = _json.encode(fallback_metadata(record.metadata, fallback)).decode()
+        dispatch_id = await svc.dispatcher.dispatch(
+            room=record.room, agent_name=name, metadata=metadata
+        )
+    await svc.redis.zadd(
+        keys.TIMERS, {timer(record.call_id): time.time() + fallback.join_timeout_s}
+    )
+    log.info("agent_no_show", policy="fallback_agent", fallback=name)
+    return msgspec.structs.replace(
+        record,
+        no_show="fallback_agent",
+        fallback_dispatch_id=dispatch_id,
+        agent_id=fallback.id,
+        agent_name=name,
+        notes=[
+            *record.notes,
+            f"{NO_SHOW}: {record.agent_name} did not join; fallback agent {name} dispatched",
+        ],
+    )
+
+
+def _ms(iso: str) -> int:
+    """Epoch ms of one of the records' ISO 8601 UTC times."""
+    when = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(when.timestamp() * 1000)

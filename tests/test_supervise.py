@@ -1,0 +1,228 @@
+"""Supervision (worker/supervise.py) on real loopback servers: the Twirp stand-in behaves as
+LiveKit's server after a dispatch (an agent with a worker joins the room; one without never
+does; a removed caller leaves), and sends its webhooks, signed, to the router."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from livekit import api
+
+from router.core.records import CallRecord
+from router.store import keys
+from router.store.calls import CallStore
+from router.worker.entries import Worker
+from tests.conftest import (
+    create_agent,
+    import_number,
+    post_livekit,
+    services_of,
+    sip_join_event,
+    wait_record,
+)
+from tests.livekit_helpers import participant_left_event, room_finished_event
+
+DIALED = "+12015550123"
+
+
+@pytest.fixture
+async def live(make_router, twirp) -> Any:
+    """The router, and the stand-in sending LiveKit's webhooks of what follows a dispatch."""
+    router = await make_router()
+    standin = twirp[0]
+
+    async def webhook(event: api.WebhookEvent) -> None:
+        assert (await post_livekit(router, event)).status == 200
+
+    standin.webhooks = webhook
+    return router, standin
+
+
+async def _until(redis: Any, call_id: str, done: Any, limit_s: float = 20) -> CallRecord:
+    """The call's record once ``done(record)`` holds (re-read on each write of it)."""
+    store = CallStore(redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{keys.call_record(call_id)}")
+    try:
+        async with asyncio.timeout(limit_s):
+            while (record := await store.get(call_id)) is None or not done(record):
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=limit_s)
+        return record
+    finally:
+        await pubsub.aclose()
+
+
+async def test_an_agent_that_joins_in_time_is_recorded_and_the_call_completes(live, redis):
+    router, standin = live
+    agent = await create_agent(router)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    join = sip_join_event(call_id="SCL_sup1", room="call-sup1", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    record = await _until(redis, "SCL_sup1", lambda r: r.agent_joined_at is not None)
+    assert record.status == "dispatched"
+    assert 0 <= record.timings_ms["toAgent"] < 5000
+    assert record.no_show is None
+    assert not await redis.zscore(keys.TIMERS, "agent:SCL_sup1")  # the watchdog is off
+    left = participant_left_event(room="call-sup1", identity="sip_SCL_sup1")
+    assert (await post_livekit(router, left)).status == 200
+    ended = await _until(redis, "SCL_sup1", lambda r: r.status == "completed")
+    assert ended.ended_by == "caller"
+    assert ended.disconnect_reason == "CLIENT_INITIATED"
+    assert ended.duration_s is not None
+    assert ended.duration_s >= 0
+    assert standin.removals.empty()  # no policy ran
+
+
+async def test_a_no_show_agent_is_replaced_by_its_fallback_exactly_once(live, redis):
+    router, standin = live
+    fallback = await create_agent(router, name="Backup", livekitAgentName="backup-agent")
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="fallback_agent", fallbackAgentId=fallback["id"]
+    )
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")  # dispatched, never joins
+    join = sip_join_event(call_id="SCL_sup2", room="call-sup2", dialed=DIALED)
+    started = time.monotonic()
+    assert (await post_livekit(router, join)).status == 200
+    record = await _until(redis, "SCL_sup2", lambda r: r.agent_joined_at is not None)
+    waited = time.monotonic() - started
+    print(f"\ncaller waited {waited:.2f} s for the fallback agent (joinTimeoutS 2)")
+    assert record.no_show == "fallback_agent"
+    assert record.agent_name == "backup-agent"
+    assert [d.agent_name for d in standin.dispatch_log] == ["support-agent", "backup-agent"]
+    assert [d.dispatch_id for d in standin.deleted] == [record.dispatch_id]  # first withdrawn
+    meta = standin.dispatch_log[1].metadata
+    assert f'"agentId":"{fallback["id"]}"' in meta
+    assert '"livekitAgentName":"backup-agent"' in meta
+    assert "agent_no_show" in " ".join(record.notes)
+    assert waited < 2 + 3  # the timeout, plus a tick (about a second) and the fallback's join
+
+
+async def test_when_the_fallback_does_not_join_either_the_caller_is_hung_up(live, redis):
+    router, standin = live
+    fallback = await create_agent(
+        router, name="Backup", livekitAgentName="backup-agent", joinTimeoutS=2
+    )
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="fallback_agent", fallbackAgentId=fallback["id"]
+    )
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker |= {"support-agent", "backup-agent"}
+    join = sip_join_event(call_id="SCL_sup3", room="call-sup3", dialed=DIALED)
+    started = time.monotonic()
+    assert (await post_livekit(router, join)).status == 200
+    removed = await asyncio.wait_for(standin.removals.get(), 15)
+    waited = time.monotonic() - started
+    print(f"\ncaller hung up after {waited:.2f} s (two no-shows of 2 s)")
+    assert removed.identity == "sip_SCL_sup3"
+    ended = await _until(redis, "SCL_sup3", lambda r: r.status == "completed")
+    assert ended.no_show == "hangup"
+    assert ended.ended_by == "router"
+    assert ended.disconnect_reason == "PARTICIPANT_REMOVED"
+    assert len(standin.dispatch_log) == 2
+    assert waited < 2 * 2 + 4
+
+
+async def test_a_caller_who_left_before_the_dispatch_gets_none(live, redis, aiohttp_server):
+    """The caller hangs up while the pre-call webhook is still thinking: no agent is sent
+    into the empty room; the call is recorded abandoned with the time the caller waited."""
+    from aiohttp import web
+
+    from tests.conftest import WHSEC
+
+    router, standin = live
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def precall(request: web.Request) -> web.Response:
+        asked.set()
+        await answer.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", precall)
+    server = await aiohttp_server(app)
+    hook = {"url": str(server.make_url("/hook")), "secret": WHSEC, "timeoutMs": 5000}
+    agent = await create_agent(router, webhooks={"preCall": hook})
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    join = sip_join_event(call_id="SCL_sup4", room="call-sup4", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    await asyncio.wait_for(asked.wait(), 10)
+    left = participant_left_event(room="call-sup4", identity="sip_SCL_sup4")
+    assert (await post_livekit(router, left)).status == 200
+    await asyncio.wait_for(_gone(redis, "call-sup4"), 10)
+    answer.set()
+    record = await wait_record(redis, "SCL_sup4", status="abandoned")
+    assert "the caller left after" in (record.error or "")
+    assert standin.dispatch_log == []
+
+
+async def _gone(redis: Any, room: str) -> None:
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"__keyspace@0__:{keys.caller_gone(room)}")
+    try:
+        while not await redis.exists(keys.caller_gone(room)):
+            await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
+    finally:
+        await pubsub.aclose()
+
+
+async def test_a_room_that_finishes_ends_the_call(live, redis):
+    router, _ = live
+    agent = await create_agent(router)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    join = sip_join_event(call_id="SCL_sup5", room="call-sup5", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    await _until(redis, "SCL_sup5", lambda r: r.agent_joined_at is not None)
+    agent_left = participant_left_event(
+        room="call-sup5", identity="agent-x", kind=api.ParticipantInfo.Kind.AGENT
+    )
+    assert (await post_livekit(router, agent_left)).status == 200
+    await _until(redis, "SCL_sup5", lambda r: r.agent_left_at is not None)
+    assert (await post_livekit(router, room_finished_event(room="call-sup5"))).status == 200
+    ended = await _until(redis, "SCL_sup5", lambda r: r.status == "completed")
+    assert ended.ended_by == "agent"
+
+
+async def test_a_watchdog_claimed_by_a_worker_that_died_fires_once_for_another(
+    make_router, twirp, redis
+):
+    """Two workers race for the due watchdog: one claims it and dies before acting (a kill
+    -9 between claim and work); the timer comes due again after the claim and the other
+    worker runs the policy — one fallback dispatch in all."""
+    router = await make_router(worker=False)
+    standin = twirp[0]
+    fallback = await create_agent(router, name="Backup", livekitAgentName="backup-agent")
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="fallback_agent", fallbackAgentId=fallback["id"]
+    )
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    svc = services_of(router)
+    from router.worker import direct
+
+    join = sip_join_event(call_id="SCL_sup6", room="call-sup6", dialed=DIALED)
+    from router.ingress.livekit_webhook import to_event
+    from tests.livekit_helpers import as_received
+
+    event = to_event(as_received(join), int(time.time() * 1000))
+    record = await direct.handle_join(svc, event, 1)
+    assert record is not None
+    assert record.status == "dispatched"
+    # Due now: both workers see it; the first to claim it "dies" before acting.
+    await redis.zadd(keys.TIMERS, {"agent:SCL_sup6": time.time() - 1})
+    dead, alive = Worker(svc, timer_claim_s=1.0), Worker(svc, timer_claim_s=1.0)
+    claimed = await dead._claim_timer(
+        keys=[keys.TIMERS], args=[b"agent:SCL_sup6", time.time(), time.time() + 1.0]
+    )
+    assert claimed == 1
+    assert await alive.tick() == 0  # claimed: not due for the other
+    async with asyncio.timeout(10):
+        while not await alive.tick():  # noqa: ASYNC110 (polls Redis's own due time)
+            await asyncio.sleep(0.2)
+    assert await asyncio.gather(alive.tick(), dead.tick()) == [0, 0]
+    after = await CallStore(redis).get("SCL_sup6")
+    assert after is not None
+    assert after.no_show == "fallback_agent"
+    assert [d.agent_name for d in standin.dispatch_log] == ["support-agent", "backup-agent"]
