@@ -226,3 +226,52 @@ async def test_a_watchdog_claimed_by_a_worker_that_died_fires_once_for_another(
     assert after is not None
     assert after.no_show == "fallback_agent"
     assert [d.agent_name for d in standin.dispatch_log] == ["support-agent", "backup-agent"]
+
+
+async def test_the_lifecycle_webhook_hears_the_join_the_no_show_and_the_end(
+    live, redis, aiohttp_server
+):
+    """call.agent_joined, call.no_show and call.ended reach the agent's lifecycle webhook
+    as the other events do (Standard Webhooks signed, one id per call and event)."""
+    from aiohttp import web
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.conftest import WHSEC
+
+    router, standin = live
+    heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        heard.put_nowait(Webhook(WHSEC).verify(body, dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/life", receive)
+    server = await aiohttp_server(app)
+    hooks = {"lifecycle": {"url": str(server.make_url("/life")), "secret": WHSEC}}
+    fallback = await create_agent(
+        router, name="Backup", livekitAgentName="backup-agent", webhooks=hooks
+    )
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="fallback_agent", fallbackAgentId=fallback["id"],
+        webhooks=hooks,
+    )  # fmt: skip
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")
+    join = sip_join_event(call_id="SCL_sup7", room="call-sup7", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    types = []
+    async with asyncio.timeout(20):
+        while len(types) < 3:
+            event = await heard.get()
+            types.append(event["type"])
+    assert types == ["call.dispatched", "call.no_show", "call.agent_joined"]
+    left = participant_left_event(room="call-sup7", identity="sip_SCL_sup7")
+    assert (await post_livekit(router, left)).status == 200
+    async with asyncio.timeout(20):
+        ended = await heard.get()
+    assert ended["type"] == "call.ended"
+    assert ended["data"]["ended_by"] == "caller"
+    assert ended["data"]["no_show"] == "fallback_agent"
+    assert ended["data"]["time_to_agent_ms"] is not None

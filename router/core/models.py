@@ -198,7 +198,14 @@ def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:
     return msgspec.structs.replace(row, **changes, updated_at=updated_at)
 
 
-LIFECYCLE_EVENTS = ("call.dispatched", "call.rejected", "call.failed")  # an agent may pick
+LIFECYCLE_EVENTS = (
+    "call.dispatched",
+    "call.rejected",
+    "call.failed",
+    "call.agent_joined",
+    "call.no_show",
+    "call.ended",
+)  # an agent may pick
 
 
 # ---- organizations and their API keys -------------------------------------------------------

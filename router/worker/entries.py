@@ -72,7 +72,7 @@ class Worker:
                 case events.CarrierLegEnded():
                     record = await bridged.transfer_leg_ended(svc, event)
                 case events.LiveKitRoomEvent():
-                    await supervise.room_event(svc, event)
+                    await supervise.room_event(svc, event, self.lifecycle)
                     record = None  # a supervised call's record is written under its lease
             if record is not None and record.status in FINAL:
                 agent = await svc.rows.find_agent(record.agent_id or "")
@@ -98,7 +98,7 @@ class Worker:
                 if kind == "bridge":
                     await bridged.bridge_timeout(self.services, call_id)
                 elif kind == "agent":
-                    await supervise.agent_timeout(self.services, call_id)
+                    await supervise.agent_timeout(self.services, call_id, self.lifecycle)
             # Done: removed unless its work set it again (a fallback agent's own watchdog).
             await self._timer_done(keys=[keys.TIMERS], args=[raw, claimed])
             fired += 1

@@ -1,4 +1,6 @@
-"""Lifecycle events to the agent's webhook: ``call.dispatched``, ``call.rejected``, ``call.failed``.
+"""Lifecycle events to the agent's webhook: ``call.dispatched``, ``call.rejected``,
+``call.failed``, and what supervision sees after a dispatch: ``call.agent_joined``,
+``call.no_show``, ``call.ended`` (``worker.supervise``).
 
 Delivered at least once, on a schedule kept in Redis so it survives a worker restart:
 
@@ -96,6 +98,13 @@ def payload(event_type: str, record: CallRecord) -> dict[str, Any]:
             "dispatch_id": record.dispatch_id,
             "reject_reason": record.reject_reason,
             "error": record.error,
+            "agent_joined_at": record.agent_joined_at,
+            "time_to_agent_ms": record.timings_ms.get("toAgent"),
+            "no_show": record.no_show,
+            "ended_at": record.ended_at,
+            "duration_s": record.duration_s,
+            "ended_by": record.ended_by,
+            "disconnect_reason": record.disconnect_reason,
         },
     }
 
@@ -107,9 +116,12 @@ class Lifecycle:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
 
-    async def enqueue(self, record: CallRecord, agent: Agent | None) -> bool:
-        """Schedule the event for this final record, if the agent wants it; True if new."""
-        event_type = _BY_STATUS.get(record.status)
+    async def enqueue(
+        self, record: CallRecord, agent: Agent | None, event_type: str | None = None
+    ) -> bool:
+        """Schedule the event (by default the one of this final record's status), if the
+        agent wants it; True if new. One delivery per call and event type, however often."""
+        event_type = event_type or _BY_STATUS.get(record.status)
         hook = agent.webhooks.lifecycle if agent is not None and agent.webhooks else None
         if event_type is None or hook is None:
             return False

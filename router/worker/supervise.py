@@ -37,6 +37,7 @@ from router.core.records import CallRecord, EndedBy
 from router.core.routing import fallback_metadata
 from router.errors import DispatchError
 from router.store import keys
+from router.worker.lifecycle import Lifecycle
 from router.worker.services import Services
 
 log = logs.get(__name__)
@@ -65,19 +66,31 @@ async def caller_gone_at(svc: Services, room: str) -> int | None:
     return await svc.calls.caller_gone_at(room)
 
 
-async def room_event(svc: Services, event: events.LiveKitRoomEvent) -> None:
-    """Apply one of LiveKit's room events to the call dispatched into that room."""
+async def room_event(
+    svc: Services, event: events.LiveKitRoomEvent, lifecycle: Lifecycle | None = None
+) -> None:
+    """Apply one of LiveKit's room events to the call dispatched into that room (and tell
+    the agent's lifecycle webhook: ``call.agent_joined``, ``call.ended``)."""
     call_id = await svc.calls.resolve(keys.room_alias(event.room))
     if call_id is None:
         if _caller_left(event) or event.kind == "room_finished":
             await svc.calls.caller_left(event.room, event.received_at_ms)
         log.info("room_event_without_dispatch", room=event.room, kind=event.kind)
         return
-    await svc.leases.exclusive(
+    record = await svc.leases.exclusive(
         call_id,
         lambda r: r is None or r.status != "dispatched",
         lambda r: _apply(svc, r, event),
     )
+    if lifecycle is None or record is None:
+        return
+    # After the record is written; a redelivered entry enqueues again, harmlessly (one
+    # delivery per call and event type).
+    agent = await svc.rows.find_agent(record.agent_id or "")
+    if record.status == "completed":
+        await lifecycle.enqueue(record, agent, "call.ended")
+    elif event.kind == "agent_joined" and record.agent_joined_at is not None:
+        await lifecycle.enqueue(record, agent, "call.agent_joined")
 
 
 def _caller_left(event: events.LiveKitRoomEvent) -> bool:
@@ -126,20 +139,31 @@ async def _apply(
     )
 
 
-async def agent_timeout(svc: Services, call_id: str) -> None:
-    """The watchdog fired: a dispatched call whose agent has not joined runs its policy."""
+async def agent_timeout(svc: Services, call_id: str, lifecycle: Lifecycle | None = None) -> None:
+    """The watchdog fired: a dispatched call whose agent has not joined runs its policy (and
+    the no-show agent's lifecycle webhook hears ``call.no_show``)."""
+    no_show: list[tuple[CallRecord, Agent | None]] = []
+
+    async def act(record: CallRecord | None) -> CallRecord | None:
+        assert record is not None
+        agent = await svc.rows.find_agent(record.agent_id or "")
+        done = await _no_show(svc, record, agent)
+        no_show.append((done, agent))
+        return done
+
     await svc.leases.exclusive(
         call_id,
         lambda r: r is None or r.status != "dispatched" or r.agent_joined_at is not None,
-        lambda r: _no_show(svc, r),
+        act,
     )
+    if lifecycle is not None:
+        for record, agent in no_show:
+            await lifecycle.enqueue(record, agent, "call.no_show")
 
 
-async def _no_show(svc: Services, record: CallRecord | None) -> CallRecord | None:
-    assert record is not None
+async def _no_show(svc: Services, record: CallRecord, agent: Agent | None) -> CallRecord:
     room = record.room
     assert room is not None
-    agent = await svc.rows.find_agent(record.agent_id or "")
     metrics.NO_SHOWS.inc()
     fallback = None
     if record.no_show is None and agent is not None and agent.no_show == "fallback_agent":
