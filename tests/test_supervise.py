@@ -275,3 +275,54 @@ async def test_the_lifecycle_webhook_hears_the_join_the_no_show_and_the_end(
     assert ended["data"]["ended_by"] == "caller"
     assert ended["data"]["no_show"] == "fallback_agent"
     assert ended["data"]["time_to_agent_ms"] is not None
+
+
+@pytest.mark.parametrize("first_policy", ["transfer", "fallback_agent"])
+async def test_a_no_show_sends_the_caller_to_a_human_line(live, redis, first_policy):
+    """noShow transfer (or after a fallback that did not join either): LiveKit transfers the
+    SIP caller (TransferSIPParticipant, with the SIP call grant the stand-in checks); the
+    caller then leaves the room and the call ends by the router's hand."""
+    router, standin = live
+    fields: dict[str, Any] = {"transferTo": "tel:+14155550999", "joinTimeoutS": 2}
+    if first_policy == "fallback_agent":
+        fallback = await create_agent(
+            router, name="Backup", livekitAgentName="backup-agent", joinTimeoutS=2
+        )
+        fields |= {"noShow": "fallback_agent", "fallbackAgentId": fallback["id"]}
+        standin.no_worker.add("backup-agent")
+    else:
+        fields["noShow"] = "transfer"
+    agent = await create_agent(router, **fields)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")
+    call_id = f"SCL_tr_{first_policy}"
+    join = sip_join_event(call_id=call_id, room=f"call-{call_id}", dialed=DIALED)
+    started = time.monotonic()
+    assert (await post_livekit(router, join)).status == 200
+    transfer = await asyncio.wait_for(standin.transfers.get(), 20)
+    waited = time.monotonic() - started
+    print(f"\n{first_policy}: caller sent to the human line after {waited:.2f} s")
+    assert transfer.transfer_to == "tel:+14155550999"
+    assert transfer.participant_identity == f"sip_{call_id}"
+    ended = await _until(redis, call_id, lambda r: r.status == "completed")
+    assert ended.no_show == "transfer"
+    assert ended.ended_by == "router"
+    assert standin.removals.empty()  # transferred, not hung up
+
+
+async def test_a_no_show_policy_needs_what_it_names(live):
+    router, _ = live
+    refused = await router.post(
+        "/v1/agents",
+        json={"name": "x", "livekitAgentName": "x", "noShow": "transfer"},
+        headers={"Authorization": "Bearer test-admin-token"},
+    )
+    assert (await refused.json())["field"] == "transferTo"
+    for bad in ({"joinTimeoutS": 1}, {"joinTimeoutS": 61}, {"transferTo": "+14155550999"}):
+        resp = await router.post(
+            "/v1/agents",
+            json={"name": "x", "livekitAgentName": "x", **bad},
+            headers={"Authorization": "Bearer test-admin-token"},
+        )
+        assert resp.status == 400, bad
+        assert (await resp.json())["field"] in ("joinTimeoutS", "transferTo")

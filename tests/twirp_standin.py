@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from livekit import api
+from livekit.protocol.sip import TransferSIPParticipantRequest, TransferSIPParticipantResponse
 
 from tests.sip_standin import METHODS as SIP_METHODS
 from tests.sip_standin import SipStandIn
@@ -26,6 +27,7 @@ _METHODS = {
     "livekit.RoomService/RemoveParticipant": api.RoomParticipantIdentity,
     "livekit.AgentDispatchService/ListDispatch": api.ListAgentDispatchRequest,
     "livekit.AgentDispatchService/DeleteDispatch": api.DeleteAgentDispatchRequest,
+    "livekit.SIP/TransferSIPParticipant": TransferSIPParticipantRequest,
 }
 
 
@@ -67,6 +69,7 @@ class TwirpStandIn:
         self.webhooks: Callable[[api.WebhookEvent], Awaitable[Any]] | None = None
         self.no_worker: set[str] = set()
         self.deleted: list[api.DeleteAgentDispatchRequest] = []
+        self.transfers: asyncio.Queue[Any] = asyncio.Queue()  # TransferSIPParticipant asks
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
         # livekit.PhoneNumberService: the project's numbers bought from LiveKit, by E.164
@@ -136,6 +139,8 @@ class TwirpStandIn:
         except Exception as exc:
             return self._error(401, "unauthenticated", f"invalid token: {exc}")
         message = kind.FromString(await request.read())
+        if method == "livekit.SIP/TransferSIPParticipant":
+            return self._transfer(message, claims)
         if method in SIP_METHODS:
             if self.sip_drop_next:
                 self.sip_drop_next -= 1
@@ -209,6 +214,25 @@ class TwirpStandIn:
             content_type="application/protobuf",
         )
 
+    def _transfer(self, message: Any, claims: api.Claims) -> web.Response:
+        """``TransferSIPParticipant``: LiveKit asks for the SIP call grant and room admin on
+        the participant's room (livekit-api sends exactly these: ``SipService``); the caller
+        then leaves the room (its SIP side was referred elsewhere)."""
+        room = message.room_name
+        if not (claims.sip and claims.sip.call):
+            return self._error(403, "permission_denied", "token lacks the SIP call grant")
+        if not (claims.video and claims.video.room_admin and claims.video.room == room):
+            return self._error(403, "permission_denied", "token lacks roomAdmin for this room")
+        if not message.transfer_to.startswith(("tel:", "sip:", "sips:")):
+            return self._error(400, "invalid_argument", "transfer_to must be a tel: or sip: URI")
+        self.transfers.put_nowait(message)
+        if self.webhooks is not None:
+            self._send(_left(room, message.participant_identity, "CLIENT_INITIATED"))
+        return web.Response(
+            body=TransferSIPParticipantResponse(status=1).SerializeToString(),
+            content_type="application/protobuf",
+        )
+
     def _send(self, event: api.WebhookEvent) -> None:
         assert self.webhooks is not None
         task = asyncio.get_running_loop().create_task(self.webhooks(event))
@@ -229,7 +253,7 @@ def _agent_joined(room: str, dispatch_id: str) -> api.WebhookEvent:
     )
 
 
-def _left(room: str, identity: str) -> api.WebhookEvent:
+def _left(room: str, identity: str, reason: str = "PARTICIPANT_REMOVED") -> api.WebhookEvent:
     return api.WebhookEvent(
         event="participant_left",
         id=f"EV_{room}_{identity}_left",
@@ -239,6 +263,6 @@ def _left(room: str, identity: str) -> api.WebhookEvent:
             sid=f"PA_{identity}",
             identity=identity,
             kind=api.ParticipantInfo.Kind.SIP,
-            disconnect_reason=api.DisconnectReason.PARTICIPANT_REMOVED,
+            disconnect_reason=api.DisconnectReason.Value(reason),
         ),
     )

@@ -67,7 +67,7 @@ class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
 
 DEFAULT_JOIN_TIMEOUT_S = 10.0
 JOIN_TIMEOUT_BOUNDS_S = (2.0, 60.0)
-NoShowPolicy = Literal["hangup", "fallback_agent"]
+NoShowPolicy = Literal["hangup", "fallback_agent", "transfer"]
 
 
 class Agent(_Row, kw_only=True):
@@ -85,6 +85,9 @@ class Agent(_Row, kw_only=True):
     join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S
     no_show: NoShowPolicy = "hangup"
     fallback_agent_id: str | None = None  # no_show "fallback_agent": dispatched instead
+    # A human line (tel:+E.164 or sip:…) the caller is sent to: no_show "transfer", or after
+    # a fallback agent that did not join either.
+    transfer_to: str | None = None
     created_at: str
     updated_at: str
 
@@ -101,6 +104,7 @@ class AgentCreate(_Body, kw_only=True):
     join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S
     no_show: NoShowPolicy = "hangup"
     fallback_agent_id: str | None = None
+    transfer_to: str | None = None
 
 
 class AgentPatch(_Body, kw_only=True):
@@ -114,6 +118,7 @@ class AgentPatch(_Body, kw_only=True):
     join_timeout_s: float | UnsetType = UNSET
     no_show: NoShowPolicy | UnsetType = UNSET
     fallback_agent_id: str | UnsetType | None = UNSET
+    transfer_to: str | UnsetType | None = UNSET
 
 
 # ---- phone numbers --------------------------------------------------------------------------

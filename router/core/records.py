@@ -89,7 +89,8 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     # from the dispatch), a no-show and what was done about it, the call's end.
     agent_joined_at: str | None = None
     agent_left_at: str | None = None
-    no_show: str | None = None  # the policy that ran: "fallback_agent" | "hangup"
+    no_show: str | None = None  # the policy that ran: "fallback_agent" | "transfer" | "hangup"
+    no_show_agent_id: str | None = None  # the agent that did not join, when a fallback did
     fallback_dispatch_id: str | None = None
     ended_at: str | None = None
     duration_s: float | None = None

@@ -4,6 +4,7 @@ links to cannot be deleted (409, enforced by the registry)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -40,6 +41,9 @@ class Deleted(msgspec.Struct):
     deleted: bool
 
 
+_TRANSFER_TO = re.compile(r"tel:\+[1-9]\d{6,14}|sips?:[^\s@<>\"]+@[^\s@<>\"]+")
+
+
 def _check_agent(agent: Agent, config: Config) -> None:
     for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
         if not value.strip() or len(value) > MAX_TEXT:
@@ -53,6 +57,14 @@ def _check_agent(agent: Agent, config: Config) -> None:
         raise ValidationError(
             "fallbackAgentId: noShow fallback_agent needs the agent to dispatch instead",
             field="fallbackAgentId",
+        )
+    if agent.no_show == "transfer" and not agent.transfer_to:
+        raise ValidationError(
+            "transferTo: noShow transfer needs the line to send the caller to", field="transferTo"
+        )
+    if agent.transfer_to is not None and not _TRANSFER_TO.fullmatch(agent.transfer_to):
+        raise ValidationError(
+            "transferTo: tel:+<E.164 digits> or sip:<user>@<host>", field="transferTo"
         )
     if agent.fallback_agent_id == agent.id:
         raise ValidationError(

@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from livekit import api
+from livekit.protocol.sip import TransferSIPParticipantRequest, TransferSIPParticipantResponse
 
 from router import logs
 from router.errors import DispatchRejected, DispatchUnavailable
@@ -54,6 +55,10 @@ class Dispatcher(Protocol):
         """Withdraw a dispatch (a no-show's: its agent must not join late beside another)."""
         ...
 
+    async def transfer(self, *, room: str, identity: str, to: str) -> None:
+        """Send a SIP participant to ``to`` (``tel:`` or ``sip:``) with a SIP REFER."""
+        ...
+
 
 _Reply = TypeVar("_Reply", bound=Message)
 
@@ -73,8 +78,10 @@ class LiveKitDispatcher:
         req: Message,
         reply: type[_Reply],
         request_id: str | None = None,
+        *,
+        sip_call: bool = False,
     ) -> _Reply:
-        token = room_admin_token(self._key, self._secret, room)
+        token = room_admin_token(self._key, self._secret, room, sip_call=sip_call)
         with _translated():
             body = await self.transport.call(
                 service, method, req.SerializeToString(), token, request_id
@@ -109,6 +116,15 @@ class LiveKitDispatcher:
     async def delete(self, *, room: str, dispatch_id: str) -> None:
         req = api.DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room)
         await self._call("AgentDispatchService", "DeleteDispatch", room, req, api.AgentDispatch)
+
+    async def transfer(self, *, room: str, identity: str, to: str) -> None:
+        req = TransferSIPParticipantRequest(
+            participant_identity=identity, room_name=room, transfer_to=to, play_dialtone=True
+        )
+        await self._call(
+            "SIP", "TransferSIPParticipant", room, req, TransferSIPParticipantResponse,
+            sip_call=True,
+        )  # fmt: skip
 
 
 # Twirp codes that say the request may have run on the server though no success came back.
@@ -165,3 +181,6 @@ class DryRunDispatcher:
 
     async def delete(self, *, room: str, dispatch_id: str) -> None:
         log.info("dry_run_delete_dispatch", room=room, dispatch_id=dispatch_id)
+
+    async def transfer(self, *, room: str, identity: str, to: str) -> None:
+        log.info("dry_run_transfer", room=room, identity=identity, to=to)

@@ -137,11 +137,15 @@ def verify_token(
     return claims
 
 
-def room_admin_token(api_key: str, api_secret: str, room: str, ttl_s: int = TOKEN_TTL_S) -> str:
-    """A server API token with the room-admin grant for one room."""
+def room_admin_token(
+    api_key: str, api_secret: str, room: str, ttl_s: int = TOKEN_TTL_S, *, sip_call: bool = False
+) -> str:
+    """A server API token with the room-admin grant for one room (and, with ``sip_call``,
+    the SIP call grant ``TransferSIPParticipant`` needs, as livekit-api asks for it)."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "video": {"roomAdmin": True, "room": room},
+        **({"sip": {"call": True}} if sip_call else {}),
         "sub": "",
         "iss": api_key,
         "nbf": now,

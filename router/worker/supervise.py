@@ -35,7 +35,7 @@ from router.core import events, records
 from router.core.models import DEFAULT_JOIN_TIMEOUT_S, Agent
 from router.core.records import CallRecord, EndedBy
 from router.core.routing import fallback_metadata
-from router.errors import DispatchError
+from router.errors import DispatchError, RemoteError
 from router.store import keys
 from router.worker.lifecycle import Lifecycle
 from router.worker.services import Services
@@ -119,7 +119,7 @@ async def _apply(
     if not (_caller_left(event) or event.kind == "room_finished"):
         return record
     ended_by: EndedBy
-    if record.no_show == "hangup":
+    if record.no_show in ("hangup", "transfer"):
         ended_by = "router"
     elif _caller_left(event):
         ended_by = "agent" if event.disconnect_reason in _REMOVED else "caller"
@@ -176,6 +176,19 @@ async def _no_show(svc: Services, record: CallRecord, agent: Agent | None) -> Ca
             record = msgspec.structs.replace(
                 record, notes=[*record.notes, f"{NO_SHOW}: fallback dispatch failed: {exc}"]
             )
+    # A human line: the policy, or the step after a fallback that did not join. The agent
+    # whose line it is: the first one's (a fallback's own watchdog finds the fallback here).
+    first = agent
+    if record.no_show == "fallback_agent":
+        first = await _first_agent(svc, record) or agent
+    line = first.transfer_to if first is not None and first.no_show != "hangup" else None
+    if line and record.no_show != "transfer" and record.participant_identity:
+        transferred = await _transfer(svc, record, room, line)
+        if transferred is not None:
+            return transferred
+        record = msgspec.structs.replace(
+            record, notes=[*record.notes, f"{NO_SHOW}: transfer to {line} failed"]
+        )
     # Hang up: the policy, or the end of every other path. The end itself comes with the
     # caller's participant_left (endedBy: router).
     error = None
@@ -217,12 +230,53 @@ async def _fall_back(svc: Services, record: CallRecord, fallback: Agent) -> Call
     return msgspec.structs.replace(
         record,
         no_show="fallback_agent",
+        no_show_agent_id=record.agent_id,
         fallback_dispatch_id=dispatch_id,
         agent_id=fallback.id,
         agent_name=name,
         notes=[
             *record.notes,
             f"{NO_SHOW}: {record.agent_name} did not join; fallback agent {name} dispatched",
+        ],
+    )
+
+
+async def _first_agent(svc: Services, record: CallRecord) -> Agent | None:
+    """The agent dispatched first (before a fallback replaced it on the record)."""
+    return await svc.rows.find_agent(record.no_show_agent_id or "")
+
+
+async def _transfer(svc: Services, record: CallRecord, room: str, line: str) -> CallRecord | None:
+    """Send the caller to ``line``; the record saying so, or None if it could not be asked.
+
+    A call that came in over LiveKit SIP is transferred by LiveKit (a SIP REFER to the
+    caller's side: ``TransferSIPParticipant``); a Telnyx Call Control call by Telnyx's own
+    ``transfer`` of the inbound leg, which needs no REFER support on the trunk. The end
+    arrives as the caller's participant_left (endedBy: router)."""
+    assert record.participant_identity is not None
+    try:
+        if record.provider == "telnyx" and svc.telnyx is not None:
+            await svc.telnyx.transfer(
+                record.call_id,
+                to=line.removeprefix("tel:"),
+                from_=None,
+                headers={},
+                command_id=f"no-show-transfer-{record.call_id}",
+            )
+        else:
+            await svc.dispatcher.transfer(room=room, identity=record.participant_identity, to=line)
+    except RemoteError as exc:
+        if not getattr(exc, "maybe_done", False):
+            log.warning("no_show_transfer_failed", error=str(exc))
+            return None
+        log.warning("no_show_transfer_outcome_unknown", error=str(exc))  # dialing takes long
+    log.info("agent_no_show", policy="transfer", to=line)
+    return msgspec.structs.replace(
+        record,
+        no_show="transfer",
+        notes=[
+            *record.notes,
+            f"{NO_SHOW}: {record.agent_name} did not join; caller transferred to {line}",
         ],
     )
 
