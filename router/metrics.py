@@ -69,3 +69,9 @@ ABANDONED = Counter(
 CALLS_ENDED = Counter(
     "router_calls_ended_total", "Dispatched calls that ended, by who ended them", ["ended_by"]
 )
+OVERFLOWS = Counter(
+    "router_calls_over_limit_total",
+    "Calls over a maxConcurrentCalls, by the overflow policy that took them",
+    ["policy"],
+)
+LIVE_CALLS = Gauge("router_live_calls", "Dispatched calls not yet ended (all organizations)")

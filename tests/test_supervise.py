@@ -326,3 +326,59 @@ async def test_a_no_show_policy_needs_what_it_names(live):
         )
         assert resp.status == 400, bad
         assert (await resp.json())["field"] in ("joinTimeoutS", "transferTo")
+
+
+async def test_the_concurrency_limit_holds_exactly_under_fifty_simultaneous_calls(
+    make_router, redis
+):
+    """50 calls join at once across two workers with the organization's maxConcurrentCalls
+    at 10: exactly 10 are dispatched and 40 rejected politely with reason concurrency_limit;
+    when one ends, the next call is admitted."""
+    router = await make_router()
+    await make_router()  # a second router: its worker consumes the same stream
+    agent = await create_agent(router)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    limited = await router.patch(
+        "/v1/organizations/default", json={"maxConcurrentCalls": 10},
+        headers={"Authorization": "Bearer test-admin-token"},
+    )  # fmt: skip
+    assert limited.status == 200
+    joins = [
+        post_livekit(
+            router, sip_join_event(call_id=f"SCL_cc{i}", room=f"call-cc{i}", dialed=DIALED)
+        )
+        for i in range(50)
+    ]
+    assert {r.status for r in await asyncio.gather(*joins)} == {200}
+    found = [await wait_record(redis, f"SCL_cc{i}", limit_s=30) for i in range(50)]
+    statuses = sorted(r.status for r in found)
+    assert statuses.count("dispatched") == 10
+    assert statuses.count("rejected") == 40
+    rejected = [r for r in found if r.status == "rejected"]
+    assert all((r.reject_reason or "").startswith("concurrency_limit") for r in rejected)
+    # One dispatched call ends: its place is free for the next caller.
+    ended = next(r for r in found if r.status == "dispatched")
+    left = participant_left_event(room=ended.room or "", identity=ended.participant_identity or "")
+    assert (await post_livekit(router, left)).status == 200
+    await _until(redis, ended.call_id, lambda r: r.status == "completed")
+    again = sip_join_event(call_id="SCL_cc_next", room="call-cc-next", dialed=DIALED)
+    assert (await post_livekit(router, again)).status == 200
+    assert (await wait_record(redis, "SCL_cc_next")).status == "dispatched"
+
+
+async def test_an_overflow_agent_takes_the_calls_over_an_agents_limit(live, redis):
+    router, standin = live
+    spare = await create_agent(router, name="Spare", livekitAgentName="spare-agent")
+    agent = await create_agent(router, maxConcurrentCalls=1)
+    await import_number(
+        router, e164=DIALED, agentId=agent["id"], overflow="overflow_agent",
+        overflowAgentId=spare["id"],
+    )  # fmt: skip
+    for i in range(2):
+        join = sip_join_event(call_id=f"SCL_ov{i}", room=f"call-ov{i}", dialed=DIALED)
+        assert (await post_livekit(router, join)).status == 200
+        await wait_record(redis, f"SCL_ov{i}")
+    assert [d.agent_name for d in standin.dispatch_log] == ["support-agent", "spare-agent"]
+    second = await wait_record(redis, "SCL_ov1")
+    assert second.status == "dispatched"
+    assert "concurrency_limit" in " ".join(second.notes)

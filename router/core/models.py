@@ -7,6 +7,7 @@ fields, so a typo is an error rather than a silent default. A PATCH field left o
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -68,6 +69,10 @@ class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
 DEFAULT_JOIN_TIMEOUT_S = 10.0
 JOIN_TIMEOUT_BOUNDS_S = (2.0, 60.0)
 NoShowPolicy = Literal["hangup", "fallback_agent", "transfer"]
+OverflowPolicy = Literal["reject", "overflow_agent", "transfer"]
+MAX_CONCURRENT_CALLS = 100_000
+# A human line the router may send a caller to (a no-show's or an overflow's transfer).
+TRANSFER_TO = re.compile(r"tel:\+[1-9]\d{6,14}|sips?:[^\s@<>\"]+@[^\s@<>\"]+")
 
 
 class Agent(_Row, kw_only=True):
@@ -88,6 +93,7 @@ class Agent(_Row, kw_only=True):
     # A human line (tel:+E.164 or sip:…) the caller is sent to: no_show "transfer", or after
     # a fallback agent that did not join either.
     transfer_to: str | None = None
+    max_concurrent_calls: int | None = None  # live calls of this agent at once (None: no cap)
     created_at: str
     updated_at: str
 
@@ -105,6 +111,7 @@ class AgentCreate(_Body, kw_only=True):
     no_show: NoShowPolicy = "hangup"
     fallback_agent_id: str | None = None
     transfer_to: str | None = None
+    max_concurrent_calls: int | None = None
 
 
 class AgentPatch(_Body, kw_only=True):
@@ -119,6 +126,7 @@ class AgentPatch(_Body, kw_only=True):
     no_show: NoShowPolicy | UnsetType = UNSET
     fallback_agent_id: str | UnsetType | None = UNSET
     transfer_to: str | UnsetType | None = UNSET
+    max_concurrent_calls: int | UnsetType | None = UNSET
 
 
 # ---- phone numbers --------------------------------------------------------------------------
@@ -158,6 +166,11 @@ class PhoneNumber(_Row, kw_only=True):
     shared_landing: bool = False  # many businesses forward here: match on where calls came from
     origin_overrides: list[OriginOverride] | None = None
     mode: Mode | None = None  # a Twilio number: webhook (default) or sip_trunk
+    # A call over its organization's or agent's maxConcurrentCalls: rejected politely
+    # (concurrency_limit), given to another agent, or sent to a human line.
+    overflow: OverflowPolicy = "reject"
+    overflow_agent_id: str | None = None
+    overflow_transfer_to: str | None = None
     created_at: str
     updated_at: str
 
@@ -183,6 +196,9 @@ class PhoneNumberImport(_Body, kw_only=True):
     shared_landing: bool = False
     origin_overrides: list[OriginOverride] | None = None
     mode: Mode | None = None
+    overflow: OverflowPolicy = "reject"
+    overflow_agent_id: str | None = None
+    overflow_transfer_to: str | None = None
 
 
 class PhoneNumberPatch(_Body, kw_only=True):
@@ -195,6 +211,9 @@ class PhoneNumberPatch(_Body, kw_only=True):
     sip_trunk_id: str | UnsetType | None = UNSET
     shared_landing: bool | UnsetType = UNSET
     origin_overrides: list[OriginOverride] | UnsetType | None = UNSET
+    overflow: OverflowPolicy | UnsetType = UNSET
+    overflow_agent_id: str | UnsetType | None = UNSET
+    overflow_transfer_to: str | UnsetType | None = UNSET
 
 
 def apply_patch(row: Any, patch: msgspec.Struct, *, updated_at: str) -> Any:
@@ -225,6 +244,7 @@ class Organization(_Row, kw_only=True):
     # Where the organization's carrier sends SIP from (IPs or CIDRs): its managed LiveKit
     # trunk takes calls from these only. Empty: from anywhere that knows a number.
     sip_allowed_addresses: list[str] = msgspec.field(default_factory=list)
+    max_concurrent_calls: int | None = None  # live calls at once, set by the operator
     created_at: str
     updated_at: str
 
@@ -238,6 +258,7 @@ class OrganizationCreate(_Body, kw_only=True):
 class OrganizationPatch(_Body, kw_only=True):
     name: str | UnsetType = UNSET
     number_limit: int | UnsetType = UNSET
+    max_concurrent_calls: int | UnsetType | None = UNSET
     sip_allowed_addresses: list[str] | UnsetType = UNSET
 
 

@@ -24,8 +24,9 @@ from router.core.phone import Reading
 from router.core.readiness import setup_status
 
 RejectReason = Literal[
-    "unknown_number", "no_dialed_number", "outbound_only", "not_ready", "pre_call_rejected"
-]
+    "unknown_number", "no_dialed_number", "outbound_only", "not_ready", "pre_call_rejected",
+    "concurrency_limit",
+]  # fmt: skip
 
 
 class CallFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +57,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any] | None = None
     reject_reason: RejectReason | None = None
     detail: str | None = None
+    # The number's overflow policy, for a call over a maxConcurrentCalls
+    overflow: str = "reject"
+    overflow_agent_id: str | None = None
+    overflow_transfer_to: str | None = None
 
 
 PreCallStatus = Literal[
@@ -200,4 +205,7 @@ def decide(
         agent_id=agent.id if agent else None,
         agent_name=agent_name,
         metadata=session_metadata(facts, row, agent),
+        overflow=row.overflow,
+        overflow_agent_id=row.overflow_agent_id,
+        overflow_transfer_to=row.overflow_transfer_to,
     )

@@ -20,6 +20,7 @@ from router.core import template
 from router.core.models import (
     DEFAULT_ORG,
     INBOUND,
+    TRANSFER_TO,
     Agent,
     Organization,
     PhoneNumber,
@@ -78,6 +79,21 @@ def _check_number(row: PhoneNumber) -> None:
         )
     if row.dispatch_metadata_template is not None:
         template.validate(row.dispatch_metadata_template)
+    if row.overflow == "overflow_agent" and not row.overflow_agent_id:
+        raise ValidationError(
+            "overflowAgentId: overflow overflow_agent needs the agent to dispatch instead",
+            field="overflowAgentId",
+        )
+    if row.overflow == "transfer" and not row.overflow_transfer_to:
+        raise ValidationError(
+            "overflowTransferTo: overflow transfer needs the line to send the caller to",
+            field="overflowTransferTo",
+        )
+    if row.overflow_transfer_to is not None and not TRANSFER_TO.fullmatch(row.overflow_transfer_to):
+        raise ValidationError(
+            "overflowTransferTo: tel:+<E.164 digits> or sip:<user>@<host>",
+            field="overflowTransferTo",
+        )
     for name in ("label", "sip_provider_name"):
         value = getattr(row, name)
         if value is not None and len(value) > MAX_TEXT:
@@ -127,6 +143,11 @@ async def _agent_of(reg: Registry, agent_id: str, row: PhoneNumber) -> bool:
 async def _check_link(reg: Registry, row: PhoneNumber) -> None:
     if row.agent_id is not None and not await _agent_of(reg, row.agent_id, row):
         raise ValidationError(f"agentId: agent {row.agent_id} does not exist", field="agentId")
+    other = row.overflow_agent_id
+    if other is not None and not await _agent_of(reg, other, row):
+        raise ValidationError(
+            f"overflowAgentId: agent {other} does not exist", field="overflowAgentId"
+        )
 
 
 async def organization_for(request: web.Request, asked: str | None) -> Organization:
@@ -249,6 +270,9 @@ async def import_row(
         shared_landing=body.shared_landing,
         origin_overrides=body.origin_overrides,
         mode=body.mode,
+        overflow=body.overflow,
+        overflow_agent_id=body.overflow_agent_id,
+        overflow_transfer_to=body.overflow_transfer_to,
         created_at=now,
         updated_at=now,
     )

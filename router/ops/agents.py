@@ -4,7 +4,6 @@ links to cannot be deleted (409, enforced by the registry)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -15,6 +14,8 @@ from router.core import bounds
 from router.core.models import (
     JOIN_TIMEOUT_BOUNDS_S,
     LIFECYCLE_EVENTS,
+    MAX_CONCURRENT_CALLS,
+    TRANSFER_TO,
     Agent,
     AgentCreate,
     AgentPatch,
@@ -41,9 +42,6 @@ class Deleted(msgspec.Struct):
     deleted: bool
 
 
-_TRANSFER_TO = re.compile(r"tel:\+[1-9]\d{6,14}|sips?:[^\s@<>\"]+@[^\s@<>\"]+")
-
-
 def _check_agent(agent: Agent, config: Config) -> None:
     for wire, value in (("name", agent.name), ("livekitAgentName", agent.livekit_agent_name)):
         if not value.strip() or len(value) > MAX_TEXT:
@@ -62,9 +60,15 @@ def _check_agent(agent: Agent, config: Config) -> None:
         raise ValidationError(
             "transferTo: noShow transfer needs the line to send the caller to", field="transferTo"
         )
-    if agent.transfer_to is not None and not _TRANSFER_TO.fullmatch(agent.transfer_to):
+    if agent.transfer_to is not None and not TRANSFER_TO.fullmatch(agent.transfer_to):
         raise ValidationError(
             "transferTo: tel:+<E.164 digits> or sip:<user>@<host>", field="transferTo"
+        )
+    limit = agent.max_concurrent_calls
+    if limit is not None and not 1 <= limit <= MAX_CONCURRENT_CALLS:
+        raise ValidationError(
+            f"maxConcurrentCalls: 1 to {MAX_CONCURRENT_CALLS}, or null for none",
+            field="maxConcurrentCalls",
         )
     if agent.fallback_agent_id == agent.id:
         raise ValidationError(

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from router import logs
 from router.core.models import (
+    MAX_CONCURRENT_CALLS,
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -64,6 +65,12 @@ def _check(org: Organization) -> Organization:
         raise ValidationError(f"name: 1 to {_MAX_NAME} characters", field="name")
     if not 0 <= org.number_limit <= MAX_NUMBER_LIMIT:
         raise ValidationError(f"numberLimit: 0 to {MAX_NUMBER_LIMIT}", field="numberLimit")
+    limit = org.max_concurrent_calls
+    if limit is not None and not 1 <= limit <= MAX_CONCURRENT_CALLS:
+        raise ValidationError(
+            f"maxConcurrentCalls: 1 to {MAX_CONCURRENT_CALLS}, or null for none",
+            field="maxConcurrentCalls",
+        )
     if len(org.sip_allowed_addresses) > MAX_ADDRESSES:
         raise ValidationError(
             f"sipAllowedAddresses: at most {MAX_ADDRESSES}", field="sipAllowedAddresses"

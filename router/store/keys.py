@@ -57,6 +57,13 @@ def org_keys(org: str) -> str:
     return f"{REGISTRY}:org-keys:{org}"
 
 
+def live_calls(scope: str) -> str:
+    """zset: the live calls (call id -> when its count lapses) of ``org:<id>``, ``agent:<id>``
+    or ``all`` — in the registry's slot, so that admission reads the organization's limit and
+    counts in one script."""
+    return f"{REGISTRY}:live:{scope}"
+
+
 def trunk_mutex(org: str) -> str:
     """string: who is changing the organization's LiveKit trunk now (``store.mutex``)."""
     return f"{REGISTRY}:trunk-mutex:{org}"

@@ -24,7 +24,7 @@ from router import logs, metrics
 from router.config import Config
 from router.core import events, matching, records
 from router.core.records import CallRecord, Clock, Status
-from router.core.routing import CallFacts, Decision, Routing
+from router.core.routing import CallFacts, Decision, Routing, fallback_metadata
 from router.errors import DispatchError, RemoteError, RemoteRejected
 from router.store import keys
 from router.worker import steer, supervise
@@ -128,6 +128,10 @@ async def act_on_livekit(
         return conclude(
             record, clock, "abandoned", error=f"the caller left after {waited} ms, before dispatch"
         )
+    if not svc.dispatcher.dry_run:
+        over = await _admit(svc, record, decision)
+        if over is not None:
+            return await overflow(svc, record, decision, event, clock, over)
     dispatcher = svc.dispatcher
     agent_name = decision.agent_name or ""
     metadata = _json.encode(decision.metadata).decode()
@@ -159,12 +163,76 @@ async def act_on_livekit(
     except DispatchError as exc:
         # The caller must not be left in silence: hang up, then record the failure.
         await remove_quietly(svc, event.room, event.participant_identity)
+        if not dispatcher.dry_run:
+            await svc.live.release(record.call_id, record.organization_id, decision.agent_id)
         return conclude(record, clock, "failed", error=str(exc))
     status: Status = "dry_run" if dispatcher.dry_run else "dispatched"
     done = conclude(record, clock, status, dispatch_id=dispatch_id)
     if status == "dispatched":
         await supervise.watch(svc, done, await svc.rows.find_agent(decision.agent_id or ""))
     return done
+
+
+async def _admit(svc: Services, record: CallRecord, decision: Decision) -> str | None:
+    """Count the call among its organization's and agent's live calls; None if admitted,
+    else which maxConcurrentCalls is reached, in words."""
+    agent = await svc.rows.find_agent(decision.agent_id or "")
+    org = record.organization_id or ""
+    verdict = await svc.live.admit(
+        record.call_id, org, decision.agent_id, agent.max_concurrent_calls if agent else None
+    )
+    if verdict == "ORG":
+        return f"organization {org} is at its maxConcurrentCalls"
+    if verdict == "AGENT":
+        return f"agent {decision.agent_name} is at its maxConcurrentCalls"
+    return None
+
+
+async def overflow(
+    svc: Services,
+    record: CallRecord,
+    decision: Decision,
+    event: events.LiveKitSipJoined,
+    clock: Clock,
+    why: str,
+) -> CallRecord:
+    """A call over a limit: the number's overflow policy — another agent (counted in its
+    turn), a human line, or a polite reject — recorded with reason ``concurrency_limit``."""
+    metrics.OVERFLOWS.labels(decision.overflow).inc()
+    if decision.overflow == "overflow_agent" and decision.overflow_agent_id:
+        other = await svc.rows.find_agent(decision.overflow_agent_id)
+        if other is not None:
+            instead = msgspec.structs.replace(
+                decision,
+                agent_id=other.id,
+                agent_name=other.livekit_agent_name,
+                metadata=fallback_metadata(decision.metadata, other),
+                overflow="reject",  # one step: over again, the call is rejected
+            )
+            noted = msgspec.structs.replace(
+                record,
+                agent_id=other.id,
+                agent_name=other.livekit_agent_name,
+                metadata=instead.metadata,
+                notes=[*record.notes, f"concurrency_limit: {why}; overflow agent instead"],
+            )
+            return await act_on_livekit(svc, noted, instead, event, clock)
+    reason = f"concurrency_limit: {why}"
+    if decision.overflow == "transfer" and decision.overflow_transfer_to:
+        try:
+            await svc.dispatcher.transfer(
+                room=event.room,
+                identity=event.participant_identity,
+                to=decision.overflow_transfer_to,
+            )
+            return conclude(
+                record, clock, "rejected",
+                reject_reason=f"{reason} (transferred to {decision.overflow_transfer_to})",
+            )  # fmt: skip
+        except DispatchError as exc:
+            reason = f"{reason} (transfer failed: {exc})"
+    error = await remove_quietly(svc, event.room, event.participant_identity)
+    return conclude(record, clock, "rejected", reject_reason=reason, error=error)
 
 
 async def remove_quietly(svc: Services, room: str | None, identity: str | None) -> str | None:

@@ -19,6 +19,7 @@ from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.lease import Leases
+from router.store.livecalls import LiveCalls
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,7 @@ class Services:
     batcher: Batcher
     leases: Leases
     correlation: CorrelationKey
+    live: LiveCalls  # live calls per organization and agent (maxConcurrentCalls)
     telnyx: TelnyxCallControl | None = None
     webhook_http: aiohttp.ClientSession | None = None  # customer webhooks (the SSRF guard)
     bridge_timeout_s: float = 60.0  # a carrier bridge with no LiveKit leg by then: timed out
@@ -62,6 +64,7 @@ class Services:
             batcher=batcher,
             leases=Leases(redis, batcher),
             correlation=correlation or CorrelationKey(redis),
+            live=LiveCalls(redis),
             telnyx=telnyx,
             webhook_http=webhook_http,
             bridge_timeout_s=bridge_timeout_s,

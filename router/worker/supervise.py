@@ -126,6 +126,8 @@ async def _apply(
     else:
         ended_by = "agent" if record.agent_left_at else "unknown"
     await svc.redis.zrem(keys.TIMERS, timer(record.call_id))
+    await svc.live.release(record.call_id, record.organization_id, record.no_show_agent_id)
+    await svc.live.release(record.call_id, record.organization_id, record.agent_id)
     duration = round((event.received_at_ms - _ms(record.received_at)) / 1000, 3)
     log.info("call_ended", ended_by=ended_by, duration_s=duration, reason=event.disconnect_reason)
     metrics.CALLS_ENDED.labels(ended_by).inc()
