@@ -61,15 +61,10 @@ def agent_join_event(
     *, room: str, identity: str = "agent-AJ_1", event_id: str | None = None
 ) -> api.WebhookEvent:
     """An agent participant joined the room (LiveKit's participant_joined, kind AGENT)."""
-    return api.WebhookEvent(
-        event="participant_joined",
-        id=event_id or f"EV_{room}_{identity}_joined",
-        created_at=int(time.time()),
-        room=api.Room(name=room, sid="RM_1"),
-        participant=api.ParticipantInfo(
-            sid=f"PA_{identity}", identity=identity, kind=api.ParticipantInfo.Kind.AGENT
-        ),
+    participant = api.ParticipantInfo(
+        sid=f"PA_{identity}", identity=identity, kind=api.ParticipantInfo.Kind.AGENT
     )
+    return _in_room("participant_joined", room, participant, event_id or f"EV_{room}_{identity}")
 
 
 def participant_left_event(
@@ -81,21 +76,23 @@ def participant_left_event(
     event_id: str | None = None,
 ) -> api.WebhookEvent:
     """A participant left (participant_left, with LiveKit's disconnect reason)."""
-    return api.WebhookEvent(
-        event="participant_left",
-        id=event_id or f"EV_{room}_{identity}_left",
-        created_at=int(time.time()),
-        room=api.Room(name=room, sid="RM_1"),
-        participant=api.ParticipantInfo(
-            sid=f"PA_{identity}", identity=identity, kind=kind, disconnect_reason=reason
-        ),
+    participant = api.ParticipantInfo(
+        sid=f"PA_{identity}", identity=identity, kind=kind, disconnect_reason=reason
     )
+    return _in_room("participant_left", room, participant, event_id or f"EV_{room}_{identity}_left")
 
 
 def room_finished_event(*, room: str) -> api.WebhookEvent:
-    return api.WebhookEvent(
-        event="room_finished",
-        id=f"EV_{room}_finished",
-        created_at=int(time.time()),
-        room=api.Room(name=room, sid="RM_1"),
+    return _in_room("room_finished", room, None, f"EV_{room}_finished")
+
+
+def _in_room(
+    event: str, room: str, participant: api.ParticipantInfo | None, event_id: str
+) -> api.WebhookEvent:
+    """A webhook event of one room, as LiveKit's server sends it."""
+    found = api.WebhookEvent(
+        event=event, id=event_id, created_at=int(time.time()), room=api.Room(name=room, sid="RM_1")
     )
+    if participant is not None:
+        found.participant.CopyFrom(participant)
+    return found

@@ -19,6 +19,7 @@ from aiohttp import web
 from livekit import api
 from livekit.protocol.sip import TransferSIPParticipantRequest, TransferSIPParticipantResponse
 
+from tests.livekit_helpers import agent_join_event, participant_left_event
 from tests.sip_standin import METHODS as SIP_METHODS
 from tests.sip_standin import SipStandIn
 
@@ -241,28 +242,10 @@ class TwirpStandIn:
 
 
 def _agent_joined(room: str, dispatch_id: str) -> api.WebhookEvent:
-    identity = f"agent-{dispatch_id}"
-    return api.WebhookEvent(
-        event="participant_joined",
-        id=f"EV_{room}_{identity}",
-        created_at=int(time.time()),
-        room=api.Room(name=room),
-        participant=api.ParticipantInfo(
-            sid=f"PA_{identity}", identity=identity, kind=api.ParticipantInfo.Kind.AGENT
-        ),
-    )
+    return agent_join_event(room=room, identity=f"agent-{dispatch_id}")
 
 
 def _left(room: str, identity: str, reason: str = "PARTICIPANT_REMOVED") -> api.WebhookEvent:
-    return api.WebhookEvent(
-        event="participant_left",
-        id=f"EV_{room}_{identity}_left",
-        created_at=int(time.time()),
-        room=api.Room(name=room),
-        participant=api.ParticipantInfo(
-            sid=f"PA_{identity}",
-            identity=identity,
-            kind=api.ParticipantInfo.Kind.SIP,
-            disconnect_reason=api.DisconnectReason.Value(reason),
-        ),
+    return participant_left_event(
+        room=room, identity=identity, reason=api.DisconnectReason.Value(reason)
     )

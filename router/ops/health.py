@@ -12,8 +12,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from router.metrics import DLQ_SIZE, STREAM_LAG, STREAM_PENDING
+from router.metrics import DLQ_SIZE, LIVE_CALLS, STREAM_LAG, STREAM_PENDING
 from router.store import keys
+from router.store.livecalls import LiveCalls
 from router.web import state
 from router.web.httpapi import json_response, redis_deadline
 
@@ -37,6 +38,8 @@ async def metrics(request: web.Request) -> web.Response:
     try:
         async with redis_deadline(request):
             lag, pending, dead, _ = await _stream_state(request.app)
+            live = await LiveCalls(request.app[state.REDIS]).count("all")
+        LIVE_CALLS.set(live)
         STREAM_LAG.set(lag)
         STREAM_PENDING.set(pending)
         DLQ_SIZE.set(dead)

@@ -84,23 +84,29 @@ class Integrations:
 
     async def telnyx_connection(self, connection_id: str) -> tuple[str, TelnyxCredentials] | None:
         """The organization whose Telnyx integration's application is ``connection_id``."""
-        owner: bytes | None = await self.redis.hget(keys.TELNYX_CONNECTIONS, connection_id)  # type: ignore[assignment, unused-ignore]
-        if owner is None:
+        found = await self._found_by(keys.TELNYX_CONNECTIONS, connection_id, "telnyx")
+        if found is None or not isinstance(found[1], TelnyxCredentials):
             return None
-        org = owner.decode()
-        found = await self.get(org, "telnyx")
-        if not isinstance(found, TelnyxCredentials) or found.connection_id != connection_id:
-            return None
-        return org, found
+        return found[0], found[1]
 
     async def twilio_account(self, account_sid: str) -> tuple[str, TwilioCredentials] | None:
         """The organization whose Twilio integration is ``account_sid``, and its credentials."""
-        owner: bytes | None = await self.redis.hget(keys.TWILIO_ACCOUNTS, account_sid)  # type: ignore[assignment, unused-ignore]
+        found = await self._found_by(keys.TWILIO_ACCOUNTS, account_sid, "twilio")
+        if found is None or not isinstance(found[1], TwilioCredentials):
+            return None
+        return found[0], found[1]
+
+    async def _found_by(
+        self, index: str, value: str, carrier: Carrier
+    ) -> tuple[str, Credentials] | None:
+        """The organization an index names for ``value``, with its integration — if that
+        integration still says ``value`` (the index is checked against it)."""
+        owner: bytes | None = await self.redis.hget(index, value)  # type: ignore[assignment, unused-ignore]
         if owner is None:
             return None
         org = owner.decode()
-        found = await self.get(org, "twilio")
-        if not isinstance(found, TwilioCredentials) or found.account_sid != account_sid:
+        found = await self.get(org, carrier)
+        if found is None or _index_of(found)[1] != value:
             return None
         return org, found
 
