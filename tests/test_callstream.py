@@ -42,7 +42,9 @@ async def test_many_streams_of_one_key_hold_one_redis_subscription_and_webhooks_
     cost one subscription, and another organization's webhooks and the operator's admin API
     keep answering at once while they are open."""
     router = await make_router(max_streams=1000, max_streams_per_org=1000, max_streams_per_key=1000)
-    _, viewer = await _org_with_viewer(router, "Streamer")
+    org = await make_org(router, "Streamer")
+    key = await make_key(router, org["id"], "viewer")
+    viewer = bearer(key["key"])
     url = str(router.make_url("/v1/calls/events"))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         streams = await asyncio.gather(*(_open(session, url, viewer) for _ in range(500)))
@@ -56,9 +58,16 @@ async def test_many_streams_of_one_key_hold_one_redis_subscription_and_webhooks_
             )
             assert [a.status for a in answers] == [200] * 100
             assert (await router.get("/v1/organizations", headers=ADMIN)).status == 200
+            # The operator revokes the key: every one of its 500 streams ends.
+            revoke = f"/v1/organizations/{org['id']}/api-keys/{key['id']}"
+            await _json(await router.delete(revoke, headers=ADMIN), 200)
+            async with asyncio.timeout(10):
+                ends = await asyncio.gather(*(s.content.read() for s in streams))
             took = time.monotonic() - started
-            print(f"\n500 streams open: 100/100 webhooks 200 and the admin API in {took:.2f} s")
-            assert took < 10
+            print(f"\n500 streams open: 100/100 webhooks 200, the key revoked, every stream ended, "
+                  f"in {took:.2f} s")  # fmt: skip
+            assert all(b"the API key was revoked" in end for end in ends)
+            assert took < 15
         finally:
             for stream in streams:
                 stream.close()
