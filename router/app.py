@@ -38,6 +38,7 @@ from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispat
 from router.outbound.livekit_numbers import LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.telnyx_api import TelnyxCallControl
+from router.outbound.twilio_calls import TwilioCalls
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
 from router.store.audit import AuditLog
@@ -215,6 +216,8 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         app[state.DISPATCHER],
         config,
         telnyx=telnyx,
+        twilio_calls=TwilioCalls(app[state.HTTP], config.twilio_api_base_url),
+        integrations=app.get(state.INTEGRATIONS),
         webhook_http=app[state.WEBHOOK_HTTP],
         bridge_timeout_s=options.get("bridge_timeout_s", 60.0),
         join_wait_s=options.get("join_wait_s", 8.0),

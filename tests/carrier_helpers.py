@@ -7,6 +7,7 @@ import asyncio
 import base64
 import itertools
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -234,8 +235,11 @@ class TelnyxStandIn:
         action = request.match_info["action"]
         problems = []
         if action == "transfer":
-            if not str(body.get("to", "")).startswith("sip:"):
-                problems.append("to must be a SIP URI")
+            # Call Control transfer: "to: The DID or SIP URI to dial out to" (an E.164 number
+            # or a sip: URI).
+            to = str(body.get("to", ""))
+            if not (to.startswith("sip:") or re.fullmatch(r"\+[1-9]\d{6,14}", to)):
+                problems.append("to must be a SIP URI or an E.164 number")
             headers = body.get("custom_headers", [])
             if not all(set(h) == {"name", "value"} for h in headers):
                 problems.append("custom_headers are {name, value} objects")
@@ -272,6 +276,7 @@ class TwilioRestStandIn:
         self.numbers: dict[str, dict[str, Any]] = {}  # sid -> IncomingPhoneNumber
         self.caller_ids: list[str] = []  # verified outgoing caller IDs
         self.updates: list[dict[str, str]] = []  # the forms of every update, in order
+        self.call_updates: asyncio.Queue[tuple[str, dict[str, str]]] = asyncio.Queue()
         self.fail_next: list[int] = []
         # Elastic SIP Trunking: sid -> trunk, with its origination URLs and attached numbers.
         self.trunks: dict[str, dict[str, Any]] = {}
@@ -297,6 +302,7 @@ class TwilioRestStandIn:
         app.router.add_get(base + "/IncomingPhoneNumbers.json", self._incoming)
         app.router.add_post(base + "/IncomingPhoneNumbers/{sid}.json", self._update)
         app.router.add_get(base + "/OutgoingCallerIds.json", self._caller_ids)
+        app.router.add_post(base + "/Calls/{sid}.json", self._update_call)
         app.router.add_get("/v1/Trunks", self._trunks)
         app.router.add_post("/v1/Trunks", self._create_trunk)
         app.router.add_get("/v1/Trunks/{trunk}/OriginationUrls", self._originations)
@@ -422,6 +428,26 @@ class TwilioRestStandIn:
         wanted = request.query.get("PhoneNumber")
         found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
         return self._page("incoming_phone_numbers", found, request)
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        """Update a Call resource: ``Twiml`` (or ``Url``, or ``Status``) — the live call runs
+        the new TwiML (Twilio's Call resource reference)."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        if not ({"Twiml", "Url", "Status"} & set(form)) or set(form) - {
+            "Twiml",
+            "Url",
+            "Method",
+            "Status",
+        }:
+            return web.json_response({"code": 21600, "message": f"bad {sorted(form)}"}, status=400)
+        sid = request.match_info["sid"]
+        self.call_updates.put_nowait((sid, form))
+        return web.json_response(
+            {"sid": sid, "account_sid": self.account_sid, "status": "in-progress"}
+        )
 
     async def _caller_ids(self, request: web.Request) -> web.Response:
         refused = self._refused(request)

@@ -382,3 +382,87 @@ async def test_an_overflow_agent_takes_the_calls_over_an_agents_limit(live, redi
     second = await wait_record(redis, "SCL_ov1")
     assert second.status == "dispatched"
     assert "concurrency_limit" in " ".join(second.notes)
+
+
+async def test_a_twilio_webhook_call_with_a_no_show_is_sent_to_the_line_by_twilio(
+    make_router, twirp, redis, aiohttp_server
+):
+    """A call bridged from the Twilio webhook: the no-show's transfer is Twilio's own (the
+    live call updated with TwiML that dials the line, on the platform's account), which
+    needs no SIP REFER on any trunk."""
+    import re
+    from urllib.parse import unquote
+
+    from tests.carrier_helpers import (
+        LIVEKIT_SIP_URI,
+        TWILIO_TOKEN,
+        TwilioRestStandIn,
+        post_twilio,
+        twilio_form,
+    )
+
+    account = "AC" + "0" * 32  # twilio_form's AccountSid: the platform's account
+    twilio = TwilioRestStandIn(account, TWILIO_TOKEN)
+    server = await aiohttp_server(twilio.app())
+    router = await make_router(
+        twilio_auth_token=TWILIO_TOKEN, twilio_account_sid=account,
+        livekit_sip_uri=LIVEKIT_SIP_URI, twilio_api_base_url=str(server.make_url("/2010-04-01")),
+    )  # fmt: skip
+    standin = twirp[0]
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="transfer", transferTo="tel:+14155550999"
+    )
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")
+    call_sid = "CA" + "b" * 32
+    twiml = await (await post_twilio(router, twilio_form(call_sid))).text()
+    corr = unquote(re.search(r"X-Router-Call=([^<]+)</Sip>", twiml).group(1))  # type: ignore[union-attr]
+    join = sip_join_event(call_id="SCL_twl", room="call-twl", headers={"X-Router-Call": corr})
+    assert (await post_livekit(router, join)).status == 200
+    sid, form = await asyncio.wait_for(twilio.call_updates.get(), 15)
+    assert sid == call_sid
+    assert form == {"Twiml": "<Response><Dial><Number>+14155550999</Number></Dial></Response>"}
+    assert standin.transfers.empty()  # not a REFER through LiveKit
+    # Twilio drops its leg to LiveKit: the call ends by the router's hand.
+    left = participant_left_event(room="call-twl", identity="sip_SCL_twl")
+    assert (await post_livekit(router, left)).status == 200
+    ended = await _until(redis, call_sid, lambda r: r.status == "completed")
+    assert ended.no_show == "transfer"
+    assert ended.ended_by == "router"
+
+
+async def test_a_telnyx_call_control_call_with_a_no_show_is_transferred_by_telnyx(
+    make_router, twirp, redis, aiohttp_server
+):
+    from tests.carrier_helpers import (
+        LIVEKIT_SIP_URI,
+        TELNYX_API_KEY,
+        TELNYX_PUBLIC,
+        TelnyxStandIn,
+        call_initiated,
+        post_telnyx_json,
+    )
+
+    telnyx = TelnyxStandIn()
+    server = await aiohttp_server(telnyx.app())
+    router = await make_router(
+        telnyx_public_key=TELNYX_PUBLIC, telnyx_api_key=TELNYX_API_KEY,
+        telnyx_api_base_url=str(server.make_url("/v2")), livekit_sip_uri=LIVEKIT_SIP_URI,
+    )  # fmt: skip
+    standin = twirp[0]
+    agent = await create_agent(
+        router, joinTimeoutS=2, noShow="transfer", transferTo="tel:+14155550999"
+    )
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")
+    assert (await post_telnyx_json(router, call_initiated("v3:ctrl-ns"))).status == 200
+    _, action, command = await asyncio.wait_for(telnyx.commands.get(), 10)  # the bridge
+    assert action == "transfer"
+    [header] = command["custom_headers"]
+    join = sip_join_event(
+        call_id="SCL_tlx", room="call-tlx", headers={"X-Router-Call": header["value"]}
+    )
+    assert (await post_livekit(router, join)).status == 200
+    call_id, action, command = await asyncio.wait_for(telnyx.commands.get(), 15)
+    assert (call_id, action, command["to"]) == ("v3:ctrl-ns", "transfer", "+14155550999")
+    assert standin.transfers.empty()

@@ -53,6 +53,7 @@ class CarrierCall(msgspec.Struct, tag="carrier", kw_only=True, omit_defaults=Tru
     sip_headers: dict[str, str] = msgspec.field(default_factory=dict)  # lower-case names
     answer: str = "pending"  # "bridge" | "reject" | "pending" (Call Control: the worker acts)
     answer_reason: str | None = None
+    account: str | None = None  # the carrier account the call is on (Twilio's AccountSid)
     received_at_ms: int
 
 

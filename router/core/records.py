@@ -43,6 +43,8 @@ class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     call_id: str
     at: str
     answer: str | None = None  # carrier leg: "bridge" | "reject"
+    mode: str | None = None  # carrier leg: "twiml" | "texml" | "call_control"
+    account: str | None = None  # carrier leg: the account it is on (Twilio's AccountSid)
     room: str | None = None  # LiveKit leg
     participant_identity: str | None = None
 

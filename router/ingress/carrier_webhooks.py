@@ -171,6 +171,7 @@ def _form_call(
         forwarded_from=form.get("ForwardedFrom") or None,
         caller_name=form.get("CallerName") or form.get("CallerId") or None,
         sip_headers=_sip_header_params(form),
+        account=form.get("AccountSid") or None,
         received_at_ms=received_ms,
     )
 

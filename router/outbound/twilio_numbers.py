@@ -125,10 +125,10 @@ class TwilioNumbers:
         form: dict[str, str] | None = None,
     ) -> bytes:
         url = f"{self._base}/Accounts/{quote(account, safe='')}/{path}"
-        return await _twilio_call(self._session, what, method, url, account, token, params, form)
+        return await twilio_call(self._session, what, method, url, account, token, params, form)
 
 
-async def _twilio_call(
+async def twilio_call(
     session: aiohttp.ClientSession,
     what: str,
     method: str,
@@ -193,7 +193,7 @@ class TwilioTrunks:
         form: dict[str, str] | None = None,
     ) -> bytes:  # fmt: skip
         url = f"{self._base}/{path}"
-        return await _twilio_call(self._session, what, method, url, account, token, form=form)
+        return await twilio_call(self._session, what, method, url, account, token, form=form)
 
     async def ensure(self, account: str, token: str, name: str, sip_url: str) -> str:
         """The trunk named ``name`` (made if missing) with ``sip_url`` among its origination
@@ -225,7 +225,7 @@ class TwilioTrunks:
         url: str | None = f"{self._base}/Trunks/{quote(trunk_sid, safe='')}/PhoneNumbers"
         url = f"{url}?PageSize=1000"  # the largest page Twilio serves
         while url is not None:
-            raw = await _twilio_call(
+            raw = await twilio_call(
                 self._session, "list the trunk's numbers", "GET", url, account, token
             )
             page = msgspec.json.decode(raw, type=_TrunkNumbers)

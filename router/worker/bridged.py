@@ -64,6 +64,8 @@ async def _prepare(svc: Services, event: events.CarrierCall) -> CallRecord:
         call_id=event.call_id,
         at=iso(event.received_at_ms),
         answer=event.answer,
+        mode=event.mode,
+        account=event.account,
     )
     record = records.new_record(
         facts,

@@ -15,9 +15,11 @@ from router.config import Config
 from router.core.matching import Rows
 from router.outbound.dispatch import Dispatcher
 from router.outbound.telnyx_api import TelnyxCallControl
+from router.outbound.twilio_calls import TwilioCalls
 from router.store.batching import Batcher
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
+from router.store.integrations import Integrations
 from router.store.lease import Leases
 from router.store.livecalls import LiveCalls
 
@@ -34,6 +36,8 @@ class Services:
     correlation: CorrelationKey
     live: LiveCalls  # live calls per organization and agent (maxConcurrentCalls)
     telnyx: TelnyxCallControl | None = None
+    twilio_calls: TwilioCalls | None = None  # a no-show's transfer of a Twilio webhook call
+    integrations: Integrations | None = None  # organizations' carrier credentials
     webhook_http: aiohttp.ClientSession | None = None  # customer webhooks (the SSRF guard)
     bridge_timeout_s: float = 60.0  # a carrier bridge with no LiveKit leg by then: timed out
     join_wait_s: float = 8.0  # how long a bridged leg waits for its carrier call's decision
@@ -50,6 +54,8 @@ class Services:
         batcher: Batcher | None = None,
         correlation: CorrelationKey | None = None,
         telnyx: TelnyxCallControl | None = None,
+        twilio_calls: TwilioCalls | None = None,
+        integrations: Integrations | None = None,
         webhook_http: aiohttp.ClientSession | None = None,
         bridge_timeout_s: float = 60.0,
         join_wait_s: float = 8.0,
@@ -66,6 +72,8 @@ class Services:
             correlation=correlation or CorrelationKey(redis),
             live=LiveCalls(redis),
             telnyx=telnyx,
+            twilio_calls=twilio_calls,
+            integrations=integrations,
             webhook_http=webhook_http,
             bridge_timeout_s=bridge_timeout_s,
             join_wait_s=join_wait_s,

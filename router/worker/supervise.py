@@ -33,7 +33,7 @@ import msgspec
 from router import logs, metrics
 from router.core import events, records
 from router.core.models import DEFAULT_JOIN_TIMEOUT_S, Agent
-from router.core.records import CallRecord, EndedBy
+from router.core.records import CallRecord, EndedBy, Leg
 from router.core.routing import fallback_metadata
 from router.errors import DispatchError, RemoteError
 from router.store import keys
@@ -243,6 +243,22 @@ async def _fall_back(svc: Services, record: CallRecord, fallback: Agent) -> Call
     )
 
 
+async def _twilio_account(svc: Services, carrier: Leg) -> tuple[str, str] | None:
+    """The (AccountSid, auth token) a Twilio webhook call can be updated with: its
+    organization's integration, else the platform's own account."""
+    if carrier.provider != "twilio" or not carrier.account:
+        return None
+    if svc.integrations is not None:
+        found = await svc.integrations.twilio_account(carrier.account)
+        if found is not None:
+            return found[1].account_sid, found[1].auth_token
+    platform = svc.config.twilio_account_sid
+    token = svc.config.twilio_auth_token
+    if token and platform in (None, carrier.account):
+        return carrier.account, token
+    return None
+
+
 async def _first_agent(svc: Services, record: CallRecord) -> Agent | None:
     """The agent dispatched first (before a fallback replaced it on the record)."""
     return await svc.rows.find_agent(record.no_show_agent_id or "")
@@ -252,12 +268,17 @@ async def _transfer(svc: Services, record: CallRecord, room: str, line: str) -> 
     """Send the caller to ``line``; the record saying so, or None if it could not be asked.
 
     A call that came in over LiveKit SIP is transferred by LiveKit (a SIP REFER to the
-    caller's side: ``TransferSIPParticipant``); a Telnyx Call Control call by Telnyx's own
-    ``transfer`` of the inbound leg, which needs no REFER support on the trunk. The end
-    arrives as the caller's participant_left (endedBy: router)."""
+    caller's side: ``TransferSIPParticipant``); a call bridged from the Twilio webhook by
+    Twilio (the call updated with TwiML that dials the line), a Telnyx Call Control call by
+    Telnyx's own ``transfer`` of the inbound leg — neither needs REFER support on a trunk. The
+    end arrives as the caller's participant_left (endedBy: router)."""
     assert record.participant_identity is not None
+    carrier = next((leg for leg in record.legs if leg.kind == "carrier"), None)
     try:
-        if record.provider == "telnyx" and svc.telnyx is not None:
+        twilio = await _twilio_account(svc, carrier) if carrier is not None else None
+        if carrier is not None and twilio is not None and svc.twilio_calls is not None:
+            await svc.twilio_calls.redirect(twilio[0], twilio[1], carrier.call_id, line)
+        elif carrier is not None and carrier.mode == "call_control" and svc.telnyx is not None:
             await svc.telnyx.transfer(
                 record.call_id,
                 to=line.removeprefix("tel:"),
