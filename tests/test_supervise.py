@@ -466,3 +466,51 @@ async def test_a_telnyx_call_control_call_with_a_no_show_is_transferred_by_telny
     call_id, action, command = await asyncio.wait_for(telnyx.commands.get(), 15)
     assert (call_id, action, command["to"]) == ("v3:ctrl-ns", "transfer", "+14155550999")
     assert standin.transfers.empty()
+
+
+async def test_a_carrier_call_over_the_limit_takes_the_numbers_overflow_line(
+    make_router, twirp, redis, aiohttp_server
+):
+    """The number's overflow policy is kept from the carrier call to its LiveKit leg: over
+    the organization's limit, a Twilio webhook call is sent to the overflow line by Twilio."""
+    import re
+    from urllib.parse import unquote
+
+    from tests.carrier_helpers import (
+        LIVEKIT_SIP_URI,
+        TWILIO_TOKEN,
+        TwilioRestStandIn,
+        post_twilio,
+        twilio_form,
+    )
+
+    account = "AC" + "0" * 32
+    twilio = TwilioRestStandIn(account, TWILIO_TOKEN)
+    server = await aiohttp_server(twilio.app())
+    router = await make_router(
+        twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI,
+        twilio_api_base_url=str(server.make_url("/2010-04-01")),
+    )  # fmt: skip
+    agent = await create_agent(router)
+    await import_number(
+        router, e164=DIALED, agentId=agent["id"], overflow="transfer",
+        overflowTransferTo="tel:+14155550888",
+    )  # fmt: skip
+    admin = {"Authorization": "Bearer test-admin-token"}
+    limited = await router.patch(
+        "/v1/organizations/default", json={"maxConcurrentCalls": 1}, headers=admin
+    )
+    assert limited.status == 200
+    first = sip_join_event(call_id="SCL_hold", room="call-hold", dialed=DIALED)
+    assert (await post_livekit(router, first)).status == 200
+    assert (await wait_record(redis, "SCL_hold")).status == "dispatched"
+    call_sid = "CA" + "c" * 32
+    twiml = await (await post_twilio(router, twilio_form(call_sid))).text()
+    corr = unquote(re.search(r"X-Router-Call=([^<]+)</Sip>", twiml).group(1))  # type: ignore[union-attr]
+    join = sip_join_event(call_id="SCL_over", room="call-over", headers={"X-Router-Call": corr})
+    assert (await post_livekit(router, join)).status == 200
+    sid, form = await asyncio.wait_for(twilio.call_updates.get(), 15)
+    assert sid == call_sid
+    assert "+14155550888" in form["Twiml"]
+    record = await wait_record(redis, call_sid, status="rejected")
+    assert (record.reject_reason or "").startswith("concurrency_limit")

@@ -49,6 +49,14 @@ class Leg(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     participant_identity: str | None = None
 
 
+class Overflow(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """The matched number's overflow policy, kept for a carrier call's later dispatch."""
+
+    policy: str = "reject"
+    agent_id: str | None = None
+    transfer_to: str | None = None
+
+
 class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     call_id: str
     provider: str
@@ -89,6 +97,7 @@ class CallRecord(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
     # What followed the dispatch (``worker.supervise``): the agent's join (``timingsMs.toAgent``
     # from the dispatch), a no-show and what was done about it, the call's end.
+    overflow: Overflow | None = None  # the number's, when not the default reject
     agent_joined_at: str | None = None
     agent_left_at: str | None = None
     no_show: str | None = None  # the policy that ran: "fallback_agent" | "transfer" | "hangup"
@@ -200,6 +209,15 @@ def with_decision(record: CallRecord, routed: Routing) -> CallRecord:
             f"{decision.reject_reason}: {decision.detail}" if decision.reject_reason else None
         ),
         pre_call=routed.pre_call,
+        overflow=(
+            Overflow(
+                policy=decision.overflow,
+                agent_id=decision.overflow_agent_id,
+                transfer_to=decision.overflow_transfer_to,
+            )
+            if decision.overflow != "reject"
+            else None
+        ),
         match_reason=routed.reason,
         origin_override=routed.override,
         notes=[*record.notes, *routed.notes],

@@ -258,6 +258,13 @@ async def _dispatch_prepared(
             agent_name=record.agent_name,
             metadata=metadata,
         )
+        if record.overflow is not None:  # the number's policy, kept since the carrier call
+            decision = msgspec.structs.replace(
+                decision,
+                overflow=record.overflow.policy,
+                overflow_agent_id=record.overflow.agent_id,
+                overflow_transfer_to=record.overflow.transfer_to,
+            )
         if record.status == "bridge_timeout":
             joined = msgspec.structs.replace(
                 joined, notes=[*joined.notes, "LiveKit leg arrived after the bridge timeout"]

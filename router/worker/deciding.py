@@ -218,19 +218,14 @@ async def overflow(
             )
             return await act_on_livekit(svc, noted, instead, event, clock)
     reason = f"concurrency_limit: {why}"
-    if decision.overflow == "transfer" and decision.overflow_transfer_to:
-        try:
-            await svc.dispatcher.transfer(
-                room=event.room,
-                identity=event.participant_identity,
-                to=decision.overflow_transfer_to,
-            )
+    line = decision.overflow_transfer_to
+    if decision.overflow == "transfer" and line:
+        failed = await supervise.transfer_caller(svc, record, event.room, line)
+        if failed is None:
             return conclude(
-                record, clock, "rejected",
-                reject_reason=f"{reason} (transferred to {decision.overflow_transfer_to})",
-            )  # fmt: skip
-        except DispatchError as exc:
-            reason = f"{reason} (transfer failed: {exc})"
+                record, clock, "rejected", reject_reason=f"{reason} (transferred to {line})"
+            )
+        reason = f"{reason} (transfer failed: {failed})"
     error = await remove_quietly(svc, event.room, event.participant_identity)
     return conclude(record, clock, "rejected", reject_reason=reason, error=error)
 

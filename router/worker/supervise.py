@@ -265,7 +265,23 @@ async def _first_agent(svc: Services, record: CallRecord) -> Agent | None:
 
 
 async def _transfer(svc: Services, record: CallRecord, room: str, line: str) -> CallRecord | None:
-    """Send the caller to ``line``; the record saying so, or None if it could not be asked.
+    """Send the caller to ``line`` (``transfer_caller``); the record saying so, or None if it
+    could not be asked."""
+    if await transfer_caller(svc, record, room, line) is not None:
+        return None
+    log.info("agent_no_show", policy="transfer", to=line)
+    return msgspec.structs.replace(
+        record,
+        no_show="transfer",
+        notes=[
+            *record.notes,
+            f"{NO_SHOW}: {record.agent_name} did not join; caller transferred to {line}",
+        ],
+    )
+
+
+async def transfer_caller(svc: Services, record: CallRecord, room: str, line: str) -> str | None:
+    """Send the call's caller to ``line``; why not, or None once it is asked.
 
     A call that came in over LiveKit SIP is transferred by LiveKit (a SIP REFER to the
     caller's side: ``TransferSIPParticipant``); a call bridged from the Twilio webhook by
@@ -284,24 +300,16 @@ async def _transfer(svc: Services, record: CallRecord, room: str, line: str) -> 
                 to=line.removeprefix("tel:"),
                 from_=None,
                 headers={},
-                command_id=f"no-show-transfer-{record.call_id}",
+                command_id=f"transfer-{record.call_id}",
             )
         else:
             await svc.dispatcher.transfer(room=room, identity=record.participant_identity, to=line)
     except RemoteError as exc:
         if not getattr(exc, "maybe_done", False):
-            log.warning("no_show_transfer_failed", error=str(exc))
-            return None
-        log.warning("no_show_transfer_outcome_unknown", error=str(exc))  # dialing takes long
-    log.info("agent_no_show", policy="transfer", to=line)
-    return msgspec.structs.replace(
-        record,
-        no_show="transfer",
-        notes=[
-            *record.notes,
-            f"{NO_SHOW}: {record.agent_name} did not join; caller transferred to {line}",
-        ],
-    )
+            log.warning("transfer_failed", error=str(exc))
+            return str(exc)
+        log.warning("transfer_outcome_unknown", error=str(exc))  # dialing takes long
+    return None
 
 
 def _ms(iso: str) -> int:
