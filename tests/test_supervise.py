@@ -514,3 +514,26 @@ async def test_a_carrier_call_over_the_limit_takes_the_numbers_overflow_line(
     assert "+14155550888" in form["Twiml"]
     record = await wait_record(redis, call_sid, status="rejected")
     assert (record.reject_reason or "").startswith("concurrency_limit")
+
+
+async def test_a_call_whose_end_was_never_heard_is_ended_by_the_room_check(live, redis):
+    """The caller's participant_left and room_finished are lost: the periodic check asks
+    LiveKit for the live calls' rooms (ListRooms, with the roomList grant) and ends the call
+    whose room is gone — freeing its place under maxConcurrentCalls."""
+    from router.worker import supervise
+
+    router, standin = live
+    agent = await create_agent(router)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    join = sip_join_event(call_id="SCL_lost", room="call-lost", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    await _until(redis, "SCL_lost", lambda r: r.agent_joined_at is not None)
+    svc = services_of(router)
+    assert await svc.live.count("all") == 1
+    assert await supervise.check_rooms(svc, older_than_s=0) == 0  # the room is there
+    standin.gone_rooms.add("call-lost")
+    assert await supervise.check_rooms(svc, older_than_s=0) == 1
+    ended = await _until(redis, "SCL_lost", lambda r: r.status == "completed")
+    assert ended.ended_by == "unknown"
+    assert ended.disconnect_reason == "ROOM_GONE"
+    assert await svc.live.count("all") == 0

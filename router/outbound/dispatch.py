@@ -23,7 +23,7 @@ from livekit.protocol.sip import TransferSIPParticipantRequest, TransferSIPParti
 
 from router import logs
 from router.errors import DispatchRejected, DispatchUnavailable
-from router.outbound.tokens import room_admin_token
+from router.outbound.tokens import room_admin_token, room_list_token
 from router.outbound.twirp import TwirpServerError, TwirpTransport, TwirpTransportError
 
 log = logs.get(__name__)
@@ -57,6 +57,10 @@ class Dispatcher(Protocol):
 
     async def transfer(self, *, room: str, identity: str, to: str) -> None:
         """Send a SIP participant to ``to`` (``tel:`` or ``sip:``) with a SIP REFER."""
+        ...
+
+    async def rooms(self, names: list[str]) -> set[str] | None:
+        """Which of these rooms LiveKit has now (None: cannot tell — a dry run)."""
         ...
 
 
@@ -116,6 +120,16 @@ class LiveKitDispatcher:
     async def delete(self, *, room: str, dispatch_id: str) -> None:
         req = api.DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room)
         await self._call("AgentDispatchService", "DeleteDispatch", room, req, api.AgentDispatch)
+
+    async def rooms(self, names: list[str]) -> set[str] | None:
+        token = room_list_token(self._key, self._secret)
+        req = api.ListRoomsRequest(names=names)
+        with _translated():
+            body = await self.transport.call(
+                "RoomService", "ListRooms", req.SerializeToString(), token
+            )
+            listed = api.ListRoomsResponse.FromString(body)
+        return {room.name for room in listed.rooms}
 
     async def transfer(self, *, room: str, identity: str, to: str) -> None:
         req = TransferSIPParticipantRequest(
@@ -184,3 +198,6 @@ class DryRunDispatcher:
 
     async def transfer(self, *, room: str, identity: str, to: str) -> None:
         log.info("dry_run_transfer", room=room, identity=identity, to=to)
+
+    async def rooms(self, names: list[str]) -> set[str] | None:
+        return None

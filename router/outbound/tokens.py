@@ -152,3 +152,16 @@ def room_admin_token(
         "exp": now + ttl_s,
     }
     return _jws.encode(_claims.encode(claims), api_secret, algorithm="HS256")
+
+
+def room_list_token(api_key: str, api_secret: str, ttl_s: int = TOKEN_TTL_S) -> str:
+    """A server API token with the room-list grant (``ListRooms``)."""
+    now = int(time.time())
+    claims = {
+        "video": {"roomList": True},
+        "sub": "",
+        "iss": api_key,
+        "nbf": now,
+        "exp": now + ttl_s,
+    }
+    return _jws.encode(_claims.encode(claims), api_secret, algorithm="HS256")

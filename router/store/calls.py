@@ -112,6 +112,9 @@ class CallStore:
                 return out, None
             top = f"({rows[-1][0].decode()}"  # exclusive: below the last entry read
 
+    async def get_many(self, call_ids: list[str]) -> list[CallRecord | None]:
+        return await self._get_many(call_ids)
+
     async def _get_many(self, call_ids: list[str]) -> list[CallRecord | None]:
         if not call_ids:
             return []

@@ -49,6 +49,7 @@ class Worker:
     ) -> None:
         self.services = services
         self.timer_claim_s = timer_claim_s
+        self._rooms_timer_set = False
         self.lifecycle = lifecycle or Lifecycle(services.redis, services.webhook_http)
         self._claim_timer = services.redis.register_script(_CLAIM_TIMER)
         self._timer_done = services.redis.register_script(_TIMER_DONE)
@@ -85,6 +86,10 @@ class Worker:
         done — a worker killed while acting leaves it to come due again for another."""
         redis = self.services.redis
         now = time.time()
+        if not self._rooms_timer_set:  # the periodic room check: one timer for all workers
+            check = {supervise.ROOMS_TIMER: now + supervise.ROOM_CHECK_S}
+            await redis.zadd(keys.TIMERS, check, nx=True)
+            self._rooms_timer_set = True
         due: list[bytes] = await redis.zrangebyscore(  # type: ignore[assignment, unused-ignore]
             keys.TIMERS, "-inf", now, start=0, num=100
         )
@@ -99,6 +104,9 @@ class Worker:
                     await bridged.bridge_timeout(self.services, call_id)
                 elif kind == "agent":
                     await supervise.agent_timeout(self.services, call_id, self.lifecycle)
+                elif kind == "rooms":
+                    await supervise.check_rooms(self.services)
+                    await redis.zadd(keys.TIMERS, {raw: time.time() + supervise.ROOM_CHECK_S})
             # Done: removed unless its work set it again (a fallback agent's own watchdog).
             await self._timer_done(keys=[keys.TIMERS], args=[raw, claimed])
             fired += 1

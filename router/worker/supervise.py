@@ -312,6 +312,47 @@ async def transfer_caller(svc: Services, record: CallRecord, room: str, line: st
     return None
 
 
+ROOM_CHECK_S = 60.0  # how often the live calls' rooms are checked at LiveKit
+ROOMS_TIMER = "rooms:check"
+
+
+async def check_rooms(svc: Services, older_than_s: float = ROOM_CHECK_S) -> int:
+    """End the live calls whose room LiveKit no longer has (their end event was lost):
+    ``completed``, endedBy ``unknown``. Calls dispatched within ``older_than_s`` are left to
+    their webhooks. The number of calls ended."""
+    members: list[bytes] = await svc.redis.zrange(keys.live_calls("all"), 0, 999)  # type: ignore[assignment, unused-ignore]
+    ids = [m.decode() for m in members]
+    found = [r for r in await svc.calls.get_many(ids) if r is not None]
+    before = (time.time() - older_than_s) * 1000
+    old = [r for r in found if r.status == "dispatched" and r.room and _ms(r.decided_at) <= before]
+    if not old:
+        return 0
+    try:
+        present = await svc.dispatcher.rooms(sorted({r.room for r in old if r.room}))
+    except DispatchError as exc:
+        log.warning("room_check_failed", error=str(exc))
+        return 0
+    if present is None:
+        return 0
+    ended = 0
+    for record in old:
+        if record.room in present:
+            continue
+        gone = events.LiveKitRoomEvent(
+            event_id=f"check:{record.call_id}",
+            call_id=record.room or "",
+            kind="room_finished",
+            room=record.room or "",
+            disconnect_reason="ROOM_GONE",
+            received_at_ms=events.now_ms(),
+        )
+        await room_event(svc, gone)
+        ended += 1
+    if ended:
+        log.warning("calls_ended_by_room_check", calls=ended)
+    return ended
+
+
 def _ms(iso: str) -> int:
     """Epoch ms of one of the records' ISO 8601 UTC times."""
     when = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
