@@ -131,3 +131,27 @@ async def test_console_searches_and_pages_back_through_the_api(calls, tmp_path):
 
     dom = await _browse(f"{base}?since=soon#token={ADMIN_TOKEN}", tmp_path / "p4", "--dump-dom")
     assert "since: an ISO 8601 time" in dom  # the API's own words for a bad filter
+
+
+@pytest.mark.timeout(120)
+async def test_console_shows_live_calls_and_a_calls_life(calls, redis, tmp_path):
+    """A dispatched call whose agent has not joined is live, waiting for its agent; once it
+    has ended its detail tells its life (the agent's join, the end and who ended it)."""
+    from tests.livekit_helpers import agent_join_event, participant_left_event
+
+    url = str(calls.make_url("/console")) + f"#token={ADMIN_TOKEN}"
+    dom = await _browse(url, tmp_path / "p1", "--dump-dom")
+    live = dom.split('<section id="live"', 1)[1].split("</section>", 1)[0]
+    assert "SCL_seen1" in live
+    assert "waiting for the agent" in live
+    assert "SCL_seen2" not in live  # rejected: not a live call
+    assert (await post_livekit(calls, agent_join_event(room="room-SCL_seen1"))).status == 200
+    await wait_record(redis, "SCL_seen1")
+    left = participant_left_event(room="room-SCL_seen1", identity="sip_SCL_seen1")
+    assert (await post_livekit(calls, left)).status == 200
+    await wait_record(redis, "SCL_seen1", status="completed")
+    dom = await _browse(url, tmp_path / "p2", "--dump-dom")
+    assert '<section id="live" hidden="">' in dom  # nothing live any more
+    assert "agent joined (" in dom
+    assert "ended by caller after" in dom
+    assert 'class="status completed"' in dom
