@@ -537,3 +537,19 @@ async def test_a_call_whose_end_was_never_heard_is_ended_by_the_room_check(live,
     assert ended.ended_by == "unknown"
     assert ended.disconnect_reason == "ROOM_GONE"
     assert await svc.live.count("all") == 0
+
+
+def test_the_cli_trace_tells_what_followed_the_dispatch():
+    from router.ops.cli import trace
+
+    record = CallRecord(
+        call_id="SCL_tr", provider="livekit", status="completed", received_at="2026-12-04T10:00:00.000Z",
+        decided_at="2026-12-04T10:00:00.050Z", dispatch_id="AD_1", room="call-tr",
+        agent_joined_at="2026-12-04T10:00:02.050Z", timings_ms={"toAgent": 2000.0},
+        no_show="fallback_agent", ended_at="2026-12-04T10:01:00.000Z", ended_by="caller",
+        duration_s=60.0, disconnect_reason="CLIENT_INITIATED",
+    )  # fmt: skip
+    text = trace(record)
+    assert "agent joined 2026-12-04T10:00:02.050Z (2000 ms after dispatch)" in text
+    assert "agent no-show: fallback_agent" in text
+    assert "ended 2026-12-04T10:01:00.000Z by caller after 60.0 s (CLIENT_INITIATED)" in text

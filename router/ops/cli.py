@@ -80,6 +80,16 @@ def trace(record: CallRecord) -> str:
         lines.append(f"  pre-call: {pc.status} in {pc.ms:.0f} ms{fallback}")
     if record.dispatch_id:
         lines.append(f"  dispatch {record.dispatch_id} into room {record.room}")
+    if record.agent_joined_at:
+        to_agent = record.timings_ms.get("toAgent", 0.0)
+        lines.append(f"  agent joined {record.agent_joined_at} ({to_agent:.0f} ms after dispatch)")
+    if record.no_show:
+        lines.append(f"  agent no-show: {record.no_show}")
+    if record.ended_at:
+        reason = f" ({record.disconnect_reason})" if record.disconnect_reason else ""
+        lines.append(
+            f"  ended {record.ended_at} by {record.ended_by} after {record.duration_s} s{reason}"
+        )
     for text in (record.reject_reason, record.error, *record.notes):
         if text:
             lines.append(f"  ! {text}")
