@@ -543,8 +543,9 @@ def test_the_cli_trace_tells_what_followed_the_dispatch():
     from router.ops.cli import trace
 
     record = CallRecord(
-        call_id="SCL_tr", provider="livekit", status="completed", received_at="2026-12-04T10:00:00.000Z",
-        decided_at="2026-12-04T10:00:00.050Z", dispatch_id="AD_1", room="call-tr",
+        call_id="SCL_tr", provider="livekit", status="completed",
+        received_at="2026-12-04T10:00:00.000Z", decided_at="2026-12-04T10:00:00.050Z",
+        dispatch_id="AD_1", room="call-tr",
         agent_joined_at="2026-12-04T10:00:02.050Z", timings_ms={"toAgent": 2000.0},
         no_show="fallback_agent", ended_at="2026-12-04T10:01:00.000Z", ended_by="caller",
         duration_s=60.0, disconnect_reason="CLIENT_INITIATED",
