@@ -162,7 +162,12 @@ class Bench:
         agent = await (
             await session.post(
                 f"{web_url}/v1/agents",
-                json={"name": "Bench", "livekitAgentName": "bench-agent", "prompt": "Hello"},
+                # The stand-in's fast path never has an agent join: the longest join timeout
+                # keeps each phase's watchdogs (flushed with it) from hanging calls up.
+                json={
+                    "name": "Bench", "livekitAgentName": "bench-agent", "prompt": "Hello",
+                    "joinTimeoutS": 60,
+                },
                 headers=ADMIN,
             )
         ).json()

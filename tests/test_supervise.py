@@ -65,7 +65,7 @@ async def test_an_agent_that_joins_in_time_is_recorded_and_the_call_completes(li
     assert record.status == "dispatched"
     assert 0 <= record.timings_ms["toAgent"] < 5000
     assert record.no_show is None
-    assert not await redis.zscore(keys.TIMERS, "agent:SCL_sup1")  # the watchdog is off
+    assert not await redis.zscore(keys.WATCHDOGS, "agent:SCL_sup1")  # the watchdog is off
     left = participant_left_event(room="call-sup1", identity="sip_SCL_sup1")
     assert (await post_livekit(router, left)).status == 200
     ended = await _until(redis, "SCL_sup1", lambda r: r.status == "completed")
@@ -211,10 +211,10 @@ async def test_a_watchdog_claimed_by_a_worker_that_died_fires_once_for_another(
     assert record is not None
     assert record.status == "dispatched"
     # Due now: both workers see it; the first to claim it "dies" before acting.
-    await redis.zadd(keys.TIMERS, {"agent:SCL_sup6": time.time() - 1})
+    await redis.zadd(keys.WATCHDOGS, {"agent:SCL_sup6": time.time() - 1})
     dead, alive = Worker(svc, timer_claim_s=1.0), Worker(svc, timer_claim_s=1.0)
     claimed = await dead._claim_timer(
-        keys=[keys.TIMERS], args=[b"agent:SCL_sup6", time.time(), time.time() + 1.0]
+        keys=[keys.WATCHDOGS], args=[b"agent:SCL_sup6", time.time(), time.time() + 1.0]
     )
     assert claimed == 1
     assert await alive.tick() == 0  # claimed: not due for the other

@@ -131,10 +131,6 @@ class CallStore:
         """The caller left ``room`` before any call there was dispatched."""
         await self.redis.set(keys.caller_gone(room), at_ms, ex=keys.CALLER_GONE_TTL_S)
 
-    async def caller_gone_at(self, room: str) -> int | None:
-        raw = await self.redis.get(keys.caller_gone(room))
-        return int(raw) if raw is not None else None
-
     async def resolve(self, alias_id: str) -> str | None:
         raw = await self.redis.get(keys.call_alias(alias_id))
         return raw.decode() if isinstance(raw, bytes) else raw

@@ -57,11 +57,19 @@ def org_keys(org: str) -> str:
     return f"{REGISTRY}:org-keys:{org}"
 
 
+LIVE = f"{PREFIX}:{{live}}"  # supervision's keys share a slot: a dispatch's checks are one script
+WATCHDOGS = f"{LIVE}:watchdogs"  # zset: "agent:<call id>" -> when its agent must have joined
+
+
 def live_calls(scope: str) -> str:
     """zset: the live calls (call id -> when its count lapses) of ``org:<id>``, ``agent:<id>``
-    or ``all`` — in the registry's slot, so that admission reads the organization's limit and
-    counts in one script."""
-    return f"{REGISTRY}:live:{scope}"
+    or ``all``."""
+    return f"{LIVE}:calls:{scope}"
+
+
+def room_call(room: str) -> str:
+    """string: the call dispatched into ``room`` (how LiveKit's room events find their call)."""
+    return f"{LIVE}:room:{room}"
 
 
 def trunk_mutex(org: str) -> str:
@@ -113,14 +121,9 @@ def call_alias(alias_id: str) -> str:
     return f"{PREFIX}:alias:{alias_id}"
 
 
-def room_alias(room: str) -> str:
-    """The alias id of the call dispatched into ``room`` (``call_alias(room_alias(room))``)."""
-    return f"room:{room}"
-
-
 def caller_gone(room: str) -> str:
     """string: when the caller left ``room`` (ms), seen before any dispatch into it."""
-    return f"{PREFIX}:caller-gone:{room}"
+    return f"{LIVE}:caller-gone:{room}"
 
 
 CALLER_GONE_TTL_S = 3600

@@ -121,17 +121,30 @@ async def act_on_livekit(
     if decision.action == "reject":
         error = await remove_quietly(svc, event.room, event.participant_identity)
         return conclude(record, clock, "rejected", error=error)
-    gone = await svc.calls.caller_gone_at(event.room)
+    # One script: has the caller left already; the call's admission under maxConcurrentCalls;
+    # its room tied to it and its agent's watchdog set (a failed dispatch undoes these).
+    counted = not svc.dispatcher.dry_run
+    agent = await svc.rows.find_agent(decision.agent_id or "")
+    verdict, gone = await svc.live.before_dispatch(
+        record.call_id,
+        event.room,
+        org=record.organization_id or "",
+        agent_id=decision.agent_id,
+        agent_limit=agent.max_concurrent_calls if agent is not None else None,
+        watch_s=supervise.join_timeout(agent) if counted else None,
+    )
     if gone is not None:  # never an agent alone in an empty room
         metrics.ABANDONED.inc()
         waited = max(gone - event.received_at_ms, 0)
         return conclude(
             record, clock, "abandoned", error=f"the caller left after {waited} ms, before dispatch"
         )
-    if not svc.dispatcher.dry_run:
-        over = await _admit(svc, record, decision)
-        if over is not None:
-            return await overflow(svc, record, decision, event, clock, over)
+    if verdict == "ORG":
+        why = f"organization {record.organization_id} is at its maxConcurrentCalls"
+        return await overflow(svc, record, decision, event, clock, why)
+    if verdict == "AGENT":
+        why = f"agent {decision.agent_name} is at its maxConcurrentCalls"
+        return await overflow(svc, record, decision, event, clock, why)
     dispatcher = svc.dispatcher
     agent_name = decision.agent_name or ""
     metadata = _json.encode(decision.metadata).decode()
@@ -167,25 +180,7 @@ async def act_on_livekit(
             await svc.live.release(record.call_id, record.organization_id, decision.agent_id)
         return conclude(record, clock, "failed", error=str(exc))
     status: Status = "dry_run" if dispatcher.dry_run else "dispatched"
-    done = conclude(record, clock, status, dispatch_id=dispatch_id)
-    if status == "dispatched":
-        await supervise.watch(svc, done, await svc.rows.find_agent(decision.agent_id or ""))
-    return done
-
-
-async def _admit(svc: Services, record: CallRecord, decision: Decision) -> str | None:
-    """Count the call among its organization's and agent's live calls; None if admitted,
-    else which maxConcurrentCalls is reached, in words."""
-    agent = await svc.rows.find_agent(decision.agent_id or "")
-    org = record.organization_id or ""
-    verdict = await svc.live.admit(
-        record.call_id, org, decision.agent_id, agent.max_concurrent_calls if agent else None
-    )
-    if verdict == "ORG":
-        return f"organization {org} is at its maxConcurrentCalls"
-    if verdict == "AGENT":
-        return f"agent {decision.agent_name} is at its maxConcurrentCalls"
-    return None
+    return conclude(record, clock, status, dispatch_id=dispatch_id)
 
 
 async def overflow(

@@ -81,22 +81,30 @@ class Worker:
                 await svc.calls.remember(record.call_id)
 
     async def tick(self) -> int:
-        """Fire the due timers. A timer is claimed, not taken: the claim moves it
-        ``TIMER_CLAIM_S`` ahead (one worker wins it), and it is removed only once its work is
-        done — a worker killed while acting leaves it to come due again for another."""
+        """Fire the due timers (bridge timeouts, the room check) and agents' watchdogs. A
+        timer is claimed, not taken: the claim moves it ``TIMER_CLAIM_S`` ahead (one worker
+        wins it), and it is removed only once its work is done — a worker killed while acting
+        leaves it to come due again for another."""
         redis = self.services.redis
         now = time.time()
         if not self._rooms_timer_set:  # the periodic room check: one timer for all workers
             check = {supervise.ROOMS_TIMER: now + supervise.ROOM_CHECK_S}
             await redis.zadd(keys.TIMERS, check, nx=True)
             self._rooms_timer_set = True
+        fired = 0
+        for timers in (keys.TIMERS, keys.WATCHDOGS):
+            fired += await self._fire(timers, now)
+        return fired + await self.lifecycle.deliver_due()
+
+    async def _fire(self, timers: str, now: float) -> int:
+        redis = self.services.redis
         due: list[bytes] = await redis.zrangebyscore(  # type: ignore[assignment, unused-ignore]
-            keys.TIMERS, "-inf", now, start=0, num=100
+            timers, "-inf", now, start=0, num=100
         )
         fired = 0
         for raw in due:
             claimed = now + self.timer_claim_s
-            if not await self._claim_timer(keys=[keys.TIMERS], args=[raw, now, claimed]):
+            if not await self._claim_timer(keys=[timers], args=[raw, now, claimed]):
                 continue
             kind, _, call_id = raw.decode().partition(":")
             with structlog.contextvars.bound_contextvars(call_id=call_id):
@@ -108,6 +116,6 @@ class Worker:
                     await supervise.check_rooms(self.services)
                     await redis.zadd(keys.TIMERS, {raw: time.time() + supervise.ROOM_CHECK_S})
             # Done: removed unless its work set it again (a fallback agent's own watchdog).
-            await self._timer_done(keys=[keys.TIMERS], args=[raw, claimed])
+            await self._timer_done(keys=[timers], args=[raw, claimed])
             fired += 1
-        return fired + await self.lifecycle.deliver_due()
+        return fired

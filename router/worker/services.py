@@ -70,7 +70,7 @@ class Services:
             batcher=batcher,
             leases=Leases(redis, batcher),
             correlation=correlation or CorrelationKey(redis),
-            live=LiveCalls(redis),
+            live=LiveCalls(redis, batcher),
             telnyx=telnyx,
             twilio_calls=twilio_calls,
             integrations=integrations,

@@ -52,18 +52,9 @@ def timer(call_id: str) -> str:
     return f"agent:{call_id}"
 
 
-async def watch(svc: Services, record: CallRecord, agent: Agent | None) -> None:
-    """Tie the room to the dispatched call and set the watchdog at the join timeout."""
-    if record.room is None:
-        return
-    timeout = agent.join_timeout_s if agent is not None else DEFAULT_JOIN_TIMEOUT_S
-    await svc.calls.alias(keys.room_alias(record.room), record.call_id)
-    await svc.redis.zadd(keys.TIMERS, {timer(record.call_id): time.time() + timeout})
-
-
-async def caller_gone_at(svc: Services, room: str) -> int | None:
-    """When the caller left ``room`` before any dispatch (None: not seen leaving)."""
-    return await svc.calls.caller_gone_at(room)
+def join_timeout(agent: Agent | None) -> float:
+    """How long after the dispatch the agent must have joined (the watchdog's delay)."""
+    return agent.join_timeout_s if agent is not None else DEFAULT_JOIN_TIMEOUT_S
 
 
 async def room_event(
@@ -71,7 +62,8 @@ async def room_event(
 ) -> None:
     """Apply one of LiveKit's room events to the call dispatched into that room (and tell
     the agent's lifecycle webhook: ``call.agent_joined``, ``call.ended``)."""
-    call_id = await svc.calls.resolve(keys.room_alias(event.room))
+    raw = await svc.redis.get(keys.room_call(event.room))
+    call_id = raw.decode() if isinstance(raw, bytes) else raw
     if call_id is None:
         if _caller_left(event) or event.kind == "room_finished":
             await svc.calls.caller_left(event.room, event.received_at_ms)
@@ -105,7 +97,7 @@ async def _apply(
     if event.kind == "agent_joined":
         if record.agent_joined_at is not None:
             return record
-        await svc.redis.zrem(keys.TIMERS, timer(record.call_id))
+        await svc.redis.zrem(keys.WATCHDOGS, timer(record.call_id))
         to_agent = float(event.received_at_ms - _ms(record.decided_at))
         metrics.TIME_TO_AGENT.observe(to_agent / 1000)
         log.info("agent_joined", ms=to_agent, agent=record.agent_name)
@@ -125,7 +117,7 @@ async def _apply(
         ended_by = "agent" if event.disconnect_reason in _REMOVED else "caller"
     else:
         ended_by = "agent" if record.agent_left_at else "unknown"
-    await svc.redis.zrem(keys.TIMERS, timer(record.call_id))
+    await svc.redis.zrem(keys.WATCHDOGS, timer(record.call_id))
     await svc.live.release(record.call_id, record.organization_id, record.no_show_agent_id)
     await svc.live.release(record.call_id, record.organization_id, record.agent_id)
     duration = round((event.received_at_ms - _ms(record.received_at)) / 1000, 3)
@@ -226,7 +218,7 @@ async def _fall_back(svc: Services, record: CallRecord, fallback: Agent) -> Call
             room=record.room, agent_name=name, metadata=metadata
         )
     await svc.redis.zadd(
-        keys.TIMERS, {timer(record.call_id): time.time() + fallback.join_timeout_s}
+        keys.WATCHDOGS, {timer(record.call_id): time.time() + fallback.join_timeout_s}
     )
     log.info("agent_no_show", policy="fallback_agent", fallback=name)
     return msgspec.structs.replace(
