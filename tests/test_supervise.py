@@ -554,3 +554,22 @@ def test_the_cli_trace_tells_what_followed_the_dispatch():
     assert "agent joined 2026-12-04T10:00:02.050Z (2000 ms after dispatch)" in text
     assert "agent no-show: fallback_agent" in text
     assert "ended 2026-12-04T10:01:00.000Z by caller after 60.0 s (CLIENT_INITIATED)" in text
+
+
+async def test_a_numbers_overflow_policy_needs_what_it_names(live):
+    router, _ = live
+    agent = await create_agent(router)
+    admin = {"Authorization": "Bearer test-admin-token"}
+    for bad, field in (
+        ({"overflow": "overflow_agent"}, "overflowAgentId"),
+        ({"overflow": "transfer"}, "overflowTransferTo"),
+        ({"overflowTransferTo": "14155550999"}, "overflowTransferTo"),
+        ({"overflow": "overflow_agent", "overflowAgentId": "ag_nobody"}, "overflowAgentId"),
+    ):
+        resp = await router.post(
+            "/v1/phone-numbers/import",
+            json={"e164": DIALED, "agentId": agent["id"], **bad},
+            headers=admin,
+        )
+        assert resp.status == 400, bad
+        assert (await resp.json())["field"] == field, bad

@@ -79,27 +79,43 @@ def _check_number(row: PhoneNumber) -> None:
         )
     if row.dispatch_metadata_template is not None:
         template.validate(row.dispatch_metadata_template)
-    if row.overflow == "overflow_agent" and not row.overflow_agent_id:
-        raise ValidationError(
-            "overflowAgentId: overflow overflow_agent needs the agent to dispatch instead",
-            field="overflowAgentId",
-        )
-    if row.overflow == "transfer" and not row.overflow_transfer_to:
-        raise ValidationError(
-            "overflowTransferTo: overflow transfer needs the line to send the caller to",
-            field="overflowTransferTo",
-        )
-    if row.overflow_transfer_to is not None and not TRANSFER_TO.fullmatch(row.overflow_transfer_to):
-        raise ValidationError(
-            "overflowTransferTo: tel:+<E.164 digits> or sip:<user>@<host>",
-            field="overflowTransferTo",
-        )
+    check_policy(
+        "overflow", row.overflow, "overflow_agent",
+        ("overflowAgentId", row.overflow_agent_id),
+        ("overflowTransferTo", row.overflow_transfer_to),
+    )  # fmt: skip
     for name in ("label", "sip_provider_name"):
         value = getattr(row, name)
         if value is not None and len(value) > MAX_TEXT:
             field = msgspec.structs.fields(PhoneNumber)
             wire = next(f.encode_name for f in field if f.name == name)
             raise ValidationError(f"{wire}: longer than {MAX_TEXT} characters", field=wire)
+
+
+def check_policy(
+    name: str,
+    policy: str,
+    other_agent: str,
+    agent: tuple[str, str | None],
+    line: tuple[str, str | None],
+) -> None:
+    """A policy that hands a call on (a no-show's, an overflow's) has what it names: the
+    agent for ``other_agent``, a valid line (``tel:``/``sip:``) for ``transfer``."""
+    (agent_field, agent_id), (line_field, to) = agent, line
+    if policy == other_agent and not agent_id:
+        raise ValidationError(
+            f"{agent_field}: {name} {other_agent} needs the agent to dispatch instead",
+            field=agent_field,
+        )
+    if policy == "transfer" and not to:
+        raise ValidationError(
+            f"{line_field}: {name} transfer needs the line to send the caller to",
+            field=line_field,
+        )
+    if to is not None and not TRANSFER_TO.fullmatch(to):
+        raise ValidationError(
+            f"{line_field}: tel:+<E.164 digits> or sip:<user>@<host>", field=line_field
+        )
 
 
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")

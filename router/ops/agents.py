@@ -15,7 +15,6 @@ from router.core.models import (
     JOIN_TIMEOUT_BOUNDS_S,
     LIFECYCLE_EVENTS,
     MAX_CONCURRENT_CALLS,
-    TRANSFER_TO,
     Agent,
     AgentCreate,
     AgentPatch,
@@ -25,7 +24,7 @@ from router.core.models import (
 )
 from router.errors import NotFound, ValidationError
 from router.ops import audit
-from router.ops.admin import LIST_DEFAULT, LIST_MAX, MAX_TEXT, organization_for
+from router.ops.admin import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
 from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
@@ -51,19 +50,10 @@ def _check_agent(agent: Agent, config: Config) -> None:
         raise ValidationError(
             f"joinTimeoutS: from {low:g} to {high:g} seconds", field="joinTimeoutS"
         )
-    if agent.no_show == "fallback_agent" and not agent.fallback_agent_id:
-        raise ValidationError(
-            "fallbackAgentId: noShow fallback_agent needs the agent to dispatch instead",
-            field="fallbackAgentId",
-        )
-    if agent.no_show == "transfer" and not agent.transfer_to:
-        raise ValidationError(
-            "transferTo: noShow transfer needs the line to send the caller to", field="transferTo"
-        )
-    if agent.transfer_to is not None and not TRANSFER_TO.fullmatch(agent.transfer_to):
-        raise ValidationError(
-            "transferTo: tel:+<E.164 digits> or sip:<user>@<host>", field="transferTo"
-        )
+    check_policy(
+        "noShow", agent.no_show, "fallback_agent",
+        ("fallbackAgentId", agent.fallback_agent_id), ("transferTo", agent.transfer_to),
+    )  # fmt: skip
     limit = agent.max_concurrent_calls
     if limit is not None and not 1 <= limit <= MAX_CONCURRENT_CALLS:
         raise ValidationError(

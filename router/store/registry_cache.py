@@ -73,8 +73,11 @@ class RegistryCache:
         self._task = asyncio.create_task(self._listen(), name="registry-cache")
 
     async def stop(self) -> None:
+        """Stop now: the listener is cancelled rather than left to notice the flag at its next
+        poll (which held every shutdown up to 0.2 s)."""
         self._stopping = True
         if self._task is not None:
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     def _clear(self, version: int | None = None) -> None:
