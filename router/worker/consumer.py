@@ -99,7 +99,7 @@ class Consumer:
                     await self._trim()
                     if self.on_tick is not None:
                         await self.on_tick()
-                await self._read(b">", block=500)
+                await self._read(b">", block=500, stop=stop)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("stream_read_failed", error=repr(exc), retry_in_s=backoff)
@@ -108,14 +108,34 @@ class Consumer:
                 backoff = min(backoff * 2, 5.0)
         await self._drain()
 
-    async def _read(self, start: bytes, block: int | None) -> int:
-        """Read one batch from ``start`` and start a task per entry; the number read."""
+    async def _read(
+        self, start: bytes, block: int | None, stop: asyncio.Event | None = None
+    ) -> int:
+        """Read one batch from ``start`` and start a task per entry; the number read. A
+        blocking read gives way to ``stop`` at once: whatever the server handed over in that
+        instant stays pending to this consumer, claimed again like a dead worker's."""
         # Wait for a free slot before reading, so entries are not claimed and left idle.
         await self._slots.acquire()
         self._slots.release()
-        reply: Any = await self.redis.xreadgroup(
+        call = self.redis.xreadgroup(
             keys.GROUP, self.name, {self.stream: start}, count=self.batch, block=block
         )
+        if stop is None:
+            reply: Any = await call
+        else:
+            read = asyncio.ensure_future(call)
+            halt = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({read, halt}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                halt.cancel()
+                if not read.done():  # stopping (or this task cancelled): give the read up
+                    read.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                        await read
+            if read.cancelled():
+                return 0
+            reply = read.result()
         entries = reply[0][1] if reply else []
         for entry_id, fields in entries:
             if fields:  # own-pending reads return deleted entries with no fields
