@@ -4,8 +4,9 @@ LiveKit's server answers ``CreateDispatch`` with success even when no worker ser
 name, and LiveKit SIP keeps a caller ringing until an agent subscribes (or minutes pass): after
 the dispatch nothing else notices an agent that never comes. So:
 
-- ``watch``: at dispatch the room is tied to the call (an alias) and a watchdog timer
-  (``agent:<call id>`` in ``router:{timers}``) is set at the agent's ``joinTimeoutS``.
+- at dispatch (``store.livecalls.before_dispatch``, one script with the admission) the room
+  is tied to the call and a watchdog (``agent:<call id>`` in ``router:{live}:watchdogs``) is
+  set at the agent's ``joinTimeoutS`` (``join_timeout``).
 - ``room_event``: LiveKit's events in the room — the agent joined, the caller or the agent
   left, the room finished — update the call's record under its lease (``agentJoinedAt`` and
   ``timingsMs.toAgent``; ``completed`` with ``endedAt``, ``durationS``, ``endedBy`` and
@@ -15,8 +16,10 @@ the dispatch nothing else notices an agent that never comes. So:
   policy runs once, under the call's lease, recorded with reason ``agent_no_show``:
   ``fallback_agent`` withdraws the first dispatch (``DeleteDispatch``: a late agent must not
   join beside the fallback), dispatches the fallback agent with its own hydrated metadata and
-  watches it the same way (one level); ``hangup`` — the policy, or what follows a fallback
-  that did not join either — removes the caller. Every path ends in a hang-up, never silence.
+  watches it the same way (one level); ``transfer`` sends the caller to the agent's
+  ``transferTo`` line (the policy, or the step after a fallback that did not join either:
+  ``transfer_caller``); ``hangup`` — the policy, or the end of every other path — removes the
+  caller. Every path ends in a transfer or a hang-up, never in silence.
 
 A timer is claimed, not taken (``entries.Worker.tick``): a worker killed while acting leaves it
 to come due again, and the call's lease and record make the second attempt find what the
@@ -117,9 +120,10 @@ async def _apply(
         ended_by = "agent" if event.disconnect_reason in _REMOVED else "caller"
     else:
         ended_by = "agent" if record.agent_left_at else "unknown"
-    await svc.redis.zrem(keys.WATCHDOGS, timer(record.call_id))
-    await svc.live.release(record.call_id, record.organization_id, record.no_show_agent_id)
-    await svc.live.release(record.call_id, record.organization_id, record.agent_id)
+    # Counted under the agent dispatched first (a fallback replaced it on the record); the
+    # release also takes its watchdog off.
+    counted_under = record.no_show_agent_id or record.agent_id
+    await svc.live.release(record.call_id, record.organization_id, counted_under)
     duration = round((event.received_at_ms - _ms(record.received_at)) / 1000, 3)
     log.info("call_ended", ended_by=ended_by, duration_s=duration, reason=event.disconnect_reason)
     metrics.CALLS_ENDED.labels(ended_by).inc()
