@@ -573,3 +573,23 @@ async def test_a_numbers_overflow_policy_needs_what_it_names(live):
         )
         assert resp.status == 400, bad
         assert (await resp.json())["field"] == field, bad
+
+
+async def test_a_hang_up_livekit_refuses_is_tried_again(live, redis):
+    """Never silence: when LiveKit fails the no-show's hang-up, the watchdog comes back and
+    hangs up again."""
+    router, standin = live
+    agent = await create_agent(router, joinTimeoutS=2)
+    await import_number(router, e164=DIALED, agentId=agent["id"])
+    standin.no_worker.add("support-agent")
+    join = sip_join_event(call_id="SCL_retry", room="call-retry", dialed=DIALED)
+    assert (await post_livekit(router, join)).status == 200
+    await wait_record(redis, "SCL_retry", status="dispatched")
+    standin.fail_next = [503]  # the hang-up's RemoveParticipant
+    started = time.monotonic()
+    removed = await asyncio.wait_for(standin.removals.get(), 20)
+    print(f"\nhung up {time.monotonic() - started:.2f} s after the dispatch, on the retry")
+    assert removed.identity == "sip_SCL_retry"
+    ended = await _until(redis, "SCL_retry", lambda r: r.status == "completed")
+    assert ended.ended_by == "router"
+    assert "hang-up failed" in (ended.error or "")

@@ -46,6 +46,7 @@ from router.worker.services import Services
 log = logs.get(__name__)
 _json = msgspec.json.Encoder()
 NO_SHOW = "agent_no_show"
+HANGUP_RETRY_S = 5.0  # a hang-up LiveKit refused or did not answer is tried again after this
 # LiveKit's DisconnectReason of a participant someone else removed (the agent's side, when it
 # was not the router: the router records its own hang-up first).
 _REMOVED = frozenset({"PARTICIPANT_REMOVED", "ROOM_DELETED", "ROOM_CLOSED"})
@@ -180,7 +181,7 @@ async def _no_show(svc: Services, record: CallRecord, agent: Agent | None) -> Ca
     if record.no_show == "fallback_agent":
         first = await _first_agent(svc, record) or agent
     line = first.transfer_to if first is not None and first.no_show != "hangup" else None
-    if line and record.no_show != "transfer" and record.participant_identity:
+    if line and record.no_show not in ("transfer", "hangup") and record.participant_identity:
         transferred = await _transfer(svc, record, room, line)
         if transferred is not None:
             return transferred
@@ -194,8 +195,11 @@ async def _no_show(svc: Services, record: CallRecord, agent: Agent | None) -> Ca
         try:
             await svc.dispatcher.remove(room=room, identity=record.participant_identity)
         except DispatchError as exc:
+            # Never silence: the watchdog comes back to try again.
             error = f"{NO_SHOW}: hang-up failed: {exc}"
-            log.warning("no_show_hangup_failed", error=str(exc))
+            log.warning("no_show_hangup_failed", error=str(exc), retry_in_s=HANGUP_RETRY_S)
+            retry = {timer(record.call_id): time.time() + HANGUP_RETRY_S}
+            await svc.redis.zadd(keys.WATCHDOGS, retry)
     log.info("agent_no_show", policy="hangup", agent=record.agent_name)
     return msgspec.structs.replace(
         record,
