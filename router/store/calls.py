@@ -100,7 +100,7 @@ class CallStore:
                     if before is not None and entry == before[0] and i >= before[1]:
                         continue
                     places.append(((entry, i), values[i].decode()))
-            records = await self._get_many([call_id for _, call_id in places])
+            records = await self.get_many([call_id for _, call_id in places])
             for (place, call_id), record in zip(places, records, strict=True):
                 scanned += 1
                 if record is not None and call_id not in seen and keep(record):
@@ -113,9 +113,6 @@ class CallStore:
             top = f"({rows[-1][0].decode()}"  # exclusive: below the last entry read
 
     async def get_many(self, call_ids: list[str]) -> list[CallRecord | None]:
-        return await self._get_many(call_ids)
-
-    async def _get_many(self, call_ids: list[str]) -> list[CallRecord | None]:
         if not call_ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
