@@ -5,25 +5,46 @@ does; a removed caller leaves), and sends its webhooks, signed, to the router.""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from aiohttp import web
 from livekit import api
+from standardwebhooks.webhooks import Webhook
 
 from router.core.records import CallRecord
+from router.ingress.livekit_webhook import to_event
+from router.ops.cli import trace
 from router.store import keys
 from router.store.calls import CallStore
+from router.worker import direct, supervise
 from router.worker.entries import Worker
+from tests.carrier_helpers import (
+    LIVEKIT_SIP_URI,
+    TELNYX_API_KEY,
+    TELNYX_PUBLIC,
+    TWILIO_TOKEN,
+    TelnyxStandIn,
+    TwilioRestStandIn,
+    call_initiated,
+    post_telnyx_json,
+    post_twilio,
+    twilio_form,
+)
 from tests.conftest import (
+    WHSEC,
     create_agent,
     import_number,
     post_livekit,
     services_of,
     sip_join_event,
+    wait_key,
     wait_record,
 )
-from tests.livekit_helpers import participant_left_event, room_finished_event
+from tests.livekit_helpers import as_received, participant_left_event, room_finished_event
 
 DIALED = "+12015550123"
 
@@ -43,16 +64,16 @@ async def live(make_router, twirp) -> Any:
 
 async def _until(redis: Any, call_id: str, done: Any, limit_s: float = 20) -> CallRecord:
     """The call's record once ``done(record)`` holds (re-read on each write of it)."""
-    store = CallStore(redis)
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(f"__keyspace@0__:{keys.call_record(call_id)}")
-    try:
-        async with asyncio.timeout(limit_s):
-            while (record := await store.get(call_id)) is None or not done(record):
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=limit_s)
-        return record
-    finally:
-        await pubsub.aclose()
+    store, found = CallStore(redis), None
+
+    async def ready() -> bool:
+        nonlocal found
+        found = await store.get(call_id)
+        return found is not None and bool(done(found))
+
+    await wait_key(redis, keys.call_record(call_id), ready, limit_s)
+    assert found is not None
+    return found
 
 
 async def test_an_agent_that_joins_in_time_is_recorded_and_the_call_completes(live, redis):
@@ -129,9 +150,6 @@ async def test_when_the_fallback_does_not_join_either_the_caller_is_hung_up(live
 async def test_a_caller_who_left_before_the_dispatch_gets_none(live, redis, aiohttp_server):
     """The caller hangs up while the pre-call webhook is still thinking: no agent is sent
     into the empty room; the call is recorded abandoned with the time the caller waited."""
-    from aiohttp import web
-
-    from tests.conftest import WHSEC
 
     router, standin = live
     asked, answer = asyncio.Event(), asyncio.Event()
@@ -152,21 +170,12 @@ async def test_a_caller_who_left_before_the_dispatch_gets_none(live, redis, aioh
     await asyncio.wait_for(asked.wait(), 10)
     left = participant_left_event(room="call-sup4", identity="sip_SCL_sup4")
     assert (await post_livekit(router, left)).status == 200
-    await asyncio.wait_for(_gone(redis, "call-sup4"), 10)
+    gone = keys.caller_gone("call-sup4")
+    await wait_key(redis, gone, lambda: redis.exists(gone), 10)
     answer.set()
     record = await wait_record(redis, "SCL_sup4", status="abandoned")
     assert "the caller left after" in (record.error or "")
     assert standin.dispatch_log == []
-
-
-async def _gone(redis: Any, room: str) -> None:
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(f"__keyspace@0__:{keys.caller_gone(room)}")
-    try:
-        while not await redis.exists(keys.caller_gone(room)):
-            await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
-    finally:
-        await pubsub.aclose()
 
 
 async def test_a_room_that_finishes_ends_the_call(live, redis):
@@ -200,11 +209,8 @@ async def test_a_watchdog_claimed_by_a_worker_that_died_fires_once_for_another(
     )
     await import_number(router, e164=DIALED, agentId=agent["id"])
     svc = services_of(router)
-    from router.worker import direct
 
     join = sip_join_event(call_id="SCL_sup6", room="call-sup6", dialed=DIALED)
-    from router.ingress.livekit_webhook import to_event
-    from tests.livekit_helpers import as_received
 
     event = to_event(as_received(join), int(time.time() * 1000))
     record = await direct.handle_join(svc, event, 1)
@@ -233,10 +239,6 @@ async def test_the_lifecycle_webhook_hears_the_join_the_no_show_and_the_end(
 ):
     """call.agent_joined, call.no_show and call.ended reach the agent's lifecycle webhook
     as the other events do (Standard Webhooks signed, one id per call and event)."""
-    from aiohttp import web
-    from standardwebhooks.webhooks import Webhook
-
-    from tests.conftest import WHSEC
 
     router, standin = live
     heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -384,30 +386,41 @@ async def test_an_overflow_agent_takes_the_calls_over_an_agents_limit(live, redi
     assert "concurrency_limit" in " ".join(second.notes)
 
 
+PLATFORM = "AC" + "0" * 32  # twilio_form's AccountSid: the platform's account
+
+
+async def _twilio_router(make_router: Any, aiohttp_server: Any, **config: Any) -> Any:
+    """Twilio's REST stand-in for the platform's account, and a router bridging Twilio calls
+    that updates them there."""
+    twilio = TwilioRestStandIn(PLATFORM, TWILIO_TOKEN)
+    server = await aiohttp_server(twilio.app())
+    router = await make_router(
+        twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI,
+        twilio_api_base_url=str(server.make_url("/2010-04-01")), **config,
+    )  # fmt: skip
+    return twilio, router
+
+
+async def _bridged_call(router: Any, call_sid: str, sip_call_id: str) -> None:
+    """A Twilio webhook call, then its bridged leg's join in LiveKit with the correlation id
+    the TwiML carried (room ``call-<last part of the SIP call id>``)."""
+    twiml = await (await post_twilio(router, twilio_form(call_sid))).text()
+    found = re.search(r"X-Router-Call=([^<]+)</Sip>", twiml)
+    assert found, twiml
+    room = "call-" + sip_call_id.removeprefix("SCL_")
+    headers = {"X-Router-Call": unquote(found.group(1))}
+    join = sip_join_event(call_id=sip_call_id, room=room, headers=headers)
+    assert (await post_livekit(router, join)).status == 200
+
+
 async def test_a_twilio_webhook_call_with_a_no_show_is_sent_to_the_line_by_twilio(
     make_router, twirp, redis, aiohttp_server
 ):
     """A call bridged from the Twilio webhook: the no-show's transfer is Twilio's own (the
     live call updated with TwiML that dials the line, on the platform's account), which
     needs no SIP REFER on any trunk."""
-    import re
-    from urllib.parse import unquote
 
-    from tests.carrier_helpers import (
-        LIVEKIT_SIP_URI,
-        TWILIO_TOKEN,
-        TwilioRestStandIn,
-        post_twilio,
-        twilio_form,
-    )
-
-    account = "AC" + "0" * 32  # twilio_form's AccountSid: the platform's account
-    twilio = TwilioRestStandIn(account, TWILIO_TOKEN)
-    server = await aiohttp_server(twilio.app())
-    router = await make_router(
-        twilio_auth_token=TWILIO_TOKEN, twilio_account_sid=account,
-        livekit_sip_uri=LIVEKIT_SIP_URI, twilio_api_base_url=str(server.make_url("/2010-04-01")),
-    )  # fmt: skip
+    twilio, router = await _twilio_router(make_router, aiohttp_server, twilio_account_sid=PLATFORM)
     standin = twirp[0]
     agent = await create_agent(
         router, joinTimeoutS=2, noShow="transfer", transferTo="tel:+14155550999"
@@ -415,10 +428,7 @@ async def test_a_twilio_webhook_call_with_a_no_show_is_sent_to_the_line_by_twili
     await import_number(router, e164=DIALED, agentId=agent["id"])
     standin.no_worker.add("support-agent")
     call_sid = "CA" + "b" * 32
-    twiml = await (await post_twilio(router, twilio_form(call_sid))).text()
-    corr = unquote(re.search(r"X-Router-Call=([^<]+)</Sip>", twiml).group(1))  # type: ignore[union-attr]
-    join = sip_join_event(call_id="SCL_twl", room="call-twl", headers={"X-Router-Call": corr})
-    assert (await post_livekit(router, join)).status == 200
+    await _bridged_call(router, call_sid, "SCL_twl")
     sid, form = await asyncio.wait_for(twilio.call_updates.get(), 15)
     assert sid == call_sid
     assert form == {"Twiml": "<Response><Dial><Number>+14155550999</Number></Dial></Response>"}
@@ -434,14 +444,6 @@ async def test_a_twilio_webhook_call_with_a_no_show_is_sent_to_the_line_by_twili
 async def test_a_telnyx_call_control_call_with_a_no_show_is_transferred_by_telnyx(
     make_router, twirp, redis, aiohttp_server
 ):
-    from tests.carrier_helpers import (
-        LIVEKIT_SIP_URI,
-        TELNYX_API_KEY,
-        TELNYX_PUBLIC,
-        TelnyxStandIn,
-        call_initiated,
-        post_telnyx_json,
-    )
 
     telnyx = TelnyxStandIn()
     server = await aiohttp_server(telnyx.app())
@@ -473,24 +475,8 @@ async def test_a_carrier_call_over_the_limit_takes_the_numbers_overflow_line(
 ):
     """The number's overflow policy is kept from the carrier call to its LiveKit leg: over
     the organization's limit, a Twilio webhook call is sent to the overflow line by Twilio."""
-    import re
-    from urllib.parse import unquote
 
-    from tests.carrier_helpers import (
-        LIVEKIT_SIP_URI,
-        TWILIO_TOKEN,
-        TwilioRestStandIn,
-        post_twilio,
-        twilio_form,
-    )
-
-    account = "AC" + "0" * 32
-    twilio = TwilioRestStandIn(account, TWILIO_TOKEN)
-    server = await aiohttp_server(twilio.app())
-    router = await make_router(
-        twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI,
-        twilio_api_base_url=str(server.make_url("/2010-04-01")),
-    )  # fmt: skip
+    twilio, router = await _twilio_router(make_router, aiohttp_server)
     agent = await create_agent(router)
     await import_number(
         router, e164=DIALED, agentId=agent["id"], overflow="transfer",
@@ -505,10 +491,7 @@ async def test_a_carrier_call_over_the_limit_takes_the_numbers_overflow_line(
     assert (await post_livekit(router, first)).status == 200
     assert (await wait_record(redis, "SCL_hold")).status == "dispatched"
     call_sid = "CA" + "c" * 32
-    twiml = await (await post_twilio(router, twilio_form(call_sid))).text()
-    corr = unquote(re.search(r"X-Router-Call=([^<]+)</Sip>", twiml).group(1))  # type: ignore[union-attr]
-    join = sip_join_event(call_id="SCL_over", room="call-over", headers={"X-Router-Call": corr})
-    assert (await post_livekit(router, join)).status == 200
+    await _bridged_call(router, call_sid, "SCL_over")
     sid, form = await asyncio.wait_for(twilio.call_updates.get(), 15)
     assert sid == call_sid
     assert "+14155550888" in form["Twiml"]
@@ -520,7 +503,6 @@ async def test_a_call_whose_end_was_never_heard_is_ended_by_the_room_check(live,
     """The caller's participant_left and room_finished are lost: the periodic check asks
     LiveKit for the live calls' rooms (ListRooms, with the roomList grant) and ends the call
     whose room is gone — freeing its place under maxConcurrentCalls."""
-    from router.worker import supervise
 
     router, standin = live
     agent = await create_agent(router)
@@ -540,8 +522,6 @@ async def test_a_call_whose_end_was_never_heard_is_ended_by_the_room_check(live,
 
 
 def test_the_cli_trace_tells_what_followed_the_dispatch():
-    from router.ops.cli import trace
-
     record = CallRecord(
         call_id="SCL_tr", provider="livekit", status="completed",
         received_at="2026-12-04T10:00:00.000Z", decided_at="2026-12-04T10:00:00.050Z",
