@@ -1,1 +1,0 @@
-"""Operators: the admin API, route preview, the console, health and metrics endpoints, the CLI."""
