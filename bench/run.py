@@ -165,7 +165,9 @@ class Bench:
                 # The stand-in's fast path never has an agent join: the longest join timeout
                 # keeps each phase's watchdogs (flushed with it) from hanging calls up.
                 json={
-                    "name": "Bench", "livekitAgentName": "bench-agent", "prompt": "Hello",
+                    "name": "Bench",
+                    "livekitAgentName": "bench-agent",
+                    "prompt": "Hello",
                     "joinTimeoutS": 60,
                 },
                 headers=ADMIN,

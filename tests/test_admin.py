@@ -28,7 +28,7 @@ async def test_admin_api_needs_the_bearer_token(admin, headers):
 
 
 async def test_admin_api_is_refused_when_no_token_is_configured(make_router):
-    client = await make_router(worker=False, admin_token=None)
+    client = await make_router(worker=False, ROUTER_ADMIN_TOKEN=None)
     body = await _error(await client.get("/v1/agents", headers=ADMIN), 401, "UNAUTHORIZED")
     assert "ROUTER_ADMIN_TOKEN" in body["error"]
 
@@ -179,7 +179,7 @@ async def test_agent_validation(admin):
 
 
 async def test_agent_webhook_must_be_https_unless_private_allowed(make_router):
-    client = await make_router(worker=False, webhook_allow_private=False)
+    client = await make_router(worker=False, ROUTER_WEBHOOK_ALLOW_PRIVATE=False)
     for url in ("http://x.io", "https://127.0.0.1/hook", "https://[::1]/h", "https://localhost/h"):
         body = {
             "name": "a",
@@ -205,7 +205,7 @@ async def test_agent_webhook_must_be_https_unless_private_allowed(make_router):
     ],
 )
 async def test_pre_call_webhook_settings_are_validated(make_router, hook):
-    client = await make_router(worker=False, webhook_allow_private=False)
+    client = await make_router(worker=False, ROUTER_WEBHOOK_ALLOW_PRIVATE=False)
     body = {"name": "a", "livekitAgentName": "a", "webhooks": {"preCall": hook}}
     await _error(await client.post("/v1/agents", json=body, headers=ADMIN), 400, "VALIDATION_ERROR")
 

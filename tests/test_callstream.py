@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from router.ops.callstream import FEED
+from router.api.call_events import FEED
 from router.store import keys
 from tests.conftest import ADMIN, post_livekit, sip_join_event, wait_record
 from tests.test_organizations import _json, bearer, make_key, make_org
@@ -41,7 +41,9 @@ async def test_many_streams_of_one_key_hold_one_redis_subscription_and_webhooks_
     """The attack of issue 25: 500 streams of one viewer key (caps raised to allow them)
     cost one subscription, and another organization's webhooks and the operator's admin API
     keep answering at once while they are open."""
-    router = await make_router(max_streams=1000, max_streams_per_org=1000, max_streams_per_key=1000)
+    router = await make_router(
+        ROUTER_MAX_STREAMS=1000, ROUTER_MAX_STREAMS_PER_ORG=1000, ROUTER_MAX_STREAMS_PER_KEY=1000
+    )
     org = await make_org(router, "Streamer")
     key = await make_key(router, org["id"], "viewer")
     viewer = bearer(key["key"])
@@ -74,7 +76,9 @@ async def test_many_streams_of_one_key_hold_one_redis_subscription_and_webhooks_
 
 
 async def test_streams_are_capped_per_key_per_organization_and_per_process(make_router):
-    router = await make_router(max_streams=4, max_streams_per_org=3, max_streams_per_key=2)
+    router = await make_router(
+        ROUTER_MAX_STREAMS=4, ROUTER_MAX_STREAMS_PER_ORG=3, ROUTER_MAX_STREAMS_PER_KEY=2
+    )
     org, first = await _org_with_viewer(router, "Capped")
     second = bearer((await make_key(router, org, "viewer"))["key"])
     _, other = await _org_with_viewer(router, "Other")

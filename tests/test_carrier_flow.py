@@ -50,11 +50,11 @@ async def telnyx_api(aiohttp_server: Any) -> tuple[TelnyxStandIn, str]:
 @pytest.fixture
 async def carrier_router(make_router: Any, telnyx_api: tuple[TelnyxStandIn, str]) -> Any:
     client = await make_router(
-        twilio_auth_token="twilio-auth-token-for-tests",
-        telnyx_public_key=TELNYX_PUBLIC,
-        telnyx_api_key=TELNYX_API_KEY,
-        telnyx_api_base_url=telnyx_api[1],
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests",
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        TELNYX_API_KEY=TELNYX_API_KEY,
+        TELNYX_API_BASE_URL=telnyx_api[1],
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
     agent = await create_agent(client, prompt="Help")
     await import_number(
@@ -116,8 +116,8 @@ async def test_bridged_leg_arriving_first_waits_for_the_decision(make_router, tw
     standin, _ = twirp
     ingress = await make_router(
         worker=False,
-        twilio_auth_token="twilio-auth-token-for-tests",
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests",
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
     agent = await create_agent(ingress)
     await import_number(ingress, e164="+12015550123", agentId=agent["id"])
@@ -162,9 +162,9 @@ async def test_twilio_retry_of_the_same_call_gets_the_same_answer(carrier_router
 async def test_twilio_signature_checked_against_public_url(make_router):
     client = await make_router(
         worker=False,
-        twilio_auth_token="twilio-auth-token-for-tests",
-        livekit_sip_uri=LIVEKIT_SIP_URI,
-        public_url="https://router.example.com",
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests",
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
+        ROUTER_PUBLIC_URL="https://router.example.com",
     )
     form = twilio_form()
     ok = await post_twilio(client, form, url="https://router.example.com/webhooks/twilio/voice")
@@ -201,11 +201,11 @@ async def test_twilio_malformed_bodies_are_clear_4xx(carrier_router):
 
 
 async def test_twilio_is_refused_without_token_or_sip_uri(make_router):
-    no_token = await make_router(worker=False, livekit_sip_uri=LIVEKIT_SIP_URI)
+    no_token = await make_router(worker=False, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI)
     resp = await post_twilio(no_token, twilio_form())
     assert resp.status == 503
     assert "TWILIO_AUTH_TOKEN" in (await resp.json())["error"]
-    no_uri = await make_router(worker=False, twilio_auth_token="twilio-auth-token-for-tests")
+    no_uri = await make_router(worker=False, TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests")
     resp = await post_twilio(no_uri, twilio_form())
     assert resp.status == 503
     assert "LIVEKIT_SIP_URI" in (await resp.json())["error"]
@@ -213,9 +213,9 @@ async def test_twilio_is_refused_without_token_or_sip_uri(make_router):
 
 async def test_bridge_that_never_reaches_livekit_is_recorded(make_router, redis):
     client = await make_router(
-        twilio_auth_token="twilio-auth-token-for-tests",
-        livekit_sip_uri=LIVEKIT_SIP_URI,
-        pipeline_options={"bridge_timeout_s": 0.2},
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests",
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
+        ROUTER_BRIDGE_TIMEOUT_S=0.2,
     )
     agent = await create_agent(client)
     await import_number(client, e164="+12015550123", agentId=agent["id"])

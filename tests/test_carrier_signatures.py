@@ -125,9 +125,9 @@ async def test_a_webhook_shared_key_signature_is_verified_with_its_algorithm(
     X-Twilio-Webhooks-Signature-Settings names the key and algorithm."""
     client = await make_router(
         worker=False,
-        twilio_auth_token=TWILIO_TOKEN,
-        twilio_webhook_shared_key=SHARED_SECRET,
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_WEBHOOK_SHARED_KEY=SHARED_SECRET,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
     form = twilio_form("CA" + "5" * 32)
     url = str(client.make_url("/webhooks/twilio/voice"))
@@ -142,7 +142,7 @@ async def test_a_webhook_shared_key_signature_is_verified_with_its_algorithm(
 
 async def test_shared_key_signatures_are_refused_clearly_when_not_configured(make_router):
     client = await make_router(
-        worker=False, twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI
+        worker=False, TWILIO_AUTH_TOKEN=TWILIO_TOKEN, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI
     )
     form = twilio_form("CA" + "6" * 32)
     url = str(client.make_url("/webhooks/twilio/voice"))
@@ -176,8 +176,8 @@ async def test_twilio_signs_each_account_with_its_own_auth_token(make_router):
     TWILIO_AUTH_TOKEN, and an account that is neither is refused (TWILIO_ACCOUNT_SID set).
     Signatures by Twilio's own RequestValidator."""
     client = await make_router(
-        worker=False, twilio_auth_token=TWILIO_TOKEN, twilio_account_sid=PLATFORM_SID,
-        livekit_sip_uri=LIVEKIT_SIP_URI, secrets_key=TEST_SECRETS_KEY,
+        worker=False, TWILIO_AUTH_TOKEN=TWILIO_TOKEN, TWILIO_ACCOUNT_SID=PLATFORM_SID,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI, ROUTER_SECRETS_KEY=TEST_SECRETS_KEY,
     )  # fmt: skip
     body = {"accountSid": ORG_SID, "authToken": ORG_TOKEN}
     saved = await client.put(
@@ -215,7 +215,7 @@ async def test_twilio_signs_each_account_with_its_own_auth_token(make_router):
 
 
 async def test_one_twilio_account_is_one_organizations(make_router):
-    client = await make_router(worker=False, secrets_key=TEST_SECRETS_KEY)
+    client = await make_router(worker=False, ROUTER_SECRETS_KEY=TEST_SECRETS_KEY)
     other = await (
         await client.post("/v1/organizations", json={"name": "Other"}, headers=ADMIN)
     ).json()

@@ -231,7 +231,7 @@ async def test_simulate_refuses_a_wrong_livekit_secret(router, twirp):
 
 async def test_simulate_a_twilio_call_through_its_bridge(make_router, twirp):
     router = await make_router(
-        twilio_auth_token="twilio-auth-token-for-tests", livekit_sip_uri=LIVEKIT_SIP_URI
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests", LIVEKIT_SIP_URI=LIVEKIT_SIP_URI
     )
     code, out, err = await _simulated(
         router,
@@ -247,7 +247,7 @@ async def test_simulate_a_twilio_call_through_its_bridge(make_router, twirp):
 
 
 async def test_simulate_a_telnyx_texml_call(make_router, twirp, tmp_path: Path):
-    router = await make_router(telnyx_public_key=TELNYX_PUBLIC, livekit_sip_uri=LIVEKIT_SIP_URI)
+    router = await make_router(TELNYX_PUBLIC_KEY=TELNYX_PUBLIC, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI)
     pem = tmp_path / "telnyx-test-key.pem"
     pem.write_bytes(TELNYX_PRIVATE.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     code, out, err = await _simulated(

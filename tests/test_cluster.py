@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio.cluster import RedisCluster
 
-from router.app import build_app
+from router.server.app import build_app
 from router.store import keys
 from tests.conftest import (
     count_dispatches,
@@ -26,7 +26,7 @@ from tests.valkey_cluster import valkey_cluster
 async def test_cluster_with_sharded_streams_dispatches_every_call_once(twirp):
     standin, livekit_url = twirp
     async with valkey_cluster() as urls:
-        config = make_config(livekit_url=livekit_url, stream_shards=4)
+        config = make_config(LIVEKIT_URL=livekit_url, ROUTER_STREAM_SHARDS=4)
         client = TestClient(TestServer(build_app(config, urls[0], worker=False)))
         await client.start_server()
         everything = await spawn_worker(worker_env(urls[1], livekit_url, ROUTER_STREAM_SHARDS="4"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +14,11 @@ from router.errors import ConfigError
 
 def test_defaults():
     cfg = config.load({})
-    assert (cfg.port, cfg.default_region, cfg.redis_url) == (8080, "US", None)
+    assert (cfg.http.port, cfg.default_region, cfg.redis.url) == (8080, "US", None)
     assert cfg.dry_run is True
-    assert cfg.livekit_webhooks_enabled is False
-    assert cfg.telnyx_api_base_url == "https://api.telnyx.com/v2"
+    assert (cfg.livekit, cfg.livekit_keys, cfg.provisioning) == (None, None, None)
+    assert cfg.telnyx.api_base_url == "https://api.telnyx.com/v2"
+    assert (cfg.timings.lease_s, cfg.timings.lease_renew_s) == (5.0, 1.5)
 
 
 def test_full_configuration():
@@ -33,9 +36,13 @@ def test_full_configuration():
         }
     )
     assert cfg.dry_run is False
+    assert cfg.livekit == config.LiveKit(
+        url="wss://x.livekit.cloud", api_key="k", api_secret="sekrit-value-xyz"
+    )
+    assert cfg.provisioning == config.Provisioning(reconcile_s=300.0, reconcile_fix=True)
     assert cfg.default_region == "GB"
     assert cfg.webhook_allow_private is True
-    assert cfg.telnyx_public_key == bytes(32)
+    assert cfg.telnyx.public_key == bytes(32)
     assert "sekrit" not in repr(cfg)  # no secret in the repr
 
 
@@ -65,6 +72,10 @@ def test_full_configuration():
         ({"ROUTER_HOST": "example.com"}, "ROUTER_HOST"),
         ({"ROUTER_ADMIN_TOKEN": "short"}, "ROUTER_ADMIN_TOKEN"),
         ({"ROUTER_ADMIN_TOKEN": "short", "ROUTER_HOST": "0.0.0.0"}, "ROUTER_ADMIN_TOKEN"),
+        ({"ROUTER_LEASE_S": "1", "ROUTER_LEASE_RENEW_S": "1"}, "ROUTER_LEASE_RENEW_S"),
+        ({"ROUTER_WORKER_SHARDS": "1", "ROUTER_STREAM_SHARDS": "1"}, "ROUTER_WORKER_SHARDS"),
+        ({"ROUTER_SUPERVISOR_PID": "-1"}, "ROUTER_SUPERVISOR_PID"),
+        ({"ROUTER_PROVISIONING": "sometimes"}, "ROUTER_PROVISIONING"),
     ],
 )
 def test_malformed_values_name_the_variable(env, variable):
@@ -88,5 +99,37 @@ def test_a_long_admin_token_and_the_limits_are_taken_as_given():
             "ROUTER_REDIS_DEADLINE_S": "1",
         }
     )
-    assert (cfg.admin_token, cfg.header_timeout_s) == ("x" * 32, 2.5)
-    assert (cfg.max_connections, cfg.redis_deadline_s, cfg.body_timeout_s) == (300, 1.0, 10.0)
+    assert (cfg.admin_token, cfg.http.header_timeout_s) == ("x" * 32, 2.5)
+    assert (cfg.http.max_connections, cfg.redis.deadline_s) == (300, 1.0)
+    assert cfg.http.body_timeout_s == 10.0
+
+
+def test_sections_are_present_only_when_configured():
+    # Webhook keys without the server API: webhooks verified, dispatches recorded (dry run).
+    keys_only = config.load({"LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"})
+    assert keys_only.livekit_keys == config.LiveKitKeys(api_key="k", api_secret="s")
+    assert (keys_only.livekit, keys_only.provisioning) == (None, None)
+    server = {
+        "LIVEKIT_URL": "https://lk.example",
+        "LIVEKIT_API_KEY": "k",
+        "LIVEKIT_API_SECRET": "s",
+    }
+    assert config.load({**server, "ROUTER_PROVISIONING": "off"}).provisioning is None
+    assert config.load(server).provisioning is not None
+
+
+def test_every_variable_is_documented_as_the_code_reads_it():
+    """docs/configuration.md holds the table VARIABLES generates (regenerate it with
+    ``python -c 'from router import config; print(config.reference())'``)."""
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    assert config.reference() in page
+
+
+def test_no_module_but_config_reads_the_environment():
+    package = Path(config.__file__).parent
+    readers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "config.py" and re.search(r"os\.environ|getenv", path.read_text())
+    ]
+    assert readers == []

@@ -54,7 +54,7 @@ def test_garbage_ids_are_forged_not_errors(garbage):
 
 @pytest.fixture
 async def bridged(make_router: Any, redis: Any) -> Any:
-    client = await make_router(twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI)
+    client = await make_router(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI)
     agent = await create_agent(client, prompt="Victim's prompt")
     template = {"forwarded": "{{forwardedFromNumber}}"}
     await import_number(client, e164=DIALED, agentId=agent["id"], dispatchMetadataTemplate=template)

@@ -91,7 +91,7 @@ async def test_a_withheld_caller_validates_too(router, twirp, schema):
 
 async def test_a_twilio_call_validates(make_router, twirp, schema):
     router = await make_router(
-        twilio_auth_token="twilio-auth-token-for-tests", livekit_sip_uri=LIVEKIT_SIP_URI
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests", LIVEKIT_SIP_URI=LIVEKIT_SIP_URI
     )
     await _linked(router, prompt="Be kind")
 

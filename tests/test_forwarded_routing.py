@@ -158,7 +158,7 @@ async def test_forwarded_twilio_call_to_landing_is_bridged_and_routed_to_the_bus
 ):
     standin, _ = twirp
     client = await make_router(
-        twilio_auth_token="twilio-auth-token-for-tests", livekit_sip_uri=LIVEKIT_SIP_URI
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests", LIVEKIT_SIP_URI=LIVEKIT_SIP_URI
     )
     acme = await create_agent(client, name="Acme", livekitAgentName="acme-agent")
     await import_number(client, e164=BUSINESS, agentId=acme["id"])

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from router.app import CONSUMER_TASK
+from router.server.app import CONSUMER_TASK
 from tests.carrier_helpers import LIVEKIT_SIP_URI, TELNYX_PUBLIC, telnyx_headers
 from tests.conftest import ADMIN, sign_webhook
 
@@ -99,10 +99,10 @@ _telnyx_like = st.fixed_dictionaries(
 @pytest.fixture
 async def target(make_router: Any) -> Any:
     client = await make_router(
-        twilio_auth_token="tok",
-        telnyx_public_key=TELNYX_PUBLIC,
-        telnyx_api_key="key",
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        TWILIO_AUTH_TOKEN="tok",
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        TELNYX_API_KEY="key",
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
     yield client
     assert not client.app[CONSUMER_TASK].done(), "the worker died under fuzzed input"

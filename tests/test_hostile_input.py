@@ -28,10 +28,10 @@ NOT_UTF8 = b"\xff\xfe\x80 \xc3\x28"
 async def carriers(make_router: Any) -> Any:
     return await make_router(
         worker=False,
-        twilio_auth_token=TWILIO_TOKEN,
-        telnyx_public_key=TELNYX_PUBLIC,
-        telnyx_api_key=TELNYX_API_KEY,
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        TELNYX_API_KEY=TELNYX_API_KEY,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
 
 

@@ -15,12 +15,11 @@ from tests.conftest import services_of
 
 
 async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
-    make_router: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    make_router: Any, redis: Redis
 ) -> None:
     # A 300 ms lease renewed every 100 ms; the holder works for 1 s (over three lifetimes).
-    monkeypatch.setattr(keys, "DISPATCH_LEASE_MS", 300)
-    monkeypatch.setattr(keys, "LEASE_RENEW_S", 0.1)
-    svc = services_of(await make_router(worker=False))
+    router = await make_router(worker=False, ROUTER_LEASE_S=0.3, ROUTER_LEASE_RENEW_S=0.1)
+    svc = services_of(router)
     lease = keys.dispatch_lease("SCL_long")
     seen: list[bool] = []
 
@@ -37,11 +36,8 @@ async def test_a_call_that_outlasts_the_lease_keeps_it_until_done(
     assert not await redis.exists(lease)  # released when done
 
 
-async def test_a_lease_no_longer_held_is_not_renewed(
-    make_router: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(keys, "LEASE_RENEW_S", 0.05)
-    svc = services_of(await make_router(worker=False))
+async def test_a_lease_no_longer_held_is_not_renewed(make_router: Any, redis: Redis) -> None:
+    svc = services_of(await make_router(worker=False, ROUTER_LEASE_RENEW_S=0.05))
     lease = keys.dispatch_lease("SCL_taken")
 
     async def act(_: CallRecord | None) -> CallRecord | None:

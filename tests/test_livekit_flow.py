@@ -130,7 +130,7 @@ async def test_template_only_number_without_default_agent_is_not_ready(router, t
 
 async def test_template_only_number_dispatches_the_default_agent(make_router, twirp):
     standin, _ = twirp
-    router = await make_router(default_agent_name="fallback-agent")
+    router = await make_router(ROUTER_DEFAULT_AGENT_NAME="fallback-agent")
     await import_number(router, e164="+12015550123", dispatchMetadataTemplate={"x": "{{callId}}"})
     assert (await post_livekit(router, sip_join_event(call_id="SCL_def"))).status == 200
     req = await asyncio.wait_for(standin.dispatches.get(), 10)
@@ -191,7 +191,7 @@ async def test_livekit_5xx_is_retried_until_dispatched(router, twirp, redis):
 async def test_wrong_api_secret_is_refused_by_livekit_and_recorded(make_router, twirp, redis):
     """Our JWT is what the stand-in's TokenVerifier checks: a wrong secret fails for real."""
     standin, _ = twirp
-    router = await make_router(livekit_api_secret="another-secret-long-enough-for-hs256-xyz")
+    router = await make_router(LIVEKIT_API_SECRET="another-secret-long-enough-for-hs256-xyz")
     await setup_number(router)
     event = sip_join_event(call_id="SCL_badjwt")
     resp = await post_livekit(router, event, secret="another-secret-long-enough-for-hs256-xyz")
@@ -205,7 +205,7 @@ async def test_wrong_api_secret_is_refused_by_livekit_and_recorded(make_router, 
 
 async def test_dry_run_mode_records_without_calling_livekit(make_router, twirp, redis):
     standin, _ = twirp
-    router = await make_router(livekit_url=None)
+    router = await make_router(LIVEKIT_URL=None)
     await setup_number(router)
     assert (await post_livekit(router, sip_join_event(call_id="SCL_dry"))).status == 200
     record = await wait_record(redis, "SCL_dry")

@@ -117,7 +117,7 @@ async def test_what_follows_a_dispatch_is_queued(ingress, redis):
 
 async def test_livekit_webhooks_are_refused_when_no_key_is_configured(make_router):
     client = await make_router(
-        worker=False, livekit_api_key=None, livekit_api_secret=None, livekit_url=None
+        worker=False, LIVEKIT_API_KEY=None, LIVEKIT_API_SECRET=None, LIVEKIT_URL=None
     )
     resp = await post_livekit(client, sip_join_event())
     assert resp.status == 503

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.app import build_app
+from router.server.app import build_app
 from tests.conftest import (
     create_agent,
     import_number,

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from router.app import build_app
+from router.server.app import build_app
 from router.store import keys
 from router.web import state
 from tests.conftest import (
@@ -396,9 +396,11 @@ async def _noted(redis: Any) -> bool:
 async def test_the_request_budget_is_shared_by_every_web_process(
     make_router, aiohttp_client, valkey_url
 ):
-    first = await make_router(org_rate_per_s=0.5, org_burst=3)
+    first = await make_router(ROUTER_ORG_RATE_PER_S=0.5, ROUTER_ORG_BURST=3)
     second = await aiohttp_client(
-        build_app(make_config(org_rate_per_s=0.5, org_burst=3), valkey_url, worker=False)
+        build_app(
+            make_config(ROUTER_ORG_RATE_PER_S=0.5, ROUTER_ORG_BURST=3), valkey_url, worker=False
+        )
     )
     org = await make_org(first, "Busy")
     key = bearer((await make_key(first, org["id"], "viewer"))["key"])

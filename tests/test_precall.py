@@ -215,7 +215,7 @@ async def test_private_addresses_are_refused_at_send_time(make_router, receiver,
     lenient = await make_router(worker=False)
     agent = await _agent_with_hook(lenient, receiver.url)
     await import_number(lenient, e164="+12015550123", agentId=agent["id"])
-    strict = await make_router(webhook_allow_private=False)
+    strict = await make_router(ROUTER_WEBHOOK_ALLOW_PRIVATE=False)
     assert (await post_livekit(strict, sip_join_event(call_id="SCL_ssrf"))).status == 200
     await asyncio.wait_for(standin.dispatches.get(), 10)
     record = await wait_record(redis, "SCL_ssrf")

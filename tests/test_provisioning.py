@@ -26,7 +26,7 @@ from tests.conftest import (
 
 @pytest.fixture
 async def provisioned(make_router, twirp) -> Any:
-    router = await make_router(provisioning=True)
+    router = await make_router(ROUTER_PROVISIONING=True)
     agent = await create_agent(router)
     return router, agent, twirp[0].sip
 
@@ -315,7 +315,7 @@ async def test_a_rule_or_trunk_deleted_by_hand_is_made_again(provisioned):
 
 
 async def test_provisioning_off_leaves_livekit_alone(make_router, twirp):
-    router = await make_router(provisioning=False)
+    router = await make_router(ROUTER_PROVISIONING=False)
     agent = await create_agent(router)
     row = await import_number(router, e164="+12015550123", agentId=agent["id"])
     assert twirp[0].sip.calls == []
@@ -341,7 +341,7 @@ async def test_reconcile_from_the_cli(provisioned):
 
 async def test_the_background_pass_repairs_drift(make_router, twirp):
     """Workers reconcile every ROUTER_RECONCILE_S (here 0.2 s), one at a time (a lease)."""
-    router = await make_router(provisioning=True, reconcile_s=0.2)
+    router = await make_router(ROUTER_PROVISIONING=True, ROUTER_RECONCILE_S=0.2)
     agent = await create_agent(router)
     await import_number(router, e164="+12015550123", agentId=agent["id"])
     standin = twirp[0].sip
@@ -374,7 +374,7 @@ async def telnyx_api(aiohttp_server: Any) -> Any:
 async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, redis):
     from cryptography.fernet import Fernet
 
-    router = await make_router(secrets_key=SECRETS_KEY)
+    router = await make_router(ROUTER_SECRETS_KEY=SECRETS_KEY)
     body = {"accountSid": "AC" + "1" * 32, "authToken": "the-twilio-auth-token-123"}
     url = "/v1/organizations/default/integrations/twilio"
     view = await (await router.put(url, json=body, headers=ADMIN)).json()
@@ -389,14 +389,16 @@ async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, re
     audit = await (await router.get("/v1/audit", headers=ADMIN)).json()
     assert "the-twilio-auth-token-123" not in json.dumps(audit)
     # A new key first, the old one after: old tokens still decrypt (rotation).
-    rotated = await make_router(secrets_key=f"{Fernet.generate_key().decode()},{SECRETS_KEY}")
+    rotated = await make_router(
+        ROUTER_SECRETS_KEY=f"{Fernet.generate_key().decode()},{SECRETS_KEY}"
+    )
     again = await (
         await rotated.get("/v1/organizations/default/integrations", headers=ADMIN)
     ).json()
     assert again[0]["configured"] is True
     # The old key dropped: the list still answers, naming the one it cannot read and the fix
     # (it was an opaque 500); an import that needs them says the same.
-    dropped = await make_router(secrets_key=Fernet.generate_key().decode())
+    dropped = await make_router(ROUTER_SECRETS_KEY=Fernet.generate_key().decode())
     resp = await dropped.get("/v1/organizations/default/integrations", headers=ADMIN)
     assert resp.status == 200
     twilio, telnyx = await resp.json()
@@ -410,8 +412,8 @@ async def test_carrier_credentials_are_encrypted_and_never_shown(make_router, re
 
 async def _telnyx_router(make_router: Any, base: str) -> Any:
     router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
-        telnyx_api_base_url=base,
+        ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY, TELNYX_CONNECTION_ID=ROUTERS_APP,
+        TELNYX_API_BASE_URL=base,
     )  # fmt: skip
     url = "/v1/organizations/default/integrations/telnyx"
     assert (await router.put(url, json={"apiKey": TELNYX_API_KEY}, headers=ADMIN)).status == 200
@@ -472,7 +474,10 @@ async def twilio_api(aiohttp_server: Any) -> Any:
 
 async def _twilio_router(make_router: Any, base: str) -> Any:
     router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, twilio_api_base_url=base, public_url=PUBLIC
+        ROUTER_PROVISIONING=True,
+        ROUTER_SECRETS_KEY=SECRETS_KEY,
+        TWILIO_API_BASE_URL=base,
+        ROUTER_PUBLIC_URL=PUBLIC,
     )
     body = {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}
     url = "/v1/organizations/default/integrations/twilio"
@@ -609,9 +614,9 @@ async def test_a_carrier_number_pointed_elsewhere_by_hand_is_reported_then_repai
     twilio, twilio_base = twilio_api
     telnyx, telnyx_base = telnyx_api
     router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, public_url=PUBLIC,
-        twilio_api_base_url=twilio_base, telnyx_api_base_url=telnyx_base,
-        telnyx_connection_id=ROUTERS_APP,
+        ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY, ROUTER_PUBLIC_URL=PUBLIC,
+        TWILIO_API_BASE_URL=twilio_base, TELNYX_API_BASE_URL=telnyx_base,
+        TELNYX_CONNECTION_ID=ROUTERS_APP,
     )  # fmt: skip
     for carrier, body in (
         ("twilio", {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}),
@@ -659,8 +664,9 @@ async def test_sip_trunk_mode_attaches_the_number_to_an_elastic_sip_trunk(
     standin, base = twilio_api
     trunking = base.removesuffix("/2010-04-01") + "/v1"
     router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, twilio_api_base_url=base,
-        twilio_trunking_base_url=trunking, public_url=PUBLIC, livekit_sip_uri=LIVEKIT_SIP_URI,
+        ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY, TWILIO_API_BASE_URL=base,
+        TWILIO_TRUNKING_BASE_URL=trunking, ROUTER_PUBLIC_URL=PUBLIC,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )  # fmt: skip
     body = {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}
     url = "/v1/organizations/default/integrations/twilio"
@@ -783,9 +789,9 @@ async def test_each_organizations_telnyx_account_has_its_own_application_and_key
     b_key = Ed25519PrivateKey.generate()
     b_public = base64.b64encode(b_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
     router = await make_router(
-        provisioning=True, secrets_key=SECRETS_KEY, telnyx_connection_id=ROUTERS_APP,
-        telnyx_api_base_url=base, public_url=PUBLIC, telnyx_public_key=TELNYX_PUBLIC,
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY, TELNYX_CONNECTION_ID=ROUTERS_APP,
+        TELNYX_API_BASE_URL=base, ROUTER_PUBLIC_URL=PUBLIC, TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )  # fmt: skip
     org = await (await router.post("/v1/organizations", json={"name": "B"}, headers=ADMIN)).json()
     url = f"/v1/organizations/{org['id']}/integrations/telnyx"

@@ -116,9 +116,9 @@ async def test_duplicate_telnyx_and_livekit_deliveries_queue_once(make_router, r
 
     ingress = await make_router(
         worker=False,
-        telnyx_public_key=TELNYX_PUBLIC,
-        telnyx_api_key="k",
-        livekit_sip_uri="sip:x.example",
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        TELNYX_API_KEY="k",
+        LIVEKIT_SIP_URI="sip:x.example",
     )
     body = call_initiated("v3:dup", event_id="ev-dup")
     for _ in range(3):
@@ -142,10 +142,10 @@ async def test_redis_outage_ingress_says_503_and_nothing_accepted_is_lost(
     port = server.port
     from aiohttp.test_utils import TestClient, TestServer
 
-    from router.app import build_app
+    from router.server.app import build_app
     from tests.conftest import make_config
 
-    app = build_app(make_config(livekit_url=twirp[1]), f"redis://127.0.0.1:{port}")
+    app = build_app(make_config(LIVEKIT_URL=twirp[1]), f"redis://127.0.0.1:{port}")
     client = TestClient(TestServer(app))
     await client.start_server()
     restarted: ValkeyServer | None = None
@@ -262,15 +262,15 @@ async def test_a_frozen_redis_is_answered_503_within_the_deadline(make_router, t
     server.start()
     from aiohttp.test_utils import TestClient, TestServer
 
-    from router.app import build_app
+    from router.server.app import build_app
     from tests.carrier_helpers import LIVEKIT_SIP_URI, TWILIO_TOKEN, post_twilio, twilio_form
     from tests.conftest import make_config
 
     config = make_config(
-        livekit_url=twirp[1],
-        redis_deadline_s=1.0,
-        twilio_auth_token=TWILIO_TOKEN,
-        livekit_sip_uri=LIVEKIT_SIP_URI,
+        LIVEKIT_URL=twirp[1],
+        ROUTER_REDIS_DEADLINE_S=1.0,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )
     client = TestClient(TestServer(build_app(config, str(server.connection_url), worker=False)))
     await client.start_server()

@@ -21,11 +21,11 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToJson
 from twilio.request_validator import RequestValidator
 
-from router.app import build_app
 from router.core.events import now_ms
 from router.core.models import PreCallWebhook
 from router.outbound.precall import PreCallRequest, ask
 from router.outbound.urlguard import webhook_session
+from router.server.app import build_app
 from router.store import keys
 from router.web import connections
 from tests.carrier_helpers import (
@@ -75,11 +75,11 @@ async def live(
     request: Any, redis: Any, valkey_url: str, tls_pair: Any
 ) -> AsyncIterator[LiveRouter]:
     config = make_config(
-        twilio_auth_token=TWILIO_TOKEN,
-        telnyx_public_key=TELNYX_PUBLIC,
-        telnyx_api_key=TELNYX_API_KEY,
-        livekit_sip_uri=LIVEKIT_SIP_URI,
-        body_timeout_s=1.0,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+        TELNYX_API_KEY=TELNYX_API_KEY,
+        LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
+        ROUTER_BODY_TIMEOUT_S=1.0,
     )
     runner = web.AppRunner(build_app(config, valkey_url, worker=False))
     await runner.setup()

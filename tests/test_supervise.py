@@ -15,9 +15,9 @@ from aiohttp import web
 from livekit import api
 from standardwebhooks.webhooks import Webhook
 
+from router.cli.calls import trace
 from router.core.records import CallRecord
 from router.ingress.livekit_webhook import to_event
-from router.ops.cli import trace
 from router.store import keys
 from router.store.calls import CallStore
 from router.worker import direct, supervise
@@ -395,8 +395,8 @@ async def _twilio_router(make_router: Any, aiohttp_server: Any, **config: Any) -
     twilio = TwilioRestStandIn(PLATFORM, TWILIO_TOKEN)
     server = await aiohttp_server(twilio.app())
     router = await make_router(
-        twilio_auth_token=TWILIO_TOKEN, livekit_sip_uri=LIVEKIT_SIP_URI,
-        twilio_api_base_url=str(server.make_url("/2010-04-01")), **config,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
+        TWILIO_API_BASE_URL=str(server.make_url("/2010-04-01")), **config,
     )  # fmt: skip
     return twilio, router
 
@@ -420,7 +420,7 @@ async def test_a_twilio_webhook_call_with_a_no_show_is_sent_to_the_line_by_twili
     live call updated with TwiML that dials the line, on the platform's account), which
     needs no SIP REFER on any trunk."""
 
-    twilio, router = await _twilio_router(make_router, aiohttp_server, twilio_account_sid=PLATFORM)
+    twilio, router = await _twilio_router(make_router, aiohttp_server, TWILIO_ACCOUNT_SID=PLATFORM)
     standin = twirp[0]
     agent = await create_agent(
         router, joinTimeoutS=2, noShow="transfer", transferTo="tel:+14155550999"
@@ -448,8 +448,8 @@ async def test_a_telnyx_call_control_call_with_a_no_show_is_transferred_by_telny
     telnyx = TelnyxStandIn()
     server = await aiohttp_server(telnyx.app())
     router = await make_router(
-        telnyx_public_key=TELNYX_PUBLIC, telnyx_api_key=TELNYX_API_KEY,
-        telnyx_api_base_url=str(server.make_url("/v2")), livekit_sip_uri=LIVEKIT_SIP_URI,
+        TELNYX_PUBLIC_KEY=TELNYX_PUBLIC, TELNYX_API_KEY=TELNYX_API_KEY,
+        TELNYX_API_BASE_URL=str(server.make_url("/v2")), LIVEKIT_SIP_URI=LIVEKIT_SIP_URI,
     )  # fmt: skip
     standin = twirp[0]
     agent = await create_agent(

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from router.api.webhook_urls import check_webhook_url
 from router.core.models import Agent, AgentWebhooks, LifecycleWebhook
 from router.core.records import CallRecord
 from router.errors import ValidationError
-from router.ops.webhook_urls import check_webhook_url
 from router.outbound.urlguard import is_blocked, is_public_address, webhook_session
 from router.store import keys
 from router.worker.lifecycle import Lifecycle
@@ -34,7 +34,7 @@ INTERNAL_HOSTS = [
 
 @pytest.mark.parametrize("host", INTERNAL_HOSTS)
 def test_internal_hosts_are_refused_when_a_url_is_saved(host):
-    config = make_config(webhook_allow_private=False)
+    config = make_config(ROUTER_WEBHOOK_ALLOW_PRIVATE=False)
     with pytest.raises(ValidationError, match="not a public address"):
         check_webhook_url(f"https://{host}/hook", config, field="webhooks.preCall.url")
 
@@ -47,7 +47,7 @@ def test_internal_hosts_are_refused_when_a_url_is_saved(host):
     ],
 )  # fmt: skip
 def test_public_hosts_are_accepted_when_a_url_is_saved(host):
-    config = make_config(webhook_allow_private=False)
+    config = make_config(ROUTER_WEBHOOK_ALLOW_PRIVATE=False)
     url = f"https://{host}/hook"
     assert check_webhook_url(url, config, field="webhooks.preCall.url") == url
 

@@ -9,6 +9,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from router.api import audit
+from router.api.rules import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
+from router.api.webhook_urls import check_webhook_url
 from router.config import Config
 from router.core import bounds
 from router.core.models import (
@@ -23,9 +26,6 @@ from router.core.models import (
     now_iso,
 )
 from router.errors import NotFound, ValidationError
-from router.ops import audit
-from router.ops.admin import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
-from router.ops.webhook_urls import check_webhook_url
 from router.outbound.precall import MAX_TIMEOUT_MS
 from router.outbound.signing import MAX_SECRETS, check_secret, secrets_of
 from router.store.registry import Registry
@@ -33,8 +33,9 @@ from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, documented
 from router.web.auth import own, scope_of
 from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 
 
 class Deleted(msgspec.Struct):
@@ -136,8 +137,8 @@ def _agent_view(agent: Agent) -> dict[str, Any]:
     return out
 
 
-@routes.get("/v1/agents")
-@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True, role="viewer")
+@routes.get("/v1/agents", role="viewer")
+@documented(response=list[Agent], query=(LIMIT, CURSOR), paged=True)
 async def list_agents(request: web.Request) -> web.Response:
     """Agents in the order they were created, a page at a time (``limit``, ``cursor``)."""
     limit = paging.limit_of(request, default=LIST_DEFAULT, maximum=LIST_MAX)
@@ -146,8 +147,8 @@ async def list_agents(request: web.Request) -> web.Response:
     return paging.paged(json_response([_agent_view(a) for a in agents]), request, more)
 
 
-@routes.post("/v1/agents")
-@documented(request=AgentCreate, response=Agent, status=201, role="agent_manager")
+@routes.post("/v1/agents", role="agent_manager")
+@documented(request=AgentCreate, response=Agent, status=201)
 async def create_agent(request: web.Request) -> web.Response:
     """Create an agent (webhook secrets are never shown again: ``***``)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
@@ -164,16 +165,16 @@ async def create_agent(request: web.Request) -> web.Response:
     return json_response(_agent_view(agent), status=201)
 
 
-@routes.get("/v1/agents/{id}")
-@documented(response=Agent, errors=(404,), role="viewer")
+@routes.get("/v1/agents/{id}", role="viewer")
+@documented(response=Agent, errors=(404,))
 async def get_agent(request: web.Request) -> web.Response:
     """One agent."""
     agent, _ = await _own_agent(request)
     return json_response(_agent_view(agent))
 
 
-@routes.patch("/v1/agents/{id}")
-@documented(request=AgentPatch, response=Agent, errors=(404, 409), role="agent_manager")
+@routes.patch("/v1/agents/{id}", role="agent_manager")
+@documented(request=AgentPatch, response=Agent, errors=(404, 409))
 async def patch_agent(request: web.Request) -> web.Response:
     """Change an agent (only the fields sent)."""
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
@@ -189,8 +190,8 @@ async def patch_agent(request: web.Request) -> web.Response:
     return json_response(_agent_view(agent))
 
 
-@routes.delete("/v1/agents/{id}")
-@documented(response=Deleted, errors=(404, 409), role="agent_manager")
+@routes.delete("/v1/agents/{id}", role="agent_manager")
+@documented(response=Deleted, errors=(404, 409))
 async def delete_agent(request: web.Request) -> web.Response:
     """Delete an agent no number is linked to."""
     reg = request.app[state.REGISTRY]

@@ -23,8 +23,9 @@ from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, Param, documented
 from router.web.auth import principal_of, scope_of
 from router.web.httpapi import json_response
+from router.web.routing import Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 OPERATOR_LOG = "_operator"  # the operator's writes that belong to no one organization
 AUDITED = {
     "phone_number": (
@@ -83,7 +84,7 @@ async def note(
     await request.app[state.AUDIT].add(organization or OPERATOR_LOG, entry)
 
 
-@routes.get("/v1/audit")
+@routes.get("/v1/audit", role="admin")
 @documented(
     response=list[AuditEntry],
     query=(
@@ -92,7 +93,6 @@ async def note(
         Param("organizationId", "the operator's choice of log (default: default)"),
     ),
     paged=True,
-    role="admin",
 )
 async def audit_log(request: web.Request) -> web.Response:
     """The organization's writes, newest first: who, what, when, and what changed."""

@@ -24,17 +24,18 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from router import logs
+from router.api.call_filters import CALL_FILTERS, CallsQuery, calls_query
 from router.core.records import CallRecord
-from router.ops.callquery import CALL_FILTERS, CallsQuery, calls_query
 from router.store.callfeed import CallFeed, Listener
 from router.web import state
 from router.web.apidoc import documented
 from router.web.auth import Principal, principal_of, scope_of
 from router.web.connections import streaming
 from router.web.httpapi import lift_deadline, redis_deadline
+from router.web.routing import Routes
 
 log = logs.get(__name__)
-routes = web.RouteTableDef()
+routes = Routes()
 KEEPALIVE_S = 15.0
 POLL_S = 1.0  # how often a stream looks at its client, its key and the router's stopping
 _STOPPING = web.AppKey("call_streams_stopping", asyncio.Event)
@@ -44,17 +45,17 @@ _end = msgspec.json.Encoder()
 
 
 def install(app: web.Application) -> None:
-    """The route, the process's one subscription, and its streams ended when the router
-    stops (before connections close)."""
+    """The process's one subscription, and its streams ended when the router stops (before
+    connections close)."""
     app[_STOPPING] = asyncio.Event()
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         config = app[state.CONFIG]
         app[FEED] = CallFeed(
             app[state.REDIS],
-            max_streams=config.max_streams,
-            max_per_org=config.max_streams_per_org,
-            max_per_key=config.max_streams_per_key,
+            max_streams=config.limits.max_streams,
+            max_per_org=config.limits.max_streams_per_org,
+            max_per_key=config.limits.max_streams_per_key,
         )
         await app[FEED].start()
         yield
@@ -65,13 +66,10 @@ def install(app: web.Application) -> None:
 
     app.cleanup_ctx.append(feed)
     app.on_shutdown.append(stop_streams)
-    app.add_routes(routes)
 
 
-@routes.get("/v1/calls/events")
-@documented(
-    response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3], role="viewer"
-)
+@routes.get("/v1/calls/events", role="viewer")
+@documented(response=CallRecord, media_type="text/event-stream", query=CALL_FILTERS[:3])
 async def call_events(request: web.Request) -> web.StreamResponse:
     """Call decisions as they are made (``text/event-stream``; one ``call`` event each)."""
     query = calls_query(request.query, request.app[state.CONFIG].default_region, scope_of(request))

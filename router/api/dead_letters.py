@@ -13,15 +13,16 @@ import re
 import msgspec
 from aiohttp import web
 
+from router.api import audit
 from router.errors import ValidationError
-from router.ops import audit
 from router.store import dlq
 from router.web import paging, state
 from router.web.apidoc import LIMIT, documented
 from router.web.auth import scope_of
 from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 MAX_REPLAY_IDS = 1000
 
@@ -54,20 +55,20 @@ async def _own_entries(request: web.Request, entries: list[dlq.DeadEntry]) -> li
     return mine
 
 
-@routes.get("/v1/dead-letters")
-@documented(response=list[dlq.DeadEntry], query=(LIMIT,), role="admin")
+@routes.get("/v1/dead-letters", role="admin")
+@documented(response=list[dlq.DeadEntry], query=(LIMIT,))
 async def list_dead_letters(request: web.Request) -> web.Response:
     """Dead-lettered stream entries, oldest first, with the call, deliveries and last error."""
     limit = paging.limit_of(request, default=100, maximum=1000)
-    shards = request.app[state.CONFIG].stream_shards
+    shards = request.app[state.CONFIG].redis.stream_shards
     entries = await dlq.list_entries(
         request.app[state.REDIS], DLQ_SCAN if scope_of(request) else limit, shards
     )
     return json_response((await _own_entries(request, entries))[:limit])
 
 
-@routes.post("/v1/dead-letters/replay")
-@documented(request=ReplayRequest, response=ReplayResult, role="admin")
+@routes.post("/v1/dead-letters/replay", role="admin")
+@documented(request=ReplayRequest, response=ReplayResult)
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Put dead-lettered entries back on the call stream (``ids``, or ``all``)."""
     body = await read_json(request, ReplayRequest)
@@ -78,7 +79,7 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
     bad = [i for i in body.ids if not _ENTRY_ID.fullmatch(i)]
     if bad:
         raise ValidationError(f"ids: not stream entry ids: {bad[:5]}", field="ids")
-    shards = request.app[state.CONFIG].stream_shards
+    shards = request.app[state.CONFIG].redis.stream_shards
     redis = request.app[state.REDIS]
     ids: list[str] | None = None if body.all else body.ids
     if scope_of(request) is not None:  # only the organization's own entries

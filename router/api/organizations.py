@@ -1,4 +1,4 @@
-"""Organizations and their API keys under ``/v1/organizations`` (README, "Organizations").
+"""Organizations and their API keys under ``/v1/organizations`` (docs/organizations.md).
 
 Organizations are the operator's (``ROUTER_ADMIN_TOKEN``): created, renamed, given a number
 limit, deleted once empty. Each has API keys, made and revoked by the operator or by the
@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from router import logs
+from router.api import audit, provisioning
 from router.core.models import (
     MAX_CONCURRENT_CALLS,
     ApiKey,
@@ -29,7 +30,6 @@ from router.core.models import (
     now_iso,
 )
 from router.errors import CredentialsUnreadable, NotFound, NotImplementedHere, ValidationError
-from router.ops import audit, provisioning
 from router.store.integrations import (
     Carrier,
     Credentials,
@@ -41,9 +41,10 @@ from router.web import state
 from router.web.apidoc import documented
 from router.web.auth import own
 from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
 
 log = logs.get(__name__)
-routes = web.RouteTableDef()
+routes = Routes()
 MAX_NUMBER_LIMIT = 1_000_000
 _MAX_NAME = 200
 
@@ -94,14 +95,14 @@ def _org_id(request: web.Request) -> str:
     return org_id
 
 
-@routes.get("/v1/organizations")
+@routes.get("/v1/organizations", role="operator")
 @documented(response=list[Organization])
 async def list_organizations(request: web.Request) -> web.Response:
     """Every organization (the operator's view)."""
     return json_response(await request.app[state.ORGS].all())
 
 
-@routes.post("/v1/organizations")
+@routes.post("/v1/organizations", role="operator")
 @documented(request=OrganizationCreate, response=Organization, status=201)
 async def create_organization(request: web.Request) -> web.Response:
     """Create an organization (default number limit: 100)."""
@@ -121,14 +122,14 @@ async def create_organization(request: web.Request) -> web.Response:
     return json_response(org, status=201)
 
 
-@routes.get("/v1/organizations/{id}")
-@documented(response=Organization, errors=(404,), role="viewer")
+@routes.get("/v1/organizations/{id}", role="viewer")
+@documented(response=Organization, errors=(404,))
 async def get_organization(request: web.Request) -> web.Response:
     """One organization (an organization's key: its own)."""
     return json_response(await request.app[state.ORGS].get(_org_id(request)))
 
 
-@routes.patch("/v1/organizations/{id}")
+@routes.patch("/v1/organizations/{id}", role="operator")
 @documented(request=OrganizationPatch, response=Organization, errors=(404,))
 async def patch_organization(request: web.Request) -> web.Response:
     """Rename an organization, change its number limit, or the addresses its carrier sends
@@ -144,7 +145,7 @@ async def patch_organization(request: web.Request) -> web.Response:
     return json_response(org)
 
 
-@routes.delete("/v1/organizations/{id}")
+@routes.delete("/v1/organizations/{id}", role="operator")
 @documented(response=Removed, errors=(404, 409))
 async def delete_organization(request: web.Request) -> web.Response:
     """Delete an organization that holds no numbers or agents (its keys go with it)."""
@@ -155,8 +156,8 @@ async def delete_organization(request: web.Request) -> web.Response:
     return json_response(Removed(deleted=True))
 
 
-@routes.post("/v1/organizations/{id}/api-keys")
-@documented(request=ApiKeyCreate, response=ApiKeyCreated, status=201, errors=(404,), role="admin")
+@routes.post("/v1/organizations/{id}/api-keys", role="admin")
+@documented(request=ApiKeyCreate, response=ApiKeyCreated, status=201, errors=(404,))
 async def create_api_key(request: web.Request) -> web.Response:
     """A new API key of the organization, with its role; the key is shown this once."""
     org_id = _org_id(request)
@@ -169,8 +170,8 @@ async def create_api_key(request: web.Request) -> web.Response:
     return json_response(shown, status=201)
 
 
-@routes.get("/v1/organizations/{id}/api-keys")
-@documented(response=list[ApiKey], errors=(404,), role="admin")
+@routes.get("/v1/organizations/{id}/api-keys", role="admin")
+@documented(response=list[ApiKey], errors=(404,))
 async def list_api_keys(request: web.Request) -> web.Response:
     """The organization's keys (their prefixes and roles, never the keys)."""
     org_id = _org_id(request)
@@ -178,8 +179,8 @@ async def list_api_keys(request: web.Request) -> web.Response:
     return json_response(await request.app[state.ORGS].keys_of(org_id))
 
 
-@routes.delete("/v1/organizations/{id}/api-keys/{keyId}")
-@documented(response=Revoked, errors=(404,), role="admin")
+@routes.delete("/v1/organizations/{id}/api-keys/{keyId}", role="admin")
+@documented(response=Revoked, errors=(404,))
 async def revoke_api_key(request: web.Request) -> web.Response:
     """Revoke a key: refused by every web process within a second."""
     org_id = _org_id(request)
@@ -263,8 +264,8 @@ def _check_public_key(value: str | None) -> None:
         )
 
 
-@routes.get("/v1/organizations/{id}/integrations")
-@documented(response=list[IntegrationView], errors=(404, 501), role="admin")
+@routes.get("/v1/organizations/{id}/integrations", role="admin")
+@documented(response=list[IntegrationView], errors=(404, 501))
 async def list_integrations(request: web.Request) -> web.Response:
     """Which carriers' credentials the organization has given (never the secrets)."""
     org_id = _org_id(request)
@@ -280,12 +281,11 @@ async def list_integrations(request: web.Request) -> web.Response:
     return json_response(views)
 
 
-@routes.put("/v1/organizations/{id}/integrations/{carrier}")
+@routes.put("/v1/organizations/{id}/integrations/{carrier}", role="admin")
 @documented(
     request=CredentialsBody,
     response=IntegrationView,
     errors=(404, 501),
-    role="admin",
 )
 async def save_integration(request: web.Request) -> web.Response:
     """Give a carrier's credentials (Twilio: accountSid + authToken; Telnyx: apiKey), kept
@@ -297,14 +297,14 @@ async def save_integration(request: web.Request) -> web.Response:
     credentials: Credentials = await read_json(request, kind)
     if isinstance(credentials, TelnyxCredentials):
         _check_public_key(credentials.public_key)
-        credentials = await provisioning.prepare_telnyx(request, org_id, credentials)
+    credentials = await provisioning.prepare_integration(request, carrier, org_id, credentials)
     await _integrations(request).save(org_id, carrier, credentials)
     await audit.note(request, org_id, "integration.saved", carrier)
     return json_response(_view(carrier, credentials))
 
 
-@routes.delete("/v1/organizations/{id}/integrations/{carrier}")
-@documented(response=Removed, errors=(404, 501), role="admin")
+@routes.delete("/v1/organizations/{id}/integrations/{carrier}", role="admin")
+@documented(response=Removed, errors=(404, 501))
 async def delete_integration(request: web.Request) -> web.Response:
     """Forget a carrier's credentials."""
     org_id = _org_id(request)

@@ -1,11 +1,9 @@
-"""The admin API's phone numbers under ``/v1``, shaped like the platform's API (agents:
-``ops.agents``; call records: ``ops.calls``).
+"""``/v1/phone-numbers``: the admin API's phone numbers, shaped like the platform's API.
 
-Every write checks DESIGN.md's rules and answers ``400 VALIDATION_ERROR`` naming the field;
-rules that involve other rows (one row per number, a known agent, no deleting a linked agent)
-are enforced atomically by the registry. Buying numbers and business verification are not part
-of this product and answer ``501 NOT_SUPPORTED`` saying so.
-"""
+Every write checks the number rules (docs/http-api.md) and answers ``400 VALIDATION_ERROR``
+naming the field; rules that involve other rows (one row per number, a known agent, no deleting
+a linked agent) are enforced atomically by the registry. Buying numbers and business
+verification are not part of this product and answer ``501 NOT_SUPPORTED`` saying so."""
 
 from __future__ import annotations
 
@@ -15,12 +13,12 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from router.api import audit, provisioning
+from router.api.rules import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
 from router.config import Config
 from router.core import template
 from router.core.models import (
-    DEFAULT_ORG,
     INBOUND,
-    TRANSFER_TO,
     Agent,
     Organization,
     PhoneNumber,
@@ -35,30 +33,26 @@ from router.core.models import (
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
 from router.errors import NotImplementedHere, ValidationError
-from router.ops import audit, provisioning
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, documented
 from router.web.auth import own, scope_of
 from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
 
-routes = web.RouteTableDef()
-MAX_TEXT = 200
+routes = Routes()
 
 
 class Released(msgspec.Struct):
     released: bool
 
 
-LIST_DEFAULT, LIST_MAX = 100, 1000  # rows a page of numbers or agents holds
-
-
 # ---- rules ----------------------------------------------------------------------------------
 
 
 def _check_number(row: PhoneNumber) -> None:
-    """DESIGN.md's single-row rules, checked on the row as it would be stored."""
+    """The single-row number rules (docs/http-api.md), checked on the row as it would be stored."""
     if row.mode is not None and row.source not in ("twilio",):
         raise ValidationError("mode: webhook or sip_trunk is for twilio numbers", field="mode")
     if row.source == "verified_caller_id":
@@ -90,32 +84,6 @@ def _check_number(row: PhoneNumber) -> None:
             field = msgspec.structs.fields(PhoneNumber)
             wire = next(f.encode_name for f in field if f.name == name)
             raise ValidationError(f"{wire}: longer than {MAX_TEXT} characters", field=wire)
-
-
-def check_policy(
-    name: str,
-    policy: str,
-    other_agent: str,
-    agent: tuple[str, str | None],
-    line: tuple[str, str | None],
-) -> None:
-    """A policy that hands a call on (a no-show's, an overflow's) has what it names: the
-    agent for ``other_agent``, a valid line (``tel:``/``sip:``) for ``transfer``."""
-    (agent_field, agent_id), (line_field, to) = agent, line
-    if policy == other_agent and not agent_id:
-        raise ValidationError(
-            f"{agent_field}: {name} {other_agent} needs the agent to dispatch instead",
-            field=agent_field,
-        )
-    if policy == "transfer" and not to:
-        raise ValidationError(
-            f"{line_field}: {name} transfer needs the line to send the caller to",
-            field=line_field,
-        )
-    if to is not None and not TRANSFER_TO.fullmatch(to):
-        raise ValidationError(
-            f"{line_field}: tel:+<E.164 digits> or sip:<user>@<host>", field=line_field
-        )
 
 
 _PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
@@ -166,28 +134,6 @@ async def _check_link(reg: Registry, row: PhoneNumber) -> None:
         )
 
 
-async def organization_for(request: web.Request, asked: str | None) -> Organization:
-    """Where a new row goes: a key's own organization, or the operator's choice (default:
-    the default organization)."""
-    scope = scope_of(request)
-    if scope is not None and asked is not None and asked != scope:
-        raise ValidationError(
-            "organizationId: an organization's key writes into its own organization only",
-            field="organizationId",
-        )
-    org_id = scope or asked or DEFAULT_ORG
-    orgs = request.app[state.ORGS]
-    org = await orgs.find(org_id)
-    if org is None and org_id == DEFAULT_ORG:  # made at start-up; again if it went missing
-        await orgs.ensure_default()
-        org = await orgs.find(org_id)
-    if org is None:
-        raise ValidationError(
-            f"organizationId: organization {org_id} does not exist", field="organizationId"
-        )
-    return org
-
-
 # ---- views ----------------------------------------------------------------------------------
 
 
@@ -204,17 +150,17 @@ def _view(
     )
 
 
-async def _provisioned(request: web.Request, ids: list[str]) -> dict[str, Provisioning]:
+async def _provisioned(request: web.Request, rows: list[PhoneNumber]) -> dict[str, Provisioning]:
     """What provisioning saw at LiveKit for these numbers (when the router provisions)."""
-    if not request.app[state.CONFIG].provisions_livekit:
+    if request.app[state.CONFIG].provisioning is None:
         return {}
-    return await ProvisioningStates(request.app[state.REDIS]).of(ids)
+    return await ProvisioningStates(request.app[state.REDIS]).of(rows)
 
 
 async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agent = await reg.find_agent(row.agent_id) if row.agent_id else None
-    provisioned = (await _provisioned(request, [row.id])).get(row.id)
+    provisioned = (await _provisioned(request, [row])).get(row.id)
     return _view(row, agent, config, await reg.landing(row.organization_id), provisioned)
 
 
@@ -229,8 +175,8 @@ async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
 # ---- phone numbers --------------------------------------------------------------------------
 
 
-@routes.get("/v1/phone-numbers")
-@documented(response=list[PhoneNumberView], query=(LIMIT, CURSOR), paged=True, role="viewer")
+@routes.get("/v1/phone-numbers", role="viewer")
+@documented(response=list[PhoneNumberView], query=(LIMIT, CURSOR), paged=True)
 async def list_numbers(request: web.Request) -> web.Response:
     """Numbers in the order they were imported, a page at a time (``limit``, ``cursor``);
     an organization's key sees its own."""
@@ -240,7 +186,7 @@ async def list_numbers(request: web.Request) -> web.Response:
     rows, more = await reg.page_numbers(paging.cursor_of(request), limit, scope)
     agents = await reg.agents_of({r.agent_id for r in rows if r.agent_id})
     landings = await reg.landings()
-    provisioned = await _provisioned(request, [r.id for r in rows])
+    provisioned = await _provisioned(request, rows)
     views = [
         _view(
             r,
@@ -301,13 +247,12 @@ async def import_row(
     return row
 
 
-@routes.post("/v1/phone-numbers/import")
+@routes.post("/v1/phone-numbers/import", role="agent_manager")
 @documented(
     request=PhoneNumberImport,
     response=PhoneNumberView,
     status=201,
     errors=(402, 409, 502),
-    role="agent_manager",
 )
 async def import_number(request: web.Request) -> web.Response:
     """Register a number bought from a carrier (the documented import). A number belongs to
@@ -328,9 +273,9 @@ async def import_number(request: web.Request) -> web.Response:
 
 
 # Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
-@routes.post("/v1/phone-numbers")
-@routes.get("/v1/phone-numbers/available")
-@documented(status=501, role="viewer")
+@routes.post("/v1/phone-numbers", role="viewer")
+@routes.get("/v1/phone-numbers/available", role="viewer")
+@documented(status=501)
 async def purchase_not_supported(request: web.Request) -> web.Response:
     """Not part of the call router: buying numbers (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
@@ -339,8 +284,8 @@ async def purchase_not_supported(request: web.Request) -> web.Response:
     )
 
 
-@routes.route("*", "/v1/phone-numbers/kyb{tail:.*}")
-@documented(status=501, role="viewer")
+@routes.route("*", "/v1/phone-numbers/kyb{tail:.*}", role="viewer")
+@documented(status=501)
 async def kyb_not_supported(request: web.Request) -> web.Response:
     """Not part of the call router: business verification (501 NOT_SUPPORTED)."""
     raise NotImplementedHere(
@@ -349,18 +294,16 @@ async def kyb_not_supported(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/v1/phone-numbers/{id}")
-@documented(response=PhoneNumberView, errors=(404,), role="viewer")
+@routes.get("/v1/phone-numbers/{id}", role="viewer")
+@documented(response=PhoneNumberView, errors=(404,))
 async def get_number(request: web.Request) -> web.Response:
     """One number with its setup status."""
     row, _ = await _own_number(request)
     return json_response(await _one_view(request, row))
 
 
-@routes.patch("/v1/phone-numbers/{id}")
-@documented(
-    request=PhoneNumberPatch, response=PhoneNumberView, errors=(404, 409), role="agent_manager"
-)
+@routes.patch("/v1/phone-numbers/{id}", role="agent_manager")
+@documented(request=PhoneNumberPatch, response=PhoneNumberView, errors=(404, 409))
 async def patch_number(request: web.Request) -> web.Response:
     """Change a number's routing (only the fields sent)."""
     reg = request.app[state.REGISTRY]
@@ -378,8 +321,8 @@ async def patch_number(request: web.Request) -> web.Response:
     return json_response(await _one_view(request, row))
 
 
-@routes.delete("/v1/phone-numbers/{id}")
-@documented(response=Released, errors=(404,), role="agent_manager")
+@routes.delete("/v1/phone-numbers/{id}", role="agent_manager")
+@documented(response=Released, errors=(404,))
 async def delete_number(request: web.Request) -> web.Response:
     """Release a number from the router."""
     reg = request.app[state.REGISTRY]

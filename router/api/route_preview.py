@@ -21,8 +21,9 @@ from router.web import state
 from router.web.apidoc import documented
 from router.web.auth import scope_of
 from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 
 
 class PreviewRequest(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -34,8 +35,8 @@ class PreviewRequest(msgspec.Struct, rename="camel", kw_only=True, forbid_unknow
     trunk_id: str | None = None
 
 
-@routes.post("/v1/route/preview")
-@documented(request=PreviewRequest, response=dict[str, Any], role="viewer")
+@routes.post("/v1/route/preview", role="viewer")
+@documented(request=PreviewRequest, response=dict[str, Any])
 async def route_preview(request: web.Request) -> web.Response:
     """The decision the router would take for such a call — without dispatching anything."""
     body = await read_json(request, PreviewRequest)

@@ -1,25 +1,25 @@
-"""The operator CLI's way in: the router's own HTTP API, with the same token as any client.
+"""The operator CLI's way in: the router's own HTTP API, with the same token as any client
+(where to and which token: ``cli.token``). Every refusal is the API's own ``{"error",
+"code"}``; an unreachable router is one line saying where the CLI looked.
 
-Where to: ``--url`` or ``ROUTER_URL`` (default ``http://127.0.0.1:$PORT``, 8080), with
-``--token`` or ``ROUTER_ADMIN_TOKEN``; on the machine of a first run (``serve`` with nothing
-set) the token the router generated is read from its file, so the CLI works there with no
-exports at all. Every refusal is the API's own ``{"error", "code"}``; an unreachable router is
-one line saying where the CLI looked.
+A command over HTTP registers ``over_http(handler)``, its parser taking ``remote_options()``.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
-import os
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Self
 
 import aiohttp
 import msgspec
 
-from router.ops import firstrun
+from router import config as config_module
+from router.config import ClientConfig
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 _TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5)
@@ -44,28 +44,17 @@ class Refused(ClientError):
         super().__init__(f"{message} ({code}, HTTP {status}){hint}")
 
 
-def target(url: str | None, token: str | None) -> tuple[str, str | None]:
-    """The router's base URL and the admin token, from flags, then the environment, then a
-    first run's files."""
-    base = url or os.environ.get("ROUTER_URL") or ""
-    if not base:
-        base = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
-    secret = token or os.environ.get("ROUTER_ADMIN_TOKEN") or None
-    if secret is None:
-        kept = firstrun.data_dir() / firstrun.TOKEN_FILE
-        if kept.is_file():
-            secret = kept.read_text().strip() or None
-    return base.rstrip("/"), secret
-
-
 def quote(segment: str) -> str:
     """A path segment as sent (call ids come from carriers: anything may be in them)."""
     return urllib.parse.quote(segment, safe="")
 
 
 class AdminClient:
-    def __init__(self, base_url: str, token: str | None) -> None:
+    def __init__(
+        self, base_url: str, token: str | None, settings: ClientConfig | None = None
+    ) -> None:
         self.base_url = base_url
+        self.settings = settings or ClientConfig()  # what the CLI's environment said
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session = aiohttp.ClientSession(timeout=_TIMEOUT, headers=self._headers)
 
@@ -205,3 +194,39 @@ def _decode(raw: bytes, status: int) -> Any:
         if status >= 400:
             return None
         raise ClientError(f"the router answered {status} with a body that is not JSON") from None
+
+
+def remote_options() -> argparse.ArgumentParser:
+    """``--url`` and ``--token``, also accepted after the command (``python -m router calls
+    tail --url …``): suppressed defaults, so that they do not hide the top-level values."""
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument(
+        "--url", default=argparse.SUPPRESS,
+        help="the router's base URL (ROUTER_URL; default http://127.0.0.1:$PORT or 8080)",
+    )  # fmt: skip
+    remote.add_argument(
+        "--token", default=argparse.SUPPRESS,
+        help="the admin token (ROUTER_ADMIN_TOKEN; on a first-run machine, its token file)",
+    )  # fmt: skip
+    return remote
+
+
+Handler = Callable[[AdminClient, argparse.Namespace], Awaitable[int]]
+
+
+def over_http(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    """A command run against the router's HTTP API: its exit status."""
+
+    def run(args: argparse.Namespace) -> int:
+        from router.cli.token import target
+
+        settings = config_module.load_client()
+        url, token = target(args.url, args.token, settings)
+
+        async def over() -> int:
+            async with AdminClient(url, token, settings) as admin:
+                return await handler(admin, args)
+
+        return asyncio.run(over())
+
+    return run

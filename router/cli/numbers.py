@@ -1,9 +1,9 @@
-"""Numbers and agents from the command line, over the admin API (``ops.cli`` has the rest):
+"""``numbers …``: phone numbers over the admin API.
 
 - ``numbers import FILE`` — CSV (a header row of API field names) or JSON lines; each row is
   sent to ``POST /v1/phone-numbers/import``, with a progress bar and a summary of what was
-  refused and why; ``numbers add``, ``numbers list``, ``numbers reconcile [--fix]``;
-- ``agents create`` (prints the id alone), ``agents list``.
+  refused and why;
+- ``numbers add``, ``numbers list``, ``numbers reconcile [--fix]``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 import msgspec
 
-from router.ops.cli import terminal_safe
-from router.ops.client import AdminClient, Refused
+from router.cli.client import AdminClient, Refused, over_http, remote_options
+from router.cli.output import terminal_safe
 
 # CSV cells are text: these columns hold JSON (objects, lists, booleans).
 _JSON_COLUMNS = ("dispatchMetadataTemplate", "originOverrides", "sharedLanding")
@@ -56,6 +56,7 @@ IMPORTS_IN_FLIGHT = 8  # rows sent at once over the client's keep-alive connecti
 
 
 async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdout) -> int:
+    """``numbers import FILE``."""
     # A command-line tool reading its input before any network I/O: blocking is fine here.
     if not path.is_file():  # noqa: ASYNC240
         print(f"no such file: {path}", file=sys.stderr)
@@ -157,20 +158,28 @@ async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.st
     return 1 if unresolved else 0
 
 
-async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
-    if args.prompt:
-        body["prompt"] = args.prompt
-    agent, _ = await client.call("POST", "/v1/agents", body=body)
-    print(agent["id"])  # alone on stdout: AGENT=$(python -m router agents create ...)
-    return 0
-
-
-async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
-    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
-        if as_json:
-            print(msgspec.json.encode(agent).decode(), file=out)
-        else:
-            line = f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"
-            print(terminal_safe(line), file=out)
-    return 0
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    remote = remote_options()
+    numbers = commands.add_parser("numbers", help="phone numbers (admin API)").add_subparsers(
+        dest="sub", required=True
+    )
+    load = numbers.add_parser("import", help="import a CSV or JSON-lines file", parents=[remote])
+    load.add_argument("file", type=Path)
+    load.set_defaults(run=over_http(lambda admin, args: numbers_import(admin, args.file)))
+    add = numbers.add_parser("add", help="import one number", parents=[remote])
+    add.add_argument("e164", help="the number, E.164 or national")
+    add.add_argument("--agent", help="the agent id it routes to")
+    add.add_argument("--template", help="dispatchMetadataTemplate, JSON")
+    add.add_argument("--label")
+    add.add_argument("--direction", choices=("inbound", "outbound", "both"))
+    add.set_defaults(run=over_http(numbers_add))
+    listing = numbers.add_parser(
+        "list", help="every number with its setup status", parents=[remote]
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON row per line")
+    listing.set_defaults(run=over_http(lambda admin, args: numbers_list(admin, args.json)))
+    reconcile = numbers.add_parser(
+        "reconcile", help="compare numbers with LiveKit's trunks", parents=[remote]
+    )
+    reconcile.add_argument("--fix", action="store_true", help="repair the drift found")
+    reconcile.set_defaults(run=over_http(lambda admin, args: numbers_reconcile(admin, args.fix)))

@@ -26,11 +26,9 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import os
 import secrets
 import sys
 import time
-import typing
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -43,17 +41,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.json_format import MessageToJson
 from livekit import api
 
+from router.cli.client import AdminClient, ClientError
+from router.cli.output import terminal_safe, trace
+from router.config import LIVEKIT_SECRET_FILE, LOCAL_LIVEKIT_KEY, ClientConfig, kept
 from router.core.correlation import CORRELATION_HEADER
-from router.core.records import CallRecord, Status
+from router.core.records import FINAL, CallRecord
 from router.core.twilio_signing import twilio_signature
-from router.ops import firstrun
-from router.ops.cli import terminal_safe, trace
-from router.ops.client import AdminClient, ClientError
 
 HELP = "send a signed test call to a running router and show its decision"
 _record = msgspec.json.Decoder(CallRecord)
-# Every status but "prepared" (a carrier call waiting for its LiveKit leg) is a decision.
-FINAL = frozenset(typing.get_args(Status)) - {"prepared"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,13 +110,13 @@ async def _decision(
 # ---- LiveKit --------------------------------------------------------------------------------
 
 
-def _livekit_keys() -> tuple[str, str]:
-    key, secret = os.environ.get("LIVEKIT_API_KEY"), os.environ.get("LIVEKIT_API_SECRET")
+def _livekit_keys(settings: ClientConfig) -> tuple[str, str]:
+    key, secret = settings.livekit_api_key, settings.livekit_api_secret
     if key and secret:
         return key, secret
-    local = firstrun.local_livekit_secret()
+    local = kept(LIVEKIT_SECRET_FILE)
     if local:
-        return firstrun.LOCAL_LIVEKIT_KEY, local
+        return LOCAL_LIVEKIT_KEY, local
     raise ClientError(
         "set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to the router's (a first run on this "
         "machine keeps a local pair, but none was found)"
@@ -157,7 +153,7 @@ def _join(args: argparse.Namespace, call_id: str, dialed: str, room: str, **extr
 
 
 async def _post_livekit(admin: AdminClient, body: str) -> None:
-    key, secret = _livekit_keys()
+    key, secret = _livekit_keys(admin.settings)
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     token = api.AccessToken(key, secret).with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt()
     await admin.call(
@@ -209,7 +205,7 @@ def _number_of(header_value: str) -> str:
 
 
 async def _post_twilio(admin: AdminClient, form: dict[str, str]) -> str:
-    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    token = admin.settings.twilio_auth_token
     if not token:
         raise ClientError("--carrier twilio signs with TWILIO_AUTH_TOKEN: set it to the router's")
     url = admin.url("/webhooks/twilio/voice")

@@ -294,6 +294,41 @@ class TwilioRouting(_Row, kw_only=True):
     trunk_sid: str | None = None
 
 
+class TwilioVoiceUrl(_Row, kw_only=True, tag="twilio_voice_url"):
+    """A Twilio number whose voice URL the router pointed at itself; ``previous`` is put back
+    when the number is released."""
+
+    number_sid: str
+    previous: TwilioRouting
+
+
+class TwilioTrunk(_Row, kw_only=True, tag="twilio_trunk"):
+    """A Twilio number the router attached to the organization's Elastic SIP Trunk (detached
+    on release)."""
+
+    number_sid: str
+    trunk_sid: str
+
+
+class TelnyxConnection(_Row, kw_only=True, tag="telnyx_connection"):
+    """A Telnyx number the router pointed at its application; ``previous`` (None: none) is put
+    back on release."""
+
+    number_id: str
+    previous: str | None = None
+
+
+class LiveKitNumber(_Row, kw_only=True, tag="livekit_number"):
+    """A number bought from LiveKit, bound to the organization's dispatch rule."""
+
+    phone_number_id: str
+
+
+# Where a carrier sends the number's calls because the router told it to, and what to put
+# back: one member per carrier (``provisioning.carriers``), told apart by ``type``.
+CarrierState = TwilioVoiceUrl | TwilioTrunk | TelnyxConnection | LiveKitNumber
+
+
 class Provisioning(_Row, kw_only=True):
     """What the last provisioning step or reconcile saw of a number at LiveKit: the managed
     inbound trunk that carries it, or why not (kept beside the row, never in it)."""
@@ -302,8 +337,4 @@ class Provisioning(_Row, kw_only=True):
     ok: bool
     issue: str | None = None
     checked_at: str
-    # A carrier number the router pointed at itself: its id there, and where it pointed before
-    # (restored when the number is released).
-    carrier_number_id: str | None = None
-    carrier_previous: str | None = None
-    twilio_previous: TwilioRouting | None = None  # a voice-URL Twilio number's whole routing
+    carrier: CarrierState | None = None  # what the router did at the number's carrier

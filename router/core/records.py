@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -34,6 +34,11 @@ Status = Literal[
     "bridge_timeout",
     "completed",
 ]
+# The routing of the call is decided for good: every status but "prepared" (a carrier call
+# waiting for its LiveKit leg) and "bridge_timeout" (still dispatched if the leg arrives late,
+# worker.bridged). The worker announces a call's decision (lifecycle) once it is final; the
+# simulator waits for it.
+FINAL: frozenset[str] = frozenset(get_args(Status)) - {"prepared", "bridge_timeout"}
 EndedBy = Literal["caller", "agent", "router", "unknown"]
 
 

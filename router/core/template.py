@@ -1,9 +1,9 @@
 """``dispatchMetadataTemplate``: check it when it is saved, render it for each call.
 
-Rules (DESIGN.md): a string that is exactly one token takes the token's value, ``null``
-included; a token inside a longer string is replaced by its text (empty when null). Keys and
-non-string values pass through unchanged. Whitespace inside the braces is allowed
-(``{{ callerNumber }}``).
+Rules (docs/routing.md, "Session metadata"): a string that is exactly one token takes the
+token's value, ``null`` included; a token inside a longer string is replaced by its text (empty
+when null). Keys and non-string values pass through unchanged. Whitespace inside the braces is
+allowed (``{{ callerNumber }}``).
 
 Merge rule into the session metadata (``merge``): the rendered template is merged *over* the
 router's own metadata, recursively for objects — where both sides hold an object under the same

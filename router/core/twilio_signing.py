@@ -1,5 +1,5 @@
 """Twilio's request signature, computed as Twilio computes it: checked by the ingress
-(``ingress.carrier_signatures``) and made by the simulator (``ops.simulate``)."""
+(``ingress.carrier_signatures``) and made by the simulator (``cli.simulate``)."""
 
 from __future__ import annotations
 

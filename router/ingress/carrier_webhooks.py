@@ -34,9 +34,10 @@ from router.ingress.carrier_signatures import (
 from router.ingress.queueing import unavailable_as_503
 from router.web import state
 from router.web.httpapi import decode, json_response, read_body, redis_deadline
+from router.web.routing import PUBLIC, Routes
 
 log = logs.get(__name__)
-routes = web.RouteTableDef()
+routes = Routes()
 
 MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -220,12 +221,12 @@ async def _telnyx_key(request: web.Request, body: bytes) -> bytes:
             found = await integrations.telnyx_connection(connection)
         if found is not None and found[1].public_key:
             return base64.b64decode(found[1].public_key)
-    if config.telnyx_public_key is None:
+    if config.telnyx.public_key is None:
         raise Forbidden(
             f"Telnyx connection {connection!r} is no organization's integration with a public "
             "key, and TELNYX_PUBLIC_KEY is not set"
         )
-    return config.telnyx_public_key
+    return config.telnyx.public_key
 
 
 async def _twilio_token(request: web.Request, account_sid: str | None) -> str | None:
@@ -240,19 +241,19 @@ async def _twilio_token(request: web.Request, account_sid: str | None) -> str | 
             found = await integrations.twilio_account(account_sid)
         if found is not None:
             return found[1].auth_token
-    if config.twilio_account_sid is not None and account_sid != config.twilio_account_sid:
+    if config.twilio.account_sid is not None and account_sid != config.twilio.account_sid:
         raise Forbidden(
             f"AccountSid {account_sid!r} is neither the platform's (TWILIO_ACCOUNT_SID) nor an "
             "organization's Twilio integration"
         )
-    return config.twilio_auth_token
+    return config.twilio.auth_token
 
 
-@routes.post("/webhooks/twilio/voice")
+@routes.post("/webhooks/twilio/voice", role=PUBLIC)
 async def twilio_voice(request: web.Request) -> web.Response:
     received = events.now_ms()
     config = request.app[state.CONFIG]
-    if not (config.twilio_webhooks_enabled or state.INTEGRATIONS in request.app):
+    if not (config.twilio.webhooks_enabled or state.INTEGRATIONS in request.app):
         raise Unavailable(
             "Twilio webhooks disabled: set TWILIO_AUTH_TOKEN (or TWILIO_WEBHOOK_SHARED_KEY), "
             "or ROUTER_SECRETS_KEY for organizations' own Twilio accounts"
@@ -260,14 +261,14 @@ async def twilio_voice(request: web.Request) -> web.Response:
     _require_sip_uri(request, "Twilio")
     body = await read_body(request, limit=MAX_BODY, types=(_FORM,))
     pairs = _form_pairs(body)
-    url = public_url(str(request.url), config.public_url)
+    url = public_url(str(request.url), config.http.public_url)
     verify_twilio(
         await _twilio_token(request, dict(pairs).get("AccountSid")),
         url,
         pairs,
         request.headers.get("X-Twilio-Signature"),
         settings=request.headers.get(SIGNATURE_SETTINGS),
-        shared_key=config.twilio_webhook_shared_key,
+        shared_key=config.twilio.webhook_shared_key,
     )
     form = dict(pairs)
     draft = _form_call("twilio", "twiml", form, received)
@@ -276,11 +277,11 @@ async def twilio_voice(request: web.Request) -> web.Response:
     return _markup(request, "twilio", answer, draft.dialed, corr)
 
 
-@routes.post("/webhooks/telnyx")
+@routes.post("/webhooks/telnyx", role=PUBLIC)
 async def telnyx(request: web.Request) -> web.Response:
     received = events.now_ms()
     config = request.app[state.CONFIG]
-    if config.telnyx_public_key is None and state.INTEGRATIONS not in request.app:
+    if config.telnyx.public_key is None and state.INTEGRATIONS not in request.app:
         raise Unavailable(
             "Telnyx webhooks disabled: set TELNYX_PUBLIC_KEY, or ROUTER_SECRETS_KEY for "
             "organizations' own Telnyx accounts"
@@ -344,7 +345,7 @@ async def _call_control(request: web.Request, body: bytes, received: int) -> web
         # Our own transfer leg to LiveKit is an outgoing call.initiated: never route it again.
         ingress.counts["telnyx", "ignored:outgoing"] += 1
         return json_response({"queued": False, "reason": "not an incoming call"})
-    if not config.telnyx_api_key:
+    if not config.telnyx.api_key:
         raise Unavailable("Telnyx Call Control cannot act: set TELNYX_API_KEY")
     _require_sip_uri(request, "Telnyx Call Control")
     call_id = _call_id(payload.call_control_id, "call_control_id")

@@ -7,7 +7,7 @@ hash. The check is ``livekit.api.WebhookReceiver``'s, in two steps of our own: t
 the claim in constant time (``WebhookReceiver`` compares with ``!=``). The body is then
 decoded into msgspec Structs of the protobuf JSON mapping LiveKit sends (lowerCamelCase names,
 enums by name), holding only the fields the router reads; unknown fields are ignored (msgspec,
-not protobuf's ``json_format.Parse``: the README's performance section has the figures).
+not protobuf's ``json_format.Parse``: docs/performance.md has the figures).
 ``tests/test_livekit_webhook.py`` checks both steps against ``WebhookReceiver`` on the same
 bodies and tokens.
 
@@ -37,9 +37,10 @@ from router.ingress.queueing import unavailable_as_503
 from router.outbound.tokens import verify_token
 from router.web import state
 from router.web.httpapi import json_response, read_body
+from router.web.routing import PUBLIC, Routes
 
 log = logs.get(__name__)
-routes = web.RouteTableDef()
+routes = Routes()
 
 MAX_BODY = 256 * 1024
 SIP_KINDS = ("SIP", int(api.ParticipantInfo.Kind.SIP))  # protojson writes the name; ints parse too
@@ -77,12 +78,10 @@ _decode_webhook = msgspec.json.Decoder(WebhookEvent).decode
 
 
 def _keys(request: web.Request) -> tuple[str, str]:
-    config = request.app[state.CONFIG]
-    if not config.livekit_webhooks_enabled:
+    keys = request.app[state.CONFIG].livekit_keys
+    if keys is None:
         raise Unavailable("LiveKit webhooks disabled: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
-    assert config.livekit_api_key
-    assert config.livekit_api_secret
-    return config.livekit_api_key, config.livekit_api_secret
+    return keys.api_key, keys.api_secret
 
 
 def verify(api_key: str, api_secret: str, body: bytes, token: str) -> None:
@@ -183,7 +182,7 @@ def room_event(webhook: WebhookEvent, received_at_ms: int) -> events.LiveKitRoom
     )
 
 
-@routes.post("/webhooks/livekit")
+@routes.post("/webhooks/livekit", role=PUBLIC)
 async def livekit_webhook(request: web.Request) -> web.Response:
     received_at = events.now_ms()
     api_key, api_secret = _keys(request)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from router.outbound.livekit_sip import ProvisioningError
+from router.errors import ProvisioningError
 
 
 async def carrier_call(

@@ -19,7 +19,7 @@ import aiohttp
 import msgspec
 from livekit import api
 
-from router.outbound.livekit_sip import ProvisioningError
+from router.errors import ProvisioningError
 
 SERVICE = "livekit.PhoneNumberService"
 ACTIVE = "PHONE_NUMBER_STATUS_ACTIVE"

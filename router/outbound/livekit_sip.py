@@ -29,14 +29,10 @@ import aiohttp
 from livekit import api
 from livekit.protocol import models, sip
 
-from router.errors import RemoteError
+from router.errors import ProvisioningError
 
 MANAGED_BY = "call-router"
 ROOM_PREFIX = "call-"
-
-
-class ProvisioningError(RemoteError):
-    """LiveKit refused or did not answer a provisioning request."""
 
 
 def trunk_name(org: str) -> str:

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
+from router.errors import ProvisioningError
 from router.outbound.carrier_http import carrier_call
-from router.outbound.livekit_sip import ProvisioningError
 
 
 class TelnyxNumber(msgspec.Struct, frozen=True):

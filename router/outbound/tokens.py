@@ -11,7 +11,7 @@ for signing (``_jws``), and the algorithm of the ``PyJWK`` we verify webhook tok
 never on PyJWT's module-level registry: nothing else in the process (livekit-api included)
 sees a changed library. ``verify_token`` makes ``TokenVerifier``'s checks (signature, issuer,
 ``exp`` required, ``nbf``, ``iat``, the same one-minute leeway) with ``jwt.decode`` itself.
-The README's performance section has the figures.
+docs/performance.md has the figures.
 """
 
 from __future__ import annotations

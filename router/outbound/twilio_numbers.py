@@ -19,8 +19,8 @@ import aiohttp
 import msgspec
 
 from router.core.models import TwilioRouting
+from router.errors import ProvisioningError
 from router.outbound.carrier_http import carrier_call
-from router.outbound.livekit_sip import ProvisioningError
 
 TWILIO_API = "https://api.twilio.com/2010-04-01"
 

@@ -3,7 +3,7 @@
 A dispatch is one small POST to one peer, and on the worker it was the single largest cost:
 aiohttp's general-purpose client (cookie jar, URL building, tracing hooks, per-request timeout
 context, a write task per body) and ``TwirpClient``'s per-request copies and ``uuid4`` cost
-several times what a pooled ``asyncio.Protocol`` does (the README's performance section has the
+several times what a pooled ``asyncio.Protocol`` does (docs/performance.md has the
 figures), whose response framing (status line, headers, Content-Length and chunked bodies,
 keep-alive) is parsed by ``httptools`` — the llhttp binding uvicorn is built on. Nothing else
 changes on the wire: the same path, ``Content-Type: application/protobuf`` body

@@ -15,25 +15,10 @@ import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from router import logs
+from router import api, logs
 from router.config import Config
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
-from router.ops import (
-    admin,
-    agents,
-    audit,
-    calls,
-    callstream,
-    console,
-    deadletters,
-    health,
-    openapi,
-    organizations,
-    preview,
-    provisioning,
-)
-from router.ops.carriers import carriers_of
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
 from router.outbound.livekit_numbers import LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip
@@ -41,6 +26,11 @@ from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twilio_calls import TwilioCalls
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
+from router.provisioning.carriers import carriers_of
+from router.provisioning.carriers.base import CarrierContext
+from router.provisioning.loop import reconcile_loop
+from router.provisioning.reconcile import Reconciler
+from router.provisioning.service import Provisioner
 from router.store.audit import AuditLog
 from router.store.batching import Batcher
 from router.store.calls import CallStore
@@ -53,7 +43,7 @@ from router.store.ratelimit import RateLimiter
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
 from router.store.registry_cache import RegistryCache
-from router.web import state
+from router.web import console, health, openapi, routing, state
 from router.web.auth import auth_middleware
 from router.web.connections import track_requests
 from router.web.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, errors_middleware
@@ -63,8 +53,6 @@ from router.worker.services import Services
 
 log = logs.get(__name__)
 CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
-# Test and bench knobs for the worker (bridge timeout, join wait); production uses defaults.
-PIPELINE_OPTIONS = web.AppKey("pipeline_options", dict[str, float])
 
 # A LiveKit or carrier API call that has not answered in this long is a failure. Customer
 # webhooks use their own session (public addresses only) and their own deadlines.
@@ -83,14 +71,14 @@ def build_app(
         client_max_size=1024 * 1024,
     )
     app[state.CONFIG] = config
-    app[BODY_TIMEOUT], app[REDIS_DEADLINE] = config.body_timeout_s, config.redis_deadline_s
+    app[BODY_TIMEOUT], app[REDIS_DEADLINE] = config.http.body_timeout_s, config.redis.deadline_s
     if web_routes:
         _announce_disabled(config)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
         # Each resource is torn down in reverse order, also when a later one fails to start.
         async with contextlib.AsyncExitStack() as stack:
-            redis = await connect_any(redis_url, config.redis_cluster)
+            redis = await connect_any(redis_url, config.redis.cluster)
             stack.push_async_callback(redis.aclose)
             session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
             stack.push_async_callback(session.close)
@@ -100,10 +88,13 @@ def build_app(
             app[state.REGISTRY] = Registry(redis)
             app[state.ORGS] = Organizations(redis)
             app[state.AUDIT] = AuditLog(redis)
-            app[state.RATES] = RateLimiter(redis, config.org_rate_per_s, config.org_burst)
+            limits = config.limits
+            app[state.RATES] = RateLimiter(redis, limits.org_rate_per_s, limits.org_burst)
             # Redis may be unreachable at start-up (the worker loop rides that out): the
             # one-time index build of an older registry retries in the background.
-            indexing = asyncio.create_task(_ensure_indexes(app[state.REGISTRY], app[state.ORGS]))
+            indexing = asyncio.create_task(
+                _ensure_indexes(app[state.REGISTRY], app[state.ORGS], ProvisioningStates(redis))
+            )
             stack.callback(indexing.cancel)
             rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis, app[state.ORGS])
             await rows.start()
@@ -111,34 +102,34 @@ def build_app(
             batcher = app[state.BATCH] = Batcher(redis)
             app[state.CALLS] = CallStore(redis, batcher)
             app[state.INGRESS] = Ingress(
-                redis, config.stream_shards, batcher, deadline_s=config.redis_deadline_s
+                redis, config.redis.stream_shards, batcher, deadline_s=config.redis.deadline_s
             )
             app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
             if config.secrets_key:
                 app[state.INTEGRATIONS] = Integrations(redis, cipher(config.secrets_key))
-            if config.provisions_livekit:
-                assert config.livekit_url
-                assert config.livekit_api_key
-                assert config.livekit_api_secret
-                livekit_sip = LiveKitSip(
-                    config.livekit_url, config.livekit_api_key, config.livekit_api_secret
-                )
+            if config.livekit is not None and config.provisioning is not None:
+                provisioning = config.provisioning
+                lk = config.livekit
+                livekit_sip = LiveKitSip(lk.url, lk.api_key, lk.api_secret)
                 stack.push_async_callback(livekit_sip.close)
-                app[provisioning.PROVISIONER] = provisioning.Provisioner(
+                numbers = LiveKitNumbers(session, lk.url, lk.api_key, lk.api_secret)
+                context = CarrierContext(
+                    config, session, app.get(state.INTEGRATIONS), livekit_sip, numbers
+                )
+                provisioner = app[state.PROVISIONER] = Provisioner(
                     livekit_sip,
                     app[state.REGISTRY],
                     app[state.ORGS],
                     ProvisioningStates(redis),
-                    carriers_of(config, session, app.get(state.INTEGRATIONS)),
-                    LiveKitNumbers(
-                        session, config.livekit_url, config.livekit_api_key,
-                        config.livekit_api_secret,
-                    ),
-                )  # fmt: skip
+                    carriers_of(context),
+                )
+                reconciler = app[state.RECONCILER] = Reconciler(provisioner)
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(
-                        provisioning.reconcile_loop(app, config.reconcile_s, config.reconcile_fix)
+                        reconcile_loop(
+                            reconciler, provisioning.reconcile_s, provisioning.reconcile_fix
+                        )
                     )
                     stack.callback(loop.cancel)
             yield
@@ -149,48 +140,43 @@ def build_app(
     app.add_routes(health.routes)
     if web_routes:
         app[ANSWERS] = Answers()  # templates/ is data, loaded once
-        callstream.install(app)  # before /v1/calls/{id}
-        app.add_routes(admin.routes)
-        app.add_routes(agents.routes)
-        app.add_routes(calls.routes)
-        app.add_routes(deadletters.routes)
-        app.add_routes(organizations.routes)
-        app.add_routes(audit.routes)
-        app.add_routes(provisioning.routes)
-        app.add_routes(preview.routes)
+        api.install(app)
         app.add_routes(console.routes)
         app.add_routes(livekit_webhook.routes)
         app.add_routes(carrier_webhooks.routes)
         openapi.install(app)
+    routing.check(app)  # a route nobody said who may call stops start-up here
     return app
 
 
 @contextlib.contextmanager
 def _dispatcher(config: Config) -> Iterator[Dispatcher]:
-    if config.dry_run:
+    if config.livekit is None:
         log.warning("livekit_dry_run", reason="LIVEKIT_URL/API key not set")
         yield DryRunDispatcher()
         return
-    assert config.livekit_url
-    assert config.livekit_api_key
-    assert config.livekit_api_secret
     twirp = TwirpTransport(
-        config.livekit_url,
+        config.livekit.url,
         timeout_s=HTTP_TIMEOUT.total or 5.0,
         connect_timeout_s=HTTP_TIMEOUT.connect or 2.0,
     )
     try:
-        yield LiveKitDispatcher(twirp, config.livekit_api_key, config.livekit_api_secret)
+        yield LiveKitDispatcher(twirp, config.livekit.api_key, config.livekit.api_secret)
     finally:
         twirp.close()
 
 
-async def _ensure_indexes(registry: Registry, orgs: Organizations) -> None:
+async def _ensure_indexes(
+    registry: Registry, orgs: Organizations, states: ProvisioningStates
+) -> None:
+    """The registry's indexes and the provisioning states of an older router brought up to
+    date once, retried in the background while Redis is unreachable."""
     delay = 0.1
     while True:
         try:
             await orgs.ensure_default()  # where rows from before organizations belong
             indexed = await registry.ensure_indexes()
+            upgraded = await states.upgrade_all(registry)
         except (RedisError, OSError) as exc:
             log.warning("registry_index_failed", error=repr(exc)[:200], retry_in_s=delay)
             await asyncio.sleep(delay)
@@ -198,17 +184,18 @@ async def _ensure_indexes(registry: Registry, orgs: Organizations) -> None:
             continue
         if indexed >= 0:
             log.info("registry_indexed", rows=indexed)
+        if upgraded:
+            log.info("provisioning_states_upgraded", states=upgraded)
         return
 
 
 async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[state.CONFIG]
     telnyx = None
-    if config.telnyx_api_key:
+    if config.telnyx.api_key:
         telnyx = TelnyxCallControl(
-            app[state.HTTP], config.telnyx_api_key, config.telnyx_api_base_url
+            app[state.HTTP], config.telnyx.api_key, config.telnyx.api_base_url
         )
-    options = app.get(PIPELINE_OPTIONS, {})
     services = Services.build(
         app[state.REDIS],
         app[state.ROWS],
@@ -216,16 +203,14 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         app[state.DISPATCHER],
         config,
         telnyx=telnyx,
-        twilio_calls=TwilioCalls(app[state.HTTP], config.twilio_api_base_url),
+        twilio_calls=TwilioCalls(app[state.HTTP], config.twilio.api_base_url),
         integrations=app.get(state.INTEGRATIONS),
         webhook_http=app[state.WEBHOOK_HTTP],
-        bridge_timeout_s=options.get("bridge_timeout_s", 60.0),
-        join_wait_s=options.get("join_wait_s", 8.0),
         batcher=app[state.BATCH],
         correlation=app[state.CORRELATION],
     )
     worker = Worker(services)
-    shards = config.worker_shards or tuple(range(config.stream_shards))
+    shards = config.redis.worker_shards or tuple(range(config.redis.stream_shards))
     # One consumer per stream shard; the first also runs the timers and lifecycle deliveries.
     consumers = [
         Consumer(
@@ -258,11 +243,11 @@ def _announce_disabled(config: Config) -> None:
     """Say at start-up which interfaces refuse requests for want of configuration."""
     if not config.admin_token:
         log.warning("admin_api_disabled", fix="set ROUTER_ADMIN_TOKEN")
-    if not config.livekit_webhooks_enabled:
+    if config.livekit_keys is None:
         log.warning("livekit_webhooks_disabled", fix="set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
     if not config.livekit_sip_uri:
         log.warning("carrier_bridging_disabled", fix="set LIVEKIT_SIP_URI")
-    if not config.twilio_webhooks_enabled:
+    if not config.twilio.webhooks_enabled:
         log.warning("twilio_webhooks_disabled", fix="set TWILIO_AUTH_TOKEN")
-    if config.telnyx_public_key is None:
+    if config.telnyx.public_key is None:
         log.warning("telnyx_webhooks_disabled", fix="set TELNYX_PUBLIC_KEY")

@@ -17,18 +17,21 @@ import secrets
 from pathlib import Path
 
 import msgspec
-from platformdirs import user_data_dir
 
-from router.config import Config, loopback
+from router.config import (
+    LIVEKIT_SECRET_FILE,
+    LOCAL_LIVEKIT_KEY,
+    TOKEN_FILE,
+    Config,
+    LiveKitKeys,
+    data_dir,
+    loopback,
+)
 from router.errors import ConfigError
 
-APP_NAME = "call-router"
-TOKEN_FILE = "admin-token"
 # With no LiveKit configured at all, webhooks are checked with a local key pair kept beside the
 # token, so ``python -m router calls simulate`` can sign them on this machine (dry run: nothing
 # is dispatched anywhere while LIVEKIT_URL is unset).
-LOCAL_LIVEKIT_KEY = "APIlocaldev"
-LIVEKIT_SECRET_FILE = "livekit-api-secret"
 
 
 class FirstRun(msgspec.Struct, frozen=True):
@@ -36,16 +39,6 @@ class FirstRun(msgspec.Struct, frozen=True):
     generated_token: bool  # the admin token is the one kept in data_dir
     embedded_data: bool  # the embedded Valkey keeps its data in data_dir
     local_livekit_key: bool = False  # LiveKit webhooks are signed with the local key pair
-
-
-def data_dir() -> Path:
-    return Path(user_data_dir(APP_NAME, appauthor=False))
-
-
-def local_livekit_secret() -> str | None:
-    """The local LiveKit webhook secret of a first run on this machine, if there is one."""
-    path = data_dir() / LIVEKIT_SECRET_FILE
-    return path.read_text().strip() or None if path.is_file() else None
 
 
 def _token(path: Path) -> str:
@@ -64,33 +57,37 @@ def _token(path: Path) -> str:
 def prepare(config: Config) -> tuple[Config, FirstRun]:
     """``serve``'s configuration with the first-run defaults filled in where nothing is set."""
     where = data_dir()
-    changes: dict[str, object] = {}
-    embedded_data = not config.redis_url and not config.embedded_dir
+    redis, http, keys, token = config.redis, config.http, config.livekit_keys, config.admin_token
+    embedded_data = not redis.url and not redis.embedded_dir
     if embedded_data:
-        changes["embedded_dir"] = str(where / "valkey")
-    generated = not config.admin_token
+        redis = msgspec.structs.replace(redis, embedded_dir=str(where / "valkey"))
+    generated = not token
     if generated:
-        if config.host is not None and not loopback(config.host):
+        if http.host is not None and not loopback(http.host):
             raise ConfigError(
                 "ROUTER_HOST",
-                f"{config.host} is beyond loopback, and the admin token is the generated one "
+                f"{http.host} is beyond loopback, and the admin token is the generated one "
                 "(for trying the router on this machine): set ROUTER_ADMIN_TOKEN (32 characters "
                 "or more) to listen there",
             )
-        changes["admin_token"] = _token(where / TOKEN_FILE)
-        changes["host"] = config.host or "127.0.0.1"
-    local_key = not (config.livekit_url or config.livekit_api_key or config.livekit_api_secret)
+        token = _token(where / TOKEN_FILE)
+        http = msgspec.structs.replace(http, host=http.host or "127.0.0.1")
+    local_key = config.livekit is None and keys is None
     if local_key and generated:  # a machine trying the router: nothing reaches LiveKit
-        changes["livekit_api_key"] = LOCAL_LIVEKIT_KEY
-        changes["livekit_api_secret"] = _token(where / LIVEKIT_SECRET_FILE)
+        keys = LiveKitKeys(
+            api_key=LOCAL_LIVEKIT_KEY, api_secret=_token(where / LIVEKIT_SECRET_FILE)
+        )
     if embedded_data:
         (where / "valkey").mkdir(parents=True, exist_ok=True)
     first = FirstRun(where, generated, embedded_data, local_key and generated)
-    return msgspec.structs.replace(config, **changes), first
+    settled = msgspec.structs.replace(
+        config, redis=redis, http=http, livekit_keys=keys, admin_token=token
+    )
+    return settled, first
 
 
 def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
-    host = config.host if config.host and config.host != "0.0.0.0" else "127.0.0.1"
+    host = config.http.host if config.http.host and config.http.host != "0.0.0.0" else "127.0.0.1"
     base = f"http://{host}:{port}"
     lines = ["", f"  call router is listening on {base}"]
     if first.generated_token:

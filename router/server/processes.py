@@ -15,10 +15,10 @@ looks after them:
 
 Why a second process: one Python process checks a webhook's JWT, reads it and queues it in
 about three times the time aiohttp needs to answer a bare request; on a machine with two
-cores a second process serves what the first cannot (README, performance). Each child is a
+cores a second process serves what the first cannot (docs/performance.md). Each child is a
 whole web process: its own Redis connections and row cache (the registry's version channel
 keeps every cache current), the same organization rate limits (kept in Redis). The set's own
-process is ``python -m router.web.processes`` (``web`` execs it once the configuration is
+process is ``python -m router.server.processes`` (``web`` execs it once the configuration is
 checked, keeping its PID): a supervisor that imports none of the server (~30 MB, not ~75).
 """
 
@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 
+from router import config as config_module
 from router import logs
 
 log = logs.get(__name__)
@@ -42,7 +43,7 @@ SUPERVISOR_PID = "ROUTER_SUPERVISOR_PID"  # set for the children: whose they are
 async def supervise(processes: int, log_level: str, *, grace_s: float = 10.0) -> int:
     """Run ``processes`` web children until SIGTERM/SIGINT; the exit status of the set."""
     env = {
-        **os.environ,
+        **config_module.environment(),
         "ROUTER_WEB_PROCESSES": "1",
         "ROUTER_REUSE_PORT": "1",
         SUPERVISOR_PID: str(os.getpid()),
@@ -104,27 +105,29 @@ async def supervise(processes: int, log_level: str, *, grace_s: float = 10.0) ->
     return failed[0] if failed else 0
 
 
-def watch_supervisor(stop: asyncio.Event, every_s: float = 1.0) -> asyncio.Task[None] | None:
-    """In a child of a set: set ``stop`` once the supervisor that started it is gone (the
-    child is then another process's, init's or a subreaper's). None outside a set."""
-    expected = os.environ.get(SUPERVISOR_PID)
-    if not expected or not expected.isdigit():
+def watch_supervisor(
+    stop: asyncio.Event, expected: int | None, every_s: float = 1.0
+) -> asyncio.Task[None] | None:
+    """In a child of a set (``expected``: its supervisor's pid, ``ROUTER_SUPERVISOR_PID``):
+    set ``stop`` once the supervisor that started it is gone (the child is then another
+    process's, init's or a subreaper's). None outside a set."""
+    if expected is None:
         return None
 
     async def watch() -> None:
-        while os.getppid() == int(expected):
+        while os.getppid() == expected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
             if stop.is_set():
                 return
-        log.warning("web_supervisor_gone", supervisor_pid=int(expected))
+        log.warning("web_supervisor_gone", supervisor_pid=expected)
         stop.set()
 
     return asyncio.create_task(watch())
 
 
 def main(argv: list[str]) -> int:
-    """``python -m router.web.processes N LOG_LEVEL``: what ``python -m router web`` execs."""
+    """``python -m router.server.processes N LOG_LEVEL``: what ``python -m router web`` execs."""
     processes, log_level = int(argv[0]), argv[1]
     logs.configure(log_level)
     return asyncio.run(supervise(processes, log_level))

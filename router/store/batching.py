@@ -8,7 +8,7 @@ queued while the loop runs the current batch of callbacks are flushed together: 
 checkout, one write, one read loop. At most ``in_flight`` (2) pipelines are out at once; what
 queues meanwhile goes out as the next one, so batches grow with load (group commit) while an
 idle process still sends a lone command at once. (The cap of 2 and the gain are measured in
-the README's performance section.)
+docs/performance.md.)
 
 ``gather`` goes one step further for commands that take many items: the entries acknowledged,
 or the calls noted as decided, while a pipeline is being assembled become one XACK / one XADD.

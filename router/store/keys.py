@@ -88,8 +88,6 @@ REGISTRY_VERSION = f"{REGISTRY}:version"  # counter bumped on every write
 REGISTRY_CHANNEL = f"{REGISTRY}:changed"  # pub/sub: the new version after each write
 
 CALL_RECORD_TTL_S = 7 * 24 * 3600
-DISPATCH_LEASE_MS = 5_000  # renewed every LEASE_RENEW_S while the holder works
-LEASE_RENEW_S = 1.5
 EVENT_DEDUP_TTL_S = 24 * 3600
 
 

@@ -1,8 +1,8 @@
 """The per-call lease: exactly one worker acts on a call at a time.
 
 Whoever acts on a call holds its lease (``SET NX PX``) and re-reads the record under it; a
-call whose record says it is done is left alone. The lease is short (``DISPATCH_LEASE_MS``)
-and renewed every ``LEASE_RENEW_S`` while its holder works — by one keeper task that renews
+call whose record says it is done is left alone. The lease is short (``ROUTER_LEASE_S``)
+and renewed every ``ROUTER_LEASE_RENEW_S`` while its holder works — by one keeper task that renews
 every lease the process holds in one batch — so a worker that dies frees its calls within
 seconds. Taking the lease and reading the record is one script; writing the new record and
 releasing the lease is another (both in the call's slot): two round trips per call.
@@ -62,8 +62,9 @@ class LeaseBusy(RetryLater):
 
 
 class Leases:
-    def __init__(self, redis: Redis, batcher: Batcher) -> None:
+    def __init__(self, redis: Redis, batcher: Batcher, *, lease_ms: int, renew_s: float) -> None:
         self.batcher = batcher
+        self.lease_ms, self.renew_s = lease_ms, renew_s  # ROUTER_LEASE_S, ROUTER_LEASE_RENEW_S
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
         self._acquire = redis.register_script(_ACQUIRE)
@@ -80,7 +81,7 @@ class Leases:
         the record ``act`` returns is written as the lease is released."""
         lease_key, token = keys.dispatch_lease(call_id), f"{_HOLDER}-{next(_serial)}"
         acquired, raw = await self.batcher.script(
-            self._acquire, [lease_key, keys.call_record(call_id)], [token, keys.DISPATCH_LEASE_MS]
+            self._acquire, [lease_key, keys.call_record(call_id)], [token, self.lease_ms]
         )
         if not acquired:
             raise LeaseBusy(f"call {call_id} is being handled by another worker")
@@ -115,10 +116,10 @@ class Leases:
     async def _keep_leases(self) -> None:
         """Renew every lease this process holds, all in one batch, until it holds none."""
         while self._held:
-            await asyncio.sleep(keys.LEASE_RENEW_S)
+            await asyncio.sleep(self.renew_s)
             held = list(self._held.items())
             renewals = [
-                self.batcher.script(self._renew, [key], [token, keys.DISPATCH_LEASE_MS])
+                self.batcher.script(self._renew, [key], [token, self.lease_ms])
                 for key, token in held
             ]
             for (key, _), result in zip(

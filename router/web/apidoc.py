@@ -1,8 +1,9 @@
 """What each ``/v1`` handler takes and answers, declared beside it for the OpenAPI document.
 
-``@documented(...)`` puts an ``Operation`` on the handler; ``ops.openapi`` walks the app's
+``@documented(...)`` puts an ``Operation`` on the handler; ``web.openapi`` walks the app's
 routes and builds the document from these and from the msgspec Structs they name, so the
 description is the code's own (a route without a declaration fails the document's test).
+Who may call a route is declared where it is registered (``web.routing``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 H = TypeVar("H", bound=Callable[..., Any])
-# Who may do what, least first: an organization's keys hold one of the first three; the
-# operator (ROUTER_ADMIN_TOKEN, the platform's own key) may do everything, in every organization.
-ROLES = ("viewer", "agent_manager", "admin", "operator")
 API_DOC = "__api_operation__"
 
 
@@ -38,7 +36,6 @@ class Operation:
     paged: bool = False  # answers a Link: rel="next" header
     media_type: str = "application/json"  # of the answer
     errors: tuple[int, ...] = ()  # beyond those every /v1 route may answer
-    role: str = "operator"  # the least a caller needs: viewer < agent_manager < admin < operator
 
 
 def documented(
@@ -50,10 +47,8 @@ def documented(
     paged: bool = False,
     media_type: str = "application/json",
     errors: tuple[int, ...] = (),
-    role: str = "operator",
 ) -> Callable[[H], H]:
-    assert role in ROLES, role
-    operation = Operation(response, request, status, query, paged, media_type, errors, role)
+    operation = Operation(response, request, status, query, paged, media_type, errors)
 
     def mark(handler: H) -> H:
         setattr(handler, API_DOC, operation)

@@ -3,9 +3,10 @@
 Every ``/v1`` request carries ``Authorization: Bearer <token>``. The operator token is compared
 in constant time; an ``sk_`` key is looked up by its SHA-256 (``store.orgs``) through the
 per-process row cache, which forgets a revoked key as soon as the revocation is published.
-The route's declared role (``web.apidoc``) is then checked: a key whose role is too low is a
-403 before any resource is read (so it tells nothing of what exists). Handlers scope what they
-read and write to ``scope_of(request)``: the key's organization, or None for the operator.
+The role the route was registered with (``web.routing``) is then checked: a key whose role is
+too low is a 403 before any resource is read (so it tells nothing of what exists). Handlers
+scope what they read and write to ``scope_of(request)``: the key's organization, or None for
+the operator.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from router.errors import NotFound, RateLimited, RoleTooLow, Unauthorized, retry_after
 from router.store.orgs import KEY_PREFIX, digest
 from router.web import state
-from router.web.apidoc import ROLES, operation_of
+from router.web.routing import API_PREFIX, PUBLIC, ROLES, required_role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,13 +61,18 @@ def own(request: web.Request, org: str | None, missing: str) -> None:
         raise NotFound(missing)
 
 
-def auth_middleware(operator_token: str | None, prefix: str = "/v1/") -> Callable[..., Any]:
+def auth_middleware(operator_token: str | None) -> Callable[..., Any]:
     expected = f"Bearer {operator_token}".encode() if operator_token else None
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(prefix):
+        # Every route was registered with its role (web.routing.check); a path that matched
+        # no route is a 404 for anyone outside /v1, and inside it only for a known caller
+        # (the 404 tells nothing of what exists to a stranger).
+        needed = required_role(request.match_info.handler)
+        if needed == PUBLIC or (needed is None and not request.path.startswith(API_PREFIX)):
             return await handler(request)
+        needed = needed or "viewer"
         # Header bytes that are not UTF-8 arrive surrogate-escaped: compare them as sent.
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         principal = None
@@ -86,8 +92,6 @@ def auth_middleware(operator_token: str | None, prefix: str = "/v1/") -> Callabl
                     "organization's API key (sk_...)"
                 )
             raise Unauthorized("Unauthorized")
-        operation = operation_of(request.match_info.handler)
-        needed = operation.role if operation is not None else "viewer"
         if not principal.may(needed):
             raise RoleTooLow(
                 f"this key's role ({principal.role}) cannot do this: it needs {needed}"

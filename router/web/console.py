@@ -11,8 +11,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from router.config import TEMPLATES_DIR
+from router.web.routing import PUBLIC, Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 _PAGE = (TEMPLATES_DIR / "console.html").read_text()
 _HEADERS = {
     # The page runs only its own inline script and talks only to this origin.
@@ -25,6 +26,6 @@ _HEADERS = {
 }
 
 
-@routes.get("/console")
+@routes.get("/console", role=PUBLIC)
 async def console(request: web.Request) -> web.Response:
     return web.Response(text=_PAGE, content_type="text/html", headers=_HEADERS)

@@ -17,8 +17,9 @@ from router.store import keys
 from router.store.livecalls import LiveCalls
 from router.web import state
 from router.web.httpapi import json_response, redis_deadline
+from router.web.routing import PUBLIC, Routes
 
-routes = web.RouteTableDef()
+routes = Routes()
 
 
 async def _stream_state(app: web.Application) -> tuple[int, int, int, bool]:
@@ -33,7 +34,7 @@ async def _stream_state(app: web.Application) -> tuple[int, int, int, bool]:
     return int(group.get("lag") or 0), int(group["pending"]), dead, True
 
 
-@routes.get("/metrics")
+@routes.get("/metrics", role=PUBLIC)
 async def metrics(request: web.Request) -> web.Response:
     try:
         async with redis_deadline(request):
@@ -48,12 +49,12 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@routes.get("/healthz")
+@routes.get("/healthz", role=PUBLIC)
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@routes.get("/readyz")
+@routes.get("/readyz", role=PUBLIC)
 async def readyz(request: web.Request) -> web.Response:
     """Ready when Redis answers and the worker group exists (a worker has started)."""
     try:

@@ -20,8 +20,9 @@ from aiohttp import web
 from router.config import TEMPLATES_DIR
 from router.core import dispatch_metadata
 from router.web.apidoc import Operation, operation_of
+from router.web.routing import PUBLIC, Routes, required_role
 
-routes = web.RouteTableDef()
+routes = Routes()
 _DOCUMENT = web.AppKey("openapi_document", bytes)
 _REF = "#/components/schemas/{name}"
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -136,15 +137,16 @@ def _operation(
         responses[str(status)] = _error(status)
     if op.status >= 400:
         responses[str(op.status)] = _error(op.status)
+    role = required_role(handler)
     out: dict[str, Any] = {
         "operationId": f"{method}_{handler.__name__}",
         "summary": summary,
         "tags": [path.split("/")[2]],
         "responses": responses,
-        "x-required-role": op.role,
+        "x-required-role": role,
     }
-    needs = f"Needs role: {op.role}" + (
-        " (the operator token)." if op.role == "operator" else " or above."
+    needs = f"Needs role: {role}" + (
+        " (the operator token)." if role == "operator" else " or above."
     )
     out["description"] = f"{words} {needs}" if words and words != summary else needs
     parameters = [
@@ -182,7 +184,7 @@ def install(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-@routes.get("/openapi.json")
+@routes.get("/openapi.json", role=PUBLIC)
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[_DOCUMENT], content_type="application/json")
 
@@ -201,13 +203,13 @@ _HEADERS = {
 _METADATA_SCHEMA = msgspec.json.encode(dispatch_metadata.schema())
 
 
-@routes.get(dispatch_metadata.SCHEMA_ID)
+@routes.get(dispatch_metadata.SCHEMA_ID, role=PUBLIC)
 async def dispatch_metadata_schema(request: web.Request) -> web.Response:
     """The JSON Schema of what a dispatched agent finds in ``ctx.job.metadata``."""
     return web.Response(body=_METADATA_SCHEMA, content_type="application/schema+json")
 
 
-@routes.get("/docs")
+@routes.get("/docs", role=PUBLIC)
 async def docs_page(request: web.Request) -> web.Response:
     """The document rendered in the browser, by a page with no outside resources."""
     return web.Response(body=_PAGE, content_type="text/html", charset="utf-8", headers=_HEADERS)

@@ -8,6 +8,8 @@ from redis.asyncio import Redis
 
 from router.config import Config
 from router.outbound.dispatch import Dispatcher
+from router.provisioning.reconcile import Reconciler
+from router.provisioning.service import Provisioner
 from router.store.audit import AuditLog
 from router.store.batching import Batcher
 from router.store.calls import CallStore
@@ -34,3 +36,6 @@ WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URL
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
 CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids
+# Present when the router provisions LiveKit (its server API configured, provisioning on).
+PROVISIONER = web.AppKey("provisioner", Provisioner)
+RECONCILER = web.AppKey("reconciler", Reconciler)

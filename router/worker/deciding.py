@@ -35,9 +35,6 @@ _json = msgspec.json.Encoder()
 
 CALL_DEADLINE_MS = 30_000  # after this the caller has given up: record, do not dispatch
 _RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
-FINAL: frozenset[str] = frozenset(
-    {"dispatched", "dry_run", "rejected", "failed", "expired", "abandoned"}
-)
 
 
 def join_facts(config: Config, event: events.LiveKitSipJoined) -> CallFacts:

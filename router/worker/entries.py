@@ -16,10 +16,10 @@ import msgspec
 import structlog
 
 from router.core import events
+from router.core.records import FINAL
 from router.errors import PoisonEntry
 from router.store import keys
 from router.worker import bridged, direct, supervise
-from router.worker.deciding import FINAL
 from router.worker.lifecycle import Lifecycle
 from router.worker.services import Services
 

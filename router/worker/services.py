@@ -39,8 +39,8 @@ class Services:
     twilio_calls: TwilioCalls | None = None  # a no-show's transfer of a Twilio webhook call
     integrations: Integrations | None = None  # organizations' carrier credentials
     webhook_http: aiohttp.ClientSession | None = None  # customer webhooks (the SSRF guard)
-    bridge_timeout_s: float = 60.0  # a carrier bridge with no LiveKit leg by then: timed out
-    join_wait_s: float = 8.0  # how long a bridged leg waits for its carrier call's decision
+    bridge_timeout_s: float  # a carrier bridge with no LiveKit leg by then: timed out
+    join_wait_s: float  # how long a bridged leg waits for its carrier call's decision
 
     @classmethod
     def build(
@@ -57,9 +57,8 @@ class Services:
         twilio_calls: TwilioCalls | None = None,
         integrations: Integrations | None = None,
         webhook_http: aiohttp.ClientSession | None = None,
-        bridge_timeout_s: float = 60.0,
-        join_wait_s: float = 8.0,
     ) -> Services:
+        """The worker's services; its clocks are the configuration's (``config.Timings``)."""
         batcher = batcher or Batcher(redis)
         return cls(
             redis=redis,
@@ -68,13 +67,18 @@ class Services:
             dispatcher=dispatcher,
             config=config,
             batcher=batcher,
-            leases=Leases(redis, batcher),
+            leases=Leases(
+                redis,
+                batcher,
+                lease_ms=int(config.timings.lease_s * 1000),
+                renew_s=config.timings.lease_renew_s,
+            ),
             correlation=correlation or CorrelationKey(redis),
             live=LiveCalls(redis, batcher),
             telnyx=telnyx,
             twilio_calls=twilio_calls,
             integrations=integrations,
             webhook_http=webhook_http,
-            bridge_timeout_s=bridge_timeout_s,
-            join_wait_s=join_wait_s,
+            bridge_timeout_s=config.timings.bridge_timeout_s,
+            join_wait_s=config.timings.join_wait_s,
         )

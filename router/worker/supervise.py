@@ -252,8 +252,8 @@ async def _twilio_account(svc: Services, carrier: Leg) -> tuple[str, str] | None
         found = await svc.integrations.twilio_account(carrier.account)
         if found is not None:
             return found[1].account_sid, found[1].auth_token
-    platform = svc.config.twilio_account_sid
-    token = svc.config.twilio_auth_token
+    platform = svc.config.twilio.account_sid
+    token = svc.config.twilio.auth_token
     if token and platform in (None, carrier.account):
         return carrier.account, token
     return None

@@ -1,0 +1,68 @@
+"""``POST /v1/provisioning/reconcile``, and the provisioning steps the other ``/v1`` handlers
+take after their writes — each a no-op when the router does not provision (LiveKit not
+configured, or ``ROUTER_PROVISIONING=off``)."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from router.core.models import Organization, PhoneNumber
+from router.errors import NotImplementedHere
+from router.provisioning.reconcile import Report
+from router.store.integrations import Credentials
+from router.web import state
+from router.web.apidoc import documented
+from router.web.httpapi import json_response, read_json
+from router.web.routing import Routes
+
+routes = Routes()
+
+
+class ReconcileRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    fix: bool = False
+
+
+async def check_import(request: web.Request, row: PhoneNumber) -> PhoneNumber:
+    """The row as it will be stored, once its carrier account has been asked."""
+    provisioner = request.app.get(state.PROVISIONER)
+    return row if provisioner is None else await provisioner.check_import(row)
+
+
+async def prepare_integration(
+    request: web.Request, carrier: str, org: str, credentials: Credentials
+) -> Credentials:
+    """A carrier integration as it will be kept (a Telnyx one: its application verified on
+    its account, or made there), when the router provisions carriers."""
+    provisioner = request.app.get(state.PROVISIONER)
+    side = provisioner.carriers.get(carrier) if provisioner is not None else None
+    return credentials if side is None else await side.prepare(org, credentials)
+
+
+async def organization_changed(request: web.Request, org: Organization) -> None:
+    """After an organization's allowed addresses changed: its LiveKit trunk follows."""
+    provisioner = request.app.get(state.PROVISIONER)
+    if provisioner is not None:
+        await provisioner.addresses_changed(org.id)
+
+
+async def number_written(
+    request: web.Request, old: PhoneNumber | None, new: PhoneNumber | None
+) -> None:
+    """After a number's write: its LiveKit and carrier sides, when the router provisions."""
+    provisioner = request.app.get(state.PROVISIONER)
+    if provisioner is not None:
+        await provisioner.number_written(old, new)
+
+
+@routes.post("/v1/provisioning/reconcile", role="operator")
+@documented(request=ReconcileRequest, response=Report, errors=(501,))
+async def reconcile(request: web.Request) -> web.Response:
+    """Compare every organization's numbers with LiveKit; repair the drift with ``fix``."""
+    body = await read_json(request, ReconcileRequest)
+    reconciler = request.app.get(state.RECONCILER)
+    if reconciler is None:
+        raise NotImplementedHere(
+            "provisioning is off: set LIVEKIT_URL (and leave ROUTER_PROVISIONING on)"
+        )
+    return json_response(await reconciler.reconcile(fix=body.fix))

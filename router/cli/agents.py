@@ -1,0 +1,47 @@
+"""``agents …``: agents over the admin API — ``agents create`` (prints the id alone, for
+``AGENT=$(python -m router agents create …)``) and ``agents list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+import msgspec
+
+from router.cli.client import AdminClient, over_http, remote_options
+from router.cli.output import terminal_safe
+
+
+async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
+    if args.prompt:
+        body["prompt"] = args.prompt
+    agent, _ = await client.call("POST", "/v1/agents", body=body)
+    print(agent["id"])  # alone on stdout: AGENT=$(python -m router agents create ...)
+    return 0
+
+
+async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
+        if as_json:
+            print(msgspec.json.encode(agent).decode(), file=out)
+        else:
+            line = f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"
+            print(terminal_safe(line), file=out)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    remote = remote_options()
+    agents = commands.add_parser("agents", help="agents (admin API)").add_subparsers(
+        dest="sub", required=True
+    )
+    create = agents.add_parser("create", help="create an agent; prints its id", parents=[remote])
+    create.add_argument("--name", required=True)
+    create.add_argument("--livekit-agent-name", required=True, help="the name it registers with")
+    create.add_argument("--prompt")
+    create.set_defaults(run=over_http(agents_create))
+    listing = agents.add_parser("list", help="every agent", parents=[remote])
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=over_http(lambda admin, args: agents_list(admin, args.json)))

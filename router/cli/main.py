@@ -1,0 +1,67 @@
+"""``python -m router``: the command line. Each command's module declares its arguments and
+its handler (``register``); this module assembles them, parses, and turns the errors every
+command may meet into one line and an exit status.
+
+Adding a command: its module in ``router/cli/`` with a ``register(commands)`` that adds its
+parser and ``set_defaults(run=handler)``, and one line in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from router import logs
+from router.cli import agents, audit, bench, calls, dlq, maintenance, numbers, route, serve
+from router.cli.client import ClientError
+from router.errors import ConfigError
+
+COMMANDS = (serve, numbers, agents, calls, route, dlq, audit, maintenance, bench)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DESCRIPTION = """\
+serve (ingress + worker), web, worker, and operator tools.
+
+With no REDIS_URL, serve starts the embedded Valkey for the life of the process. web and
+worker run apart (the Procfile's lines) and so need a shared REDIS_URL; the operator commands
+talk to the running router over its HTTP API."""
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a log level: one of {', '.join(LOG_LEVELS)}"
+        )
+    return value.upper()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m router", description=DESCRIPTION)
+    top.add_argument(
+        "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
+    )
+    # The operator commands' target, also accepted after the command (cli.client).
+    top.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    top.add_argument("--token", default=None, help=argparse.SUPPRESS)
+    commands = top.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(commands)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return bench.bench(argv[1:])
+    args = parser().parse_args(argv)
+    logs.configure(args.log_level)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C in an operator command (calls tail): no traceback
+        return 130
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,61 @@
+"""``maintenance …``: break-glass repairs straight to Redis (``REDIS_URL``) for when the web
+processes are down — bypassing the admin API and its authorization, and saying so."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from redis.asyncio import Redis
+
+from router import config as config_module
+from router.cli.dlq import replayed_words
+from router.config import Config
+from router.errors import ConfigError
+from router.store import dlq, keys
+from router.store.redis_client import connect_any
+from router.store.registry import Registry
+
+
+async def redis_for(config: Config, what: str) -> Redis:
+    if not config.redis.url:
+        raise ConfigError("REDIS_URL", f"{what} talks to the running router's Redis")
+    return await connect_any(config.redis.url, config.redis.cluster)
+
+
+BREAK_GLASS = (
+    "break-glass: talking to Redis directly at REDIS_URL, bypassing the admin API and its "
+    "authorization"
+)
+
+
+async def maintenance_command(args: argparse.Namespace, config: Config) -> int:
+    redis = await redis_for(config, f"maintenance {args.maintenance_command}")
+    print(BREAK_GLASS, file=sys.stderr)
+    try:
+        if args.maintenance_command == "reindex":  # rebuilt from the rows, whatever was there
+            await redis.delete(keys.INDEX_VERSION)
+            indexed = await Registry(redis).ensure_indexes()
+            print(f"rebuilt the registry's indexes over {indexed} numbers")
+            return 0
+        ids = None if args.all else args.ids
+        replayed = await dlq.replay(redis, ids, config.redis.stream_shards)
+        return replayed_words(replayed, sorted(set(args.ids) - set(replayed)))
+    finally:
+        await redis.aclose()
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    maintenance = commands.add_parser(
+        "maintenance", help="break-glass repairs, straight to Redis (REDIS_URL; no admin API)"
+    ).add_subparsers(dest="maintenance_command", required=True)
+    reindex = maintenance.add_parser("reindex", help="rebuild the registry's indexes from its rows")
+    replay = maintenance.add_parser("dlq-replay", help="replay dead letters with the web down")
+    direct = replay.add_mutually_exclusive_group(required=True)
+    direct.add_argument("ids", nargs="*", default=[], metavar="ID")
+    direct.add_argument("--all", action="store_true")
+    for command in (reindex, replay):
+        command.set_defaults(
+            run=lambda args: asyncio.run(maintenance_command(args, config_module.load()))
+        )

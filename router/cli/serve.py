@@ -1,0 +1,65 @@
+"""``serve`` (ingress and worker in one process, on the embedded Valkey by default), ``web``
+(ingress and admin API; ``--processes N`` on one port) and ``worker`` (the stream worker)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+
+from router import config as config_module
+from router.server import firstrun
+from router.server.app import build_app
+from router.server.run import event_loop_run, redis_url, run
+
+
+def serve(args: argparse.Namespace) -> int:
+    config = config_module.load()
+    command = args.command
+    if command == "web":
+        processes = config.http.web_processes if args.processes is None else args.processes
+        config_module.check_web_processes(processes, config)
+        if processes > 1:
+            with redis_url(config, "web"):  # the same refusal the children would give
+                pass
+            sys.stdout.flush()
+            sys.stderr.flush()
+            supervisor = ("-m", "router.server.processes", str(processes), args.log_level)
+            os.execv(sys.executable, (sys.executable, *supervisor))
+    first = None
+    if command == "serve":  # the newcomer's command: ready to try with nothing set
+        config, first = firstrun.prepare(config)
+    try:
+        with redis_url(config, command) as url:
+            app = build_app(config, url, web_routes=command != "worker", worker=command != "web")
+            on_listening = None
+            if first is not None:
+                settled, run_of = config, first
+
+                def on_listening(port: int) -> None:
+                    print(firstrun.banner(settled, run_of, port, url), flush=True)
+
+            event_loop_run(run(app, config, on_listening))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"port {config.http.port} is already in use: set PORT to a free one (PORT=0 picks any)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "serve", help="ingress and worker in one process (embedded Valkey by default)"
+    ).set_defaults(run=serve)
+    web = commands.add_parser("web", help="ingress and admin API only")
+    web.add_argument(
+        "--processes", type=int, default=None, metavar="N",
+        help="N web processes sharing PORT (ROUTER_WEB_PROCESSES; default 1)",
+    )  # fmt: skip
+    web.set_defaults(run=serve)
+    commands.add_parser("worker", help="stream worker only").set_defaults(run=serve)

@@ -1,0 +1,193 @@
+"""A reconcile pass: every organization's inbound numbers against its trunk and rule at
+LiveKit — trunk or rule missing (deleted by hand), numbers missing or extra (edited by hand),
+twin trunks, allowed addresses — and each carrier number against where its carrier sends it.
+It reports the drift and, with ``fix``, repairs it. It runs from
+``POST /v1/provisioning/reconcile`` (``python -m router numbers reconcile [--fix]``) and in
+the background of worker processes (``provisioning.loop``).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from router import metrics
+from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
+from router.errors import ProvisioningError
+from router.provisioning.service import Provisioner
+from router.store.mutex import MutexBusy
+
+
+class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    organization_id: str
+    trunk_id: str | None = None
+    trunk_missing: bool = False
+    rule_missing: bool = False
+    missing: list[str] = msgspec.field(default_factory=list)  # rows' numbers not on the trunk
+    extra: list[str] = msgspec.field(default_factory=list)  # on the trunk, not a row's
+    carrier: list[str] = msgspec.field(default_factory=list)  # carrier numbers pointed elsewhere
+    duplicates: int = 0  # managed trunks beyond the first (made twice at once): merged by fix
+    addresses_differ: bool = False  # the trunk's allowed addresses are not the organization's
+    fixed: bool = False
+    error: str | None = None
+
+
+class Report(msgspec.Struct, rename="camel", kw_only=True):
+    checked_at: str
+    fix: bool
+    organizations: list[OrgDrift]
+
+    @property
+    def drift(self) -> bool:
+        return any(
+            o.trunk_missing
+            or o.rule_missing
+            or o.missing
+            or o.extra
+            or o.carrier
+            or o.duplicates
+            or o.addresses_differ
+            or o.error
+            for o in self.organizations
+        )
+
+
+class Reconciler:
+    def __init__(self, provisioner: Provisioner) -> None:
+        self.provisioner = provisioner
+
+    async def _rows(self, org: str) -> list[PhoneNumber]:
+        rows: list[PhoneNumber] = []
+        after = None
+        while True:
+            page, after = await self.provisioner.registry.page_numbers(after, 1000, org)
+            rows += page
+            if after is None:
+                return rows
+
+    async def reconcile(self, *, fix: bool) -> Report:
+        results = []
+        for org in await self.provisioner.orgs.all():
+            results.append(await self._reconcile_org(org.id, fix=fix))
+        report = Report(checked_at=now_iso(), fix=fix, organizations=results)
+        for drift in results:
+            for kind, count in (
+                ("trunk_missing", int(drift.trunk_missing)),
+                ("rule_missing", int(drift.rule_missing)),
+                ("missing_number", len(drift.missing)),
+                ("extra_number", len(drift.extra)),
+                ("carrier_pointed_elsewhere", len(drift.carrier)),
+            ):
+                if count:
+                    metrics.PROVISIONING_DRIFT.labels(kind).inc(count)
+        return report
+
+    async def _reconcile_org(self, org: str, *, fix: bool) -> OrgDrift:
+        try:
+            async with self.provisioner.states.trunk_mutex(org):
+                drift, rows = await self._reconcile_trunk(org, fix=fix)
+        except (ProvisioningError, MutexBusy) as exc:
+            metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
+            return OrgDrift(organization_id=org, error=str(exc))
+        return await self._reconcile_rows(org, drift, rows, fix=fix)
+
+    async def _reconcile_trunk(self, org: str, *, fix: bool) -> tuple[OrgDrift, list[PhoneNumber]]:
+        """The organization's trunk and rule against its rows (under its trunk mutex)."""
+        # LiveKit first, the rows second: a number imported meanwhile is a row before it is
+        # on the trunk, so it is never taken for an extra one.
+        trunks = await self.provisioner.sip.trunks(org)
+        duplicates = 0
+        if len(trunks) > 1 and fix:
+            # Made twice before writes were serialized: keep the one with the most numbers,
+            # delete the others (their numbers are then missing, and added to the kept one).
+            trunks.sort(key=lambda t: len(t.numbers), reverse=True)
+            for extra in trunks[1:]:
+                await self.provisioner.sip.retire(extra, org)
+            duplicates, trunks = len(trunks) - 1, trunks[:1]
+        trunk = trunks[0] if trunks else None
+        if trunk is not None:
+            await self.provisioner.registry.claim_trunk(trunk.sip_trunk_id, org)
+        rows = [r for r in await self._rows(org) if r.direction in INBOUND]
+        wanted = {r.e164 for r in rows}
+        addresses = await self.provisioner.addresses(org)
+        if trunk is None:
+            drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
+            if fix and wanted:
+                trunk, _ = await self.provisioner.sip.ensure(org, sorted(wanted), addresses)
+                await self.provisioner.registry.claim_trunk(trunk.sip_trunk_id, org)
+                drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
+            return msgspec.structs.replace(drift, duplicates=duplicates), rows
+        on_trunk = set(trunk.numbers)
+        rule = await self.provisioner.sip.rule(trunk.sip_trunk_id, org)
+        drift = OrgDrift(
+            organization_id=org,
+            trunk_id=trunk.sip_trunk_id,
+            rule_missing=rule is None,
+            missing=sorted(wanted - on_trunk),
+            extra=sorted(on_trunk - wanted),
+            duplicates=duplicates if fix else len(trunks) - 1,
+            addresses_differ=set(trunk.allowed_addresses) != set(addresses),
+        )
+        if fix and drift.addresses_differ:
+            trunk = await self.provisioner.sip.set_addresses(trunk, addresses)
+            drift = msgspec.structs.replace(drift, fixed=True)
+        if fix and (drift.missing or drift.extra or drift.rule_missing):
+            if drift.missing:
+                await self.provisioner.sip.change(
+                    trunk.sip_trunk_id, add=drift.missing, remove=drift.extra
+                )
+            elif drift.extra:  # the last numbers going: the trunk may have to go with them
+                await self.provisioner.sip.remove(trunk, org, drift.extra)
+            if drift.rule_missing and wanted:
+                await self.provisioner.sip.ensure(org, [])
+            drift = msgspec.structs.replace(drift, fixed=True)
+        return drift, rows
+
+    async def _reconcile_rows(
+        self, org: str, drift: OrgDrift, rows: list[PhoneNumber], *, fix: bool
+    ) -> OrgDrift:
+        """Each row's state: on LiveKit or not, and its carrier side."""
+        on_livekit = fix or not (drift.trunk_missing or drift.missing)
+        states = await self.provisioner.states.of(rows)
+        carrier: list[str] = []
+        for row in rows:
+            known = states.get(row.id)
+            held = known.carrier if known is not None else None
+            issue = None
+            if not on_livekit and row.e164 in drift.missing:
+                issue = (
+                    f"{row.e164} is not on the organization's LiveKit inbound trunk "
+                    f"({drift.trunk_id or 'missing'}): run a reconcile with fix"
+                )
+            side = self.provisioner.carriers.get(row.source)
+            elsewhere = None
+            try:
+                if side is not None and side.repoints and held is None:
+                    # Never pointed (the carrier refused at import): point it now, with fix.
+                    elsewhere = known.issue if known is not None and known.issue else None
+                    if fix:
+                        pointed = await side.point(row, None, drift.trunk_id or "")
+                        if pointed is not None and pointed.ok:
+                            held, elsewhere = pointed.carrier, None
+                        elif pointed is not None:
+                            elsewhere = issue = pointed.issue
+                elif side is not None and held is not None:
+                    elsewhere = await side.drift(row, held, fix=fix)
+            except ProvisioningError as exc:
+                elsewhere, issue = str(exc), issue or str(exc)
+            if elsewhere:
+                carrier.append(f"{row.e164}: {elsewhere}")
+                if not fix:
+                    issue = issue or elsewhere
+            await self.provisioner.states.save(
+                row.id,
+                Provisioning(
+                    livekit_trunk_id=drift.trunk_id,
+                    ok=issue is None,
+                    issue=issue,
+                    checked_at=now_iso(),
+                    carrier=held,
+                ),
+            )
+        if carrier:
+            drift = msgspec.structs.replace(drift, carrier=carrier, fixed=fix or drift.fixed)
+        return drift
