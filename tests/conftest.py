@@ -114,6 +114,12 @@ async def router(make_router: RouterFactory) -> TestClient[Any, Any]:
     return await make_router()
 
 
+@pytest.fixture
+async def admin(make_router: RouterFactory) -> TestClient[Any, Any]:
+    """The router's web side only (no worker): the admin API and the webhooks."""
+    return await make_router(worker=False)
+
+
 # ---- LiveKit webhooks, signed as LiveKit signs them -----------------------------------------
 
 
@@ -257,3 +263,45 @@ async def import_number(client: TestClient[Any, Any], **fields: Any) -> dict[str
     assert resp.status == 201, await resp.text()
     row: dict[str, Any] = await resp.json()
     return row
+
+
+# ---- organizations and their keys ------------------------------------------------------------
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def json_of(resp: Any, status: int) -> Any:
+    """The answer's JSON, once its status is the one expected (else the body says why)."""
+    body = await resp.json()
+    assert resp.status == status, body
+    return body
+
+
+async def make_org(router: Any, name: str, **fields: Any) -> dict[str, Any]:
+    resp = await router.post("/v1/organizations", json={"name": name, **fields}, headers=ADMIN)
+    return await json_of(resp, 201)
+
+
+async def make_key(router: Any, org: str, role: str, headers: Any = ADMIN) -> dict[str, Any]:
+    body = {"name": f"{role} key", "role": role}
+    resp = await router.post(f"/v1/organizations/{org}/api-keys", json=body, headers=headers)
+    return await json_of(resp, 201)
+
+
+async def refused(
+    resp: Any, status: int, code: str, field: str | None = None, says: str = ""
+) -> dict[str, Any]:
+    """The documented error body: ``{"error", "code"}``; for a validation error the (top-level)
+    field it names — every ``400 VALIDATION_ERROR`` must say which — and words it says."""
+    assert resp.status == status, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    assert body["code"] == code
+    assert body["error"]
+    if code == "VALIDATION_ERROR":
+        assert field is not None, f"say which field the test expects ('': none): {body}"
+    if field is not None:
+        assert body.get("field", "") == field, body
+    assert says in body["error"], body
+    return body

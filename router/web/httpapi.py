@@ -122,13 +122,14 @@ def _field_from(exc: msgspec.ValidationError) -> str | None:
     # msgspec says "... - at `$.dispatchMetadataTemplate`"; report the top-level field.
     text = str(exc)
     if "`$." not in text:
-        missing = _MISSING.search(text)
-        return missing.group(1) if missing else None
+        named = _MISSING.search(text) or _UNKNOWN.search(text)
+        return named.group(1) if named else None
     path = text.rsplit("`$.", 1)[1].rstrip("`")
     return path.split(".")[0].split("[")[0] or None
 
 
 _MISSING = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 
 
 def _allowed(kind: type[Any], field: str) -> list[str] | None:
@@ -155,8 +156,18 @@ def _message(exc: msgspec.ValidationError, kind: type[Any], field: str | None) -
             given = text.split(" - at ")[0].removeprefix("Invalid enum value ")
             return f"{field} must be one of {', '.join(allowed)}; got {given}"
     if field and "missing required field" in text:
-        return f'missing required field "{field}"'
+        return f'missing required field "{_missing_path(text) or field}"'
     return text
+
+
+def _missing_path(text: str) -> str | None:
+    """The whole dotted path of a missing field ("webhooks.preCall.secret"), so that a field
+    missing inside an object is not reported as the object missing."""
+    missing = _MISSING.search(text)
+    if missing is None:
+        return None
+    at = text.rsplit("`$", 1)[1].rstrip("`").lstrip(".") if "`$" in text else ""
+    return f"{at}.{missing.group(1)}" if at else missing.group(1)
 
 
 def redis_deadline(request: web.Request) -> asyncio.Timeout:

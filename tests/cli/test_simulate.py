@@ -1,0 +1,92 @@
+"""``calls simulate`` for LiveKit, Twilio and Telnyx against a running router, signed the real
+way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
+
+from tests.carrier_helpers import LIVEKIT_SIP_URI, TELNYX_PRIVATE, TELNYX_PUBLIC
+from tests.cli.conftest import cli
+from tests.conftest import (
+    API_KEY,
+    API_SECRET,
+    create_agent,
+    import_number,
+)
+
+TEMPLATE = {"greeting": "Calls for {{dialedNumber}}", "forwardedFrom": "{{forwardedFromNumber}}"}
+
+
+async def _simulated(router: Any, *args: str, **env: str) -> tuple[int, str, str]:
+    agent = await create_agent(router, prompt="Be kind")
+    await import_number(
+        router, e164="+12015550123", agentId=agent["id"], dispatchMetadataTemplate=TEMPLATE
+    )
+    keys_env = {"LIVEKIT_API_KEY": API_KEY, "LIVEKIT_API_SECRET": API_SECRET, **env}
+    return await cli(router, "calls", "simulate", "--to", "+12015550123", *args, **keys_env)
+
+
+async def test_simulate_a_forwarded_livekit_call(router, twirp):
+    code, out, err = await _simulated(
+        router, "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional"
+    )
+    assert code == 0, err
+    assert "status: dispatched" in out
+    assert "forwarded from +16175550177 (source: diversion)" in out
+    assert '"greeting": "Calls for +12015550123"' in out  # the rendered metadata
+    assert '"forwardedFrom": "+16175550177"' in out
+    standin, _ = twirp
+    dispatch = standin.dispatches.get_nowait()  # the stand-in really got it
+    assert json.loads(dispatch.metadata)["forwardedFrom"] == "+16175550177"
+
+
+async def test_simulate_with_a_history_info_chain(router, twirp):
+    code, out, err = await _simulated(
+        router,
+        "--history-info", "<sip:+12015550100@pbx.example.com>;index=1",
+        "--history-info", "<sip:+12015550123@pbx.example.com;cause=302>;index=1.1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "forwarded from +12015550100 (source: history-info)" in out
+
+
+async def test_simulate_refuses_a_wrong_livekit_secret(router, twirp):
+    code, _, err = await _simulated(router, LIVEKIT_API_SECRET="not-the-routers-secret-0123456789")
+    assert code == 1
+    assert "HTTP 401" in err
+
+
+async def test_simulate_a_twilio_call_through_its_bridge(make_router, twirp):
+    router = await make_router(
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests", LIVEKIT_SIP_URI=LIVEKIT_SIP_URI
+    )
+    code, out, err = await _simulated(
+        router,
+        "--carrier", "twilio",
+        "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional",
+        TWILIO_AUTH_TOKEN="twilio-auth-token-for-tests",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "the router answered: bridge to sip:+12015550123@" in err
+    assert "(twilio)  status: dispatched" in out
+    assert "leg livekit" in out
+    assert '"forwardedFrom": "+16175550177"' in out
+
+
+async def test_simulate_a_telnyx_texml_call(make_router, twirp, tmp_path: Path):
+    router = await make_router(TELNYX_PUBLIC_KEY=TELNYX_PUBLIC, LIVEKIT_SIP_URI=LIVEKIT_SIP_URI)
+    pem = tmp_path / "telnyx-test-key.pem"
+    pem.write_bytes(TELNYX_PRIVATE.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    code, out, err = await _simulated(
+        router, "--carrier", "telnyx", "--telnyx-signing-key", str(pem)
+    )
+    assert code == 0, err
+    assert "(telnyx)  status: dispatched" in out
