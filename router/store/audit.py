@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from router.store import keys
+
 MAX_ENTRIES = 10_000
 TTL_S = 90 * 24 * 3600
 _FIELD = "e"
@@ -33,16 +35,12 @@ _decoder = msgspec.json.Decoder(AuditEntry)
 _encode = msgspec.json.Encoder().encode
 
 
-def log_key(organization: str) -> str:
-    return f"router:{{audit:{organization}}}"
-
-
 class AuditLog:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def add(self, organization: str, entry: AuditEntry) -> None:
-        key = log_key(organization)
+        key = keys.audit_log(organization)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(key, {_FIELD: _encode(entry)}, maxlen=MAX_ENTRIES, approximate=True)
             pipe.expire(key, TTL_S)
@@ -54,7 +52,9 @@ class AuditLog:
         """Up to ``limit`` entries older than ``before`` (a stream id), newest first, and the
         id to continue before when more follow."""
         top = f"({before}" if before else "+"
-        rows: Any = await self.redis.xrevrange(log_key(organization), max=top, count=limit + 1)
+        rows: Any = await self.redis.xrevrange(
+            keys.audit_log(organization), max=top, count=limit + 1
+        )
         entries = [
             msgspec.structs.replace(_decoder.decode(fields[_FIELD.encode()]), id=entry.decode())
             for entry, fields in rows[:limit]

@@ -141,6 +141,16 @@ LIFECYCLE_DUE = f"{PREFIX}:{{lifecycle}}:due"
 LIFECYCLE_DEAD = f"{PREFIX}:{{lifecycle}}:dead"
 
 
+def rate_bucket(organization: str) -> str:
+    """The organization's admin API budget (a token bucket, ``store.ratelimit``)."""
+    return f"{PREFIX}:{{rate:{organization}}}"
+
+
+def audit_log(organization: str) -> str:
+    """The organization's audit log (a capped stream, ``store.audit``)."""
+    return f"{PREFIX}:{{audit:{organization}}}"
+
+
 def precall_last_answer(number_id: str, agent_id: str) -> str:
     """The last good pre-call answer for a number and agent (reused on failure, if enabled)."""
     return f"{PREFIX}:precall-last:{number_id}:{agent_id}"

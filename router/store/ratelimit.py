@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from router.store import keys
+
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -22,10 +24,6 @@ return tostring(wait)
 """
 
 
-def bucket_key(organization: str) -> str:
-    return f"router:{{rate:{organization}}}"
-
-
 class RateLimiter:
     def __init__(self, redis: Redis, rate_per_s: float, burst: int) -> None:
         self.rate_per_s, self.burst = rate_per_s, burst
@@ -34,5 +32,7 @@ class RateLimiter:
     async def take(self, organization: str) -> float:
         """Spend one request of the organization's budget: 0 if it may go ahead, else the
         seconds until it may."""
-        wait = await self._take(keys=[bucket_key(organization)], args=[self.rate_per_s, self.burst])
+        wait = await self._take(
+            keys=[keys.rate_bucket(organization)], args=[self.rate_per_s, self.burst]
+        )
         return float(wait)

@@ -27,7 +27,7 @@ from tests.conftest import (
 )
 
 TEMPLATE = {"prompt": "You answer for Acme; the caller dialed {{dialedNumber}}", "team": "sales"}
-EXAMPLE = Path(__file__).parent.parent / "examples" / "agent.py"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "agent.py"
 
 
 @pytest.fixture
