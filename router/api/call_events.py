@@ -39,7 +39,6 @@ routes = Routes()
 KEEPALIVE_S = 15.0
 POLL_S = 1.0  # how often a stream looks at its client, its key and the router's stopping
 _STOPPING = web.AppKey("call_streams_stopping", asyncio.Event)
-FEED = web.AppKey("call_feed", CallFeed)
 _record = msgspec.json.Decoder(CallRecord)
 _end = msgspec.json.Encoder()
 
@@ -51,15 +50,15 @@ def install(app: web.Application) -> None:
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         config = app[state.CONFIG]
-        app[FEED] = CallFeed(
+        app[state.FEED] = CallFeed(
             app[state.REDIS],
             max_streams=config.limits.max_streams,
             max_per_org=config.limits.max_streams_per_org,
             max_per_key=config.limits.max_streams_per_key,
         )
-        await app[FEED].start()
+        await app[state.FEED].start()
         yield
-        await app[FEED].stop()
+        await app[state.FEED].stop()
 
     async def stop_streams(app: web.Application) -> None:
         app[_STOPPING].set()
@@ -74,7 +73,7 @@ async def call_events(request: web.Request) -> web.StreamResponse:
     """Call decisions as they are made (``text/event-stream``; one ``call`` event each)."""
     query = calls_query(request.query, request.app[state.CONFIG].default_region, scope_of(request))
     principal = principal_of(request)
-    feed = request.app[FEED]
+    feed = request.app[state.FEED]
     listener = feed.open(principal.org, principal.key_id)  # 429 at a cap
     response = web.StreamResponse(
         headers={

@@ -46,13 +46,12 @@ from router.store.registry_cache import RegistryCache
 from router.web import console, health, openapi, routing, state
 from router.web.auth import auth_middleware
 from router.web.connections import track_requests
-from router.web.httpapi import BODY_TIMEOUT, REDIS_DEADLINE, errors_middleware
+from router.web.httpapi import errors_middleware
 from router.worker.consumer import Consumer
 from router.worker.entries import Worker
 from router.worker.services import Services
 
 log = logs.get(__name__)
-CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])
 
 # A LiveKit or carrier API call that has not answered in this long is a failure. Customer
 # webhooks use their own session (public addresses only) and their own deadlines.
@@ -71,7 +70,6 @@ def build_app(
         client_max_size=1024 * 1024,
     )
     app[state.CONFIG] = config
-    app[BODY_TIMEOUT], app[REDIS_DEADLINE] = config.http.body_timeout_s, config.redis.deadline_s
     if web_routes:
         _announce_disabled(config)
 
@@ -227,11 +225,11 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(RedisError, OSError):
         await asyncio.gather(*(c.ensure_group() for c in consumers))
     stop = asyncio.Event()
-    app[CONSUMER_TASK] = asyncio.create_task(_run_all(consumers, stop), name="consumers")
+    app[state.CONSUMER_TASK] = asyncio.create_task(_run_all(consumers, stop), name="consumers")
     log.info("worker_started", consumer=consumers[0].name, shards=list(shards))
     yield
     stop.set()
-    await app[CONSUMER_TASK]
+    await app[state.CONSUMER_TASK]
     log.info("worker_stopped", processed=sum(c.processed for c in consumers))
 
 

@@ -29,6 +29,7 @@ from router.errors import (
     retry_after,
 )
 from router.outbound.streams import read_capped
+from router.web import state
 
 log = logs.get(__name__)
 T = TypeVar("T")
@@ -45,10 +46,6 @@ _HTTP_CODES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# How long a request body may take to arrive once its headers have (ROUTER_BODY_TIMEOUT_S).
-BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
-# How long a request may wait on Redis before it is answered 503 (ROUTER_REDIS_DEADLINE_S).
-REDIS_DEADLINE = web.AppKey("redis_deadline_s", float)
 _DEADLINE = web.RequestKey("redis_deadline", asyncio.Timeout)  # paused while the body arrives
 
 
@@ -173,7 +170,7 @@ def _missing_path(text: str) -> str | None:
 def redis_deadline(request: web.Request) -> asyncio.Timeout:
     """The bound on a request's Redis work: past it the request is answered 503, not held
     while a frozen Redis keeps the socket open (carriers give up after ~15 s)."""
-    return asyncio.timeout(request.app.get(REDIS_DEADLINE, 3.0))
+    return asyncio.timeout(request.app[state.CONFIG].redis.deadline_s)
 
 
 def decode(data: bytes, kind: type[T]) -> T:
@@ -208,7 +205,7 @@ async def read_body(request: web.Request, *, limit: int, types: tuple[str, ...])
 
 async def _read_rest(request: web.Request, limit: int) -> bytes:
     """The rest of a body still on its way, within ROUTER_BODY_TIMEOUT_S."""
-    timeout = request.app.get(BODY_TIMEOUT, 10.0)
+    timeout = request.app[state.CONFIG].http.body_timeout_s
     deadline: asyncio.Timeout | None = request.get(_DEADLINE)
     if deadline is not None:  # a slow body is the client's time, not Redis's
         deadline.reschedule(None)
@@ -219,7 +216,7 @@ async def _read_rest(request: web.Request, limit: int) -> bytes:
         raise RequestTimeout(f"request body did not arrive within {timeout:g} s") from exc
     if deadline is not None:
         loop = asyncio.get_running_loop()
-        deadline.reschedule(loop.time() + request.app.get(REDIS_DEADLINE, 3.0))
+        deadline.reschedule(loop.time() + request.app[state.CONFIG].redis.deadline_s)
     return rest
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
@@ -12,6 +14,7 @@ from router.provisioning.reconcile import Reconciler
 from router.provisioning.service import Provisioner
 from router.store.audit import AuditLog
 from router.store.batching import Batcher
+from router.store.callfeed import CallFeed
 from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
@@ -36,6 +39,8 @@ WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URL
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
 CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids
+FEED = web.AppKey("call_feed", CallFeed)  # the process's one subscription to decided calls
+CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])  # a worker's consumers
 # Present when the router provisions LiveKit (its server API configured, provisioning on).
 PROVISIONER = web.AppKey("provisioner", Provisioner)
 RECONCILER = web.AppKey("reconciler", Reconciler)

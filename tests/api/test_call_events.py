@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from router.api.call_events import FEED
 from router.store import keys
+from router.web.state import FEED
 from tests.conftest import (
     ADMIN,
     bearer,

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from router.server.app import CONSUMER_TASK
+from router.web.state import CONSUMER_TASK
 from tests.carrier_helpers import LIVEKIT_SIP_URI, TELNYX_PUBLIC, telnyx_headers
 from tests.conftest import ADMIN, sign_webhook
 
