@@ -1,5 +1,6 @@
-"""LiveKit's ``SIP`` service in the Twirp stand-in: inbound trunks and dispatch rules, kept in
-memory, decoded with the real ``livekit-protocol`` messages and held to LiveKit's own rules.
+"""LiveKit's ``SIP`` service in the Twirp stand-in: inbound and outbound trunks, dispatch rules
+and outbound calls (``CreateSIPParticipant``), kept in memory, decoded with the real
+``livekit-protocol`` messages and held to LiveKit's own rules.
 Each rule names its source (livekit/protocol ``livekit/sip.go`` and ``livekit/types.go``,
 livekit/livekit ``pkg/service/sip.go``):
 
@@ -9,8 +10,18 @@ livekit/livekit ``pkg/service/sip.go``):
   ``SIPInboundTrunkInfo.ValidateResult``);
 - a ``ListUpdate`` may not be empty, nor set and change, nor clear and change, nor name an
   empty element (``ListUpdate.Validate``); it removes, then adds (``applyListUpdate``);
-- an inbound number belongs to one trunk (a create or an ``add`` naming a number another
-  trunk holds is refused: the router's trunks carry no distinguishing auth or addresses);
+- inbound trunks may not conflict (livekit/protocol ``sip/sip.go`` ``ValidateTrunksIter``,
+  run on every create and update by ``pkg/service/sip.go``): trunks are grouped by each
+  number they claim (normalized as ``NormalizeNumber`` does; a trunk with no numbers claims
+  every number, the ``""`` group), and two trunks of one group conflict unless their
+  ``allowed_numbers`` tell them apart — auth and allowed addresses do not;
+- an outbound trunk needs numbers and an address that is a host or IP, not a SIP URI nor a
+  ``transport=`` parameter (``SIPOutboundTrunkInfo.ValidateResult``,
+  ``validateHostnameFormat``), and its id must not be given (``CreateSIPOutboundTrunkRequest``);
+- a trunk id that does not exist is ``not_found`` for every method that names one;
+- ``CreateSIPParticipant`` needs the SIP call grant (``EnsureSIPCallPermission``) and an
+  outbound trunk that exists, and dials one of the trunk's numbers (``sip_number``, else the
+  trunk's first);
 - ``UpdateSIPInboundTrunk`` loads the trunk, changes it and stores it back without a lock
   (``pkg/service/sip.go``): with ``interleave`` set, the stand-in waits between load and store,
   so two updates of one trunk at once lose one of them, as the open-source server can;
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +47,12 @@ METHODS: dict[str, Any] = {
     "livekit.SIP/CreateSIPDispatchRule": sip.CreateSIPDispatchRuleRequest,
     "livekit.SIP/ListSIPDispatchRule": sip.ListSIPDispatchRuleRequest,
     "livekit.SIP/DeleteSIPDispatchRule": sip.DeleteSIPDispatchRuleRequest,
+    "livekit.SIP/CreateSIPOutboundTrunk": sip.CreateSIPOutboundTrunkRequest,
+    "livekit.SIP/ListSIPOutboundTrunk": sip.ListSIPOutboundTrunkRequest,
+    "livekit.SIP/UpdateSIPOutboundTrunk": sip.UpdateSIPOutboundTrunkRequest,
+    "livekit.SIP/CreateSIPParticipant": sip.CreateSIPParticipantRequest,
 }
+_NUMBER = re.compile(r"^\+?[\d\- ()]+$")
 SECURITY = (
     "for security, one of the fields must be set: AuthUsername+AuthPassword, "
     "AllowedAddresses or Numbers"
@@ -70,6 +87,54 @@ def _list_update_error(change: models.ListUpdate) -> str | None:
     return None
 
 
+def normalize(number: str) -> str:
+    """livekit/protocol ``NormalizeNumber``: formatting dropped and a ``+`` put in front, for
+    what looks like a number; anything else as it is."""
+    if not number or not _NUMBER.match(number):
+        return number
+    digits = re.sub(r"[ ()\-]", "", number)
+    return digits if digits.startswith("+") else "+" + digits
+
+
+def trunk_conflict(trunks: list[sip.SIPInboundTrunkInfo]) -> str | None:
+    """livekit/protocol ``ValidateTrunksIter`` over every inbound trunk: the words of the
+    first conflict, or None."""
+    groups: dict[str, dict[str, sip.SIPInboundTrunkInfo]] = {}
+    for trunk in trunks:
+        for number in dict.fromkeys(normalize(n) for n in trunk.numbers) if trunk.numbers else [""]:
+            group = groups.setdefault(number, {})
+            callers = dict.fromkeys(normalize(n) for n in trunk.allowed_numbers) or {"": None}
+            for caller in callers:
+                other = group.get(caller)
+                if other is not None and other.sip_trunk_id != trunk.sip_trunk_id:
+                    return (
+                        f"Conflicting inbound SIP Trunks: {trunk.sip_trunk_id or '<new>'!r} and "
+                        f"{other.sip_trunk_id!r}, using the same number(s) "
+                        f"{list(trunk.numbers) or '<any>'}"
+                        + (
+                            f" and AllowedNumber {caller!r}"
+                            if caller
+                            else " without AllowedNumbers set"
+                        )
+                    )
+                group[caller] = trunk
+    return None
+
+
+def _outbound_error(trunk: sip.SIPOutboundTrunkInfo) -> str | None:
+    """livekit/protocol ``SIPOutboundTrunkInfo.ValidateResult``."""
+    if not trunk.numbers:
+        return "no trunk numbers specified"
+    if not trunk.address:
+        return "no outbound address specified"
+    for value, name in ((trunk.address, "trunk address"), (trunk.from_host, "from_host")):
+        if "transport=" in value:
+            return f"{name} should not contain transport parameter"
+        if any(c in value for c in "@;") or value.startswith(("sip:", "sips:")):
+            return f"{name} should be a hostname or IP, not SIP URI"
+    return None
+
+
 def _apply(current: list[str], change: models.ListUpdate) -> list[str]:
     """livekit/protocol applyListUpdate: clear, or set, or remove then add."""
     if change.clear:
@@ -83,6 +148,8 @@ def _apply(current: list[str], change: models.ListUpdate) -> list[str]:
 class SipStandIn:
     def __init__(self) -> None:
         self.trunks: dict[str, sip.SIPInboundTrunkInfo] = {}
+        self.outbound: dict[str, sip.SIPOutboundTrunkInfo] = {}
+        self.participants: list[sip.CreateSIPParticipantRequest] = []  # outbound calls made
         self.rules: dict[str, sip.SIPDispatchRuleInfo] = {}
         self.calls: list[str] = []  # the methods asked, in order
         self.fail_next: list[int] = []  # HTTP statuses to answer before carrying anything out
@@ -93,7 +160,10 @@ class SipStandIn:
         self._ids = itertools.count(1)
 
     async def handle(self, method: str, message: Any, claims: api.Claims) -> web.Response:
-        if not (claims.sip and claims.sip.admin):
+        if method.endswith("/CreateSIPParticipant"):
+            if not (claims.sip and claims.sip.call):
+                return _error(403, "permission_denied", "token lacks the SIP call grant")
+        elif not (claims.sip and claims.sip.admin):
             return _error(403, "permission_denied", "token lacks the SIP admin grant")
         self.calls.append(method.rsplit("/", 1)[1])
         if self.fail_next:
@@ -104,19 +174,10 @@ class SipStandIn:
             return await self._UpdateSIPInboundTrunk(message)
         return getattr(self, f"_{name}")(message)  # type: ignore[no-any-return]
 
-    def _holder(self, number: str, besides: str = "") -> str | None:
-        return next(
-            (t.sip_trunk_id for t in self.trunks.values()
-             if number in t.numbers and t.sip_trunk_id != besides),
-            None,
-        )  # fmt: skip
-
     def _conflict(self, trunk: sip.SIPInboundTrunkInfo) -> str | None:
-        for number in trunk.numbers:
-            holder = self._holder(number, besides=trunk.sip_trunk_id)
-            if holder:
-                return f"{number} is already on trunk {holder}"
-        return None
+        """Every stored inbound trunk with ``trunk`` (new, or in place of its stored self)."""
+        others = [t for t in self.trunks.values() if t.sip_trunk_id != trunk.sip_trunk_id]
+        return trunk_conflict([*others, trunk])
 
     def _CreateSIPInboundTrunk(self, req: sip.CreateSIPInboundTrunkRequest) -> web.Response:
         if _insecure(req.trunk):
@@ -167,10 +228,78 @@ class SipStandIn:
         return _reply(trunk)
 
     def _DeleteSIPTrunk(self, req: sip.DeleteSIPTrunkRequest) -> web.Response:
-        trunk = self.trunks.pop(req.sip_trunk_id, None)
+        """Either kind of trunk (livekit/livekit pkg/service/sip.go: DeleteSIPTrunk)."""
+        trunk = self.trunks.pop(req.sip_trunk_id, None) or self.outbound.pop(req.sip_trunk_id, None)
         if trunk is None:
             return _error(404, "not_found", f"no trunk {req.sip_trunk_id}")
         return _reply(sip.SIPTrunkInfo(sip_trunk_id=trunk.sip_trunk_id))
+
+    def _CreateSIPOutboundTrunk(self, req: sip.CreateSIPOutboundTrunkRequest) -> web.Response:
+        if req.trunk.sip_trunk_id:
+            return _error(400, "invalid_argument", "trunk id must not be set")
+        if problem := _outbound_error(req.trunk):
+            return _error(400, "invalid_argument", problem)
+        trunk = sip.SIPOutboundTrunkInfo()
+        trunk.CopyFrom(req.trunk)
+        trunk.sip_trunk_id = f"ST_{next(self._ids)}"
+        self.outbound[trunk.sip_trunk_id] = trunk
+        return _reply(trunk)
+
+    def _ListSIPOutboundTrunk(self, req: sip.ListSIPOutboundTrunkRequest) -> web.Response:
+        items = [
+            t
+            for t in self.outbound.values()
+            if not req.trunk_ids or t.sip_trunk_id in req.trunk_ids
+        ]
+        return _reply(sip.ListSIPOutboundTrunkResponse(items=items))
+
+    def _UpdateSIPOutboundTrunk(self, req: sip.UpdateSIPOutboundTrunkRequest) -> web.Response:
+        """``SIPOutboundTrunkUpdate.ApplyResult``: each field given is set, the numbers by their
+        ``ListUpdate``; the result must still be a valid trunk. (``replace`` is refused here:
+        the router changes trunks field by field.)"""
+        stored = self.outbound.get(req.sip_trunk_id)
+        if stored is None:
+            return _error(404, "not_found", f"no trunk {req.sip_trunk_id}")
+        if not req.HasField("update"):
+            return _error(400, "invalid_argument", "only field updates are served here")
+        change = req.update
+        if change.HasField("numbers") and (problem := _list_update_error(change.numbers)):
+            return _error(400, "invalid_argument", problem)
+        trunk = sip.SIPOutboundTrunkInfo()
+        trunk.CopyFrom(stored)
+        for field in ("address", "transport", "destination_country", "auth_username",
+                      "auth_password", "name", "metadata", "from_host"):  # fmt: skip
+            if change.HasField(field):
+                setattr(trunk, field, getattr(change, field))
+        if change.HasField("numbers"):
+            applied = _apply(list(trunk.numbers), change.numbers)
+            del trunk.numbers[:]
+            trunk.numbers.extend(applied)
+        if problem := _outbound_error(trunk):
+            return _error(400, "invalid_argument", problem)
+        self.outbound[req.sip_trunk_id] = trunk
+        return _reply(trunk)
+
+    def _CreateSIPParticipant(self, req: sip.CreateSIPParticipantRequest) -> web.Response:
+        trunk = self.outbound.get(req.sip_trunk_id)
+        if trunk is None:
+            return _error(404, "not_found", f"no outbound trunk {req.sip_trunk_id}")
+        if not req.sip_call_to:
+            return _error(400, "invalid_argument", "missing sip call to")
+        if not req.room_name:
+            return _error(400, "invalid_argument", "missing room name")
+        if req.sip_number and req.sip_number not in trunk.numbers:
+            return _error(400, "invalid_argument", f"{req.sip_number} is not a number of the trunk")
+        self.participants.append(req)
+        identity = req.participant_identity or f"sip_{req.sip_call_to}"
+        return _reply(
+            sip.SIPParticipantInfo(
+                participant_id=f"PA_{next(self._ids)}",
+                participant_identity=identity,
+                room_name=req.room_name,
+                sip_call_id=f"SCL_out_{next(self._ids)}",
+            )
+        )
 
     def _CreateSIPDispatchRule(self, req: sip.CreateSIPDispatchRuleRequest) -> web.Response:
         rule = sip.SIPDispatchRuleInfo()

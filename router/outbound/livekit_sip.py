@@ -204,14 +204,13 @@ class LiveKitSip:
     async def remove(
         self, trunk: sip.SIPInboundTrunkInfo, org: str, numbers: Sequence[str]
     ) -> None:
-        """Take ``numbers`` off the trunk. LiveKit refuses a trunk left with no numbers, no
-        auth and no allowed addresses (livekit/protocol ``SIPInboundTrunkInfo.Validate``):
-        when the last numbers go, the trunk and its rules are deleted instead (the next
-        import makes them again)."""
-        left = set(trunk.numbers) - set(numbers)
-        # (a trunk with allowed addresses or auth may stay with no numbers)
-        has_auth = bool(trunk.auth_username or trunk.auth_password)
-        if left or has_auth or trunk.allowed_addresses:
+        """Take ``numbers`` off the trunk; when the last numbers go, the trunk and its rules
+        are deleted instead (the next import makes them again). A trunk with no numbers claims
+        every number (livekit/protocol ``ValidateTrunksIter``): with allowed addresses it would
+        take calls to any number from them — a carrier's ranges are shared by all its
+        customers — and LiveKit refuses a second such trunk; with none, LiveKit refuses it
+        outright (``SIPInboundTrunkInfo.Validate``)."""
+        if set(trunk.numbers) - set(numbers):
             await self.change(trunk.sip_trunk_id, remove=numbers)
             return
         await self.retire(trunk, org)

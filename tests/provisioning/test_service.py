@@ -108,8 +108,7 @@ async def test_releasing_the_last_inbound_number_retires_the_trunk_and_its_rule(
 async def test_an_organizations_trunk_takes_calls_from_its_allowed_addresses_only(provisioned):
     """A stranger who knows the SIP URI must not ring the numbers: the organization names
     where its carrier sends SIP from, and its managed trunk follows (on creation, at once on a
-    change, and in reconcile); with addresses set, the last number's release keeps the trunk
-    (LiveKit accepts a trunk with addresses and no numbers)."""
+    change, and in reconcile)."""
     router, _, standin = provisioned
     org = await (
         await router.post(
@@ -139,8 +138,7 @@ async def test_an_organizations_trunk_takes_calls_from_its_allowed_addresses_onl
     assert walled["addressesDiffer"] is True
     assert list(managed(standin)[0].allowed_addresses) == ["198.51.100.0/24"]
     assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
-    [kept] = managed(standin)
-    assert list(kept.numbers) == []
+    assert managed(standin) == []  # its last number gone (the next test says why)
     bad = await router.patch(url, json={"sipAllowedAddresses": ["not-an-address"]}, headers=ADMIN)
     assert bad.status == 400
     assert (await bad.json())["field"] == "sipAllowedAddresses"
@@ -235,3 +233,33 @@ async def test_an_organizations_managed_trunk_id_cannot_be_named_by_another(prov
     )  # fmt: skip
     assert refused.status == 404
     assert (await refused.json())["field"] == "sipTrunkId"
+
+
+async def test_a_trunk_whose_last_number_goes_is_retired_even_with_allowed_addresses(provisioned):
+    """A trunk with allowed addresses and no numbers would take calls to every number from
+    those addresses (a carrier's ranges are shared by all its customers), and LiveKit refuses
+    a second such trunk (ValidateTrunksIter: both claim every number): the last number's
+    release retires the trunk and its rule whatever its addresses, for each organization."""
+    router, _, standin = provisioned
+    rows = []
+    for name, addresses, e164 in (
+        ("Walled A", ["54.172.60.0/30"], "+12015550711"),
+        ("Walled B", ["203.0.113.7"], "+12015550712"),
+    ):
+        org = await (
+            await router.post(
+                "/v1/organizations",
+                json={"name": name, "sipAllowedAddresses": addresses},
+                headers=ADMIN,
+            )
+        ).json()
+        rows.append(
+            await import_number(
+                router, e164=e164, organizationId=org["id"], dispatchMetadataTemplate={"a": 1}
+            )
+        )
+    assert len(managed(standin)) == 2
+    for row in rows:
+        assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
+    assert managed(standin) == []
+    assert not [r for r in standin.rules.values() if r.name.startswith("call-router/")]
