@@ -18,6 +18,7 @@
     │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
     │   ├── RemoteRefusal        502 UPSTREAM_ERROR (a carrier or LiveKit refused, in its words)
     │   ├── CredentialsUnreadable 500 CREDENTIALS_UNREADABLE (stored with another secrets key)
+    │   ├── SecretsUnreadable     500 the same, for a SIP connection's passwords
     │   └── Unavailable          503 UNAVAILABLE (Redis down, a webhook source not configured)
     ├── RemoteError              a server we call failed (status, code)
     │   ├── RemoteRejected       4xx: terminal
@@ -160,6 +161,13 @@ class CredentialsUnreadable(ApiError):
             f"/v1/organizations/{org}/integrations/{carrier}"
         )
         self.org, self.carrier = org, carrier
+
+
+class SecretsUnreadable(ApiError):
+    """A SIP connection's stored passwords do not decrypt with ROUTER_SECRETS_KEY."""
+
+    status = 500
+    code = "CREDENTIALS_UNREADABLE"
 
 
 class Unavailable(ApiError):

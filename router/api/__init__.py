@@ -18,6 +18,7 @@ from router.api import (
     phone_numbers,
     provisioning,
     route_preview,
+    sip_connections,
 )
 from router.web.routing import Routes
 
@@ -33,6 +34,7 @@ ROUTES: tuple[Routes, ...] = (
     audit.routes,
     provisioning.routes,
     route_preview.routes,
+    sip_connections.routes,
 )
 
 

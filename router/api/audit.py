@@ -38,6 +38,8 @@ AUDITED = {
     ),
     "organization": ("name", "numberLimit"),
     "api_key": ("name", "role"),
+    # The row never holds a password or PIN (only passwordSet / pinSet): nothing to mask.
+    "sip_connection": ("name", "sipProviderName", "inbound", "outbound"),
 }  # fmt: skip
 _STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 
 import msgspec
 from aiohttp import web
@@ -29,6 +28,7 @@ from router.core.models import (
     new_id,
     now_iso,
 )
+from router.core.sip_connections import canonical_addresses
 from router.errors import CredentialsUnreadable, NotFound, NotImplementedHere, ValidationError
 from router.store.integrations import (
     Carrier,
@@ -57,9 +57,6 @@ class Removed(msgspec.Struct):
     deleted: bool
 
 
-MAX_ADDRESSES = 100
-
-
 def _check(org: Organization) -> Organization:
     """The organization as stored: every rule checked, addresses in canonical form."""
     if not org.name.strip() or len(org.name) > _MAX_NAME:
@@ -72,20 +69,8 @@ def _check(org: Organization) -> Organization:
             f"maxConcurrentCalls: 1 to {MAX_CONCURRENT_CALLS}, or null for none",
             field="maxConcurrentCalls",
         )
-    if len(org.sip_allowed_addresses) > MAX_ADDRESSES:
-        raise ValidationError(
-            f"sipAllowedAddresses: at most {MAX_ADDRESSES}", field="sipAllowedAddresses"
-        )
-    canonical = []
-    for address in org.sip_allowed_addresses:
-        try:
-            canonical.append(str(ipaddress.ip_network(address.strip(), strict=False)))
-        except ValueError:
-            raise ValidationError(
-                f"sipAllowedAddresses: {address!r} is not an IP address or CIDR range",
-                field="sipAllowedAddresses",
-            ) from None
-    return msgspec.structs.replace(org, sip_allowed_addresses=list(dict.fromkeys(canonical)))
+    addresses = canonical_addresses(org.sip_allowed_addresses, "sipAllowedAddresses")
+    return msgspec.structs.replace(org, sip_allowed_addresses=addresses)
 
 
 def _org_id(request: web.Request) -> str:

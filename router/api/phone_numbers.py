@@ -32,7 +32,7 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
-from router.errors import NotImplementedHere, ValidationError
+from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
@@ -164,6 +164,24 @@ async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     return _view(row, agent, config, await reg.landing(row.organization_id), provisioned)
 
 
+async def _check_connection(request: web.Request, row: PhoneNumber) -> None:
+    """``sipConnectionInstallationId`` names one of the organization's SIP connections: an
+    unknown one is a 400 naming the field, another organization's a 404 (as everywhere)."""
+    connection_id = row.sip_connection_installation_id
+    if connection_id is None:
+        return
+    field = "sipConnectionInstallationId"
+    found = await request.app[state.SIP_CONNECTIONS].find(connection_id)
+    if found is None:
+        raise ValidationError(
+            f"{field}: no SIP connection {connection_id}: create it with "
+            "POST /v1/sip-connections, or leave the field out",
+            field=field,
+        )
+    if found.organization_id != row.organization_id:
+        raise NotFound(f"{field}: SIP connection {connection_id} not found", field=field)
+
+
 async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
     """The number named in the path, if it is the caller's organization's (else 404)."""
     number_id = request.match_info["id"]
@@ -261,11 +279,12 @@ async def import_number(request: web.Request) -> web.Response:
     body = await read_json(request, PhoneNumberImport)
     org = await organization_for(request, body.organization_id)
 
-    async def on_the_account(row: PhoneNumber) -> PhoneNumber:
+    async def before_write(row: PhoneNumber) -> PhoneNumber:
+        await _check_connection(request, row)
         return await provisioning.check_import(request, row)
 
     row = await import_row(
-        request.app[state.REGISTRY], body, request.app[state.CONFIG], org, on_the_account
+        request.app[state.REGISTRY], body, request.app[state.CONFIG], org, before_write
     )
     await provisioning.number_written(request, None, row)
     await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
@@ -310,6 +329,8 @@ async def patch_number(request: web.Request) -> web.Response:
     patch = await read_json(request, PhoneNumberPatch)
     old, old_raw = await _own_number(request)
     row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
+    if row.sip_connection_installation_id != old.sip_connection_installation_id:
+        await _check_connection(request, row)
     _check_number(row)
     await _check_link(reg, row)
     await _check_overrides(reg, row)

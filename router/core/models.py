@@ -37,31 +37,31 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-class _Row(msgspec.Struct, rename="camel", kw_only=True):
-    pass
+class Row(msgspec.Struct, rename="camel", kw_only=True):
+    """A stored row (camelCase on the wire; unknown fields of an older router tolerated)."""
 
 
-class _Body(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
-    pass
+class Body(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    """An admin-API request body: a field it does not know is an error, not ignored."""
 
 
 # ---- agents ---------------------------------------------------------------------------------
 
 
-class PreCallWebhook(_Body, kw_only=True, omit_defaults=True):
+class PreCallWebhook(Body, kw_only=True, omit_defaults=True):
     url: str
     secret: str | list[str]  # whsec_...; several sign at once while a receiver rotates
     timeout_ms: int | None = None  # measured from when the call reached us
     reuse_last_answer_s: int | None = None  # on failure, reuse this number's last good answer
 
 
-class LifecycleWebhook(_Body, kw_only=True, omit_defaults=True):
+class LifecycleWebhook(Body, kw_only=True, omit_defaults=True):
     url: str
     secret: str | list[str]
     events: list[str] | None = None  # default: every event
 
 
-class AgentWebhooks(_Body, kw_only=True, omit_defaults=True):
+class AgentWebhooks(Body, kw_only=True, omit_defaults=True):
     pre_call: PreCallWebhook | None = None
     lifecycle: LifecycleWebhook | None = None
 
@@ -75,7 +75,7 @@ MAX_CONCURRENT_CALLS = 100_000
 TRANSFER_TO = re.compile(r"tel:\+[1-9]\d{6,14}|sips?:[^\s@<>\"]+@[^\s@<>\"]+")
 
 
-class Agent(_Row, kw_only=True):
+class Agent(Row, kw_only=True):
     id: str
     organization_id: str = DEFAULT_ORG
     name: str
@@ -98,7 +98,7 @@ class Agent(_Row, kw_only=True):
     updated_at: str
 
 
-class AgentCreate(_Body, kw_only=True):
+class AgentCreate(Body, kw_only=True):
     organization_id: str | None = None  # the operator's choice; a key's own organization
     name: str
     livekit_agent_name: str
@@ -114,7 +114,7 @@ class AgentCreate(_Body, kw_only=True):
     max_concurrent_calls: int | None = None
 
 
-class AgentPatch(_Body, kw_only=True):
+class AgentPatch(Body, kw_only=True):
     name: str | UnsetType = UNSET
     livekit_agent_name: str | UnsetType = UNSET
     prompt: str | UnsetType | None = UNSET
@@ -132,7 +132,7 @@ class AgentPatch(_Body, kw_only=True):
 # ---- phone numbers --------------------------------------------------------------------------
 
 
-class SetupStatus(_Row, kw_only=True):
+class SetupStatus(Row, kw_only=True):
     status: Literal["ready", "incomplete"]
     inbound_ready: bool
     outbound_ready: bool
@@ -142,7 +142,7 @@ class SetupStatus(_Row, kw_only=True):
     issues: list[str]
 
 
-class OriginOverride(_Body, kw_only=True, omit_defaults=True):
+class OriginOverride(Body, kw_only=True, omit_defaults=True):
     """Calls forwarded from ``match`` (an E.164 number, or a prefix of one) are steered."""
 
     match: str
@@ -150,7 +150,7 @@ class OriginOverride(_Body, kw_only=True, omit_defaults=True):
     metadata: dict[str, Any] | None = None
 
 
-class PhoneNumber(_Row, kw_only=True):
+class PhoneNumber(Row, kw_only=True):
     id: str
     organization_id: str = DEFAULT_ORG
     e164: str
@@ -181,7 +181,7 @@ class PhoneNumberView(PhoneNumber, kw_only=True):
     setup_status: SetupStatus
 
 
-class PhoneNumberImport(_Body, kw_only=True):
+class PhoneNumberImport(Body, kw_only=True):
     organization_id: str | None = None  # the operator's choice; a key's own organization
     e164: str
     source: Source = "sip_trunk"
@@ -201,7 +201,7 @@ class PhoneNumberImport(_Body, kw_only=True):
     overflow_transfer_to: str | None = None
 
 
-class PhoneNumberPatch(_Body, kw_only=True):
+class PhoneNumberPatch(Body, kw_only=True):
     direction: Direction | UnsetType = UNSET
     agent_id: str | UnsetType | None = UNSET
     dispatch_metadata_template: dict[str, Any] | UnsetType | None = UNSET
@@ -237,7 +237,7 @@ LIFECYCLE_EVENTS = (
 DEFAULT_NUMBER_LIMIT = 100
 
 
-class Organization(_Row, kw_only=True):
+class Organization(Row, kw_only=True):
     id: str
     name: str
     number_limit: int = DEFAULT_NUMBER_LIMIT
@@ -249,20 +249,20 @@ class Organization(_Row, kw_only=True):
     updated_at: str
 
 
-class OrganizationCreate(_Body, kw_only=True):
+class OrganizationCreate(Body, kw_only=True):
     name: str
     number_limit: int = DEFAULT_NUMBER_LIMIT
     sip_allowed_addresses: list[str] = msgspec.field(default_factory=list)
 
 
-class OrganizationPatch(_Body, kw_only=True):
+class OrganizationPatch(Body, kw_only=True):
     name: str | UnsetType = UNSET
     number_limit: int | UnsetType = UNSET
     max_concurrent_calls: int | UnsetType | None = UNSET
     sip_allowed_addresses: list[str] | UnsetType = UNSET
 
 
-class ApiKey(_Row, kw_only=True):
+class ApiKey(Row, kw_only=True):
     """An organization's key as stored and listed: never the key itself (only its hash is
     kept, as the row's place in the store)."""
 
@@ -274,7 +274,7 @@ class ApiKey(_Row, kw_only=True):
     created_at: str
 
 
-class ApiKeyCreate(_Body, kw_only=True):
+class ApiKeyCreate(Body, kw_only=True):
     name: str
     role: Role
 
@@ -283,7 +283,7 @@ class ApiKeyCreated(ApiKey, kw_only=True):
     key: str  # shown once, at creation
 
 
-class TwilioRouting(_Row, kw_only=True):
+class TwilioRouting(Row, kw_only=True):
     """Where a Twilio number sent its calls before the router pointed it at itself. Twilio's
     precedence (IncomingPhoneNumber resource): a ``trunkSid`` overrides everything, then a
     ``voiceApplicationSid``, then the voice URL."""
@@ -294,7 +294,7 @@ class TwilioRouting(_Row, kw_only=True):
     trunk_sid: str | None = None
 
 
-class TwilioVoiceUrl(_Row, kw_only=True, tag="twilio_voice_url"):
+class TwilioVoiceUrl(Row, kw_only=True, tag="twilio_voice_url"):
     """A Twilio number whose voice URL the router pointed at itself; ``previous`` is put back
     when the number is released."""
 
@@ -302,7 +302,7 @@ class TwilioVoiceUrl(_Row, kw_only=True, tag="twilio_voice_url"):
     previous: TwilioRouting
 
 
-class TwilioTrunk(_Row, kw_only=True, tag="twilio_trunk"):
+class TwilioTrunk(Row, kw_only=True, tag="twilio_trunk"):
     """A Twilio number the router attached to the organization's Elastic SIP Trunk (detached
     on release)."""
 
@@ -310,7 +310,7 @@ class TwilioTrunk(_Row, kw_only=True, tag="twilio_trunk"):
     trunk_sid: str
 
 
-class TelnyxConnection(_Row, kw_only=True, tag="telnyx_connection"):
+class TelnyxConnection(Row, kw_only=True, tag="telnyx_connection"):
     """A Telnyx number the router pointed at its application; ``previous`` (None: none) is put
     back on release."""
 
@@ -318,7 +318,7 @@ class TelnyxConnection(_Row, kw_only=True, tag="telnyx_connection"):
     previous: str | None = None
 
 
-class LiveKitNumber(_Row, kw_only=True, tag="livekit_number"):
+class LiveKitNumber(Row, kw_only=True, tag="livekit_number"):
     """A number bought from LiveKit, bound to the organization's dispatch rule."""
 
     phone_number_id: str
@@ -329,7 +329,7 @@ class LiveKitNumber(_Row, kw_only=True, tag="livekit_number"):
 CarrierState = TwilioVoiceUrl | TwilioTrunk | TelnyxConnection | LiveKitNumber
 
 
-class Provisioning(_Row, kw_only=True):
+class Provisioning(Row, kw_only=True):
     """What the last provisioning step or reconcile saw of a number at LiveKit: the managed
     inbound trunk that carries it, or why not (kept beside the row, never in it)."""
 

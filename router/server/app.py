@@ -43,6 +43,7 @@ from router.store.ratelimit import RateLimiter
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
 from router.store.registry_cache import RegistryCache
+from router.store.sip_connections import SipConnections
 from router.web import console, health, openapi, routing, state
 from router.web.auth import auth_middleware
 from router.web.connections import track_requests
@@ -104,8 +105,10 @@ def build_app(
             )
             app[state.CORRELATION] = CorrelationKey(redis)
             app[state.DISPATCHER] = stack.enter_context(_dispatcher(config))
-            if config.secrets_key:
-                app[state.INTEGRATIONS] = Integrations(redis, cipher(config.secrets_key))
+            secrets = cipher(config.secrets_key) if config.secrets_key else None
+            if secrets is not None:
+                app[state.INTEGRATIONS] = Integrations(redis, secrets)
+            app[state.SIP_CONNECTIONS] = SipConnections(redis, secrets)
             if config.livekit is not None and config.provisioning is not None:
                 provisioning = config.provisioning
                 lk = config.livekit

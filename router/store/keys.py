@@ -42,6 +42,15 @@ TWILIO_ACCOUNTS = f"{REGISTRY}:twilio-accounts"
 # integration it is: which account's public key checks that connection's webhooks
 TELNYX_CONNECTIONS = f"{REGISTRY}:telnyx-connections"
 
+SIP_CONNECTIONS = f"{REGISTRY}:sip-connections"  # hash: connection id -> SipConnection JSON
+# hash: connection id -> its passwords and PIN, Fernet-encrypted (never in the row)
+SIP_CONNECTION_SECRETS = f"{REGISTRY}:sip-connection-secrets"
+
+
+def org_sip_connections(org: str) -> str:
+    """set: the organization's SIP connection ids."""
+    return f"{REGISTRY}:org-sip-connections:{org}"
+
 
 def org_numbers(org: str) -> str:
     """zset: the organization's number ids by creation sequence (its list order and count)."""

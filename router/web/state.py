@@ -23,6 +23,7 @@ from router.store.orgs import Organizations
 from router.store.ratelimit import RateLimiter
 from router.store.registry import Registry
 from router.store.registry_cache import RegistryCache
+from router.store.sip_connections import SipConnections
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", Redis)
@@ -39,6 +40,7 @@ WEBHOOK_HTTP = web.AppKey("webhook_http", aiohttp.ClientSession)  # customer URL
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INGRESS = web.AppKey("ingress", Ingress)
 CORRELATION = web.AppKey("correlation", CorrelationKey)  # the HMAC key of X-Router-Call ids
+SIP_CONNECTIONS = web.AppKey("sip_connections", SipConnections)  # customers' own SIP trunks
 FEED = web.AppKey("call_feed", CallFeed)  # the process's one subscription to decided calls
 CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])  # a worker's consumers
 # Present when the router provisions LiveKit (its server API configured, provisioning on).

@@ -81,7 +81,13 @@ async def world(router, twirp, redis) -> World:
     resp = await router.delete(f"/v1/organizations/{org_a}/api-keys/{gone['id']}", headers=ADMIN)
     await json_of(resp, 200)
     w.keys["revokedA"] = bearer(gone["key"])
+    w.ids["connA"] = (await _connection(router, w.keys["adminA"]))["id"]
     return w
+
+
+async def _connection(router: Any, headers: Any) -> dict[str, Any]:
+    body = {"name": "PBX", "inbound": {"allowedAddresses": ["192.0.2.1"]}}
+    return await json_of(await router.post("/v1/sip-connections", json=body, headers=headers), 201)
 
 
 # (method, path with {placeholders} of World.ids, body) → statuses for
@@ -126,6 +132,12 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
      (201, 404, 401, 403, 403)),
     ("get", "/v1/organizations/{orgA}/api-keys", None, (200, 404, 401, 403, 403)),
     ("delete", "/v1/organizations/{orgA}/api-keys/{spareKey}", None, (200, 404, 401, 403, 403)),
+    ("get", "/v1/sip-connections", None, (200, 200, 401, 200, 200)),
+    ("post", "/v1/sip-connections", {"name": "c", "inbound": {"allowedAddresses": ["192.0.2.2"]}},
+     (201, 201, 401, 403, 403)),
+    ("get", "/v1/sip-connections/{connA}", None, (200, 404, 401, 200, 200)),
+    ("patch", "/v1/sip-connections/{connA}", {"name": "x"}, (200, 404, 401, 403, 403)),
+    ("delete", "/v1/sip-connections/{spareConnection}", None, (200, 404, 401, 403, 403)),
 ]  # fmt: skip
 WHO = ("adminA", "adminB", "revokedA", "viewerA", "managerA")
 
@@ -134,7 +146,7 @@ def test_the_matrix_covers_every_v1_route(router):
     listed = set()
     for method, path, _, _ in MATRIX:
         template = path.replace("{spareNumber}", "{id}").replace("{numberA}", "{id}")
-        for name in ("agentA", "spareAgent", "callA", "orgA"):
+        for name in ("agentA", "spareAgent", "callA", "orgA", "connA", "spareConnection"):
             template = template.replace("{" + name + "}", "{id}")
         template = template.replace("{spareKey}", "{keyId}").replace("/telnyx", "/{carrier}")
         listed.add((method, template.replace("/kyb", "/kyb{tail}")))
@@ -167,7 +179,11 @@ async def _spares(router: Any, w: World, n: int) -> dict[str, str]:
         201,
     )
     key = await make_key(router, w.ids["orgA"], "viewer")
-    return {"spareNumber": row["id"], "spareAgent": agent["id"], "spareKey": key["id"]}
+    connection = await _connection(router, admin)
+    return {
+        "spareNumber": row["id"], "spareAgent": agent["id"], "spareKey": key["id"],
+        "spareConnection": connection["id"],
+    }  # fmt: skip
 
 
 async def test_isolation_matrix(router, world):

@@ -9,9 +9,12 @@ from tests.conftest import ADMIN, create_agent, import_number, refused
 
 async def test_import_normalizes_and_returns_the_documented_row(admin):
     agent = await create_agent(admin)
+    body = {"name": "PBX", "inbound": {"allowedAddresses": ["192.0.2.1"]}}
+    connection = await (await admin.post("/v1/sip-connections", json=body, headers=ADMIN)).json()
     row = await import_number(
-        admin, e164="(201) 555-0123", agentId=agent["id"], sipConnectionInstallationId="conn-1"
-    )
+        admin, e164="(201) 555-0123", agentId=agent["id"],
+        sipConnectionInstallationId=connection["id"],
+    )  # fmt: skip
     assert row["e164"] == "+12015550123"
     assert row["source"] == "sip_trunk"
     assert row["direction"] == "inbound"
