@@ -216,8 +216,11 @@ class SipStandIn:
                 applied = _apply(list(getattr(trunk, field)), getattr(req.update, field))
                 del getattr(trunk, field)[:]
                 getattr(trunk, field).extend(applied)
-        if req.update.HasField("metadata"):
-            trunk.metadata = req.update.metadata
+        for field in ("metadata", "name", "auth_username", "auth_password", "auth_realm"):
+            if req.update.HasField(field):
+                setattr(trunk, field, getattr(req.update, field))
+        if req.update.HasField("media"):  # applyUpdatePtr: the whole media config replaced
+            trunk.media.CopyFrom(req.update.media)
         if _insecure(trunk):
             return _error(400, "invalid_argument", SECURITY)
         if conflict := self._conflict(trunk):

@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 
 from router.core.models import Organization, PhoneNumber
+from router.core.sip_connections import SipConnection
 from router.errors import NotImplementedHere
 from router.provisioning.reconcile import Report
 from router.store.integrations import Credentials
@@ -44,6 +45,13 @@ async def organization_changed(request: web.Request, org: Organization) -> None:
     provisioner = request.app.get(state.PROVISIONER)
     if provisioner is not None:
         await provisioner.addresses_changed(org.id)
+
+
+async def connection_changed(request: web.Request, connection: SipConnection) -> None:
+    """After a SIP connection's settings changed: its LiveKit trunk follows."""
+    provisioner = request.app.get(state.PROVISIONER)
+    if provisioner is not None:
+        await provisioner.connection_changed(connection)
 
 
 async def number_written(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from router.api import audit
+from router.api import audit, provisioning
 from router.api.rules import organization_for
 from router.core.models import PhoneNumber, new_id, now_iso
 from router.core.sip_connections import (
@@ -96,6 +96,7 @@ async def patch_connection(request: web.Request) -> web.Response:
     new, secrets = patched(row, await store.secrets(row.id), change, now_iso())
     _keepable(request, secrets)
     await store.save(new, secrets)
+    await provisioning.connection_changed(request, new)
     await audit.note(
         request, row.organization_id, "sip_connection.updated", row.id, before=row, after=new
     )

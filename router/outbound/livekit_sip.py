@@ -15,8 +15,13 @@ back after each write; the trunk and the rule are looked up by name and metadata
 anything is created, so a retried import creates nothing twice. LiveKit has neither unique
 trunk names nor a lock in its update (load, change, store): the callers serialize every change
 to an organization's trunk (``store.mutex``). A trunk whose last number goes is deleted with
-its rules, since LiveKit refuses a trunk with no numbers, auth or addresses. LiveKit's errors,
-and a connection that fails on the way, become ``ProvisioningError`` with LiveKit's own words.
+its rules (a trunk with no numbers claims every number). LiveKit's errors, and a connection
+that fails on the way, become ``ProvisioningError`` with LiveKit's own words.
+
+A number imported onto a customer's **SIP connection** (``core.sip_connections``) goes on that
+connection's own inbound trunk instead (``call-router/<org>/<connection>``, with the
+connection's allowed addresses, digest credentials and media encryption, and a dispatch rule
+with its PIN): a ``TrunkSpec`` says which trunk, and what it must be.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import msgspec
 from livekit import api
 from livekit.protocol import models, sip
 
@@ -33,10 +39,46 @@ from router.errors import ProvisioningError
 
 MANAGED_BY = "call-router"
 ROOM_PREFIX = "call-"
+_ENCRYPTION = {
+    "disable": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE,
+    "allow": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW,
+    "require": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE,
+}
 
 
-def trunk_name(org: str) -> str:
-    return f"{MANAGED_BY}/{org}"
+def trunk_name(org: str, connection: str | None = None) -> str:
+    return f"{MANAGED_BY}/{org}" + (f"/{connection}" if connection else "")
+
+
+class TrunkSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the router's inbound trunks: the organization's managed trunk, or a SIP
+    connection's (with its credentials, media encryption and PIN)."""
+
+    org: str
+    connection: str | None = None
+    allowed_addresses: tuple[str, ...] = ()
+    username: str = ""
+    password: str = ""
+    media_encryption: str | None = None  # None: LiveKit's default (the managed trunks)
+    pin: str = ""
+
+    @property
+    def name(self) -> str:
+        return trunk_name(self.org, self.connection)
+
+    @property
+    def metadata(self) -> str:
+        fields = {"managedBy": MANAGED_BY, "organizationId": self.org}
+        if self.connection:
+            fields["connectionId"] = self.connection
+        return json.dumps(fields)
+
+    def owns(self, trunk: sip.SIPInboundTrunkInfo) -> bool:
+        """The trunk is this one (by name and the router's metadata)."""
+        if trunk.name != self.name or not _managed(trunk.metadata, self.org):
+            return False
+        found: str | None = json.loads(trunk.metadata).get("connectionId")
+        return found == self.connection
 
 
 def _managed(metadata: str, org: str) -> bool:
@@ -49,10 +91,6 @@ def _managed(metadata: str, org: str) -> bool:
         and found.get("managedBy") == MANAGED_BY
         and (found.get("organizationId") == org)
     )
-
-
-def _metadata(org: str) -> str:
-    return json.dumps({"managedBy": MANAGED_BY, "organizationId": org})
 
 
 class LiveKitSip:
@@ -79,18 +117,18 @@ class LiveKitSip:
                 f"LiveKit did not answer a request to {what}: {exc!r}"[:300]
             ) from exc
 
-    async def trunks(self, org: str) -> list[sip.SIPInboundTrunkInfo]:
-        """Every managed trunk of the organization LiveKit has (more than one only when two
-        were made at once before the router serialized its writes: reconcile merges them)."""
+    async def trunks(self, spec: TrunkSpec) -> list[sip.SIPInboundTrunkInfo]:
+        """Every trunk LiveKit has that is this one (more than one only when two were made at
+        once before the router serialized its writes: reconcile merges them)."""
         listed = await self._call(
             "list inbound trunks",
             self._api.sip.list_inbound_trunk(sip.ListSIPInboundTrunkRequest()),
         )
-        return [t for t in listed.items if t.name == trunk_name(org) and _managed(t.metadata, org)]
+        return [t for t in listed.items if spec.owns(t)]
 
-    async def trunk(self, org: str) -> sip.SIPInboundTrunkInfo | None:
-        """The organization's managed trunk, if LiveKit has it."""
-        found = await self.trunks(org)
+    async def trunk(self, spec: TrunkSpec) -> sip.SIPInboundTrunkInfo | None:
+        """The trunk, if LiveKit has it."""
+        found = await self.trunks(spec)
         return found[0] if found else None
 
     async def rules(self, trunk_id: str, org: str) -> list[sip.SIPDispatchRuleInfo]:
@@ -105,19 +143,26 @@ class LiveKitSip:
         return found[0] if found else None
 
     async def ensure(
-        self, org: str, seed: list[str], addresses: Sequence[str] = ()
+        self, spec: TrunkSpec, seed: list[str]
     ) -> tuple[sip.SIPInboundTrunkInfo, bool]:
-        """The organization's trunk and rule, made if missing (with ``seed`` as the first
-        numbers); whether anything had to be made. LiveKit has no unique trunk name: the
-        caller holds the organization's trunk mutex (``store.mutex``)."""
+        """The trunk and its rule, made if missing (with ``seed`` as the first numbers);
+        whether anything had to be made. LiveKit has no unique trunk name: the caller holds
+        the organization's trunk mutex (``store.mutex``)."""
         made = False
-        trunk = await self.trunk(org)
+        trunk = await self.trunk(spec)
         if trunk is None:
             info = sip.SIPInboundTrunkInfo(
-                name=trunk_name(org),
-                metadata=_metadata(org),
+                name=spec.name,
+                metadata=spec.metadata,
                 numbers=seed,
-                allowed_addresses=list(addresses),
+                allowed_addresses=list(spec.allowed_addresses),
+                auth_username=spec.username,
+                auth_password=spec.password,
+                media=(
+                    sip.SIPMediaConfig(encryption=_ENCRYPTION[spec.media_encryption])
+                    if spec.media_encryption
+                    else None
+                ),
                 include_headers=sip.SIPHeaderOptions.SIP_ALL_HEADERS,
             )
             trunk = await self._call(
@@ -125,15 +170,14 @@ class LiveKitSip:
                 self._api.sip.create_inbound_trunk(sip.CreateSIPInboundTrunkRequest(trunk=info)),
             )
             made = True
-        if await self.rule(trunk.sip_trunk_id, org) is None:
+        if await self.rule(trunk.sip_trunk_id, spec.org) is None:
             # dispatch_rule, not the request's top-level fields (deprecated in livekit_sip.proto)
+            individual = sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX, pin=spec.pin)
             rule = sip.SIPDispatchRuleInfo(
-                rule=sip.SIPDispatchRule(
-                    dispatch_rule_individual=sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX)
-                ),
+                rule=sip.SIPDispatchRule(dispatch_rule_individual=individual),
                 trunk_ids=[trunk.sip_trunk_id],
-                name=trunk_name(org),
-                metadata=_metadata(org),
+                name=spec.name,
+                metadata=spec.metadata,
             )
             await self._call(
                 "create the dispatch rule",
@@ -189,6 +233,34 @@ class LiveKitSip:
             )
         return stored
 
+    async def follow(self, trunk: sip.SIPInboundTrunkInfo, spec: TrunkSpec) -> None:
+        """A SIP connection's trunk brought in line with the connection's settings (its
+        addresses, credentials and media encryption field by field; its rule's PIN by a new
+        rule), under the organization's trunk mutex."""
+        await self.set_addresses(trunk, spec.allowed_addresses)
+        fields: dict[str, Any] = {}
+        if (trunk.auth_username, trunk.auth_password) != (spec.username, spec.password):
+            fields.update(auth_username=spec.username, auth_password=spec.password)
+        if spec.media_encryption and trunk.media.encryption != _ENCRYPTION[spec.media_encryption]:
+            fields["media"] = sip.SIPMediaConfig(encryption=_ENCRYPTION[spec.media_encryption])
+        if fields:
+            await self._call(
+                "update the inbound trunk's settings",
+                self._api.sip.update_inbound_trunk_fields(trunk.sip_trunk_id, **fields),
+            )
+        rule = await self.rule(trunk.sip_trunk_id, spec.org)
+        if rule is not None and rule.rule.dispatch_rule_individual.pin != spec.pin:
+            await self._delete_rule(rule)
+            await self.ensure(spec, [])
+
+    async def _delete_rule(self, rule: sip.SIPDispatchRuleInfo) -> None:
+        await self._call(
+            "delete the dispatch rule",
+            self._api.sip.delete_dispatch_rule(
+                sip.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
+            ),
+        )
+
     async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
         listed = await self._call(
             "read the inbound trunk back",
@@ -218,12 +290,7 @@ class LiveKitSip:
     async def retire(self, trunk: sip.SIPInboundTrunkInfo, org: str) -> None:
         """Delete the trunk's dispatch rules, then the trunk."""
         for rule in await self.rules(trunk.sip_trunk_id, org):
-            await self._call(
-                "delete the dispatch rule",
-                self._api.sip.delete_dispatch_rule(
-                    sip.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
-                ),
-            )
+            await self._delete_rule(rule)
         await self._call(
             "delete the inbound trunk",
             self._api.sip.delete_trunk(sip.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id)),

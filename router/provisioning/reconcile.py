@@ -91,10 +91,12 @@ class Reconciler:
         return await self._reconcile_rows(org, drift, rows, fix=fix)
 
     async def _reconcile_trunk(self, org: str, *, fix: bool) -> tuple[OrgDrift, list[PhoneNumber]]:
-        """The organization's trunk and rule against its rows (under its trunk mutex)."""
+        """The organization's managed trunk and rule against its rows (under its trunk mutex);
+        numbers on a SIP connection are on that connection's trunk, not this one."""
         # LiveKit first, the rows second: a number imported meanwhile is a row before it is
         # on the trunk, so it is never taken for an extra one.
-        trunks = await self.provisioner.sip.trunks(org)
+        spec = await self.provisioner.managed(org)
+        trunks = await self.provisioner.sip.trunks(spec)
         duplicates = 0
         if len(trunks) > 1 and fix:
             # Made twice before writes were serialized: keep the one with the most numbers,
@@ -106,13 +108,17 @@ class Reconciler:
         trunk = trunks[0] if trunks else None
         if trunk is not None:
             await self.provisioner.registry.claim_trunk(trunk.sip_trunk_id, org)
-        rows = [r for r in await self._rows(org) if r.direction in INBOUND]
+        rows = [
+            r
+            for r in await self._rows(org)
+            if r.direction in INBOUND and r.sip_connection_installation_id is None
+        ]
         wanted = {r.e164 for r in rows}
-        addresses = await self.provisioner.addresses(org)
+        addresses = list(spec.allowed_addresses)
         if trunk is None:
             drift = OrgDrift(organization_id=org, trunk_missing=bool(wanted))
             if fix and wanted:
-                trunk, _ = await self.provisioner.sip.ensure(org, sorted(wanted), addresses)
+                trunk, _ = await self.provisioner.sip.ensure(spec, sorted(wanted))
                 await self.provisioner.registry.claim_trunk(trunk.sip_trunk_id, org)
                 drift = msgspec.structs.replace(drift, trunk_id=trunk.sip_trunk_id, fixed=True)
             return msgspec.structs.replace(drift, duplicates=duplicates), rows
@@ -138,7 +144,7 @@ class Reconciler:
             elif drift.extra:  # the last numbers going: the trunk may have to go with them
                 await self.provisioner.sip.remove(trunk, org, drift.extra)
             if drift.rule_missing and wanted:
-                await self.provisioner.sip.ensure(org, [])
+                await self.provisioner.sip.ensure(spec, [])
             drift = msgspec.structs.replace(drift, fixed=True)
         return drift, rows
 

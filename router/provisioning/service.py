@@ -12,13 +12,15 @@ import msgspec
 
 from router import logs, metrics
 from router.core.models import INBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
+from router.core.sip_connections import SipConnection
 from router.errors import NotFound, ProvisioningError
-from router.outbound.livekit_sip import LiveKitSip
+from router.outbound.livekit_sip import LiveKitSip, TrunkSpec
 from router.provisioning.carriers.base import Carrier, refused
 from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
+from router.store.sip_connections import SipConnections
 
 log = logs.get(__name__)
 
@@ -31,9 +33,11 @@ class Provisioner:
         orgs: Organizations,
         states: ProvisioningStates,
         carriers: dict[str, Carrier] | None = None,
+        connections: SipConnections | None = None,
     ) -> None:
         self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
         self.carriers = carriers or {}  # by the source of the numbers each serves
+        self.connections = connections  # customers' own SIP trunks
 
     async def check_import(self, row: PhoneNumber) -> PhoneNumber:
         """The row as it will be stored, once its carrier account has been asked."""
@@ -51,10 +55,17 @@ class Provisioner:
         carrier = self.carriers.get(row.source)
         org = row.organization_id
         try:
+            if old is not None and old.direction in INBOUND:
+                leaving = await self.spec_of(old)
+                if not wanted or leaving != await self.spec_of(row):  # off its trunk
+                    async with self.states.trunk_mutex(org):
+                        found = await self.sip.trunk(leaving)
+                        if found is not None and old.e164 in found.numbers:
+                            await self.sip.remove(found, org, [old.e164])
             if wanted:
+                spec = await self.spec_of(row)
                 async with self.states.trunk_mutex(org):
-                    addresses = await self.addresses(org)
-                    trunk, _ = await self.sip.ensure(org, [row.e164], addresses)
+                    trunk, _ = await self.sip.ensure(spec, [row.e164])
                     await self.registry.claim_trunk(trunk.sip_trunk_id, org)
                     if row.e164 not in trunk.numbers:
                         trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
@@ -73,11 +84,6 @@ class Provisioner:
                 return
             if carrier is not None and old is not None:
                 await self._release(carrier, old, held)
-            if old is not None and old.direction in INBOUND:
-                async with self.states.trunk_mutex(org):
-                    found = await self.sip.trunk(org)
-                    if found is not None and row.e164 in found.numbers:
-                        await self.sip.remove(found, org, [row.e164])
             await self.states.forget(row.id)
         except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("number").inc()
@@ -85,6 +91,50 @@ class Provisioner:
             if new is not None:
                 failed = Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
                 await self.states.save(new.id, failed)
+
+    async def connection_changed(self, connection: SipConnection) -> None:
+        """A SIP connection's settings changed: its trunk (if it has numbers, it has one)
+        follows now; a refusal is logged and left to be seen on the number's next write."""
+        if self.connections is None:
+            return
+        org = connection.organization_id
+        try:
+            spec = await self._spec(connection)
+            async with self.states.trunk_mutex(org):
+                trunk = await self.sip.trunk(spec)
+                if trunk is not None:
+                    await self.sip.follow(trunk, spec)
+        except (ProvisioningError, MutexBusy) as exc:
+            metrics.PROVISIONING_FAILURES.labels("connection").inc()
+            log.warning("provisioning_failed", connection=connection.id, error=str(exc)[:300])
+
+    async def managed(self, org: str) -> TrunkSpec:
+        """The organization's managed trunk, as its allowed addresses say it must be."""
+        return TrunkSpec(org=org, allowed_addresses=tuple(await self.addresses(org)))
+
+    async def spec_of(self, row: PhoneNumber) -> TrunkSpec:
+        """The trunk the number's calls come in on: its SIP connection's, else the
+        organization's managed one."""
+        connection_id = row.sip_connection_installation_id
+        if connection_id is None or self.connections is None:
+            return await self.managed(row.organization_id)
+        found = await self.connections.find(connection_id)
+        if found is None:
+            raise ProvisioningError(f"the number's SIP connection {connection_id} is gone")
+        return await self._spec(found)
+
+    async def _spec(self, found: SipConnection) -> TrunkSpec:
+        assert self.connections is not None
+        secrets = await self.connections.secrets(found.id)
+        return TrunkSpec(
+            org=found.organization_id,
+            connection=found.id,
+            allowed_addresses=tuple(found.inbound.allowed_addresses),
+            username=found.inbound.username or "",
+            password=secrets.inbound_password or "",
+            media_encryption=found.inbound.media_encryption,
+            pin=secrets.pin or "",
+        )
 
     async def _release(self, carrier: Carrier, row: PhoneNumber, held: CarrierState | None) -> None:
         """The carrier told to send the number's calls where they went before; a refusal is
@@ -108,9 +158,10 @@ class Provisioner:
         refusal is logged and left to the next reconcile, which reports and repairs it."""
         try:
             async with self.states.trunk_mutex(org):
-                trunk = await self.sip.trunk(org)
+                spec = await self.managed(org)
+                trunk = await self.sip.trunk(spec)
                 if trunk is not None:
-                    await self.sip.set_addresses(trunk, await self.addresses(org))
+                    await self.sip.set_addresses(trunk, spec.allowed_addresses)
         except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("addresses").inc()
             log.warning("provisioning_failed", organization=org, error=str(exc)[:300])

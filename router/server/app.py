@@ -124,6 +124,7 @@ def build_app(
                     app[state.ORGS],
                     ProvisioningStates(redis),
                     carriers_of(context),
+                    app[state.SIP_CONNECTIONS],
                 )
                 reconciler = app[state.RECONCILER] = Reconciler(provisioner)
                 if worker:  # the background pass: one at a time across the workers (a lease)

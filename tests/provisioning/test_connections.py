@@ -1,0 +1,120 @@
+"""Numbers on a customer's SIP connection (``/v1/sip-connections``) come in on that
+connection's own LiveKit inbound trunk — with its addresses, digest credentials, media
+encryption and a dispatch rule with its PIN — not on the organization's managed trunk; the
+stand-in's trunk is compared with the connection field by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.protocol import sip
+
+from tests.conftest import ADMIN, import_number, json_of
+from tests.provisioning.conftest import SECRETS_KEY, managed
+
+CONNECTION = {
+    "name": "Acme PBX",
+    "inbound": {
+        "allowedAddresses": ["203.0.113.7"],
+        "username": "acme-in",
+        "password": "in-Secret-7f3a9c",
+        "mediaEncryption": "require",
+        "pin": "482913",
+    },
+}
+
+
+async def _setup(make_router: Any, twirp: Any) -> tuple[Any, Any, dict[str, Any], str]:
+    router = await make_router(ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY)
+    made = await router.post("/v1/sip-connections", json=CONNECTION, headers=ADMIN)
+    connection = await json_of(made, 201)
+    agent = await json_of(
+        await router.post("/v1/agents", json={"name": "a", "livekitAgentName": "a"}, headers=ADMIN),
+        201,
+    )
+    return router, twirp[0].sip, connection, agent["id"]
+
+
+def _connection_trunks(standin: Any, connection: dict[str, Any]) -> list[sip.SIPInboundTrunkInfo]:
+    name = f"call-router/{connection['organizationId']}/{connection['id']}"
+    return [t for t in standin.trunks.values() if t.name == name]
+
+
+def _org_trunks(standin: Any) -> list[sip.SIPInboundTrunkInfo]:
+    """The organizations' managed trunks (``call-router/<org>``), not connections'."""
+    return [t for t in managed(standin) if t.name.count("/") == 1]
+
+
+async def test_a_number_on_a_connection_comes_in_on_its_own_trunk(make_router, twirp):
+    router, standin, connection, agent = await _setup(make_router, twirp)
+    assert _connection_trunks(standin, connection) == []  # LiveKit's trunks need numbers
+    on_it = await import_number(
+        router, e164="+12015550901", agentId=agent, sipConnectionInstallationId=connection["id"]
+    )
+    await import_number(router, e164="+12015550902", agentId=agent)
+    [trunk] = _connection_trunks(standin, connection)
+    assert list(trunk.numbers) == ["+12015550901"]
+    assert list(trunk.allowed_addresses) == ["203.0.113.7/32"]
+    assert (trunk.auth_username, trunk.auth_password) == ("acme-in", "in-Secret-7f3a9c")
+    assert trunk.media.encryption == sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE
+    assert trunk.include_headers == sip.SIPHeaderOptions.SIP_ALL_HEADERS
+    [rule] = [r for r in standin.rules.values() if trunk.sip_trunk_id in r.trunk_ids]
+    assert rule.rule.dispatch_rule_individual.pin == "482913"
+    [org_trunk] = _org_trunks(standin)
+    assert list(org_trunk.numbers) == ["+12015550902"]
+    assert on_it["setupStatus"]["sipConnectionReady"] is True
+    # A reconcile leaves the connection's number where it is.
+    report = await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert (await json_of(report, 200))["organizations"][0].get("missing", []) == []
+    assert list(org_trunk.numbers) == ["+12015550902"]
+    assert list(_connection_trunks(standin, connection)[0].numbers) == ["+12015550901"]
+
+
+async def test_a_number_moved_off_a_connection_changes_trunk_and_the_last_one_retires_it(
+    make_router, twirp
+):
+    router, standin, connection, agent = await _setup(make_router, twirp)
+    row = await import_number(
+        router, e164="+12015550911", agentId=agent, sipConnectionInstallationId=connection["id"]
+    )
+    [trunk] = _connection_trunks(standin, connection)
+    url = f"/v1/phone-numbers/{row['id']}"
+    moved = await router.patch(url, json={"sipConnectionInstallationId": None}, headers=ADMIN)
+    assert (await json_of(moved, 200))["sipConnectionInstallationId"] is None
+    assert _connection_trunks(standin, connection) == []  # its last number left: retired
+    assert not [r for r in standin.rules.values() if trunk.sip_trunk_id in r.trunk_ids]
+    [org_trunk] = _org_trunks(standin)
+    assert list(org_trunk.numbers) == ["+12015550911"]
+    back = {"sipConnectionInstallationId": connection["id"]}
+    assert (await router.patch(url, json=back, headers=ADMIN)).status == 200
+    assert _org_trunks(standin) == []  # the organization's trunk lost its last number
+    [again] = _connection_trunks(standin, connection)
+    assert list(again.numbers) == ["+12015550911"]
+    assert (await router.delete(url, headers=ADMIN)).status == 200
+    assert _connection_trunks(standin, connection) == []
+
+
+async def test_a_connection_changed_is_followed_by_its_trunk_field_by_field(make_router, twirp):
+    router, standin, connection, agent = await _setup(make_router, twirp)
+    await import_number(
+        router, e164="+12015550921", agentId=agent, sipConnectionInstallationId=connection["id"]
+    )
+    change = {
+        "inbound": {
+            "allowedAddresses": ["198.51.100.0/24"],
+            "password": "new-Secret-91c2",
+            "mediaEncryption": "allow",
+            "pin": "775511",
+        }
+    }
+    url = f"/v1/sip-connections/{connection['id']}"
+    assert (await router.patch(url, json=change, headers=ADMIN)).status == 200
+    [trunk] = _connection_trunks(standin, connection)
+    assert list(trunk.allowed_addresses) == ["198.51.100.0/24"]
+    assert (trunk.auth_username, trunk.auth_password) == ("acme-in", "new-Secret-91c2")
+    assert trunk.media.encryption == sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW
+    assert list(trunk.numbers) == ["+12015550921"]  # untouched
+    [rule] = [r for r in standin.rules.values() if trunk.sip_trunk_id in r.trunk_ids]
+    assert rule.rule.dispatch_rule_individual.pin == "775511"
+    # The connection is in use: it cannot go.
+    assert (await router.delete(url, headers=ADMIN)).status == 409
