@@ -24,6 +24,7 @@ Direction = Literal["inbound", "outbound", "both"]
 Mode = Literal["webhook", "sip_trunk"]
 
 INBOUND: frozenset[str] = frozenset({"inbound", "both"})
+OUTBOUND: frozenset[str] = frozenset({"outbound", "both"})
 # Rows written before organizations existed read as this one's (the upgrade path).
 DEFAULT_ORG = "default"
 Role = Literal["admin", "agent_manager", "viewer"]
@@ -334,6 +335,7 @@ class Provisioning(Row, kw_only=True):
     inbound trunk that carries it, or why not (kept beside the row, never in it)."""
 
     livekit_trunk_id: str | None = None
+    livekit_outbound_trunk_id: str | None = None  # the outbound trunk LiveKit holds it on
     ok: bool
     issue: str | None = None
     checked_at: str

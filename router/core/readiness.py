@@ -1,7 +1,8 @@
 """``setupStatus``: can this number take inbound calls, place outbound ones, and why not.
 
-Computed when a row is read, because it depends on other rows (the linked agent) and on the
-configuration (the default agent for template-only numbers). ``inboundReady`` is what the
+Computed when a row is read, because it depends on other rows (the linked agent), on the
+configuration (the default agent for template-only numbers) and on what provisioning saw at
+LiveKit (the trunks the number is on). ``inboundReady`` is what the
 worker checks before dispatching; the ``issues`` say what an operator has to do.
 """
 
@@ -76,7 +77,17 @@ def setup_status(
             )
         else:
             issues.append("inbound number without an agent: link an agent")
-    outbound_ready = outbound and sip_ready
+    # Outbound calls go out on a LiveKit outbound trunk: ready only when the router put the
+    # number on one LiveKit holds (a SIP connection's), never on what the row merely records.
+    outbound_ready = (
+        outbound and provisioned is not None and provisioned.livekit_outbound_trunk_id is not None
+    )
+    if outbound and not outbound_ready:
+        issues.append(
+            "outbound calls need a LiveKit outbound trunk: import the number onto a SIP "
+            "connection with an outbound side (sipConnectionInstallationId), and the router "
+            "puts it on that connection's outbound trunk"
+        )
     sip_ready = sip_ready or forwarding_required  # its calls arrive over the landing number's
     wanted = (not inbound or inbound_ready) and (not outbound or outbound_ready)
     return SetupStatus(

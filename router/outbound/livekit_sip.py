@@ -93,6 +93,38 @@ def _managed(metadata: str, org: str) -> bool:
     )
 
 
+_TRANSPORT = {
+    "udp": sip.SIPTransport.SIP_TRANSPORT_UDP,
+    "tcp": sip.SIPTransport.SIP_TRANSPORT_TCP,
+    "tls": sip.SIPTransport.SIP_TRANSPORT_TLS,
+}
+
+
+class OutboundSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A SIP connection's outbound trunk: where its calls go out and how they authenticate."""
+
+    org: str
+    connection: str
+    address: str
+    transport: str = "udp"
+    username: str = ""
+    password: str = ""
+
+    @property
+    def name(self) -> str:
+        return trunk_name(self.org, self.connection)
+
+    @property
+    def metadata(self) -> str:
+        return TrunkSpec(org=self.org, connection=self.connection).metadata
+
+    def owns(self, trunk: sip.SIPOutboundTrunkInfo) -> bool:
+        if trunk.name != self.name or not _managed(trunk.metadata, self.org):
+            return False
+        found: str | None = json.loads(trunk.metadata).get("connectionId")
+        return found == self.connection
+
+
 class LiveKitSip:
     """The managed trunks and rules of every organization (one client per process)."""
 
@@ -260,6 +292,100 @@ class LiveKitSip:
                 sip.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
             ),
         )
+
+    # ---- outbound trunks (a SIP connection's) ---------------------------------------------
+
+    async def outbound_trunk(self, spec: OutboundSpec) -> sip.SIPOutboundTrunkInfo | None:
+        listed = await self._call(
+            "list outbound trunks",
+            self._api.sip.list_outbound_trunk(sip.ListSIPOutboundTrunkRequest()),
+        )
+        found = [t for t in listed.items if spec.owns(t)]
+        return found[0] if found else None
+
+    async def outbound_add(self, spec: OutboundSpec, number: str) -> sip.SIPOutboundTrunkInfo:
+        """The number on the connection's outbound trunk, made with its first number (LiveKit
+        refuses an outbound trunk with none: ``SIPOutboundTrunkInfo.ValidateResult``), its
+        settings brought in line; read back."""
+        trunk = await self.outbound_trunk(spec)
+        if trunk is None:
+            info = sip.SIPOutboundTrunkInfo(
+                name=spec.name,
+                metadata=spec.metadata,
+                address=spec.address,
+                transport=_TRANSPORT[spec.transport],
+                numbers=[number],
+                auth_username=spec.username,
+                auth_password=spec.password,
+            )
+            created: sip.SIPOutboundTrunkInfo = await self._call(
+                "create the outbound trunk",
+                self._api.sip.create_outbound_trunk(sip.CreateSIPOutboundTrunkRequest(trunk=info)),
+            )
+            return created
+        fields: dict[str, Any] = {}
+        if number not in trunk.numbers:
+            fields["numbers"] = models.ListUpdate(add=[number])
+        fields.update(self._outbound_changes(trunk, spec))
+        if fields:
+            await self._call(
+                "update the outbound trunk",
+                self._api.sip.update_outbound_trunk_fields(trunk.sip_trunk_id, **fields),
+            )
+            trunk = await self.outbound_trunk(spec) or trunk
+        if number not in trunk.numbers:
+            raise ProvisioningError(
+                f"LiveKit's outbound trunk {trunk.sip_trunk_id} does not hold {number} after "
+                "the update"
+            )
+        return trunk
+
+    @staticmethod
+    def _outbound_changes(trunk: sip.SIPOutboundTrunkInfo, spec: OutboundSpec) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if trunk.address != spec.address:
+            changes["address"] = spec.address
+        if trunk.transport != _TRANSPORT[spec.transport]:
+            changes["transport"] = _TRANSPORT[spec.transport]
+        if (trunk.auth_username, trunk.auth_password) != (spec.username, spec.password):
+            changes.update(auth_username=spec.username, auth_password=spec.password)
+        return changes
+
+    async def outbound_follow(self, spec: OutboundSpec) -> None:
+        """The connection's outbound trunk (if it has numbers, it has one) follows its
+        settings field by field."""
+        trunk = await self.outbound_trunk(spec)
+        if trunk is not None and (changes := self._outbound_changes(trunk, spec)):
+            await self._call(
+                "update the outbound trunk",
+                self._api.sip.update_outbound_trunk_fields(trunk.sip_trunk_id, **changes),
+            )
+
+    async def outbound_drop(self, spec: OutboundSpec) -> bool:
+        """Delete the connection's outbound trunk, if LiveKit has it (whether it did)."""
+        trunk = await self.outbound_trunk(spec)
+        if trunk is None:
+            return False
+        await self._call(
+            "delete the outbound trunk",
+            self._api.sip.delete_trunk(sip.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id)),
+        )
+        return True
+
+    async def outbound_remove(self, spec: OutboundSpec, number: str) -> None:
+        """The number off the connection's outbound trunk; the trunk deleted with its last."""
+        trunk = await self.outbound_trunk(spec)
+        if trunk is None or number not in trunk.numbers:
+            return
+        if set(trunk.numbers) - {number}:
+            await self._call(
+                "update the outbound trunk's numbers",
+                self._api.sip.update_outbound_trunk_fields(
+                    trunk.sip_trunk_id, numbers=models.ListUpdate(remove=[number])
+                ),
+            )
+            return
+        await self.outbound_drop(spec)
 
     async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
         listed = await self._call(

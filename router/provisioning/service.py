@@ -11,10 +11,10 @@ from __future__ import annotations
 import msgspec
 
 from router import logs, metrics
-from router.core.models import INBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
+from router.core.models import INBOUND, OUTBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import NotFound, ProvisioningError
-from router.outbound.livekit_sip import LiveKitSip, TrunkSpec
+from router.outbound.livekit_sip import LiveKitSip, OutboundSpec, TrunkSpec
 from router.provisioning.carriers.base import Carrier, refused
 from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
@@ -50,6 +50,7 @@ class Provisioner:
         row = new or old
         assert row is not None
         wanted = new is not None and new.direction in INBOUND
+        outbound = await self.outbound_of(new) if new is not None else None
         known = (await self.states.of([row])).get(row.id)
         held = known.carrier if known is not None else None
         carrier = self.carriers.get(row.source)
@@ -62,6 +63,11 @@ class Provisioner:
                         found = await self.sip.trunk(leaving)
                         if found is not None and old.e164 in found.numbers:
                             await self.sip.remove(found, org, [old.e164])
+            leaving_out = await self.outbound_of(old) if old is not None else None
+            if leaving_out is not None and leaving_out != outbound:
+                async with self.states.trunk_mutex(org):
+                    await self.sip.outbound_remove(leaving_out, old.e164 if old else "")
+            state = None
             if wanted:
                 spec = await self.spec_of(row)
                 async with self.states.trunk_mutex(org):
@@ -75,12 +81,16 @@ class Provisioner:
                 if carrier is not None:
                     seen = await carrier.point(row, held, trunk.sip_trunk_id)
                 seen = seen or Provisioning(ok=True, checked_at="")
-                await self.states.save(
-                    row.id,
-                    msgspec.structs.replace(
-                        seen, livekit_trunk_id=trunk.sip_trunk_id, checked_at=now_iso()
-                    ),
+                state = msgspec.structs.replace(seen, livekit_trunk_id=trunk.sip_trunk_id)
+            if outbound is not None:
+                async with self.states.trunk_mutex(org):
+                    out = await self.sip.outbound_add(outbound, row.e164)
+                state = msgspec.structs.replace(
+                    state or Provisioning(ok=True, checked_at=""),
+                    livekit_outbound_trunk_id=out.sip_trunk_id,
                 )
+            if state is not None:
+                await self.states.save(row.id, msgspec.structs.replace(state, checked_at=now_iso()))
                 return
             if carrier is not None and old is not None:
                 await self._release(carrier, old, held)
@@ -91,6 +101,32 @@ class Provisioner:
             if new is not None:
                 failed = Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
                 await self.states.save(new.id, failed)
+
+    async def outbound_of(self, row: PhoneNumber | None) -> OutboundSpec | None:
+        """The outbound trunk the number's calls go out on: its SIP connection's, when the
+        number allows outbound calls and the connection has an outbound side."""
+        if row is None or row.direction not in OUTBOUND or self.connections is None:
+            return None
+        if row.sip_connection_installation_id is None:
+            return None
+        found = await self.connections.find(row.sip_connection_installation_id)
+        if found is None or found.outbound is None:
+            return None
+        return await self._outbound(found)
+
+    async def _outbound(self, found: SipConnection) -> OutboundSpec | None:
+        assert self.connections is not None
+        if found.outbound is None:
+            return None
+        secrets = await self.connections.secrets(found.id)
+        return OutboundSpec(
+            org=found.organization_id,
+            connection=found.id,
+            address=found.outbound.address,
+            transport=found.outbound.transport,
+            username=found.outbound.username or "",
+            password=secrets.outbound_password or "",
+        )
 
     async def connection_changed(self, connection: SipConnection) -> None:
         """A SIP connection's settings changed: its trunk (if it has numbers, it has one)
@@ -104,9 +140,28 @@ class Provisioner:
                 trunk = await self.sip.trunk(spec)
                 if trunk is not None:
                     await self.sip.follow(trunk, spec)
+                if (outbound := await self._outbound(connection)) is not None:
+                    await self.sip.outbound_follow(outbound)
+                else:  # its outbound side taken away: the trunk goes, its numbers are off it
+                    gone = OutboundSpec(org=org, connection=connection.id, address="")
+                    if await self.sip.outbound_drop(gone):
+                        await self._off_outbound(connection)
         except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("connection").inc()
             log.warning("provisioning_failed", connection=connection.id, error=str(exc)[:300])
+
+    async def _off_outbound(self, connection: SipConnection) -> None:
+        """The connection's numbers are on no outbound trunk any more (their states say so)."""
+        rows, after = [], None
+        while True:
+            page, after = await self.registry.page_numbers(after, 1000, connection.organization_id)
+            rows += [r for r in page if r.sip_connection_installation_id == connection.id]
+            if after is None:
+                break
+        for row, state in (await self.states.of(rows)).items():
+            if state.livekit_outbound_trunk_id is not None:
+                cleared = msgspec.structs.replace(state, livekit_outbound_trunk_id=None)
+                await self.states.save(row, cleared)
 
     async def managed(self, org: str) -> TrunkSpec:
         """The organization's managed trunk, as its allowed addresses say it must be."""

@@ -50,13 +50,9 @@ def upgrade(stored: _Stored, row: PhoneNumber | None) -> Provisioning:
     carrier = stored.carrier
     if carrier is None and stored.carrier_number_id and row is not None:
         carrier = _carrier(row.source, stored)
-    return Provisioning(
-        livekit_trunk_id=stored.livekit_trunk_id,
-        ok=stored.ok,
-        issue=stored.issue,
-        checked_at=stored.checked_at,
-        carrier=carrier,
-    )
+    # Every field of today's state as stored (a field added later is never dropped here).
+    kept = {name: getattr(stored, name) for name in Provisioning.__struct_fields__}
+    return Provisioning(**{**kept, "carrier": carrier})
 
 
 def _carrier(source: str, stored: _Stored) -> CarrierState | None:

@@ -118,3 +118,63 @@ async def test_a_connection_changed_is_followed_by_its_trunk_field_by_field(make
     assert rule.rule.dispatch_rule_individual.pin == "775511"
     # The connection is in use: it cannot go.
     assert (await router.delete(url, headers=ADMIN)).status == 409
+
+
+async def test_outbound_numbers_go_on_the_connection_s_outbound_trunk_and_only_then_are_ready(
+    make_router, twirp
+):
+    router, standin, connection, agent = await _setup(make_router, twirp)
+    url = f"/v1/sip-connections/{connection['id']}"
+    both = await import_number(
+        router, e164="+12015550931", agentId=agent, direction="both",
+        sipConnectionInstallationId=connection["id"],
+    )  # fmt: skip
+    # The connection has no outbound side yet: no trunk to call out on, and the row says so.
+    assert standin.outbound == {}
+    status = both["setupStatus"]
+    assert (status["inboundReady"], status["outboundReady"]) == (True, False)
+    assert any("outbound trunk" in issue for issue in status["issues"])
+    side = {"outbound": {"address": "pbx.acme.example:5061", "transport": "tls",
+                         "username": "acme-out", "password": "out-Secret-2b8e41"}}  # fmt: skip
+    assert (await router.patch(url, json=side, headers=ADMIN)).status == 200
+    row_url = f"/v1/phone-numbers/{both['id']}"
+    again = await router.patch(row_url, json={"label": "desk"}, headers=ADMIN)  # a write
+    assert (await json_of(again, 200))["setupStatus"]["outboundReady"] is True
+    [trunk] = standin.outbound.values()
+    assert (trunk.name, trunk.address) == (
+        f"call-router/{connection['organizationId']}/{connection['id']}",
+        "pbx.acme.example:5061",
+    )
+    assert trunk.transport == sip.SIPTransport.SIP_TRANSPORT_TLS
+    assert (trunk.auth_username, trunk.auth_password) == ("acme-out", "out-Secret-2b8e41")
+    assert list(trunk.numbers) == ["+12015550931"]
+    out_only = await import_number(
+        router, e164="+12015550932", direction="outbound",
+        sipConnectionInstallationId=connection["id"],
+    )  # fmt: skip
+    assert out_only["setupStatus"]["outboundReady"] is True
+    assert list(standin.outbound[trunk.sip_trunk_id].numbers) == ["+12015550931", "+12015550932"]
+    # The connection's outbound settings changed: its trunk follows.
+    moved = {"outbound": {"address": "10.0.0.5", "transport": "tcp"}}
+    assert (await router.patch(url, json=moved, headers=ADMIN)).status == 200
+    stored = standin.outbound[trunk.sip_trunk_id]
+    assert (stored.address, stored.transport) == ("10.0.0.5", sip.SIPTransport.SIP_TRANSPORT_TCP)
+    # The outbound side taken away, then given back: the trunk goes, the rows say so, and the
+    # numbers' next write puts them on the new one.
+    assert (await router.patch(url, json={"outbound": None}, headers=ADMIN)).status == 200
+    assert standin.outbound == {}
+    row = await json_of(await router.get(row_url, headers=ADMIN), 200)
+    assert row["setupStatus"]["outboundReady"] is False
+    assert (await router.patch(url, json=moved, headers=ADMIN)).status == 200
+    for number in (both, out_only):
+        touched = f"/v1/phone-numbers/{number['id']}"
+        assert (await router.patch(touched, json={"label": "x"}, headers=ADMIN)).status == 200
+    [trunk] = standin.outbound.values()
+    # Inbound-only now: off the outbound trunk, and not outbound-ready.
+    inbound = await router.patch(row_url, json={"direction": "inbound"}, headers=ADMIN)
+    assert (await json_of(inbound, 200))["setupStatus"]["outboundReady"] is False
+    assert list(standin.outbound[trunk.sip_trunk_id].numbers) == ["+12015550932"]
+    # The last outbound number released: the outbound trunk goes with it.
+    released = await router.delete(f"/v1/phone-numbers/{out_only['id']}", headers=ADMIN)
+    assert released.status == 200
+    assert standin.outbound == {}
