@@ -331,6 +331,8 @@ async def patch_number(request: web.Request) -> web.Response:
     row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
     if row.sip_connection_installation_id != old.sip_connection_installation_id:
         await _check_connection(request, row)
+    if row.sip_trunk_id != old.sip_trunk_id:
+        await provisioning.check_trunk(request, row)
     _check_number(row)
     await _check_link(reg, row)
     await _check_overrides(reg, row)

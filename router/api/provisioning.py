@@ -30,6 +30,13 @@ async def check_import(request: web.Request, row: PhoneNumber) -> PhoneNumber:
     return row if provisioner is None else await provisioner.check_import(row)
 
 
+async def check_trunk(request: web.Request, row: PhoneNumber) -> None:
+    """The LiveKit inbound trunk the row names exists (when the router speaks to LiveKit)."""
+    provisioner = request.app.get(state.PROVISIONER)
+    if provisioner is not None:
+        await provisioner.check_trunk(row)
+
+
 async def prepare_integration(
     request: web.Request, carrier: str, org: str, credentials: Credentials
 ) -> Credentials:

@@ -387,6 +387,14 @@ class LiveKitSip:
             return
         await self.outbound_drop(spec)
 
+    async def inbound_exists(self, trunk_id: str) -> bool:
+        """Whether LiveKit has an inbound trunk of this id (``ListSIPInboundTrunk``)."""
+        listed = await self._call(
+            "list inbound trunks",
+            self._api.sip.list_inbound_trunk(sip.ListSIPInboundTrunkRequest(trunk_ids=[trunk_id])),
+        )
+        return any(t.sip_trunk_id == trunk_id for t in listed.items)
+
     async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
         listed = await self._call(
             "read the inbound trunk back",

@@ -13,7 +13,7 @@ import msgspec
 from router import logs, metrics
 from router.core.models import INBOUND, OUTBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
 from router.core.sip_connections import SipConnection
-from router.errors import NotFound, ProvisioningError
+from router.errors import NotFound, ProvisioningError, RemoteRefusal, ValidationError
 from router.outbound.livekit_sip import LiveKitSip, OutboundSpec, TrunkSpec
 from router.provisioning.carriers.base import Carrier, refused
 from router.store.mutex import MutexBusy
@@ -40,9 +40,25 @@ class Provisioner:
         self.connections = connections  # customers' own SIP trunks
 
     async def check_import(self, row: PhoneNumber) -> PhoneNumber:
-        """The row as it will be stored, once its carrier account has been asked."""
+        """The row as it will be stored, once LiveKit (the trunk it names) and its carrier
+        account have been asked."""
+        await self.check_trunk(row)
         carrier = self.carriers.get(row.source)
         return row if carrier is None else await carrier.check_import(row)
+
+    async def check_trunk(self, row: PhoneNumber) -> None:
+        """The LiveKit inbound trunk the row names (``sipTrunkId``) exists: a 400 naming the
+        field if LiveKit has none of that id."""
+        if row.sip_trunk_id is not None:
+            try:
+                found = await self.sip.inbound_exists(row.sip_trunk_id)
+            except ProvisioningError as exc:
+                raise RemoteRefusal(str(exc)) from exc
+            if not found:
+                raise ValidationError(
+                    f"sipTrunkId: LiveKit has no inbound trunk {row.sip_trunk_id}",
+                    field="sipTrunkId",
+                )
 
     async def number_written(self, old: PhoneNumber | None, new: PhoneNumber | None) -> None:
         """Bring LiveKit and the carrier in line with one number's write (import, PATCH,

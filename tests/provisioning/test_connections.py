@@ -178,3 +178,18 @@ async def test_outbound_numbers_go_on_the_connection_s_outbound_trunk_and_only_t
     released = await router.delete(f"/v1/phone-numbers/{out_only['id']}", headers=ADMIN)
     assert released.status == 200
     assert standin.outbound == {}
+
+
+async def test_a_sip_trunk_id_must_be_a_trunk_livekit_has(provisioned):
+    router, agent, _ = provisioned
+    body = {"e164": "+12015550941", "agentId": agent["id"], "source": "byoc", "sipTrunkId": "ST_x"}
+    resp = await router.post("/v1/phone-numbers/import", json=body, headers=ADMIN)
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "sipTrunkId"
+    made = await router.post("/v1/phone-numbers/import", json={**body, "sipTrunkId": None},
+                             headers=ADMIN)  # fmt: skip
+    row = await json_of(made, 201)
+    resp = await router.patch(
+        f"/v1/phone-numbers/{row['id']}", json={"sipTrunkId": "ST_nope"}, headers=ADMIN
+    )
+    assert (resp.status, (await resp.json())["field"]) == (400, "sipTrunkId")
