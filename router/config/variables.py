@@ -166,7 +166,8 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "ROUTER_SECRETS_KEY", FernetKeys(), "Security",
-        "Fernet key(s) for carrier credentials at rest (comma-separated; the first encrypts)",
+        "Fernet key(s) for carrier credentials and SIP connection passwords at rest "
+        "(comma-separated; the first encrypts)",
     ),
     Variable(
         "ROUTER_WEBHOOK_ALLOW_PRIVATE", Switch(), "Security",
