@@ -75,22 +75,28 @@ class TrunkSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     def owns(self, trunk: sip.SIPInboundTrunkInfo) -> bool:
         """The trunk is this one (by name and the router's metadata)."""
-        if trunk.name != self.name or not _managed(trunk.metadata, self.org):
-            return False
-        found: str | None = json.loads(trunk.metadata).get("connectionId")
-        return found == self.connection
+        return _owned(trunk, self.name, self.org, self.connection)
 
 
-def _managed(metadata: str, org: str) -> bool:
+def _mine(metadata: str, org: str) -> dict[str, Any] | None:
+    """The router's metadata on a trunk or rule of the organization's (None: not ours)."""
     try:
         found = json.loads(metadata or "{}")
     except ValueError:
-        return False
-    return (
-        isinstance(found, dict)
-        and found.get("managedBy") == MANAGED_BY
-        and (found.get("organizationId") == org)
-    )
+        return None
+    if not isinstance(found, dict) or found.get("managedBy") != MANAGED_BY:
+        return None
+    return found if found.get("organizationId") == org else None
+
+
+def _owned(
+    trunk: sip.SIPInboundTrunkInfo | sip.SIPOutboundTrunkInfo,
+    name: str,
+    org: str,
+    connection: str | None,
+) -> bool:
+    mine = _mine(trunk.metadata, org) if trunk.name == name else None
+    return mine is not None and mine.get("connectionId") == connection
 
 
 _TRANSPORT = {
@@ -119,10 +125,7 @@ class OutboundSpec(msgspec.Struct, frozen=True, kw_only=True):
         return TrunkSpec(org=self.org, connection=self.connection).metadata
 
     def owns(self, trunk: sip.SIPOutboundTrunkInfo) -> bool:
-        if trunk.name != self.name or not _managed(trunk.metadata, self.org):
-            return False
-        found: str | None = json.loads(trunk.metadata).get("connectionId")
-        return found == self.connection
+        return _owned(trunk, self.name, self.org, self.connection)
 
 
 class LiveKitSip:
@@ -168,7 +171,11 @@ class LiveKitSip:
             "list dispatch rules",
             self._api.sip.list_dispatch_rule(sip.ListSIPDispatchRuleRequest()),
         )
-        return [r for r in listed.items if trunk_id in r.trunk_ids and _managed(r.metadata, org)]
+        return [
+            r
+            for r in listed.items
+            if trunk_id in r.trunk_ids and _mine(r.metadata, org) is not None
+        ]
 
     async def rule(self, trunk_id: str, org: str) -> sip.SIPDispatchRuleInfo | None:
         found = await self.rules(trunk_id, org)
