@@ -21,111 +21,27 @@ that fails on the way, become ``ProvisioningError`` with LiveKit's own words.
 A number imported onto a customer's **SIP connection** (``core.sip_connections``) goes on that
 connection's own inbound trunk instead (``call-router/<org>/<connection>``, with the
 connection's allowed addresses, digest credentials and media encryption, and a dispatch rule
-with its PIN): a ``TrunkSpec`` says which trunk, and what it must be.
+with its PIN): a ``TrunkSpec`` (``outbound.sip_trunks``) says which trunk and what it must be.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-import msgspec
 from livekit import api
 from livekit.protocol import models, sip
 
 from router.errors import ProvisioningError
-
-MANAGED_BY = "call-router"
-ROOM_PREFIX = "call-"
-_ENCRYPTION = {
-    "disable": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE,
-    "allow": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW,
-    "require": sip.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE,
-}
-
-
-def trunk_name(org: str, connection: str | None = None) -> str:
-    return f"{MANAGED_BY}/{org}" + (f"/{connection}" if connection else "")
-
-
-class TrunkSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """One of the router's inbound trunks: the organization's managed trunk, or a SIP
-    connection's (with its credentials, media encryption and PIN)."""
-
-    org: str
-    connection: str | None = None
-    allowed_addresses: tuple[str, ...] = ()
-    username: str = ""
-    password: str = ""
-    media_encryption: str | None = None  # None: LiveKit's default (the managed trunks)
-    pin: str = ""
-
-    @property
-    def name(self) -> str:
-        return trunk_name(self.org, self.connection)
-
-    @property
-    def metadata(self) -> str:
-        fields = {"managedBy": MANAGED_BY, "organizationId": self.org}
-        if self.connection:
-            fields["connectionId"] = self.connection
-        return json.dumps(fields)
-
-    def owns(self, trunk: sip.SIPInboundTrunkInfo) -> bool:
-        """The trunk is this one (by name and the router's metadata)."""
-        return _owned(trunk, self.name, self.org, self.connection)
-
-
-def _mine(metadata: str, org: str) -> dict[str, Any] | None:
-    """The router's metadata on a trunk or rule of the organization's (None: not ours)."""
-    try:
-        found = json.loads(metadata or "{}")
-    except ValueError:
-        return None
-    if not isinstance(found, dict) or found.get("managedBy") != MANAGED_BY:
-        return None
-    return found if found.get("organizationId") == org else None
-
-
-def _owned(
-    trunk: sip.SIPInboundTrunkInfo | sip.SIPOutboundTrunkInfo,
-    name: str,
-    org: str,
-    connection: str | None,
-) -> bool:
-    mine = _mine(trunk.metadata, org) if trunk.name == name else None
-    return mine is not None and mine.get("connectionId") == connection
-
-
-_TRANSPORT = {
-    "udp": sip.SIPTransport.SIP_TRANSPORT_UDP,
-    "tcp": sip.SIPTransport.SIP_TRANSPORT_TCP,
-    "tls": sip.SIPTransport.SIP_TRANSPORT_TLS,
-}
-
-
-class OutboundSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """A SIP connection's outbound trunk: where its calls go out and how they authenticate."""
-
-    org: str
-    connection: str
-    address: str
-    transport: str = "udp"
-    username: str = ""
-    password: str = ""
-
-    @property
-    def name(self) -> str:
-        return trunk_name(self.org, self.connection)
-
-    @property
-    def metadata(self) -> str:
-        return TrunkSpec(org=self.org, connection=self.connection).metadata
-
-    def owns(self, trunk: sip.SIPOutboundTrunkInfo) -> bool:
-        return _owned(trunk, self.name, self.org, self.connection)
+from router.outbound.sip_trunks import (
+    ENCRYPTION,
+    ROOM_PREFIX,
+    TRANSPORT,
+    OutboundSpec,
+    TrunkSpec,
+    mine,
+)
 
 
 class LiveKitSip:
@@ -172,9 +88,7 @@ class LiveKitSip:
             self._api.sip.list_dispatch_rule(sip.ListSIPDispatchRuleRequest()),
         )
         return [
-            r
-            for r in listed.items
-            if trunk_id in r.trunk_ids and _mine(r.metadata, org) is not None
+            r for r in listed.items if trunk_id in r.trunk_ids and mine(r.metadata, org) is not None
         ]
 
     async def rule(self, trunk_id: str, org: str) -> sip.SIPDispatchRuleInfo | None:
@@ -198,7 +112,7 @@ class LiveKitSip:
                 auth_username=spec.username,
                 auth_password=spec.password,
                 media=(
-                    sip.SIPMediaConfig(encryption=_ENCRYPTION[spec.media_encryption])
+                    sip.SIPMediaConfig(encryption=ENCRYPTION[spec.media_encryption])
                     if spec.media_encryption
                     else None
                 ),
@@ -280,8 +194,8 @@ class LiveKitSip:
         fields: dict[str, Any] = {}
         if (trunk.auth_username, trunk.auth_password) != (spec.username, spec.password):
             fields.update(auth_username=spec.username, auth_password=spec.password)
-        if spec.media_encryption and trunk.media.encryption != _ENCRYPTION[spec.media_encryption]:
-            fields["media"] = sip.SIPMediaConfig(encryption=_ENCRYPTION[spec.media_encryption])
+        if spec.media_encryption and trunk.media.encryption != ENCRYPTION[spec.media_encryption]:
+            fields["media"] = sip.SIPMediaConfig(encryption=ENCRYPTION[spec.media_encryption])
         if fields:
             await self._call(
                 "update the inbound trunk's settings",
@@ -320,7 +234,7 @@ class LiveKitSip:
                 name=spec.name,
                 metadata=spec.metadata,
                 address=spec.address,
-                transport=_TRANSPORT[spec.transport],
+                transport=TRANSPORT[spec.transport],
                 numbers=[number],
                 auth_username=spec.username,
                 auth_password=spec.password,
@@ -352,8 +266,8 @@ class LiveKitSip:
         changes: dict[str, Any] = {}
         if trunk.address != spec.address:
             changes["address"] = spec.address
-        if trunk.transport != _TRANSPORT[spec.transport]:
-            changes["transport"] = _TRANSPORT[spec.transport]
+        if trunk.transport != TRANSPORT[spec.transport]:
+            changes["transport"] = TRANSPORT[spec.transport]
         if (trunk.auth_username, trunk.auth_password) != (spec.username, spec.password):
             changes.update(auth_username=spec.username, auth_password=spec.password)
         return changes

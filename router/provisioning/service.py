@@ -14,7 +14,8 @@ from router import logs, metrics
 from router.core.models import INBOUND, OUTBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import NotFound, ProvisioningError, RemoteRefusal, ValidationError
-from router.outbound.livekit_sip import LiveKitSip, OutboundSpec, TrunkSpec
+from router.outbound.livekit_sip import LiveKitSip
+from router.outbound.sip_trunks import OutboundSpec, TrunkSpec
 from router.provisioning.carriers.base import Carrier, refused
 from router.store.mutex import MutexBusy
 from router.store.orgs import Organizations
