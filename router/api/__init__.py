@@ -15,6 +15,7 @@ from router.api import (
     calls,
     dead_letters,
     organizations,
+    outbound_calls,
     phone_numbers,
     provisioning,
     route_preview,
@@ -28,6 +29,7 @@ ROUTES: tuple[Routes, ...] = (
     phone_numbers.routes,
     agents.routes,
     call_events.routes,
+    outbound_calls.routes,  # before /v1/calls/{id}
     calls.routes,
     dead_letters.routes,
     organizations.routes,

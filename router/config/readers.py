@@ -222,6 +222,25 @@ class Shards:
 
 
 @dataclass(frozen=True)
+class Regions:
+    """A comma-separated list of ISO 3166 regions phonenumbers knows (unset: None)."""
+
+    default: str = ""
+
+    def read(self, env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+        value = value_of(env, name)
+        if value is None:
+            return None
+        regions = tuple(dict.fromkeys(r.strip().upper() for r in value.split(",") if r.strip()))
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if not regions or unknown:
+            raise ConfigError(
+                name, f"must list ISO 3166 regions phonenumbers knows, got {unknown or value!r}"
+            )
+        return regions
+
+
+@dataclass(frozen=True)
 class Pid:
     default: str = ""
 

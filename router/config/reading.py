@@ -14,6 +14,7 @@ from router.config.sections import (
     Limits,
     LiveKit,
     LiveKitKeys,
+    Outbound,
     Provisioning,
     RedisConfig,
     Telnyx,
@@ -114,6 +115,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
             max_streams=v["ROUTER_MAX_STREAMS"],
             max_streams_per_org=v["ROUTER_MAX_STREAMS_PER_ORG"],
             max_streams_per_key=v["ROUTER_MAX_STREAMS_PER_KEY"],
+        ),
+        outbound=Outbound(
+            countries=v["ROUTER_OUTBOUND_COUNTRIES"], per_minute=v["ROUTER_OUTBOUND_PER_MINUTE"]
         ),
         timings=Timings(
             bridge_timeout_s=v["ROUTER_BRIDGE_TIMEOUT_S"],

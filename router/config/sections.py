@@ -77,6 +77,13 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_streams_per_key: int
 
 
+class Outbound(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an organization's numbers may call, and how often (``POST /v1/calls/outbound``)."""
+
+    countries: tuple[str, ...] | None  # ISO 3166 regions; None: each number's own country
+    per_minute: int  # calls each organization may place in a minute (a token bucket)
+
+
 class Timings(msgspec.Struct, frozen=True, kw_only=True):
     """The worker's clocks (``worker.services``, ``store.lease``)."""
 
@@ -103,6 +110,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     http: Http
     redis: RedisConfig
     limits: Limits
+    outbound: Outbound
     timings: Timings
     provisioning: Provisioning | None
     admin_token: str | None

@@ -13,6 +13,7 @@ from router.config.readers import (
     Pid,
     Port,
     Region,
+    Regions,
     Seconds,
     Shards,
     Switch,
@@ -200,6 +201,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "ROUTER_MAX_STREAMS_PER_KEY", Count(5, 1, 100_000), "Limits",
         "... per API key",
+    ),
+    Variable(
+        "ROUTER_OUTBOUND_COUNTRIES", Regions(), "Outbound calls",
+        "the countries outbound calls may go to (comma-separated); unset: each number's own",
+    ),
+    Variable(
+        "ROUTER_OUTBOUND_PER_MINUTE", Count(60, 1, 100_000), "Outbound calls",
+        "outbound calls each organization may place in a minute",
     ),
     Variable(
         "ROUTER_BRIDGE_TIMEOUT_S", Seconds(60.0, 600.0), "Worker",

@@ -9,7 +9,7 @@ template adds, and describes the envelope's own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -56,6 +56,8 @@ class DispatchMetadata(msgspec.Struct, rename="camel", kw_only=True):
     forwarding_chain: list[Hop]  # every redirecting party, oldest first
     sip: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
     agent: AgentInfo | msgspec.UnsetType = msgspec.UNSET
+    # "outbound" on a call the router placed (POST /v1/calls/outbound); absent on inbound calls
+    direction: Literal["outbound"] | msgspec.UnsetType = msgspec.UNSET
 
 
 def schema() -> dict[str, Any]:

@@ -340,3 +340,11 @@ class Provisioning(Row, kw_only=True):
     issue: str | None = None
     checked_at: str
     carrier: CarrierState | None = None  # what the router did at the number's carrier
+
+
+class OutboundCallRequest(Body, kw_only=True):
+    """``POST /v1/calls/outbound``: a call from one of the organization's numbers."""
+
+    caller: str = msgspec.field(name="from")  # the organization's number, allowing outbound
+    to: str  # the number called (E.164, or national in the calling number's country)
+    agent_id: str | None = None  # the agent that talks; default the number's agent

@@ -282,6 +282,25 @@ class LiveKitSip:
                 self._api.sip.update_outbound_trunk_fields(trunk.sip_trunk_id, **changes),
             )
 
+    async def call(
+        self, *, trunk_id: str, to: str, number: str, room: str, identity: str
+    ) -> sip.SIPParticipantInfo:
+        """Dial ``to`` from ``number`` on the outbound trunk, the callee joining ``room`` as
+        ``identity`` (``CreateSIPParticipant``; answered once LiveKit has placed the call, not
+        when the callee picks up)."""
+        request = sip.CreateSIPParticipantRequest(
+            sip_trunk_id=trunk_id,
+            sip_call_to=to,
+            sip_number=number,
+            room_name=room,
+            participant_identity=identity,
+            participant_name=to,
+        )
+        placed: sip.SIPParticipantInfo = await self._call(
+            "place the outbound call", self._api.sip.create_sip_participant(request)
+        )
+        return placed
+
     async def outbound_drop(self, spec: OutboundSpec) -> bool:
         """Delete the connection's outbound trunk, if LiveKit has it (whether it did)."""
         trunk = await self.outbound_trunk(spec)

@@ -59,6 +59,16 @@ class CallStore:
             raw = await self.redis.get(keys.call_record(canonical))
         return _decoder.decode(raw) if raw is not None else None
 
+    async def put(self, record: CallRecord) -> None:
+        """Write a record decided outside the worker's lease (a call the router placed itself:
+        nothing else decides it) and announce it as the lease's release does."""
+        raw = _encode(record)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.call_record(record.call_id), raw, ex=keys.CALL_RECORD_TTL_S)
+            pipe.publish(keys.CALLS_CHANNEL, raw)
+            await pipe.execute()
+        await self.remember(record.call_id)
+
     async def remember(self, call_id: str) -> None:
         """Note a decided call in the capped recent-calls stream (the console's list). The calls
         noted while one pipeline is being assembled share one entry (fields c0, c1, ...)."""

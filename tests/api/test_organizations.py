@@ -114,6 +114,9 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
     ("get", "/v1/calls", None, (200, 200, 401, 200, 200)),
     ("get", "/v1/calls/{callA}", None, (200, 404, 401, 200, 200)),
     ("get", "/v1/calls/events", None, (200, 200, 401, 200, 200)),
+    # Provisioning is off in this world: outbound calls need it (501) once the role allows.
+    ("post", "/v1/calls/outbound", {"from": "+12015550101", "to": "+14155550100"},
+     (501, 501, 401, 403, 501)),
     ("post", "/v1/route/preview", {"dialedNumber": "+12015550101"}, (200, 200, 401, 200, 200)),
     ("get", "/v1/dead-letters", None, (200, 200, 401, 403, 403)),
     ("post", "/v1/dead-letters/replay", {"ids": ["1-1"]}, (200, 200, 401, 403, 403)),
