@@ -16,6 +16,10 @@ the rendered dispatch metadata:
   half is the router's ``TELNYX_PUBLIC_KEY`` (``--telnyx-signing-key``: a test router's own
   key pair; Telnyx's key never leaves Telnyx), then the bridged leg as above.
 
+- ``--outbound --from <one of your numbers>``: the other way round — the router places the
+  call (``POST /v1/calls/outbound``) from that number on its SIP connection's outbound trunk,
+  the agent in the room; the answer is the call's record, printed as a trace.
+
 Secrets come from the environment (the router's own variable names) or, on a first-run
 machine, from the files the router generated.
 """
@@ -49,12 +53,13 @@ from router.core.records import FINAL, CallRecord
 from router.core.twilio_signing import twilio_signature
 
 HELP = "send a signed test call to a running router and show its decision"
+DEFAULT_CALLER = "+14155550100"
 _record = msgspec.json.Decoder(CallRecord)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", required=True, help="the dialed number (one you imported)")
-    parser.add_argument("--from", dest="caller", default="+14155550100", help="the caller")
+    parser.add_argument("--from", dest="caller", default=DEFAULT_CALLER, help="the caller")
     parser.add_argument(
         "--diversion", action="append", default=[], metavar="VALUE",
         help="a Diversion header value, e.g. '<sip:+16175550177@pbx>;reason=unconditional'",
@@ -64,9 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--telnyx-signing-key", type=Path, metavar="PEM")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait (15)")
     parser.add_argument("--json", action="store_true", help="print the call record as JSON")
+    parser.add_argument(
+        "--outbound", action="store_true",
+        help="the router calls --to from --from (one of your numbers allowing outbound calls)",
+    )  # fmt: skip
 
 
 async def run(admin: AdminClient, args: argparse.Namespace) -> int:
+    if args.outbound:
+        return await _outbound(admin, args)
     tag = secrets.token_hex(4)
     async with admin.event_stream("/v1/calls/events", {}) as decisions:
         if args.carrier == "livekit":
@@ -91,6 +102,20 @@ async def run(admin: AdminClient, args: argparse.Namespace) -> int:
             text = msgspec.json.format(msgspec.json.encode(record.metadata)).decode()
             print(terminal_safe(text).replace("\\n", "\n    ").join(("    ", "")))
     return 0 if record.status in ("dispatched", "dry_run") else 1
+
+
+async def _outbound(admin: AdminClient, args: argparse.Namespace) -> int:
+    """The router places the call (``POST /v1/calls/outbound``); its record, as a trace."""
+    if args.caller == DEFAULT_CALLER:
+        raise ClientError("--outbound calls from one of your numbers: give it with --from")
+    body = {"from": args.caller, "to": args.to}
+    raw, _ = await admin.call("POST", "/v1/calls/outbound", body=body)
+    record = msgspec.convert(raw, CallRecord)
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(record)).decode())
+    else:
+        print(trace(record))
+    return 0 if record.status == "dispatched" else 1
 
 
 async def _decision(

@@ -16,11 +16,13 @@ from cryptography.hazmat.primitives.serialization import (
 from tests.carrier_helpers import LIVEKIT_SIP_URI, TELNYX_PRIVATE, TELNYX_PUBLIC
 from tests.cli.conftest import cli
 from tests.conftest import (
+    ADMIN,
     API_KEY,
     API_SECRET,
     create_agent,
     import_number,
 )
+from tests.provisioning.conftest import SECRETS_KEY
 
 TEMPLATE = {"greeting": "Calls for {{dialedNumber}}", "forwardedFrom": "{{forwardedFromNumber}}"}
 
@@ -90,3 +92,29 @@ async def test_simulate_a_telnyx_texml_call(make_router, twirp, tmp_path: Path):
     )
     assert code == 0, err
     assert "(telnyx)  status: dispatched" in out
+
+
+async def test_simulate_an_outbound_call(make_router, twirp):
+    router = await make_router(
+        worker=False, ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY
+    )
+    body = {"name": "PBX", "inbound": {"allowedAddresses": ["203.0.113.7"]},
+            "outbound": {"address": "pbx.acme.example"}}  # fmt: skip
+    made = await router.post("/v1/sip-connections", json=body, headers=ADMIN)
+    connection = await made.json()
+    agent = await create_agent(router)
+    await import_number(
+        router, e164="+12015550971", direction="both", agentId=agent["id"],
+        sipConnectionInstallationId=connection["id"],
+    )  # fmt: skip
+    code, _, err = await cli(router, "calls", "simulate", "--outbound", "--to", "+14155550100")
+    assert (code, "give it with --from" in err) == (1, True)
+    code, out, err = await cli(
+        router, "calls", "simulate", "--outbound", "--from", "+12015550971",
+        "--to", "+14155550100",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(livekit)  status: dispatched" in out
+    assert "dialed +14155550100" in out
+    [placed] = twirp[0].sip.participants
+    assert (placed.sip_number, placed.sip_call_to) == ("+12015550971", "+14155550100")
