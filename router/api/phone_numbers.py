@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from router.api import audit, provisioning
+from router.api import audit, provisioning, sip_connections
 from router.api.rules import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
 from router.config import Config
 from router.core import template
@@ -32,6 +32,12 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
+from router.core.sip_connections import (
+    InboundSettings,
+    OutboundSettings,
+    SipConnection,
+    SipConnectionCreate,
+)
 from router.errors import NotFound, NotImplementedHere, ValidationError
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
@@ -164,6 +170,47 @@ async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     return _view(row, agent, config, await reg.landing(row.organization_id), provisioned)
 
 
+_INLINE_FIELDS = {"name": "sipTrunkName", "inbound": "sipUsername", "outbound": "sipServerAddress"}
+
+
+async def _inline_connection(
+    request: web.Request, body: PhoneNumberImport, org: str
+) -> SipConnection | None:
+    """The reference's inline form: a SIP connection made for the number in the same request
+    (the credentials serve both ways; an outbound side when a server address is given)."""
+    if not body.inline_connection:
+        return None
+    if body.sip_connection_installation_id is not None:
+        raise ValidationError(
+            "sipConnectionInstallationId: give a connection, or the inline SIP fields "
+            "(sipUsername, sipServerAddress, …) to make one, not both",
+            field="sipConnectionInstallationId",
+        )
+    settings = SipConnectionCreate(
+        name=body.sip_trunk_name or f"{body.e164} trunk",
+        inbound=InboundSettings(
+            username=body.sip_username,
+            password=body.sip_password,
+            pin=body.inbound_pin,
+            media_encryption=body.media_encryption or "allow",
+        ),
+        outbound=(
+            OutboundSettings(
+                address=body.sip_server_address,
+                username=body.sip_username,
+                password=body.sip_password,
+            )
+            if body.sip_server_address
+            else None
+        ),
+    )
+    try:
+        return await sip_connections.create(request, settings, org)
+    except ValidationError as exc:
+        field = _INLINE_FIELDS.get(exc.field or "", exc.field)
+        raise ValidationError(exc.message, field=field) from exc
+
+
 async def _check_connection(request: web.Request, row: PhoneNumber) -> None:
     """``sipConnectionInstallationId`` names one of the organization's SIP connections: an
     unknown one is a 400 naming the field, another organization's a 404 (as everywhere)."""
@@ -278,14 +325,22 @@ async def import_number(request: web.Request) -> web.Response:
     organization's number limit, 402."""
     body = await read_json(request, PhoneNumberImport)
     org = await organization_for(request, body.organization_id)
+    inline = await _inline_connection(request, body, org.id)
+    if inline is not None:
+        body = msgspec.structs.replace(body, sip_connection_installation_id=inline.id)
 
     async def before_write(row: PhoneNumber) -> PhoneNumber:
         await _check_connection(request, row)
         return await provisioning.check_import(request, row)
 
-    row = await import_row(
-        request.app[state.REGISTRY], body, request.app[state.CONFIG], org, before_write
-    )
+    try:
+        row = await import_row(
+            request.app[state.REGISTRY], body, request.app[state.CONFIG], org, before_write
+        )
+    except Exception:
+        if inline is not None:  # the number refused: its connection goes too
+            await sip_connections.forget(request, inline)
+        raise
     await provisioning.number_written(request, None, row)
     await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
     return json_response(await _one_view(request, row), status=201)

@@ -64,11 +64,22 @@ async def create_connection(request: web.Request) -> web.Response:
     ``organizationId``)."""
     body = await read_json(request, SipConnectionCreate)
     org = await organization_for(request, body.organization_id)
-    row, secrets = build(body, new_id("sc"), org.id, now_iso())
+    return json_response(await create(request, body, org.id), status=201)
+
+
+async def create(request: web.Request, body: SipConnectionCreate, org: str) -> SipConnection:
+    """A new connection of ``org``, every rule checked, kept and audited."""
+    row, secrets = build(body, new_id("sc"), org, now_iso())
     _keepable(request, secrets)
     await _store(request).save(row, secrets)
-    await audit.note(request, org.id, "sip_connection.created", row.id, after=row)
-    return json_response(row, status=201)
+    await audit.note(request, org, "sip_connection.created", row.id, after=row)
+    return row
+
+
+async def forget(request: web.Request, row: SipConnection) -> None:
+    """Delete a connection made for an import that was then refused (nothing half-made)."""
+    await _store(request).delete(row)
+    await audit.note(request, row.organization_id, "sip_connection.deleted", row.id, before=row)
 
 
 @routes.get("/v1/sip-connections", role="viewer")

@@ -200,6 +200,24 @@ class PhoneNumberImport(Body, kw_only=True):
     overflow: OverflowPolicy = "reject"
     overflow_agent_id: str | None = None
     overflow_transfer_to: str | None = None
+    # The reference's inline SIP connection (peer import, 003): any of these makes a SIP
+    # connection for the number in the same request (``sipConnectionInstallationId`` left out).
+    sip_trunk_name: str | None = None
+    sip_username: str | None = None
+    sip_password: str | None = None
+    sip_server_address: str | None = None
+    inbound_pin: str | None = None
+    media_encryption: Literal["disable", "allow", "require"] | None = None
+
+    @property
+    def inline_connection(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.sip_trunk_name, self.sip_username, self.sip_password,
+                self.sip_server_address, self.inbound_pin, self.media_encryption,
+            )
+        )  # fmt: skip
 
 
 class PhoneNumberPatch(Body, kw_only=True):

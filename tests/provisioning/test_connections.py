@@ -193,3 +193,43 @@ async def test_a_sip_trunk_id_must_be_a_trunk_livekit_has(provisioned):
         f"/v1/phone-numbers/{row['id']}", json={"sipTrunkId": "ST_nope"}, headers=ADMIN
     )
     assert (resp.status, (await resp.json())["field"]) == (400, "sipTrunkId")
+
+
+async def test_the_reference_s_inline_form_makes_the_connection_in_the_same_request(
+    make_router, twirp
+):
+    router, standin, _, agent = await _setup(make_router, twirp)
+    inline = {
+        "e164": "+12015550981", "agentId": agent, "direction": "both",
+        "sipTrunkName": "my-trunk", "sipServerAddress": "sip.example.com",
+        "sipUsername": "user", "sipPassword": "pass-0d9e", "mediaEncryption": "require",
+        "inboundPin": "2468",
+    }  # fmt: skip
+    row = await json_of(
+        await router.post("/v1/phone-numbers/import", json=inline, headers=ADMIN), 201
+    )
+    made = await json_of(
+        await router.get(
+            f"/v1/sip-connections/{row['sipConnectionInstallationId']}", headers=ADMIN
+        ),
+        200,
+    )
+    assert (made["name"], made["inbound"]["username"], made["inbound"]["pinSet"]) == (
+        "my-trunk", "user", True,
+    )  # fmt: skip
+    assert made["outbound"]["address"] == "sip.example.com"
+    [trunk] = _connection_trunks(standin, made)
+    assert (trunk.auth_username, trunk.auth_password) == ("user", "pass-0d9e")
+    assert row["setupStatus"]["outboundReady"] is True
+    # Both a connection and the inline fields: refused; a bad inline field names itself.
+    both = {**inline, "e164": "+12015550982", "sipConnectionInstallationId": made["id"]}
+    resp = await router.post("/v1/phone-numbers/import", json=both, headers=ADMIN)
+    assert (resp.status, (await resp.json())["field"]) == (400, "sipConnectionInstallationId")
+    bad = {**inline, "e164": "+12015550983", "sipServerAddress": "sip:pbx@example.com"}
+    resp = await router.post("/v1/phone-numbers/import", json=bad, headers=ADMIN)
+    assert (resp.status, (await resp.json())["field"]) == (400, "sipServerAddress")
+    # The number refused (already imported): the connection made for it goes too.
+    before = await json_of(await router.get("/v1/sip-connections", headers=ADMIN), 200)
+    again = await router.post("/v1/phone-numbers/import", json=inline, headers=ADMIN)
+    assert again.status == 409
+    assert await json_of(await router.get("/v1/sip-connections", headers=ADMIN), 200) == before
