@@ -145,6 +145,7 @@ async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.st
         if org.get("extra"):
             lines.append(f"extra on the trunk: {' '.join(org['extra'])}")
         lines += [f"carrier: {words}" for words in org.get("carrier") or []]
+        lines += [f"SIP connection {words}" for words in org.get("connections") or []]
         if org.get("error"):
             lines.append(f"error: {org['error']}")
         if org.get("fixed"):

@@ -48,6 +48,15 @@ class TrunkSpec(msgspec.Struct, frozen=True, kw_only=True):
             fields["connectionId"] = self.connection
         return json.dumps(fields)
 
+    def differs(self, trunk: sip.SIPInboundTrunkInfo) -> bool:
+        """The trunk's addresses, credentials or media encryption are not these."""
+        encryption = ENCRYPTION[self.media_encryption] if self.media_encryption else None
+        return (
+            set(trunk.allowed_addresses) != set(self.allowed_addresses)
+            or (trunk.auth_username, trunk.auth_password) != (self.username, self.password)
+            or (encryption is not None and trunk.media.encryption != encryption)
+        )
+
     def owns(self, trunk: sip.SIPInboundTrunkInfo) -> bool:
         """The trunk is this one (by name and the router's metadata)."""
         return _owned(trunk, self.name, self.org, self.connection)

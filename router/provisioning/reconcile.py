@@ -11,8 +11,10 @@ from __future__ import annotations
 import msgspec
 
 from router import metrics
-from router.core.models import INBOUND, PhoneNumber, Provisioning, now_iso
+from router.core.models import INBOUND, OUTBOUND, PhoneNumber, Provisioning, now_iso
+from router.core.sip_connections import SipConnection
 from router.errors import ProvisioningError
+from router.outbound.sip_trunks import OutboundSpec
 from router.provisioning.service import Provisioner
 from router.store.mutex import MutexBusy
 
@@ -27,6 +29,8 @@ class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     carrier: list[str] = msgspec.field(default_factory=list)  # carrier numbers pointed elsewhere
     duplicates: int = 0  # managed trunks beyond the first (made twice at once): merged by fix
     addresses_differ: bool = False  # the trunk's allowed addresses are not the organization's
+    # SIP connections' trunks that are not what their connection and numbers say, in words
+    connections: list[str] = msgspec.field(default_factory=list)
     fixed: bool = False
     error: str | None = None
 
@@ -46,6 +50,7 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
             or o.carrier
             or o.duplicates
             or o.addresses_differ
+            or o.connections
             or o.error
             for o in self.organizations
         )
@@ -76,6 +81,7 @@ class Reconciler:
                 ("missing_number", len(drift.missing)),
                 ("extra_number", len(drift.extra)),
                 ("carrier_pointed_elsewhere", len(drift.carrier)),
+                ("connection_trunk", len(drift.connections)),
             ):
                 if count:
                     metrics.PROVISIONING_DRIFT.labels(kind).inc(count)
@@ -85,10 +91,81 @@ class Reconciler:
         try:
             async with self.provisioner.states.trunk_mutex(org):
                 drift, rows = await self._reconcile_trunk(org, fix=fix)
+                found = await self._reconcile_connections(org, fix=fix)
         except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
             return OrgDrift(organization_id=org, error=str(exc))
+        if found:
+            drift = msgspec.structs.replace(drift, connections=found, fixed=fix or drift.fixed)
         return await self._reconcile_rows(org, drift, rows, fix=fix)
+
+    async def _reconcile_connections(self, org: str, *, fix: bool) -> list[str]:
+        """Each SIP connection's inbound and outbound trunks against its numbers and settings
+        (under the organization's trunk mutex): what differs, in words; repaired with fix."""
+        connections = self.provisioner.connections
+        if connections is None:
+            return []
+        sip, found = self.provisioner.sip, []
+        rows = await self._rows(org)
+        for connection in await connections.of(org):
+            mine = [r for r in rows if r.sip_connection_installation_id == connection.id]
+            inbound = sorted(r.e164 for r in mine if r.direction in INBOUND)
+            spec = await self.provisioner.connection_spec(connection)
+            trunk = await sip.trunk(spec)
+            on = set(trunk.numbers) if trunk is not None else set()
+            if set(inbound) != on:
+                found.append(
+                    f"{connection.id}: its inbound trunk holds {sorted(on) or 'nothing'}, its "
+                    f"numbers are {inbound or 'none'}"
+                )
+                if fix:
+                    if trunk is not None and not inbound:
+                        await sip.retire(trunk, org)
+                    elif trunk is None:
+                        await sip.ensure(spec, inbound)
+                    else:
+                        await sip.change(
+                            trunk.sip_trunk_id,
+                            add=sorted(set(inbound) - on),
+                            remove=sorted(on - set(inbound)),
+                        )
+            if trunk is not None and inbound and spec.differs(trunk):
+                found.append(
+                    f"{connection.id}: its inbound trunk's addresses, credentials or media "
+                    "encryption are not the connection's"
+                )
+            current = await sip.trunk(spec) if fix and inbound else None
+            if current is not None:
+                await sip.follow(current, spec)  # its settings, field by field
+            found += await self._reconcile_outbound(org, connection, mine, fix=fix)
+        return found
+
+    async def _reconcile_outbound(
+        self, org: str, connection: SipConnection, mine: list[PhoneNumber], *, fix: bool
+    ) -> list[str]:
+        sip = self.provisioner.sip
+        spec = await self.provisioner.outbound_spec(connection)
+        wanted = sorted(r.e164 for r in mine if r.direction in OUTBOUND) if spec else []
+        name_only = spec or OutboundSpec(org=org, connection=connection.id, address="")
+        trunk = await sip.outbound_trunk(name_only)
+        on = sorted(trunk.numbers) if trunk is not None else []
+        if wanted == on:
+            if trunk is not None and spec is not None and fix:
+                await sip.outbound_follow(spec)
+            return []
+        if fix:
+            if not wanted:
+                await sip.outbound_drop(name_only)
+            else:
+                assert spec is not None
+                for number in wanted:
+                    await sip.outbound_add(spec, number)
+                for number in sorted(set(on) - set(wanted)):
+                    await sip.outbound_remove(spec, number)
+        return [
+            f"{connection.id}: its outbound trunk holds {on or 'nothing'}, its numbers "
+            f"allowing outbound calls are {wanted or 'none'}"
+        ]
 
     async def _reconcile_trunk(self, org: str, *, fix: bool) -> tuple[OrgDrift, list[PhoneNumber]]:
         """The organization's managed trunk and rule against its rows (under its trunk mutex);

@@ -129,9 +129,9 @@ class Provisioner:
         found = await self.connections.find(row.sip_connection_installation_id)
         if found is None or found.outbound is None:
             return None
-        return await self._outbound(found)
+        return await self.outbound_spec(found)
 
-    async def _outbound(self, found: SipConnection) -> OutboundSpec | None:
+    async def outbound_spec(self, found: SipConnection) -> OutboundSpec | None:
         assert self.connections is not None
         if found.outbound is None:
             return None
@@ -152,12 +152,12 @@ class Provisioner:
             return
         org = connection.organization_id
         try:
-            spec = await self._spec(connection)
+            spec = await self.connection_spec(connection)
             async with self.states.trunk_mutex(org):
                 trunk = await self.sip.trunk(spec)
                 if trunk is not None:
                     await self.sip.follow(trunk, spec)
-                if (outbound := await self._outbound(connection)) is not None:
+                if (outbound := await self.outbound_spec(connection)) is not None:
                     await self.sip.outbound_follow(outbound)
                 else:  # its outbound side taken away: the trunk goes, its numbers are off it
                     gone = OutboundSpec(org=org, connection=connection.id, address="")
@@ -193,9 +193,9 @@ class Provisioner:
         found = await self.connections.find(connection_id)
         if found is None:
             raise ProvisioningError(f"the number's SIP connection {connection_id} is gone")
-        return await self._spec(found)
+        return await self.connection_spec(found)
 
-    async def _spec(self, found: SipConnection) -> TrunkSpec:
+    async def connection_spec(self, found: SipConnection) -> TrunkSpec:
         assert self.connections is not None
         secrets = await self.connections.secrets(found.id)
         return TrunkSpec(

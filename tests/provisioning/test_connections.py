@@ -233,3 +233,38 @@ async def test_the_reference_s_inline_form_makes_the_connection_in_the_same_requ
     again = await router.post("/v1/phone-numbers/import", json=inline, headers=ADMIN)
     assert again.status == 409
     assert await json_of(await router.get("/v1/sip-connections", headers=ADMIN), 200) == before
+
+
+async def test_a_connection_s_trunks_changed_by_hand_are_reported_then_repaired(make_router, twirp):
+    router, standin, connection, agent = await _setup(make_router, twirp)
+    side = {"outbound": {"address": "pbx.acme.example", "username": "o", "password": "p-1"}}
+    url = f"/v1/sip-connections/{connection['id']}"
+    assert (await router.patch(url, json=side, headers=ADMIN)).status == 200
+    await import_number(
+        router, e164="+12015550991", agentId=agent, direction="both",
+        sipConnectionInstallationId=connection["id"],
+    )  # fmt: skip
+    [trunk] = _connection_trunks(standin, connection)
+    # By hand at LiveKit: the number taken off the inbound trunk (another added), its
+    # password changed, and the outbound trunk deleted.
+    del trunk.numbers[:]
+    trunk.numbers.append("+19995550000")
+    trunk.auth_password = "changed-by-hand"
+    standin.outbound.clear()
+    looked = await router.post("/v1/provisioning/reconcile", json={"fix": False}, headers=ADMIN)
+    [org] = (await json_of(looked, 200))["organizations"]
+    words = " | ".join(org["connections"])
+    assert "its inbound trunk holds ['+19995550000'], its numbers are ['+12015550991']" in words
+    assert "its outbound trunk holds nothing" in words
+    assert "credentials or media encryption are not the connection's" in words
+    assert standin.outbound == {}  # only looked
+    fixed = await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert (await json_of(fixed, 200))["organizations"][0]["fixed"] is True
+    [trunk] = _connection_trunks(standin, connection)
+    assert list(trunk.numbers) == ["+12015550991"]
+    [out] = standin.outbound.values()
+    assert (list(out.numbers), out.auth_password) == (["+12015550991"], "p-1")
+    again = await router.post("/v1/provisioning/reconcile", json={"fix": False}, headers=ADMIN)
+    assert "connections" not in (await json_of(again, 200))["organizations"][0]
+    # The inbound trunk's settings are followed too (a password changed by hand, put back).
+    assert trunk.auth_password == "in-Secret-7f3a9c"
