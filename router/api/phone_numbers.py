@@ -32,13 +32,7 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
-from router.core.sip_connections import (
-    InboundSettings,
-    OutboundSettings,
-    SipConnection,
-    SipConnectionCreate,
-)
-from router.errors import NotFound, NotImplementedHere, ValidationError
+from router.errors import NotImplementedHere, ValidationError
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
@@ -170,65 +164,6 @@ async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     return _view(row, agent, config, await reg.landing(row.organization_id), provisioned)
 
 
-_INLINE_FIELDS = {"name": "sipTrunkName", "inbound": "sipUsername", "outbound": "sipServerAddress"}
-
-
-async def _inline_connection(
-    request: web.Request, body: PhoneNumberImport, org: str
-) -> SipConnection | None:
-    """The reference's inline form: a SIP connection made for the number in the same request
-    (the credentials serve both ways; an outbound side when a server address is given)."""
-    if not body.inline_connection:
-        return None
-    if body.sip_connection_installation_id is not None:
-        raise ValidationError(
-            "sipConnectionInstallationId: give a connection, or the inline SIP fields "
-            "(sipUsername, sipServerAddress, …) to make one, not both",
-            field="sipConnectionInstallationId",
-        )
-    settings = SipConnectionCreate(
-        name=body.sip_trunk_name or f"{body.e164} trunk",
-        inbound=InboundSettings(
-            username=body.sip_username,
-            password=body.sip_password,
-            pin=body.inbound_pin,
-            media_encryption=body.media_encryption or "allow",
-        ),
-        outbound=(
-            OutboundSettings(
-                address=body.sip_server_address,
-                username=body.sip_username,
-                password=body.sip_password,
-            )
-            if body.sip_server_address
-            else None
-        ),
-    )
-    try:
-        return await sip_connections.create(request, settings, org)
-    except ValidationError as exc:
-        field = _INLINE_FIELDS.get(exc.field or "", exc.field)
-        raise ValidationError(exc.message, field=field) from exc
-
-
-async def _check_connection(request: web.Request, row: PhoneNumber) -> None:
-    """``sipConnectionInstallationId`` names one of the organization's SIP connections: an
-    unknown one is a 400 naming the field, another organization's a 404 (as everywhere)."""
-    connection_id = row.sip_connection_installation_id
-    if connection_id is None:
-        return
-    field = "sipConnectionInstallationId"
-    found = await request.app[state.SIP_CONNECTIONS].find(connection_id)
-    if found is None:
-        raise ValidationError(
-            f"{field}: no SIP connection {connection_id}: create it with "
-            "POST /v1/sip-connections, or leave the field out",
-            field=field,
-        )
-    if found.organization_id != row.organization_id:
-        raise NotFound(f"{field}: SIP connection {connection_id} not found", field=field)
-
-
 async def _own_number(request: web.Request) -> tuple[PhoneNumber, bytes]:
     """The number named in the path, if it is the caller's organization's (else 404)."""
     number_id = request.match_info["id"]
@@ -325,12 +260,12 @@ async def import_number(request: web.Request) -> web.Response:
     organization's number limit, 402."""
     body = await read_json(request, PhoneNumberImport)
     org = await organization_for(request, body.organization_id)
-    inline = await _inline_connection(request, body, org.id)
+    inline = await sip_connections.inline_connection(request, body, org.id)
     if inline is not None:
         body = msgspec.structs.replace(body, sip_connection_installation_id=inline.id)
 
     async def before_write(row: PhoneNumber) -> PhoneNumber:
-        await _check_connection(request, row)
+        await sip_connections.check_connection(request, row)
         return await provisioning.check_import(request, row)
 
     try:
@@ -385,7 +320,7 @@ async def patch_number(request: web.Request) -> web.Response:
     old, old_raw = await _own_number(request)
     row: PhoneNumber = apply_patch(old, patch, updated_at=now_iso())
     if row.sip_connection_installation_id != old.sip_connection_installation_id:
-        await _check_connection(request, row)
+        await sip_connections.check_connection(request, row)
     if row.sip_trunk_id != old.sip_trunk_id:
         await provisioning.check_trunk(request, row)
     _check_number(row)

@@ -1,9 +1,11 @@
 """``/v1/sip-connections``: a customer's own SIP trunk, both directions (the reference's "SIP
 connection"), in an organization: created, read, changed field by field and deleted.
 
-Passwords and the PIN are write-only: kept encrypted apart from the row (``ROUTER_SECRETS_KEY``
-is needed to give any), never answered, logged or audited — the row says ``passwordSet`` /
-``pinSet``. A connection numbers still use cannot be deleted (409 naming them).
+A number names its connection (``check_connection``), or the import makes one inline
+(``inline_connection``, the reference's peer form). Passwords and the PIN are write-only: kept
+encrypted apart from the row (``ROUTER_SECRETS_KEY`` is needed to give any), never answered,
+logged or audited — the row says ``passwordSet`` / ``pinSet``. A connection numbers still use
+cannot be deleted (409 naming them).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from aiohttp import web
 
 from router.api import audit, provisioning
 from router.api.rules import organization_for
-from router.core.models import PhoneNumber, new_id, now_iso
+from router.core.models import PhoneNumber, PhoneNumberImport, new_id, now_iso
 from router.core.sip_connections import (
+    InboundSettings,
+    OutboundSettings,
     Secrets,
     SipConnection,
     SipConnectionCreate,
@@ -22,7 +26,7 @@ from router.core.sip_connections import (
     build,
     patched,
 )
-from router.errors import Conflict, NotImplementedHere
+from router.errors import Conflict, NotFound, NotImplementedHere, ValidationError
 from router.store.sip_connections import SipConnections
 from router.web import state
 from router.web.apidoc import documented
@@ -82,6 +86,67 @@ async def forget(request: web.Request, row: SipConnection) -> None:
     await audit.note(request, row.organization_id, "sip_connection.deleted", row.id, before=row)
 
 
+# ---- the connection a number is imported onto ------------------------------------------------
+
+_INLINE_FIELDS = {"name": "sipTrunkName", "inbound": "sipUsername", "outbound": "sipServerAddress"}
+
+
+async def inline_connection(
+    request: web.Request, body: PhoneNumberImport, org: str
+) -> SipConnection | None:
+    """The reference's inline form: a SIP connection made for the number in the same request
+    (the credentials serve both ways; an outbound side when a server address is given)."""
+    if not body.inline_connection:
+        return None
+    if body.sip_connection_installation_id is not None:
+        raise ValidationError(
+            "sipConnectionInstallationId: give a connection, or the inline SIP fields "
+            "(sipUsername, sipServerAddress, …) to make one, not both",
+            field="sipConnectionInstallationId",
+        )
+    settings = SipConnectionCreate(
+        name=body.sip_trunk_name or f"{body.e164} trunk",
+        inbound=InboundSettings(
+            username=body.sip_username,
+            password=body.sip_password,
+            pin=body.inbound_pin,
+            media_encryption=body.media_encryption or "allow",
+        ),
+        outbound=(
+            OutboundSettings(
+                address=body.sip_server_address,
+                username=body.sip_username,
+                password=body.sip_password,
+            )
+            if body.sip_server_address
+            else None
+        ),
+    )
+    try:
+        return await create(request, settings, org)
+    except ValidationError as exc:
+        field = _INLINE_FIELDS.get(exc.field or "", exc.field)
+        raise ValidationError(exc.message, field=field) from exc
+
+
+async def check_connection(request: web.Request, row: PhoneNumber) -> None:
+    """``sipConnectionInstallationId`` names one of the organization's SIP connections: an
+    unknown one is a 400 naming the field, another organization's a 404 (as everywhere)."""
+    connection_id = row.sip_connection_installation_id
+    if connection_id is None:
+        return
+    field = "sipConnectionInstallationId"
+    found = await request.app[state.SIP_CONNECTIONS].find(connection_id)
+    if found is None:
+        raise ValidationError(
+            f"{field}: no SIP connection {connection_id}: create it with "
+            "POST /v1/sip-connections, or leave the field out",
+            field=field,
+        )
+    if found.organization_id != row.organization_id:
+        raise NotFound(f"{field}: SIP connection {connection_id} not found", field=field)
+
+
 @routes.get("/v1/sip-connections", role="viewer")
 @documented(response=list[SipConnection])
 async def list_connections(request: web.Request) -> web.Response:
@@ -114,22 +179,12 @@ async def patch_connection(request: web.Request) -> web.Response:
     return json_response(new)
 
 
-async def numbers_on(request: web.Request, row: SipConnection) -> list[PhoneNumber]:
-    """The organization's numbers imported onto the connection."""
-    registry, found, after = request.app[state.REGISTRY], [], None
-    while True:
-        page, after = await registry.page_numbers(after, 1000, row.organization_id)
-        found += [n for n in page if n.sip_connection_installation_id == row.id]
-        if after is None:
-            return found
-
-
 @routes.delete("/v1/sip-connections/{id}", role="admin")
 @documented(response=Deleted, errors=(404, 409))
 async def delete_connection(request: web.Request) -> web.Response:
     """Delete a connection no number uses (409 names the numbers that still do)."""
     row = await own_connection(request, request.match_info["id"])
-    users = await numbers_on(request, row)
+    users = await request.app[state.REGISTRY].numbers_of(row.organization_id, row.id)
     if users:
         named = ", ".join(n.e164 for n in users[:MAX_NAMED])
         more = f" and {len(users) - MAX_NAMED} more" if len(users) > MAX_NAMED else ""

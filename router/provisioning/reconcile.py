@@ -60,15 +60,6 @@ class Reconciler:
     def __init__(self, provisioner: Provisioner) -> None:
         self.provisioner = provisioner
 
-    async def _rows(self, org: str) -> list[PhoneNumber]:
-        rows: list[PhoneNumber] = []
-        after = None
-        while True:
-            page, after = await self.provisioner.registry.page_numbers(after, 1000, org)
-            rows += page
-            if after is None:
-                return rows
-
     async def reconcile(self, *, fix: bool) -> Report:
         results = []
         for org in await self.provisioner.orgs.all():
@@ -106,7 +97,7 @@ class Reconciler:
         if connections is None:
             return []
         sip, found = self.provisioner.sip, []
-        rows = await self._rows(org)
+        rows = await self.provisioner.registry.numbers_of(org)
         for connection in await connections.of(org):
             mine = [r for r in rows if r.sip_connection_installation_id == connection.id]
             inbound = sorted(r.e164 for r in mine if r.direction in INBOUND)
@@ -187,7 +178,7 @@ class Reconciler:
             await self.provisioner.registry.claim_trunk(trunk.sip_trunk_id, org)
         rows = [
             r
-            for r in await self._rows(org)
+            for r in await self.provisioner.registry.numbers_of(org)
             if r.direction in INBOUND and r.sip_connection_installation_id is None
         ]
         wanted = {r.e164 for r in rows}

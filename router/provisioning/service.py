@@ -169,12 +169,7 @@ class Provisioner:
 
     async def _off_outbound(self, connection: SipConnection) -> None:
         """The connection's numbers are on no outbound trunk any more (their states say so)."""
-        rows, after = [], None
-        while True:
-            page, after = await self.registry.page_numbers(after, 1000, connection.organization_id)
-            rows += [r for r in page if r.sip_connection_installation_id == connection.id]
-            if after is None:
-                break
+        rows = await self.registry.numbers_of(connection.organization_id, connection.id)
         for row, state in (await self.states.of(rows)).items():
             if state.livekit_outbound_trunk_id is not None:
                 cleared = msgspec.structs.replace(state, livekit_outbound_trunk_id=None)

@@ -136,6 +136,17 @@ class Registry:
         raw, more = await _page(self.redis, order, keys.NUMBERS, _place(after), limit)
         return [_number_decoder.decode(r) for r in raw], more
 
+    async def numbers_of(self, org: str, connection: str | None = None) -> list[PhoneNumber]:
+        """Every number of the organization in creation order (with ``connection``: those
+        imported onto that SIP connection), read a page at a time."""
+        rows: list[PhoneNumber] = []
+        after = None
+        while True:
+            page, after = await self.page_numbers(after, 1000, org)
+            rows += [r for r in page if connection in (None, r.sip_connection_installation_id)]
+            if after is None:
+                return rows
+
     async def agents_of(self, agent_ids: set[str]) -> dict[str, Agent]:
         if not agent_ids:
             return {}
