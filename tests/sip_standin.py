@@ -25,7 +25,12 @@ livekit/livekit ``pkg/service/sip.go``):
 - ``UpdateSIPInboundTrunk`` loads the trunk, changes it and stores it back without a lock
   (``pkg/service/sip.go``): with ``interleave`` set, the stand-in waits between load and store,
   so two updates of one trunk at once lose one of them, as the open-source server can;
-- trunk names are not unique (nothing in ``CreateSIPInboundTrunk`` checks them).
+- trunk names are not unique (nothing in ``CreateSIPInboundTrunk`` checks them);
+- dispatch rules may not conflict (livekit/protocol ``sip/sip.go``
+  ``DispatchRuleValidator.Validate``, run over every rule and the new one by
+  ``CreateSIPDispatchRule`` in ``pkg/service/sip.go``): two rules with the same PIN, trunk,
+  inbound number and number (an empty list is the ``""`` key: a rule with no trunks is the
+  default for every trunk, and collides only with other defaults) are refused.
 """
 
 from __future__ import annotations
@@ -132,6 +137,28 @@ def _outbound_error(trunk: sip.SIPOutboundTrunkInfo) -> str | None:
             return f"{name} should not contain transport parameter"
         if any(c in value for c in "@;") or value.startswith(("sip:", "sips:")):
             return f"{name} should be a hostname or IP, not SIP URI"
+    return None
+
+
+def rule_conflict(rules: list[sip.SIPDispatchRuleInfo]) -> str | None:
+    """livekit/protocol ``DispatchRuleValidator.Validate`` over every rule, the new one last:
+    the words of the first conflict, or None."""
+    seen: dict[tuple[str, str, str, str], sip.SIPDispatchRuleInfo] = {}
+    for rule in rules:
+        kind = rule.rule.WhichOneof("rule")
+        pin = getattr(rule.rule, kind).pin if kind else ""
+        for trunk in rule.trunk_ids or [""]:
+            for inbound in rule.inbound_numbers or [""]:
+                for number in rule.numbers or [""]:
+                    key = (pin, trunk, normalize(inbound), normalize(number))
+                    other = seen.get(key)
+                    if other is not None:
+                        return (
+                            "Dispatch rule for the same trunk, inbound number, number, and PIN "
+                            "combination already exists in dispatch rule "
+                            f"{other.sip_dispatch_rule_id!r} {other.name or '<blank name>'!r}"
+                        )
+                    seen[key] = rule
     return None
 
 
@@ -313,6 +340,8 @@ class SipStandIn:
             rule.rule.CopyFrom(req.rule)
             rule.trunk_ids.extend(req.trunk_ids)
             rule.name, rule.metadata = req.name, req.metadata
+        if conflict := rule_conflict([*self.rules.values(), rule]):
+            return _error(400, "invalid_argument", conflict)
         rule.sip_dispatch_rule_id = f"SDR_{next(self._ids)}"
         self.rules[rule.sip_dispatch_rule_id] = rule
         return _reply(rule)

@@ -354,6 +354,9 @@ class Provisioning(Row, kw_only=True):
 
     livekit_trunk_id: str | None = None
     livekit_outbound_trunk_id: str | None = None  # the outbound trunk LiveKit holds it on
+    # The router put the number on a customer's own trunk (``sipTrunkId``), and takes it off
+    # again when the number leaves; False: the trunk held it already.
+    added_to_trunk: bool = False
     ok: bool
     issue: str | None = None
     checked_at: str

@@ -82,13 +82,20 @@ class LiveKitSip:
         found = await self.trunks(spec)
         return found[0] if found else None
 
-    async def rules(self, trunk_id: str, org: str) -> list[sip.SIPDispatchRuleInfo]:
+    async def dispatch_rules(self) -> list[sip.SIPDispatchRuleInfo]:
+        """Every dispatch rule LiveKit has (the router's and the customers' own)."""
         listed = await self._call(
             "list dispatch rules",
             self._api.sip.list_dispatch_rule(sip.ListSIPDispatchRuleRequest()),
         )
+        return list(listed.items)
+
+    async def rules(self, trunk_id: str, org: str) -> list[sip.SIPDispatchRuleInfo]:
+        """The organization's rules (the router's) on the trunk."""
         return [
-            r for r in listed.items if trunk_id in r.trunk_ids and mine(r.metadata, org) is not None
+            r
+            for r in await self.dispatch_rules()
+            if trunk_id in r.trunk_ids and mine(r.metadata, org) is not None
         ]
 
     async def rule(self, trunk_id: str, org: str) -> sip.SIPDispatchRuleInfo | None:
@@ -124,20 +131,7 @@ class LiveKitSip:
             )
             made = True
         if await self.rule(trunk.sip_trunk_id, spec.org) is None:
-            # dispatch_rule, not the request's top-level fields (deprecated in livekit_sip.proto)
-            individual = sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX, pin=spec.pin)
-            rule = sip.SIPDispatchRuleInfo(
-                rule=sip.SIPDispatchRule(dispatch_rule_individual=individual),
-                trunk_ids=[trunk.sip_trunk_id],
-                name=spec.name,
-                metadata=spec.metadata,
-            )
-            await self._call(
-                "create the dispatch rule",
-                self._api.sip.create_dispatch_rule(
-                    sip.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
-                ),
-            )
+            await self.add_rule(trunk.sip_trunk_id, spec.name, spec.metadata, spec.pin)
             made = True
         return trunk, made
 
@@ -157,7 +151,7 @@ class LiveKitSip:
                 "update the inbound trunk's numbers",
                 self._api.sip.update_inbound_trunk_fields(trunk_id, numbers=update),
             )
-            stored = await self._stored(trunk_id)
+            stored = await self.stored(trunk_id)
             if set(add) <= set(stored.numbers) and not set(remove) & set(stored.numbers):
                 return stored
         raise ProvisioningError(
@@ -178,7 +172,7 @@ class LiveKitSip:
             "update the inbound trunk's allowed addresses",
             self._api.sip.update_inbound_trunk_fields(trunk.sip_trunk_id, allowed_addresses=update),
         )
-        stored = await self._stored(trunk.sip_trunk_id)
+        stored = await self.stored(trunk.sip_trunk_id)
         if set(stored.allowed_addresses) != wanted:
             raise ProvisioningError(
                 f"LiveKit's trunk {trunk.sip_trunk_id} does not hold the allowed addresses asked "
@@ -203,10 +197,28 @@ class LiveKitSip:
             )
         rule = await self.rule(trunk.sip_trunk_id, spec.org)
         if rule is not None and rule.rule.dispatch_rule_individual.pin != spec.pin:
-            await self._delete_rule(rule)
+            await self.delete_rule(rule)
             await self.ensure(spec, [])
 
-    async def _delete_rule(self, rule: sip.SIPDispatchRuleInfo) -> None:
+    async def add_rule(self, trunk_id: str, name: str, metadata: str, pin: str = "") -> None:
+        """An individual dispatch rule on the trunk with no agent: each caller in a room of
+        its own, the router dispatching the agent."""
+        # dispatch_rule, not the request's top-level fields (deprecated in livekit_sip.proto)
+        individual = sip.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX, pin=pin)
+        rule = sip.SIPDispatchRuleInfo(
+            rule=sip.SIPDispatchRule(dispatch_rule_individual=individual),
+            trunk_ids=[trunk_id],
+            name=name,
+            metadata=metadata,
+        )
+        await self._call(
+            "create the dispatch rule",
+            self._api.sip.create_dispatch_rule(
+                sip.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
+            ),
+        )
+
+    async def delete_rule(self, rule: sip.SIPDispatchRuleInfo) -> None:
         await self._call(
             "delete the dispatch rule",
             self._api.sip.delete_dispatch_rule(
@@ -335,7 +347,7 @@ class LiveKitSip:
         )
         return any(t.sip_trunk_id == trunk_id for t in listed.items)
 
-    async def _stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
+    async def stored(self, trunk_id: str) -> sip.SIPInboundTrunkInfo:
         listed = await self._call(
             "read the inbound trunk back",
             self._api.sip.list_inbound_trunk(sip.ListSIPInboundTrunkRequest(trunk_ids=[trunk_id])),
@@ -364,7 +376,7 @@ class LiveKitSip:
     async def retire(self, trunk: sip.SIPInboundTrunkInfo, org: str) -> None:
         """Delete the trunk's dispatch rules, then the trunk."""
         for rule in await self.rules(trunk.sip_trunk_id, org):
-            await self._delete_rule(rule)
+            await self.delete_rule(rule)
         await self._call(
             "delete the inbound trunk",
             self._api.sip.delete_trunk(sip.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id)),

@@ -14,6 +14,7 @@ from router import metrics
 from router.core.models import INBOUND, OUTBOUND, PhoneNumber, Provisioning, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import ProvisioningError
+from router.outbound.customer_trunks import holds
 from router.outbound.sip_trunks import OutboundSpec
 from router.provisioning.service import Provisioner
 from router.store.mutex import MutexBusy
@@ -31,6 +32,8 @@ class OrgDrift(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True)
     addresses_differ: bool = False  # the trunk's allowed addresses are not the organization's
     # SIP connections' trunks that are not what their connection and numbers say, in words
     connections: list[str] = msgspec.field(default_factory=list)
+    # customers' own trunks (sipTrunkId) a number or the dispatch rule is missing from
+    customer_trunks: list[str] = msgspec.field(default_factory=list)
     fixed: bool = False
     error: str | None = None
 
@@ -51,6 +54,7 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
             or o.duplicates
             or o.addresses_differ
             or o.connections
+            or o.customer_trunks
             or o.error
             for o in self.organizations
         )
@@ -73,6 +77,7 @@ class Reconciler:
                 ("extra_number", len(drift.extra)),
                 ("carrier_pointed_elsewhere", len(drift.carrier)),
                 ("connection_trunk", len(drift.connections)),
+                ("customer_trunk", len(drift.customer_trunks)),
             ):
                 if count:
                     metrics.PROVISIONING_DRIFT.labels(kind).inc(count)
@@ -83,11 +88,16 @@ class Reconciler:
             async with self.provisioner.states.trunk_mutex(org):
                 drift, rows = await self._reconcile_trunk(org, fix=fix)
                 found = await self._reconcile_connections(org, fix=fix)
+                customer = await self._reconcile_customer_trunks(org, fix=fix)
         except (ProvisioningError, MutexBusy) as exc:
             metrics.PROVISIONING_FAILURES.labels("reconcile").inc()
             return OrgDrift(organization_id=org, error=str(exc))
         if found:
             drift = msgspec.structs.replace(drift, connections=found, fixed=fix or drift.fixed)
+        if customer:
+            drift = msgspec.structs.replace(
+                drift, customer_trunks=customer, fixed=fix or drift.fixed
+            )
         return await self._reconcile_rows(org, drift, rows, fix=fix)
 
     async def _reconcile_connections(self, org: str, *, fix: bool) -> list[str]:
@@ -129,6 +139,46 @@ class Reconciler:
             if current is not None:
                 await sip.follow(current, spec)  # its settings, field by field
             found += await self._reconcile_outbound(org, connection, mine, fix=fix)
+        return found
+
+    async def _reconcile_customer_trunks(self, org: str, *, fix: bool) -> list[str]:
+        """Each number on a customer's own trunk (``sipTrunkId``) against that trunk: the
+        number on it, a dispatch rule covering it (under the organization's trunk mutex);
+        what is missing, in words; added back with fix."""
+        found: list[str] = []
+        customer = self.provisioner.customer
+        rows = [
+            r
+            for r in await self.provisioner.registry.numbers_of(org)
+            if r.direction in INBOUND and isinstance(await self.provisioner.place_of(r), str)
+        ]
+        states = await self.provisioner.states.of(rows)
+        for row in rows:
+            trunk_id = row.sip_trunk_id or ""
+            trunk = await customer.find(trunk_id)
+            if trunk is None:
+                found.append(
+                    f"{row.e164}: LiveKit has no inbound trunk {trunk_id} (its sipTrunkId)"
+                )
+                continue
+            missing = (
+                [] if holds(trunk, row.e164) else [f"{row.e164} is not on its trunk {trunk_id}"]
+            )
+            if not await customer.covered(trunk_id):
+                missing.append(f"{row.e164}: no dispatch rule covers its trunk {trunk_id}")
+            found += missing
+            if fix and missing:
+                added = await customer.join(trunk_id, org, row.e164)
+                known = states.get(row.id) or Provisioning(ok=True, checked_at="")
+                await self.provisioner.states.save(
+                    row.id,
+                    msgspec.structs.replace(
+                        known,
+                        livekit_trunk_id=trunk_id,
+                        added_to_trunk=added or known.added_to_trunk,
+                        checked_at=now_iso(),
+                    ),
+                )
         return found
 
     async def _reconcile_outbound(
@@ -179,7 +229,9 @@ class Reconciler:
         rows = [
             r
             for r in await self.provisioner.registry.numbers_of(org)
-            if r.direction in INBOUND and r.sip_connection_installation_id is None
+            if r.direction in INBOUND
+            and r.sip_connection_installation_id is None
+            and r.sip_trunk_id is None  # on the customer's own trunk
         ]
         wanted = {r.e164 for r in rows}
         addresses = list(spec.allowed_addresses)

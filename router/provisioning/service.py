@@ -14,6 +14,7 @@ from router import logs, metrics
 from router.core.models import INBOUND, OUTBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import NotFound, ProvisioningError, RemoteRefusal, ValidationError
+from router.outbound.customer_trunks import CustomerTrunks
 from router.outbound.livekit_sip import LiveKitSip
 from router.outbound.sip_trunks import OutboundSpec, TrunkSpec
 from router.provisioning.carriers.base import Carrier, refused
@@ -38,7 +39,8 @@ class Provisioner:
     ) -> None:
         self.sip, self.registry, self.orgs, self.states = sip, registry, orgs, states
         self.carriers = carriers or {}  # by the source of the numbers each serves
-        self.connections = connections  # customers' own SIP trunks
+        self.connections = connections  # customers' own SIP connections
+        self.customer = CustomerTrunks(sip)  # customers' own LiveKit trunks (sipTrunkId)
 
     async def check_import(self, row: PhoneNumber) -> PhoneNumber:
         """The row as it will be stored, once LiveKit (the trunk it names) and its carrier
@@ -74,31 +76,28 @@ class Provisioner:
         org = row.organization_id
         try:
             if old is not None and old.direction in INBOUND:
-                leaving = await self.spec_of(old)
-                if not wanted or leaving != await self.spec_of(row):  # off its trunk
+                leaving = await self.place_of(old)
+                if not wanted or leaving != await self.place_of(row):  # off its trunk
                     async with self.states.trunk_mutex(org):
-                        found = await self.sip.trunk(leaving)
-                        if found is not None and old.e164 in found.numbers:
-                            await self.sip.remove(found, org, [old.e164])
+                        await self._leave(leaving, old, known)
             leaving_out = await self.outbound_of(old) if old is not None else None
             if leaving_out is not None and leaving_out != outbound:
                 async with self.states.trunk_mutex(org):
                     await self.sip.outbound_remove(leaving_out, old.e164 if old else "")
             state = None
             if wanted:
-                spec = await self.spec_of(row)
+                place = await self.place_of(row)
                 async with self.states.trunk_mutex(org):
-                    trunk, _ = await self.sip.ensure(spec, [row.e164])
-                    await self.registry.claim_trunk(trunk.sip_trunk_id, org)
-                    if row.e164 not in trunk.numbers:
-                        trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
+                    trunk_id, added = await self._join(place, row, known)
                 # On the trunk; whatever the carrier side said (its issue, or where the number
                 # pointed before) stays in the state.
                 seen = None
                 if carrier is not None:
-                    seen = await carrier.point(row, held, trunk.sip_trunk_id)
+                    seen = await carrier.point(row, held, trunk_id)
                 seen = seen or Provisioning(ok=True, checked_at="")
-                state = msgspec.structs.replace(seen, livekit_trunk_id=trunk.sip_trunk_id)
+                state = msgspec.structs.replace(
+                    seen, livekit_trunk_id=trunk_id, added_to_trunk=added
+                )
             if outbound is not None:
                 async with self.states.trunk_mutex(org):
                     out = await self.sip.outbound_add(outbound, row.e164)
@@ -116,8 +115,47 @@ class Provisioner:
             metrics.PROVISIONING_FAILURES.labels("number").inc()
             log.warning("provisioning_failed", number=row.id, error=str(exc)[:300])
             if new is not None:
-                failed = Provisioning(ok=False, issue=str(exc), checked_at=now_iso())
+                failed = Provisioning(
+                    ok=False,
+                    issue=str(exc),
+                    checked_at=now_iso(),
+                    # what the router added to a customer's trunk is still its to take off
+                    livekit_trunk_id=known.livekit_trunk_id if known else None,
+                    added_to_trunk=known.added_to_trunk if known else False,
+                )
                 await self.states.save(new.id, failed)
+
+    async def _join(
+        self, place: TrunkSpec | str, row: PhoneNumber, known: Provisioning | None
+    ) -> tuple[str, bool]:
+        """The number on the trunk its calls come in on (under the organization's trunk
+        mutex): that trunk's id, and whether the router added it to a customer's trunk."""
+        org = row.organization_id
+        if isinstance(place, str):  # the customer's own trunk
+            added = await self.customer.join(place, org, row.e164)
+            before = known is not None and known.livekit_trunk_id == place and known.added_to_trunk
+            await self.registry.claim_trunk(place, org)
+            return place, added or before  # a rewrite finds the number it added there
+        trunk, _ = await self.sip.ensure(place, [row.e164])
+        await self.registry.claim_trunk(trunk.sip_trunk_id, org)
+        if row.e164 not in trunk.numbers:
+            trunk = await self.sip.change(trunk.sip_trunk_id, add=[row.e164])
+        return trunk.sip_trunk_id, False
+
+    async def _leave(
+        self, place: TrunkSpec | str, old: PhoneNumber, known: Provisioning | None
+    ) -> None:
+        """The number off the trunk its calls came in on (under the trunk mutex)."""
+        org = old.organization_id
+        if isinstance(place, str):
+            rows, _ = await self.registry.by_trunk(place)
+            others = [r for r in rows if r.id != old.id and await self.place_of(r) == place]
+            added = known is not None and known.livekit_trunk_id == place and known.added_to_trunk
+            await self.customer.leave(place, org, old.e164, added=added, last=not others)
+            return
+        found = await self.sip.trunk(place)
+        if found is not None and old.e164 in found.numbers:
+            await self.sip.remove(found, org, [old.e164])
 
     async def outbound_of(self, row: PhoneNumber | None) -> OutboundSpec | None:
         """The outbound trunk the number's calls go out on: its SIP connection's, when the
@@ -179,8 +217,16 @@ class Provisioner:
         """The organization's managed trunk, as its allowed addresses say it must be."""
         return TrunkSpec(org=org, allowed_addresses=tuple(await self.addresses(org)))
 
+    async def place_of(self, row: PhoneNumber) -> TrunkSpec | str:
+        """The trunk the number's calls come in on: its SIP connection's, else the customer's
+        own trunk it names (``sipTrunkId``: that trunk's id), else the organization's managed
+        one."""
+        if row.sip_connection_installation_id is None and row.sip_trunk_id is not None:
+            return row.sip_trunk_id
+        return await self.spec_of(row)
+
     async def spec_of(self, row: PhoneNumber) -> TrunkSpec:
-        """The trunk the number's calls come in on: its SIP connection's, else the
+        """The router's own trunk for the number: its SIP connection's, else the
         organization's managed one."""
         connection_id = row.sip_connection_installation_id
         if connection_id is None or self.connections is None:

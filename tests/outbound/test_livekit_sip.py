@@ -137,3 +137,21 @@ async def test_an_outbound_call_needs_the_call_grant_and_a_trunk_that_exists(lk,
         )
         assert answer.status == 403
         assert "SIP call grant" in (await answer.json())["msg"]
+
+
+async def test_two_dispatch_rules_on_one_trunk_and_pin_conflict(lk):
+    trunk = await _inbound(lk, name="a", numbers=["+12015550123"])
+
+    def rule(pin: str = "", trunks: tuple[str, ...] = (trunk.sip_trunk_id,)) -> Any:
+        individual = sip.SIPDispatchRuleIndividual(room_prefix="call-", pin=pin)
+        info = sip.SIPDispatchRuleInfo(
+            rule=sip.SIPDispatchRule(dispatch_rule_individual=individual), trunk_ids=list(trunks)
+        )
+        return lk.sip.create_dispatch_rule(sip.CreateSIPDispatchRuleRequest(dispatch_rule=info))
+
+    first = await rule()
+    await _refused(rule(), f"already exists in dispatch rule {first.sip_dispatch_rule_id!r}")
+    # Another PIN is another rule; so is a default rule (no trunks), once.
+    assert (await rule(pin="1234")).sip_dispatch_rule_id
+    assert (await rule(trunks=())).sip_dispatch_rule_id
+    await _refused(rule(trunks=()), "already exists")
