@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from twilio.request_validator import RequestValidator
 
+from tests.twilio_termination_standin import TwilioTermination
+
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 TELNYX_API_KEY = "KEY_telnyx_test"
 LIVEKIT_SIP_URI = "sip:router-test.sip.livekit.cloud"
@@ -281,6 +283,7 @@ class TwilioRestStandIn:
         # Elastic SIP Trunking: sid -> trunk, with its origination URLs and attached numbers.
         self.trunks: dict[str, dict[str, Any]] = {}
         self.originations: dict[str, list[dict[str, Any]]] = {}
+        self.termination = TwilioTermination(self)  # domain names and SIP credentials
 
     def attached(self, trunk: str) -> list[str]:
         """The sids of the numbers on ``trunk`` (their ``trunk_sid``), in sid order."""
@@ -310,6 +313,7 @@ class TwilioRestStandIn:
         app.router.add_get("/v1/Trunks/{trunk}/PhoneNumbers", self._trunk_numbers)
         app.router.add_post("/v1/Trunks/{trunk}/PhoneNumbers", self._attach)
         app.router.add_delete("/v1/Trunks/{trunk}/PhoneNumbers/{sid}", self._detach)
+        self.termination.routes(app)
         return app
 
     def _basic_ok(self, request: web.Request) -> bool:
@@ -334,7 +338,9 @@ class TwilioRestStandIn:
             return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
         form = dict(await request.post())
         sid = f"TK{len(self.trunks) + 1:032x}"
-        self.trunks[sid] = {"sid": sid, "friendly_name": str(form.get("FriendlyName", ""))}
+        self.trunks[sid] = {
+            "sid": sid, "friendly_name": str(form.get("FriendlyName", "")), "domain_name": None,
+        }  # fmt: skip
         self.originations[sid] = []
         return web.json_response(self.trunks[sid], status=201)
 

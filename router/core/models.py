@@ -329,6 +329,19 @@ class TwilioTrunk(Row, kw_only=True, tag="twilio_trunk"):
     trunk_sid: str
 
 
+class TwilioTermination(Row, kw_only=True):
+    """What the router made on an organization's Twilio account so its numbers can place
+    calls (``outbound.twilio_termination``): the trunk's termination address and the
+    credential Twilio checks there — the password kept encrypted (``store.integrations``)."""
+
+    account_sid: str  # the account it was made on (another account: made again)
+    trunk_sid: str
+    domain: str
+    credential_list_sid: str
+    username: str
+    password: str
+
+
 class TelnyxConnection(Row, kw_only=True, tag="telnyx_connection"):
     """A Telnyx number the router pointed at its application; ``previous`` (None: none) is put
     back on release."""
@@ -357,6 +370,9 @@ class Provisioning(Row, kw_only=True):
     # The router put the number on a customer's own trunk (``sipTrunkId``), and takes it off
     # again when the number leaves; False: the trunk held it already.
     added_to_trunk: bool = False
+    # Why the number is on no outbound trunk, in the refuser's words (the inbound side may
+    # be fine: ``ok`` is about that).
+    outbound_issue: str | None = None
     ok: bool
     issue: str | None = None
     checked_at: str

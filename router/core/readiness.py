@@ -16,6 +16,8 @@ _PROVISIONED = frozenset({"managed", "livekit"})
 # URL, a Telnyx TeXML or Call Control application), bridged to LiveKit SIP by the router: no
 # SIP connection of their own to record, and no forwarding needed.
 _CARRIER_WEBHOOK = frozenset({"twilio", "telnyx"})
+# Numbers of a Twilio account, whose calls go out over its Elastic SIP Trunk.
+_TWILIO_ACCOUNT = frozenset({"twilio", "verified_caller_id"})
 
 
 def setup_status(
@@ -83,11 +85,7 @@ def setup_status(
         outbound and provisioned is not None and provisioned.livekit_outbound_trunk_id is not None
     )
     if outbound and not outbound_ready:
-        issues.append(
-            "outbound calls need a LiveKit outbound trunk: import the number onto a SIP "
-            "connection with an outbound side (sipConnectionInstallationId), and the router "
-            "puts it on that connection's outbound trunk"
-        )
+        issues.append(_outbound_issue(row, provisioned))
     sip_ready = sip_ready or forwarding_required  # its calls arrive over the landing number's
     wanted = (not inbound or inbound_ready) and (not outbound or outbound_ready)
     return SetupStatus(
@@ -99,4 +97,21 @@ def setup_status(
         forwarding_required=forwarding_required,
         sip_connection_ready=sip_ready,
         issues=issues,
+    )
+
+
+def _outbound_issue(row: PhoneNumber, provisioned: Provisioning | None) -> str:
+    """Why the number cannot place calls yet, and what to do."""
+    if provisioned is not None and provisioned.outbound_issue:
+        return f"outbound calls: {provisioned.outbound_issue} (retried on the number's next write)"
+    if row.sip_connection_installation_id is None and row.source in _TWILIO_ACCOUNT:
+        return (
+            "outbound calls ride the organization's Twilio Elastic SIP Trunk: connect its "
+            f"Twilio account (PUT /v1/organizations/{row.organization_id}/integrations/twilio) "
+            "and the router sets up the trunk's termination address and credential"
+        )
+    return (
+        "outbound calls need a LiveKit outbound trunk: import the number onto a SIP "
+        "connection with an outbound side (sipConnectionInstallationId), and the router "
+        "puts it on that connection's outbound trunk"
     )

@@ -152,6 +152,7 @@ TWILIO_TRUNKING = "https://trunking.twilio.com/v1"
 class Trunk(msgspec.Struct, frozen=True):
     sid: str
     friendly_name: str | None = None
+    domain_name: str | None = None  # its termination address (``<name>.pstn.twilio.com``)
 
 
 class _Trunks(msgspec.Struct):
@@ -195,9 +196,8 @@ class TwilioTrunks:
         url = f"{self._base}/{path}"
         return await twilio_call(self._session, what, method, url, account, token, form=form)
 
-    async def ensure(self, account: str, token: str, name: str, sip_url: str) -> str:
-        """The trunk named ``name`` (made if missing) with ``sip_url`` among its origination
-        URIs; its SID."""
+    async def named(self, account: str, token: str, name: str) -> Trunk:
+        """The trunk named ``name``, made if missing."""
         raw = await self._request("list SIP trunks", "GET", account, token, "Trunks?PageSize=1000")
         trunk = next(
             (t for t in msgspec.json.decode(raw, type=_Trunks).trunks if t.friendly_name == name),
@@ -208,6 +208,12 @@ class TwilioTrunks:
                 "create the SIP trunk", "POST", account, token, "Trunks", {"FriendlyName": name}
             )
             trunk = msgspec.json.decode(raw, type=Trunk)
+        return trunk
+
+    async def ensure(self, account: str, token: str, name: str, sip_url: str) -> str:
+        """The trunk named ``name`` (made if missing) with ``sip_url`` among its origination
+        URIs; its SID."""
+        trunk = await self.named(account, token, name)
         path = f"Trunks/{quote(trunk.sid, safe='')}/OriginationUrls"
         raw = await self._request("list origination URIs", "GET", account, token, path)
         urls = msgspec.json.decode(raw, type=_Originations).origination_urls

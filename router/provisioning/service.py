@@ -25,6 +25,9 @@ from router.store.registry import Registry
 from router.store.sip_connections import SipConnections
 
 log = logs.get(__name__)
+# Numbers that place calls through another source's carrier: a verified caller ID rides the
+# account's Twilio trunk (reference: "rides the customer's existing shared Twilio trunk").
+_RIDES = {"verified_caller_id": "twilio"}
 
 
 class Provisioner:
@@ -69,7 +72,11 @@ class Provisioner:
         row = new or old
         assert row is not None
         wanted = new is not None and new.direction in INBOUND
-        outbound = await self.outbound_of(new) if new is not None else None
+        outbound, outbound_issue = None, None
+        try:
+            outbound = await self.outbound_of(new)
+        except ProvisioningError as exc:  # the inbound side goes ahead; the issue is kept
+            outbound_issue = str(exc)
         known = (await self.states.of([row])).get(row.id)
         held = known.carrier if known is not None else None
         carrier = self.carriers.get(row.source)
@@ -104,6 +111,10 @@ class Provisioner:
                 state = msgspec.structs.replace(
                     state or Provisioning(ok=True, checked_at=""),
                     livekit_outbound_trunk_id=out.sip_trunk_id,
+                )
+            if outbound_issue is not None:
+                state = msgspec.structs.replace(
+                    state or Provisioning(ok=True, checked_at=""), outbound_issue=outbound_issue
                 )
             if state is not None:
                 await self.states.save(row.id, msgspec.structs.replace(state, checked_at=now_iso()))
@@ -158,11 +169,15 @@ class Provisioner:
             await self.sip.remove(found, org, [old.e164])
 
     async def outbound_of(self, row: PhoneNumber | None) -> OutboundSpec | None:
-        """The outbound trunk the number's calls go out on: its SIP connection's, when the
-        number allows outbound calls and the connection has an outbound side."""
-        if row is None or row.direction not in OUTBOUND or self.connections is None:
+        """The outbound trunk the number's calls go out on, when it allows outbound calls:
+        its SIP connection's outbound side, else its carrier's (a Twilio number's, or a
+        verified caller ID's, is the organization's Elastic SIP Trunk)."""
+        if row is None or row.direction not in OUTBOUND:
             return None
         if row.sip_connection_installation_id is None:
+            carrier = self.carriers.get(_RIDES.get(row.source, row.source))
+            return None if carrier is None else await carrier.outbound(row)
+        if self.connections is None:
             return None
         found = await self.connections.find(row.sip_connection_installation_id)
         if found is None or found.outbound is None:

@@ -14,6 +14,7 @@ import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from redis.asyncio import Redis
 
+from router.core.models import TwilioTermination
 from router.errors import Conflict, CredentialsUnreadable
 from router.store import keys
 
@@ -42,6 +43,9 @@ _KINDS: dict[str, type[Credentials]] = {"twilio": TwilioCredentials, "telnyx": T
 def cipher(secrets_key: str) -> MultiFernet:
     """The rotation-ready cipher of ``ROUTER_SECRETS_KEY`` (Fernet keys, comma-separated)."""
     return MultiFernet([Fernet(k.strip()) for k in secrets_key.split(",") if k.strip()])
+
+
+_TERMINATION = "twilio-termination"  # the field of what the router made for outbound calls
 
 
 def _field(org: str, carrier: str) -> str:
@@ -120,8 +124,25 @@ class Integrations:
             raise CredentialsUnreadable(org, carrier) from exc
         return msgspec.json.decode(plain, type=_KINDS[carrier])
 
+    async def termination(self, org: str) -> TwilioTermination | None:
+        """What the router made on the organization's Twilio account for outbound calls."""
+        raw = await self.redis.hget(keys.INTEGRATIONS, _field(org, _TERMINATION))
+        if raw is None:
+            return None
+        try:
+            plain = self._secrets.decrypt(raw)
+        except InvalidToken as exc:
+            raise CredentialsUnreadable(org, "twilio") from exc
+        return msgspec.json.decode(plain, type=TwilioTermination)
+
+    async def save_termination(self, org: str, termination: TwilioTermination) -> None:
+        token = self._secrets.encrypt(msgspec.json.encode(termination))
+        await self.redis.hset(keys.INTEGRATIONS, _field(org, _TERMINATION), token)
+
     async def forget(self, org: str, carrier: Carrier) -> bool:
         indexed = await self._indexed(org, carrier)
+        if carrier == "twilio":  # made on that account: another account needs its own
+            await self.redis.hdel(keys.INTEGRATIONS, _field(org, _TERMINATION))
         removed = await self.redis.hdel(keys.INTEGRATIONS, _field(org, carrier))
         if indexed is not None:
             index = keys.TWILIO_ACCOUNTS if carrier == "twilio" else keys.TELNYX_CONNECTIONS

@@ -31,7 +31,8 @@ AGENT_ORDER = f"{REGISTRY}:agents:order"  # zset: agent id by creation sequence 
 ORDER_SEQUENCE = f"{REGISTRY}:order-seq"  # counter: the next creation's place
 PROVISIONING = f"{REGISTRY}:provisioning"  # hash: number id -> Provisioning JSON (LiveKit's side)
 RECONCILE_LEASE = f"{REGISTRY}:reconcile-lease"  # one reconcile pass at a time
-INTEGRATIONS = f"{REGISTRY}:integrations"  # hash: "<org>:<carrier>" -> Fernet token
+# hash: "<org>:<carrier>" (and "<org>:twilio-termination") -> Fernet token
+INTEGRATIONS = f"{REGISTRY}:integrations"
 ORGS = f"{REGISTRY}:orgs"  # hash: organization id -> Organization JSON
 API_KEYS = f"{REGISTRY}:api-keys"  # hash: sha256 of a key -> ApiKey JSON
 API_KEY_IDS = f"{REGISTRY}:api-key-ids"  # hash: key id -> sha256 of the key

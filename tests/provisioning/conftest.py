@@ -86,6 +86,7 @@ async def twilio_router(make_router: Any, base: str) -> Any:
         ROUTER_PROVISIONING=True,
         ROUTER_SECRETS_KEY=SECRETS_KEY,
         TWILIO_API_BASE_URL=base,
+        TWILIO_TRUNKING_BASE_URL=base.removesuffix("/2010-04-01") + "/v1",
         ROUTER_PUBLIC_URL=PUBLIC,
     )
     body = {"accountSid": TWILIO_SID, "authToken": TWILIO_TOKEN_}

@@ -43,9 +43,7 @@ def _byoc(agent: dict[str, Any], e164: str, trunk_id: str) -> dict[str, Any]:
     return {"e164": e164, "agentId": agent["id"], "source": "byoc", "sipTrunkId": trunk_id}
 
 
-async def test_a_byoc_number_joins_the_customer_s_trunk_and_a_rule_of_the_router_s(
-    provisioned, lk
-):
+async def test_a_byoc_number_joins_the_customer_s_trunk_and_a_rule_of_the_router_s(provisioned, lk):
     router, agent, standin = provisioned
     trunk_id = await _trunk(lk, numbers=["+12015550100"], auth_username="u", auth_password="p")
     row = await import_number(router, **_byoc(agent, "+12015550961", trunk_id))
@@ -95,7 +93,8 @@ async def test_a_trunk_that_takes_every_number_is_not_narrowed(provisioned, lk):
     row = await import_number(router, **_byoc(agent, "+442071838750", trunk_id))
     assert list(standin.trunks[trunk_id].numbers) == []
     assert (await router.delete(f"/v1/phone-numbers/{row['id']}", headers=ADMIN)).status == 200
-    assert trunk_id in standin.trunks and list(standin.trunks[trunk_id].numbers) == []
+    assert trunk_id in standin.trunks
+    assert list(standin.trunks[trunk_id].numbers) == []
 
 
 async def test_a_trunk_gone_or_changed_by_hand_is_reported_and_repaired(provisioned, lk):
@@ -116,7 +115,8 @@ async def test_a_trunk_gone_or_changed_by_hand_is_reported_and_repaired(provisio
     assert "missing" not in org  # nothing expected on the managed trunk
     fixed = await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
     assert (await json_of(fixed, 200))["organizations"][0]["fixed"] is True
-    assert "+12015550964" in standin.trunks[trunk_id].numbers and len(standin.rules) == 1
+    assert "+12015550964" in standin.trunks[trunk_id].numbers
+    assert len(standin.rules) == 1
     again = await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)
     assert "customerTrunks" not in (await json_of(again, 200))["organizations"][0]
     # What reconcile put back is the router's to take off on release.

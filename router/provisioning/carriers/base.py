@@ -13,6 +13,7 @@ from router.core.models import CarrierState, PhoneNumber, Provisioning, now_iso
 from router.errors import ProvisioningError
 from router.outbound.livekit_numbers import LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip
+from router.outbound.sip_trunks import OutboundSpec
 from router.store.integrations import Credentials, Integrations
 
 
@@ -48,6 +49,11 @@ class Carrier(Protocol):
 
     async def drift(self, row: PhoneNumber, held: CarrierState, *, fix: bool) -> str | None:
         """Pointed elsewhere since (by hand), in words a user can act on; put back with fix."""
+        ...
+
+    async def outbound(self, row: PhoneNumber) -> OutboundSpec | None:
+        """The outbound trunk the number places calls on through this carrier (None: none;
+        ``ProvisioningError``: the carrier refused to set it up)."""
         ...
 
 

@@ -7,6 +7,7 @@ from router.core.models import CarrierState, LiveKitNumber, PhoneNumber, Provisi
 from router.errors import ProvisioningError
 from router.outbound.livekit_numbers import ACTIVE, LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip
+from router.outbound.sip_trunks import OutboundSpec
 from router.provisioning.carriers.base import CarrierContext, pointed, refused
 from router.store.integrations import Credentials
 
@@ -54,6 +55,9 @@ class LiveKitCarrier:
 
     async def drift(self, row: PhoneNumber, held: CarrierState, *, fix: bool) -> str | None:
         return None
+
+    async def outbound(self, row: PhoneNumber) -> OutboundSpec | None:
+        return None  # outbound calls ride a SIP connection (sipConnectionInstallationId)
 
 
 def build(context: CarrierContext) -> LiveKitCarrier | None:

@@ -9,6 +9,7 @@ import msgspec
 
 from router.core.models import CarrierState, PhoneNumber, Provisioning, TelnyxConnection
 from router.errors import ProvisioningError, RemoteRefusal, ValidationError
+from router.outbound.sip_trunks import OutboundSpec
 from router.outbound.telnyx_numbers import TelnyxNumbers
 from router.provisioning.carriers.base import CarrierContext, pointed, refused
 from router.store.integrations import Credentials, Integrations, TelnyxCredentials
@@ -134,6 +135,9 @@ class TelnyxCarrier:
         if fix:
             await self.numbers.point(key, number.id, target)
         return f"Telnyx number's connection points elsewhere: {number.connection_id}"
+
+    async def outbound(self, row: PhoneNumber) -> OutboundSpec | None:
+        return None  # outbound calls ride a SIP connection (sipConnectionInstallationId)
 
 
 def build(context: CarrierContext) -> TelnyxCarrier | None:

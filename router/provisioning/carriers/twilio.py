@@ -13,13 +13,20 @@ from router.core.models import (
     CarrierState,
     PhoneNumber,
     Provisioning,
+    TwilioTermination,
     TwilioTrunk,
     TwilioVoiceUrl,
 )
 from router.errors import ProvisioningError, RemoteRefusal, ValidationError
+from router.outbound.sip_trunks import OutboundSpec
 from router.outbound.twilio_numbers import IncomingNumber, TwilioNumbers, TwilioTrunks
+from router.outbound.twilio_termination import TwilioTerminations
 from router.provisioning.carriers.base import CarrierContext, pointed, refused
 from router.store.integrations import Credentials, Integrations, TwilioCredentials
+
+# The outbound trunk of a Twilio account's numbers, named as a SIP connection's would be
+# (``call-router/<org>/twilio``): no connection id is this.
+TWILIO_OUTBOUND = "twilio"
 
 
 class TwilioCarrier:
@@ -33,10 +40,12 @@ class TwilioCarrier:
         voice_url: str | None,
         trunks: TwilioTrunks | None = None,
         livekit_sip: str | None = None,
+        terminations: TwilioTerminations | None = None,
     ) -> None:
         self.numbers, self.integrations, self.voice_url = numbers, integrations, voice_url
         self.trunks = trunks  # Elastic SIP Trunking (mode "sip_trunk")
         self.livekit_sip = livekit_sip  # the trunk's origination URI: LiveKit's SIP host
+        self.terminations = terminations  # the trunk's termination side (outbound calls)
 
     async def _account(self, org: str) -> tuple[str, str] | None:
         found = await self.integrations.get(org, "twilio")
@@ -97,10 +106,24 @@ class TwilioCarrier:
                 "set LIVEKIT_SIP_URI: the Elastic SIP Trunk's origination URI is LiveKit's SIP host"
             )
         found = await self._number(sid, token, row.e164)
-        name = f"call-router/{row.organization_id}"
-        trunk = await self.trunks.ensure(sid, token, name, self.livekit_sip)
+        trunk = await self.trunks.ensure(sid, token, _trunk(row.organization_id), self.livekit_sip)
         await self.trunks.attach(sid, token, trunk, found.sid)
         return TwilioTrunk(number_sid=found.sid, trunk_sid=trunk)
+
+    async def outbound(self, row: PhoneNumber) -> OutboundSpec | None:
+        """A Twilio number (or a verified caller ID of the account) places calls over the
+        organization's Elastic SIP Trunk: its termination address and credential, set up on
+        the account once (``outbound.twilio_termination``) and kept. None: no Twilio account
+        connected."""
+        org = row.organization_id
+        account = await self._account(org)
+        if account is None or self.terminations is None:
+            return None
+        known = await self.integrations.termination(org)
+        if known is None or known.account_sid != account[0]:
+            known = await self.terminations.ensure(*account, _trunk(org), known)
+            await self.integrations.save_termination(org, known)
+        return termination_spec(org, known)
 
     async def _number(self, sid: str, token: str, e164: str) -> IncomingNumber:
         """The number on the organization's Twilio account, or ProvisioningError saying it
@@ -155,6 +178,22 @@ class TwilioCarrier:
         return f"Twilio number's voice URL points elsewhere: {found.voice_url}"
 
 
+def _trunk(org: str) -> str:
+    """The organization's Elastic SIP Trunk (by its friendly name)."""
+    return f"call-router/{org}"
+
+
+def termination_spec(org: str, termination: TwilioTermination) -> OutboundSpec:
+    """LiveKit's outbound trunk to the Twilio trunk's termination address."""
+    return OutboundSpec(
+        org=org,
+        connection=TWILIO_OUTBOUND,
+        address=termination.domain,
+        username=termination.username,
+        password=termination.password,
+    )
+
+
 def build(context: CarrierContext) -> TwilioCarrier | None:
     """With the credentials store (``ROUTER_SECRETS_KEY``); its voice URL needs
     ``ROUTER_PUBLIC_URL``, its SIP trunks ``LIVEKIT_SIP_URI``."""
@@ -167,4 +206,7 @@ def build(context: CarrierContext) -> TwilioCarrier | None:
         f"{base}/webhooks/twilio/voice" if base else None,
         TwilioTrunks(context.session, config.twilio.trunking_base_url),
         sip_host(config.livekit_sip_uri) if config.livekit_sip_uri else None,
+        TwilioTerminations(
+            context.session, config.twilio.api_base_url, config.twilio.trunking_base_url
+        ),
     )
