@@ -16,6 +16,7 @@ from router.core.sip_connections import SipConnection
 from router.errors import ProvisioningError
 from router.outbound.customer_trunks import holds
 from router.outbound.sip_trunks import OutboundSpec
+from router.provisioning.carriers.twilio import TWILIO_OUTBOUND
 from router.provisioning.service import Provisioner
 from router.store.mutex import MutexBusy
 
@@ -139,7 +140,7 @@ class Reconciler:
             if current is not None:
                 await sip.follow(current, spec)  # its settings, field by field
             found += await self._reconcile_outbound(org, connection, mine, fix=fix)
-        return found
+        return found + await self._reconcile_twilio_outbound(org, rows, fix=fix)
 
     async def _reconcile_customer_trunks(self, org: str, *, fix: bool) -> list[str]:
         """Each number on a customer's own trunk (``sipTrunkId``) against that trunk: the
@@ -184,10 +185,44 @@ class Reconciler:
     async def _reconcile_outbound(
         self, org: str, connection: SipConnection, mine: list[PhoneNumber], *, fix: bool
     ) -> list[str]:
-        sip = self.provisioner.sip
+        """A SIP connection's outbound trunk against its numbers allowing outbound calls."""
         spec = await self.provisioner.outbound_spec(connection)
-        wanted = sorted(r.e164 for r in mine if r.direction in OUTBOUND) if spec else []
         name_only = spec or OutboundSpec(org=org, connection=connection.id, address="")
+        wanted = [r for r in mine if r.direction in OUTBOUND] if spec else []
+        return await self._outbound_trunk(connection.id, name_only, spec, wanted, fix=fix)
+
+    async def _reconcile_twilio_outbound(
+        self, org: str, rows: list[PhoneNumber], *, fix: bool
+    ) -> list[str]:
+        """The outbound trunk to the organization's Twilio trunk against its Twilio numbers
+        and verified caller IDs allowing outbound calls."""
+        wanted = [
+            r
+            for r in rows
+            if r.direction in OUTBOUND
+            and r.sip_connection_installation_id is None
+            and r.source in ("twilio", "verified_caller_id")
+        ]
+        twilio = self.provisioner.carriers.get("twilio")
+        spec = await twilio.outbound(wanted[0]) if wanted and twilio is not None else None
+        name_only = spec or OutboundSpec(org=org, connection=TWILIO_OUTBOUND, address="")
+        return await self._outbound_trunk(
+            "Twilio", name_only, spec, wanted if spec else [], fix=fix
+        )
+
+    async def _outbound_trunk(
+        self,
+        label: str,
+        name_only: OutboundSpec,
+        spec: OutboundSpec | None,
+        rows: list[PhoneNumber],
+        *,
+        fix: bool,
+    ) -> list[str]:
+        """One outbound trunk against the numbers that should be on it: what differs, in
+        words; with fix, the trunk made to hold them (and their states saying so)."""
+        sip = self.provisioner.sip
+        wanted = sorted(r.e164 for r in rows)
         trunk = await sip.outbound_trunk(name_only)
         on = sorted(trunk.numbers) if trunk is not None else []
         if wanted == on:
@@ -197,16 +232,41 @@ class Reconciler:
         if fix:
             if not wanted:
                 await sip.outbound_drop(name_only)
+                if trunk is not None:
+                    await self._off_outbound(name_only.org, trunk.sip_trunk_id)
             else:
                 assert spec is not None
                 for number in wanted:
-                    await sip.outbound_add(spec, number)
+                    trunk = await sip.outbound_add(spec, number)
                 for number in sorted(set(on) - set(wanted)):
                     await sip.outbound_remove(spec, number)
+                assert trunk is not None
+                await self._on_outbound(rows, trunk.sip_trunk_id)
         return [
-            f"{connection.id}: its outbound trunk holds {on or 'nothing'}, its numbers "
+            f"{label}: its outbound trunk holds {on or 'nothing'}, its numbers "
             f"allowing outbound calls are {wanted or 'none'}"
         ]
+
+    async def _off_outbound(self, org: str, trunk_id: str) -> None:
+        """No number's state says it is on the (deleted) outbound trunk any more."""
+        rows = await self.provisioner.registry.numbers_of(org)
+        for number, state in (await self.provisioner.states.of(rows)).items():
+            if state.livekit_outbound_trunk_id == trunk_id:
+                cleared = msgspec.structs.replace(state, livekit_outbound_trunk_id=None)
+                await self.provisioner.states.save(number, cleared)
+
+    async def _on_outbound(self, rows: list[PhoneNumber], trunk_id: str) -> None:
+        """The numbers' states say the outbound trunk they are on now."""
+        states = await self.provisioner.states.of(rows)
+        for row in rows:
+            known = states.get(row.id) or Provisioning(ok=True, checked_at="")
+            await self.provisioner.states.save(
+                row.id,
+                msgspec.structs.replace(
+                    known, livekit_outbound_trunk_id=trunk_id, outbound_issue=None,
+                    checked_at=now_iso(),
+                ),
+            )  # fmt: skip
 
     async def _reconcile_trunk(self, org: str, *, fix: bool) -> tuple[OrgDrift, list[PhoneNumber]]:
         """The organization's managed trunk and rule against its rows (under its trunk mutex);
@@ -306,7 +366,9 @@ class Reconciler:
                     issue = issue or elsewhere
             await self.provisioner.states.save(
                 row.id,
-                Provisioning(
+                msgspec.structs.replace(
+                    # its outbound side is the outbound trunks' pass's
+                    known or Provisioning(ok=True, checked_at=""),
                     livekit_trunk_id=drift.trunk_id,
                     ok=issue is None,
                     issue=issue,

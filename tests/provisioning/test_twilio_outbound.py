@@ -189,3 +189,28 @@ async def test_the_termination_stand_in_speaks_twilios_format(twilio_api):
         [400, 400, 400, 400],
     ]
     assert list(standin.termination.passwords.values()) == ["Strong-Passw0rd"]
+
+
+async def test_an_outbound_trunk_deleted_by_hand_is_reported_and_made_again(twilio):
+    router, _, livekit = twilio
+    agent = await create_agent(router)
+    await import_number(
+        router, e164="+14155550199", source="twilio", direction="both", agentId=agent["id"]
+    )
+    [old] = list(livekit.outbound)
+    del livekit.outbound[old]  # in LiveKit's console
+    resp = await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)
+    assert (await json_of(resp, 200))["organizations"][0]["connections"] == [
+        "Twilio: its outbound trunk holds nothing, its numbers allowing outbound calls are "
+        "['+14155550199']"
+    ]
+    fixed = await router.post("/v1/provisioning/reconcile", json={"fix": True}, headers=ADMIN)
+    assert (await json_of(fixed, 200))["organizations"][0]["fixed"] is True
+    [new] = list(livekit.outbound)
+    # The number's state follows the new trunk: its calls go out there, not to the old id.
+    placed = await router.post(
+        "/v1/calls/outbound", json={"from": "+14155550199", "to": "+14155550100"}, headers=ADMIN
+    )
+    await json_of(placed, 201)
+    assert [p.sip_trunk_id for p in livekit.participants] == [new]
+    assert new != old
