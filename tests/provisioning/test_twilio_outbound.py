@@ -47,6 +47,12 @@ async def test_a_twilio_number_places_calls_over_its_account_s_trunk(twilio):
         trunk["domain_name"], username, password,
     )  # fmt: skip
     assert list(out.numbers) == ["+14155550199"]
+    # The password Twilio checks is the router's secret: in no answer.
+    for path in (f"/v1/phone-numbers/{row['id']}", "/v1/audit", "/metrics",
+                 "/v1/organizations/default/integrations/twilio"):  # fmt: skip
+        assert password not in await (await router.get(path, headers=ADMIN)).text()
+    report = await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN)
+    assert password not in await report.text()
     # A verified caller ID of the account rides the same trunk; nothing is made twice.
     caller_id = await import_number(router, e164="+14155550188", source="twilio")
     assert caller_id["source"] == "verified_caller_id"
