@@ -32,6 +32,7 @@ from router.outbound.signing import secrets_of, sign_headers
 from router.outbound.streams import read_capped
 from router.outbound.urlguard import NOT_PUBLIC, is_blocked
 from router.store import keys
+from router.store.due_queue import DueQueue
 
 log = logs.get(__name__)
 
@@ -46,25 +47,6 @@ BACKOFF_S = (1, 5, 30, 120, 600, 1800, 3600)
 LEASE_S = 30
 TIMEOUT_S = 10
 MAX_RESPONSE = 64 * 1024
-
-_ENQUEUE = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  return 1
-end
-return 0
-"""
-# Take up to ARGV[3] due deliveries: push their due time to ARGV[2] (the lease) and return them.
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[2], ARGV[2], id)
-  local item = redis.call('HGET', KEYS[1], id)
-  if item then table.insert(out, item) else redis.call('ZREM', KEYS[2], id) end
-end
-return out
-"""
 
 
 class Delivery(msgspec.Struct, kw_only=True):
@@ -113,8 +95,7 @@ class Lifecycle:
     def __init__(self, redis: Redis, session: aiohttp.ClientSession | None) -> None:
         self.redis = redis
         self.session = session
-        self._enqueue = redis.register_script(_ENQUEUE)
-        self._claim = redis.register_script(_CLAIM)
+        self.queue = DueQueue(redis, keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE, keys.LIFECYCLE_DEAD)
 
     async def enqueue(
         self, record: CallRecord, agent: Agent | None, event_type: str | None = None
@@ -134,20 +115,13 @@ class Lifecycle:
             secrets=secrets_of(hook.secret),
             body=_encode(payload(event_type, record)).decode(),
         )
-        added = await self._enqueue(
-            keys=[keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE],
-            args=[delivery.id, _encode(delivery), time.time()],
-        )
-        return bool(added)
+        return await self.queue.enqueue(delivery.id, _encode(delivery), time.time())
 
     async def deliver_due(self, limit: int = 20) -> int:
         """Attempt the due deliveries; the number delivered."""
         if self.session is None:
             return 0
-        now = time.time()
-        claimed = await self._claim(
-            keys=[keys.LIFECYCLE_ITEMS, keys.LIFECYCLE_DUE], args=[now, now + LEASE_S, limit]
-        )
+        claimed = await self.queue.claim(time.time(), LEASE_S, limit)
         session = self.session
         results = await asyncio.gather(
             *(self._attempt(session, _delivery.decode(raw)) for raw in claimed)
@@ -177,23 +151,16 @@ class Lifecycle:
         return False
 
     async def _done(self, delivery: Delivery) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.LIFECYCLE_ITEMS, delivery.id)
-            pipe.zrem(keys.LIFECYCLE_DUE, delivery.id)
-            await pipe.execute()
+        await self.queue.done(delivery.id)
         log.info("lifecycle_delivered", delivery=delivery.id, attempts=delivery.attempts + 1)
 
     async def _retry_later(self, delivery: Delivery, error: str, *, final: bool = False) -> None:
         attempts = delivery.attempts + 1
         failed = msgspec.structs.replace(delivery, attempts=attempts, last_error=error)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if final or attempts > len(BACKOFF_S):
-                pipe.hdel(keys.LIFECYCLE_ITEMS, delivery.id)
-                pipe.zrem(keys.LIFECYCLE_DUE, delivery.id)
-                pipe.rpush(keys.LIFECYCLE_DEAD, _encode(failed))
-                log.error("lifecycle_gave_up", delivery=delivery.id, attempts=attempts, error=error)
-            else:
-                pipe.hset(keys.LIFECYCLE_ITEMS, delivery.id, _encode(failed))
-                pipe.zadd(keys.LIFECYCLE_DUE, {delivery.id: time.time() + BACKOFF_S[attempts - 1]})
-                log.warning("lifecycle_retry", delivery=delivery.id, attempts=attempts, error=error)
-            await pipe.execute()
+        if final or attempts > len(BACKOFF_S):
+            await self.queue.bury(delivery.id, _encode(failed))
+            log.error("lifecycle_gave_up", delivery=delivery.id, attempts=attempts, error=error)
+        else:
+            at = time.time() + BACKOFF_S[attempts - 1]
+            await self.queue.retry(delivery.id, _encode(failed), at)
+            log.warning("lifecycle_retry", delivery=delivery.id, attempts=attempts, error=error)
