@@ -14,6 +14,7 @@ from router.api import (
     call_events,
     calls,
     dead_letters,
+    kyb,
     organizations,
     outbound_calls,
     phone_numbers,
@@ -26,6 +27,7 @@ from router.web.routing import Routes
 # In the order aiohttp matches them: a fixed path before a variable one of the same shape
 # (/v1/calls/events before /v1/calls/{id}).
 ROUTES: tuple[Routes, ...] = (
+    kyb.routes,  # before /v1/phone-numbers/{id}
     phone_numbers.routes,
     agents.routes,
     call_events.routes,

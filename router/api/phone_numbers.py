@@ -2,8 +2,8 @@
 
 Every write checks the number rules (docs/http-api.md) and answers ``400 VALIDATION_ERROR``
 naming the field; rules that involve other rows (one row per number, a known agent, no deleting
-a linked agent) are enforced atomically by the registry. Buying numbers and business
-verification are not part of this product and answer ``501 NOT_SUPPORTED`` saying so."""
+a linked agent) are enforced atomically by the registry. Business verification is
+``api.kyb``'s; buying numbers is not built yet and answers ``501 NOT_SUPPORTED`` saying so."""
 
 from __future__ import annotations
 
@@ -290,16 +290,6 @@ async def purchase_not_supported(request: web.Request) -> web.Response:
     raise NotImplementedHere(
         "buying managed numbers is not part of the call router; buy the number from your "
         "carrier and register it with POST /v1/phone-numbers/import"
-    )
-
-
-@routes.route("*", "/v1/phone-numbers/kyb{tail:.*}", role="viewer")
-@documented(status=501)
-async def kyb_not_supported(request: web.Request) -> web.Response:
-    """Not part of the call router: business verification (501 NOT_SUPPORTED)."""
-    raise NotImplementedHere(
-        "business verification (KYB) is not part of the call router; it belongs to the "
-        "platform's number purchasing"
     )
 
 

@@ -138,6 +138,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         default_agent_name=v["ROUTER_DEFAULT_AGENT_NAME"],
         webhook_allow_private=v["ROUTER_WEBHOOK_ALLOW_PRIVATE"],
         supervisor_pid=v["ROUTER_SUPERVISOR_PID"],
+        slack_webhook_url=v["ROUTER_SLACK_WEBHOOK_URL"],
     )
 
 

@@ -119,6 +119,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     default_agent_name: str | None
     webhook_allow_private: bool
     supervisor_pid: int | None  # a child of `web --processes N`: its supervisor
+    slack_webhook_url: str | None = None  # the operations team's channel (a secret)
 
     @property
     def dry_run(self) -> bool:

@@ -211,6 +211,11 @@ VARIABLES: tuple[Variable, ...] = (
         "outbound calls each organization may place in a minute",
     ),
     Variable(
+        "ROUTER_SLACK_WEBHOOK_URL", Url(_HTTP), "Managed numbers",
+        "a Slack incoming webhook the operations team is told on (a business verification "
+        "submitted); a secret, never logged; unset: nobody is told",
+    ),
+    Variable(
         "ROUTER_BRIDGE_TIMEOUT_S", Seconds(60.0, 600.0), "Worker",
         "a carrier call bridged to LiveKit with no LiveKit leg by then is timed out",
     ),

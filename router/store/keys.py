@@ -33,6 +33,7 @@ PROVISIONING = f"{REGISTRY}:provisioning"  # hash: number id -> Provisioning JSO
 RECONCILE_LEASE = f"{REGISTRY}:reconcile-lease"  # one reconcile pass at a time
 # hash: "<org>:<carrier>" (and "<org>:twilio-termination") -> Fernet token
 INTEGRATIONS = f"{REGISTRY}:integrations"
+KYB = f"{REGISTRY}:kyb"  # hash: "<org>" -> its business verification, "<org>:slack" -> notified
 ORGS = f"{REGISTRY}:orgs"  # hash: organization id -> Organization JSON
 API_KEYS = f"{REGISTRY}:api-keys"  # hash: sha256 of a key -> ApiKey JSON
 API_KEY_IDS = f"{REGISTRY}:api-key-ids"  # hash: key id -> sha256 of the key
@@ -149,6 +150,9 @@ CALLS_CHANNEL = f"{PREFIX}:calls:decided"  # pub/sub: each record as it is writt
 LIFECYCLE_ITEMS = f"{PREFIX}:{{lifecycle}}:items"
 LIFECYCLE_DUE = f"{PREFIX}:{{lifecycle}}:due"
 LIFECYCLE_DEAD = f"{PREFIX}:{{lifecycle}}:dead"
+NOTIFY_ITEMS = f"{PREFIX}:{{notify}}:items"  # the operations team's notifications (Slack)
+NOTIFY_DUE = f"{PREFIX}:{{notify}}:due"
+NOTIFY_DEAD = f"{PREFIX}:{{notify}}:dead"
 
 
 def rate_bucket(organization: str) -> str:

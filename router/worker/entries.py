@@ -21,6 +21,7 @@ from router.errors import PoisonEntry
 from router.store import keys
 from router.worker import bridged, direct, supervise
 from router.worker.lifecycle import Lifecycle
+from router.worker.notify import Notifier
 from router.worker.services import Services
 
 TIMER_CLAIM_S = 30.0  # a claimed timer comes due again after this, should its worker die
@@ -51,6 +52,9 @@ class Worker:
         self.timer_claim_s = timer_claim_s
         self._rooms_timer_set = False
         self.lifecycle = lifecycle or Lifecycle(services.redis, services.webhook_http)
+        self.notifier = Notifier(
+            services.redis, services.webhook_http, services.config.slack_webhook_url
+        )
         self._claim_timer = services.redis.register_script(_CLAIM_TIMER)
         self._timer_done = services.redis.register_script(_TIMER_DONE)
 
@@ -94,7 +98,8 @@ class Worker:
         fired = 0
         for timers in (keys.TIMERS, keys.WATCHDOGS):
             fired += await self._fire(timers, now)
-        return fired + await self.lifecycle.deliver_due()
+        delivered = await self.lifecycle.deliver_due() + await self.notifier.deliver_due()
+        return fired + delivered
 
     async def _fire(self, timers: str, now: float) -> int:
         redis = self.services.redis

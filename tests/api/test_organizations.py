@@ -101,11 +101,13 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int, int]]] = [
     ("delete", "/v1/phone-numbers/{spareNumber}", None, (200, 404, 401, 403, 200)),
     ("post", "/v1/phone-numbers", {}, (501, 501, 401, 501, 501)),
     ("get", "/v1/phone-numbers/available", None, (501, 501, 401, 501, 501)),
-    ("get", "/v1/phone-numbers/kyb", None, (501, 501, 401, 501, 501)),
-    ("post", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
-    ("put", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
-    ("patch", "/v1/phone-numbers/kyb", {}, (501, 501, 401, 501, 501)),
-    ("delete", "/v1/phone-numbers/kyb", None, (501, 501, 401, 501, 501)),
+    ("get", "/v1/phone-numbers/kyb", None, (200, 200, 401, 200, 200)),
+    ("put", "/v1/phone-numbers/kyb/draft", {"businessProfile": {"legalName": "A"}},
+     (200, 200, 401, 403, 403)),
+    # Incomplete: refused naming the first missing field, once the role allows.
+    ("post", "/v1/phone-numbers/kyb/submit", {}, (400, 400, 401, 403, 403)),
+    ("post", "/v1/organizations/{orgA}/kyb/review", {"decision": "approve"},
+     (403, 403, 401, 403, 403)),
     ("get", "/v1/agents", None, (200, 200, 401, 200, 200)),
     ("post", "/v1/agents", {"name": "n", "livekitAgentName": "n"}, (201, 201, 401, 403, 201)),
     ("get", "/v1/agents/{agentA}", None, (200, 404, 401, 200, 200)),
@@ -152,7 +154,7 @@ def test_the_matrix_covers_every_v1_route(router):
         for name in ("agentA", "spareAgent", "callA", "orgA", "connA", "spareConnection"):
             template = template.replace("{" + name + "}", "{id}")
         template = template.replace("{spareKey}", "{keyId}").replace("/telnyx", "/{carrier}")
-        listed.add((method, template.replace("/kyb", "/kyb{tail}")))
+        listed.add((method, template))
     routes = set()
     for route in router.app.router.routes():
         info = route.resource.get_info()

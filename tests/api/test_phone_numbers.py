@@ -150,12 +150,9 @@ async def test_setup_status_reports_what_is_missing(admin):
     [
         ("POST", "/v1/phone-numbers"),
         ("GET", "/v1/phone-numbers/available"),
-        ("GET", "/v1/phone-numbers/kyb"),
-        ("PUT", "/v1/phone-numbers/kyb/draft"),
-        ("POST", "/v1/phone-numbers/kyb/submit"),
     ],
 )
-async def test_buying_and_kyb_answer_a_clear_not_supported(admin, method, path):
+async def test_buying_answers_a_clear_not_supported(admin, method, path):
     resp = await admin.request(method, path, json={}, headers=ADMIN)
     await refused(resp, 501, "NOT_SUPPORTED")
 
