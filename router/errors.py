@@ -9,13 +9,14 @@
     │   │   └── Forbidden        403 the same, for carriers that document 403
     │   ├── RoleTooLow           403 FORBIDDEN (an API key whose role does not allow it)
     │   ├── LimitReached         402 LIMIT_REACHED (an organization's number cap)
+    │   ├── InsufficientCredits  402 INSUFFICIENT_CREDITS (the balance does not cover a charge)
     │   ├── RateLimited          429 RATE_LIMITED (an organization's request budget; Retry-After)
     │   ├── NotFound             404 NOT_FOUND
     │   ├── Conflict             409 CONFLICT
     │   ├── RequestTimeout       408 REQUEST_TIMEOUT (a body that does not arrive in time)
     │   ├── PayloadTooLarge      413 PAYLOAD_TOO_LARGE
     │   ├── UnsupportedMedia     415 UNSUPPORTED_MEDIA_TYPE
-    │   ├── NotImplementedHere   501 NOT_SUPPORTED (buying numbers, KYB)
+    │   ├── NotImplementedHere   501 NOT_SUPPORTED (what this router does not do, or is off)
     │   ├── RemoteRefusal        502 UPSTREAM_ERROR (a carrier or LiveKit refused, in its words)
     │   ├── CredentialsUnreadable 500 CREDENTIALS_UNREADABLE (stored with another secrets key)
     │   ├── SecretsUnreadable     500 the same, for a SIP connection's passwords
@@ -95,6 +96,11 @@ class RoleTooLow(ApiError):
 class LimitReached(ApiError):
     status = 402
     code = "LIMIT_REACHED"
+
+
+class InsufficientCredits(ApiError):
+    status = 402
+    code = "INSUFFICIENT_CREDITS"
 
 
 class RateLimited(ApiError):

@@ -13,6 +13,7 @@ from router.api import (
     audit,
     call_events,
     calls,
+    credits,
     dead_letters,
     kyb,
     organizations,
@@ -39,6 +40,7 @@ ROUTES: tuple[Routes, ...] = (
     provisioning.routes,
     route_preview.routes,
     sip_connections.routes,
+    credits.routes,
 )
 
 

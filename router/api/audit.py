@@ -10,7 +10,6 @@ there (only their ids).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -41,7 +40,6 @@ AUDITED = {
     # The row never holds a password or PIN (only passwordSet / pinSet): nothing to mask.
     "sip_connection": ("name", "sipProviderName", "inbound", "outbound"),
 }  # fmt: skip
-_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def _masked(value: Any) -> Any:
@@ -106,9 +104,7 @@ async def audit_log(request: web.Request) -> web.Response:
         )
     org = scope or asked or "default"
     limit = paging.limit_of(request, default=50, maximum=500)
-    before = paging.cursor_of(request)
-    if before is not None and not _STREAM_ID.fullmatch(before):
-        raise paging.bad_cursor()
+    before = paging.stream_cursor_of(request)
     log: AuditLog = request.app[state.AUDIT]
     entries, more = await log.page(org, before, limit)
     return paging.paged(json_response(entries), request, more)

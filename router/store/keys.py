@@ -160,6 +160,19 @@ def rate_bucket(organization: str) -> str:
     return f"{PREFIX}:{{rate:{organization}}}"
 
 
+def ledger_entries(organization: str) -> str:
+    """The organization's credits ledger (a stream, kept whole: ``store.ledger``)."""
+    return f"{PREFIX}:{{ledger:{organization}}}:entries"
+
+
+def ledger_balance(organization: str) -> str:
+    return f"{PREFIX}:{{ledger:{organization}}}:balance"
+
+
+def ledger_keys(organization: str) -> str:
+    return f"{PREFIX}:{{ledger:{organization}}}:keys"
+
+
 def audit_log(organization: str) -> str:
     """The organization's audit log (a capped stream, ``store.audit``)."""
     return f"{PREFIX}:{{audit:{organization}}}"

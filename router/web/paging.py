@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from aiohttp import web
 
 from router.errors import ValidationError
 
 CURSOR_MAX = 200  # characters: a cursor is a short position, never a payload
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a Redis stream entry's id
 
 
 def limit_of(request: web.Request, *, default: int, maximum: int) -> int:
@@ -50,6 +52,14 @@ def cursor_from(raw: str | None) -> str | None:
 
 def cursor_of(request: web.Request) -> str | None:
     return cursor_from(request.query.get("cursor"))
+
+
+def stream_cursor_of(request: web.Request) -> str | None:
+    """The cursor of a list read from a Redis stream: an entry's id, or None."""
+    before = cursor_of(request)
+    if before is not None and not STREAM_ID.fullmatch(before):
+        raise bad_cursor()
+    return before
 
 
 def paged(response: web.Response, request: web.Request, next_position: str | None) -> web.Response:
