@@ -12,11 +12,23 @@ import argparse
 import sys
 
 from router import logs
-from router.cli import agents, audit, bench, calls, dlq, maintenance, numbers, route, serve
+from router.cli import (
+    agents,
+    audit,
+    bench,
+    calls,
+    credits,
+    dlq,
+    kyb,
+    maintenance,
+    numbers,
+    route,
+    serve,
+)
 from router.cli.client import ClientError
 from router.errors import ConfigError
 
-COMMANDS = (serve, numbers, agents, calls, route, dlq, audit, maintenance, bench)
+COMMANDS = (serve, numbers, agents, calls, route, kyb, credits, dlq, audit, maintenance, bench)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DESCRIPTION = """\
 serve (ingress + worker), web, worker, and operator tools.
