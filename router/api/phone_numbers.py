@@ -17,6 +17,7 @@ from router.api import audit, provisioning, sip_connections
 from router.api.rules import LIST_DEFAULT, LIST_MAX, MAX_TEXT, check_policy, organization_for
 from router.config import Config
 from router.core import template
+from router.core.carrier_states import Provisioning
 from router.core.models import (
     INBOUND,
     Agent,
@@ -25,7 +26,6 @@ from router.core.models import (
     PhoneNumberImport,
     PhoneNumberPatch,
     PhoneNumberView,
-    Provisioning,
     apply_patch,
     new_id,
     now_iso,

@@ -8,7 +8,8 @@ worker checks before dispatching; the ``issues`` say what an operator has to do.
 
 from __future__ import annotations
 
-from router.core.models import INBOUND, Agent, PhoneNumber, Provisioning, SetupStatus
+from router.core.carrier_states import Provisioning
+from router.core.models import INBOUND, Agent, PhoneNumber, SetupStatus
 
 # Sources whose SIP side the platform provisions itself.
 _PROVISIONED = frozenset({"managed", "livekit"})

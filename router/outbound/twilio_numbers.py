@@ -18,7 +18,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from router.core.models import TwilioRouting
+from router.core.carrier_states import TwilioRouting
 from router.errors import ProvisioningError
 from router.outbound.carrier_http import carrier_call
 

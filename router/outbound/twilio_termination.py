@@ -28,7 +28,7 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
-from router.core.models import TwilioTermination
+from router.core.carrier_states import TwilioTermination
 from router.outbound.twilio_numbers import TWILIO_API, TWILIO_TRUNKING, TwilioTrunks, twilio_call
 
 USERNAME = "call-router"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from router import metrics
-from router.core.models import INBOUND, OUTBOUND, PhoneNumber, Provisioning, now_iso
+from router.core.carrier_states import Provisioning
+from router.core.models import INBOUND, OUTBOUND, PhoneNumber, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import ProvisioningError
 from router.outbound.customer_trunks import holds

@@ -11,7 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from router import logs, metrics
-from router.core.models import INBOUND, OUTBOUND, CarrierState, PhoneNumber, Provisioning, now_iso
+from router.core.carrier_states import CarrierState, Provisioning
+from router.core.models import INBOUND, OUTBOUND, PhoneNumber, now_iso
 from router.core.sip_connections import SipConnection
 from router.errors import NotFound, ProvisioningError, RemoteRefusal, ValidationError
 from router.outbound.customer_trunks import CustomerTrunks

@@ -14,7 +14,7 @@ import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from redis.asyncio import Redis
 
-from router.core.models import TwilioTermination
+from router.core.carrier_states import TwilioTermination
 from router.errors import Conflict, CredentialsUnreadable
 from router.store import keys
 

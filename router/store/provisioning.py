@@ -1,5 +1,5 @@
 """What provisioning last saw of each number at LiveKit and its carrier
-(``core.models.Provisioning``), kept beside the rows in the registry's slot, read with them for
+(``core.carrier_states.Provisioning``), kept beside the rows in the registry's slot, read with them for
 ``setupStatus``.
 
 A state written before carriers kept a tagged ``CarrierState`` (``carrierNumberId`` with
@@ -15,16 +15,16 @@ import contextlib
 import msgspec
 from redis.asyncio import Redis
 
-from router.core.models import (
+from router.core.carrier_states import (
     CarrierState,
     LiveKitNumber,
-    PhoneNumber,
     Provisioning,
     TelnyxConnection,
     TwilioRouting,
     TwilioTrunk,
     TwilioVoiceUrl,
 )
+from router.core.models import PhoneNumber
 from router.errors import NotFound
 from router.store import keys
 from router.store.mutex import mutex

@@ -12,15 +12,15 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from router.core.models import (
+from router.core.carrier_states import (
     LiveKitNumber,
-    PhoneNumber,
     Provisioning,
     TelnyxConnection,
     TwilioRouting,
     TwilioTrunk,
     TwilioVoiceUrl,
 )
+from router.core.models import PhoneNumber
 from router.store import keys
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry

@@ -9,7 +9,8 @@ import msgspec
 
 from router import metrics
 from router.config import Config
-from router.core.models import CarrierState, PhoneNumber, Provisioning, now_iso
+from router.core.carrier_states import CarrierState, Provisioning
+from router.core.models import PhoneNumber, now_iso
 from router.errors import ProvisioningError
 from router.outbound.livekit_numbers import LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip

@@ -3,7 +3,8 @@ rule (LiveKit lists an unbound one OFFLINE), and unbound when they leave the rou
 
 from __future__ import annotations
 
-from router.core.models import CarrierState, LiveKitNumber, PhoneNumber, Provisioning
+from router.core.carrier_states import CarrierState, LiveKitNumber, Provisioning
+from router.core.models import PhoneNumber
 from router.errors import ProvisioningError
 from router.outbound.livekit_numbers import ACTIVE, LiveKitNumbers
 from router.outbound.livekit_sip import LiveKitSip

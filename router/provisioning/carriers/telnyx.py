@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import msgspec
 
-from router.core.models import CarrierState, PhoneNumber, Provisioning, TelnyxConnection
+from router.core.carrier_states import CarrierState, Provisioning, TelnyxConnection
+from router.core.models import PhoneNumber
 from router.errors import ProvisioningError, RemoteRefusal, ValidationError
 from router.outbound.sip_trunks import OutboundSpec
 from router.outbound.telnyx_numbers import TelnyxNumbers

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import msgspec
 
-from router.core.correlation import sip_host
-from router.core.models import (
+from router.core.carrier_states import (
     CarrierState,
-    PhoneNumber,
     Provisioning,
     TwilioTermination,
     TwilioTrunk,
     TwilioVoiceUrl,
 )
+from router.core.correlation import sip_host
+from router.core.models import PhoneNumber
 from router.errors import ProvisioningError, RemoteRefusal, ValidationError
 from router.outbound.sip_trunks import OutboundSpec
 from router.outbound.twilio_numbers import IncomingNumber, TwilioNumbers, TwilioTrunks
