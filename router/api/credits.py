@@ -8,16 +8,10 @@ from aiohttp import web
 
 from router.api import audit
 from router.api.rules import LIST_DEFAULT, LIST_MAX, MAX_TEXT, organization_for
-from router.core.credits import (
-    MAX_ENTRY_CENTS,
-    CreditAdd,
-    Credits,
-    LedgerEntry,
-    dollars,
-    key_problem,
-)
+from router.core.credits import MAX_ENTRY_CENTS, CreditAdd, Credits, LedgerEntry, key_problem
 from router.core.models import now_iso
 from router.errors import Conflict, InsufficientCredits, NotFound, ValidationError
+from router.money import dollars
 from router.store.ledger import Ledger, Replayed, Short
 from router.web import paging, state
 from router.web.apidoc import CURSOR, LIMIT, Param, documented

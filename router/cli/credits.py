@@ -13,7 +13,7 @@ import msgspec
 
 from router.cli.client import AdminClient, over_http, remote_options
 from router.cli.output import terminal_safe
-from router.core.credits import cents, dollars
+from router.money import cents, dollars
 
 
 def _amount(text: str) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from router.errors import ConfigError
+from router.money import cents
 
 
 class Reader(Protocol):
@@ -259,3 +260,50 @@ class Variable:
     reader: Reader
     section: str  # the reference's grouping (docs/configuration.md)
     doc: str
+
+
+@dataclass(frozen=True)
+class Names:
+    """A comma-separated subset of ``choices`` (unset: the default's)."""
+
+    choices: tuple[str, ...]
+    default: str = ""
+
+    def read(self, env: Mapping[str, str], name: str) -> tuple[str, ...]:
+        value = value_of(env, name) or self.default
+        names = tuple(dict.fromkeys(n.strip().lower() for n in value.split(",") if n.strip()))
+        unknown = [n for n in names if n not in self.choices]
+        if unknown:
+            raise ConfigError(
+                name, f"must list some of {', '.join(self.choices)}, got {', '.join(unknown)}"
+            )
+        return names
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """``provider:type=monthly+upfront`` entries in dollars, comma-separated, read into exact
+    cents: ``{"twilio:local": (115, 0)}``."""
+
+    providers: tuple[str, ...]
+    default: str = ""
+
+    def read(self, env: Mapping[str, str], name: str) -> dict[str, tuple[int, int]]:
+        table: dict[str, tuple[int, int]] = {}
+        text = value_of(env, name) or self.default
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, equals, amounts = item.partition("=")
+            provider, colon, kind = key.partition(":")
+            monthly, plus, upfront = amounts.partition("+")
+            if not (equals and colon and plus) or provider not in self.providers:
+                raise ConfigError(
+                    name, f"{item!r}: provider:type=monthly+upfront in dollars, e.g. "
+                    f"twilio:local=1.15+0 (providers: {', '.join(self.providers)})",
+                )  # fmt: skip
+            if kind not in ("local", "toll_free", "mobile"):
+                raise ConfigError(name, f"{item!r}: the type is local, toll_free or mobile")
+            try:
+                table[f"{provider}:{kind}"] = (cents(monthly), cents(upfront))
+            except ValueError as exc:
+                raise ConfigError(name, f"{item!r}: {exc}") from None
+        return table

@@ -14,6 +14,7 @@ from router.config.sections import (
     Limits,
     LiveKit,
     LiveKitKeys,
+    Managed,
     Outbound,
     Provisioning,
     RedisConfig,
@@ -139,6 +140,11 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         webhook_allow_private=v["ROUTER_WEBHOOK_ALLOW_PRIVATE"],
         supervisor_pid=v["ROUTER_SUPERVISOR_PID"],
         slack_webhook_url=v["ROUTER_SLACK_WEBHOOK_URL"],
+        managed=Managed(
+            providers=v["ROUTER_MANAGED_PROVIDERS"],
+            prices=v["ROUTER_NUMBER_PRICES"],
+            purchase_limit=v["ROUTER_PURCHASE_LIMIT"],
+        ),
     )
 
 

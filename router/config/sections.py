@@ -101,6 +101,17 @@ class Provisioning(msgspec.Struct, frozen=True, kw_only=True):
     reconcile_fix: bool
 
 
+class Managed(msgspec.Struct, frozen=True, kw_only=True):
+    """Numbers bought for organizations (``core.managed``)."""
+
+    providers: tuple[str, ...]  # empty: none are sold
+    prices: dict[str, tuple[int, int]]  # "provider:type" -> (monthly, upfront) cents
+    purchase_limit: int  # numbers each organization may buy
+
+    def price(self, provider: str, number_type: str) -> tuple[int, int] | None:
+        return self.prices.get(f"{provider}:{number_type}")
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     livekit: LiveKit | None  # None: dry run (dispatches go to the log and the record only)
     livekit_keys: LiveKitKeys | None  # None: LiveKit webhooks are refused
@@ -120,6 +131,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     webhook_allow_private: bool
     supervisor_pid: int | None  # a child of `web --processes N`: its supervisor
     slack_webhook_url: str | None = None  # the operations team's channel (a secret)
+    managed: Managed = Managed(providers=(), prices={}, purchase_limit=0)
 
     @property
     def dry_run(self) -> bool:

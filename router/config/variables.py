@@ -10,8 +10,10 @@ from router.config.readers import (
     Ed25519Key,
     FernetKeys,
     Host,
+    Names,
     Pid,
     Port,
+    PriceTable,
     Region,
     Regions,
     Seconds,
@@ -25,6 +27,10 @@ from router.config.readers import (
 MAX_WEB_PROCESSES = 64  # ROUTER_WEB_PROCESSES and `web --processes` alike
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
 _HTTP = ("http", "https")
+_PROVIDERS = ("livekit", "twilio")  # core.managed.PROVIDERS
+_PRICES = (
+    "livekit:local=1.00+0,livekit:toll_free=2.00+0,twilio:local=1.15+0,twilio:toll_free=2.15+0"
+)
 
 # Every variable the router reads: its reader (with the default, written here once), and what
 # it is for. docs/configuration.md is generated from this table (tests/test_config.py checks).
@@ -209,6 +215,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "ROUTER_OUTBOUND_PER_MINUTE", Count(60, 1, 100_000), "Outbound calls",
         "outbound calls each organization may place in a minute",
+    ),
+    Variable(
+        "ROUTER_MANAGED_PROVIDERS", Names(_PROVIDERS), "Managed numbers",
+        "where numbers are bought for organizations (comma-separated: livekit = LiveKit Phone "
+        "Numbers on LIVEKIT_URL's project, twilio = the platform's account TWILIO_ACCOUNT_SID "
+        "/ TWILIO_AUTH_TOKEN); unset: numbers are imported, not bought",
+    ),
+    Variable(
+        "ROUTER_NUMBER_PRICES", PriceTable(_PROVIDERS, _PRICES), "Managed numbers",
+        "what a bought number costs the organization, monthly+upfront in dollars per "
+        "provider:type (local, toll_free), comma-separated",
+    ),
+    Variable(
+        "ROUTER_PURCHASE_LIMIT", Count(5, 0, 100_000), "Managed numbers",
+        "numbers each organization may buy (apart from its overall number limit)",
     ),
     Variable(
         "ROUTER_SLACK_WEBHOOK_URL", Url(_HTTP), "Managed numbers",

@@ -1,6 +1,6 @@
 """What provisioning last saw of each number at LiveKit and its carrier
-(``core.carrier_states.Provisioning``), kept beside the rows in the registry's slot, read with them for
-``setupStatus``.
+(``core.carrier_states.Provisioning``), kept beside the rows in the registry's slot, read with
+them for ``setupStatus``.
 
 A state written before carriers kept a tagged ``CarrierState`` (``carrierNumberId`` with
 ``carrierPrevious`` — ``"<method> <url>"``, ``"trunk:<sid>"`` or a Telnyx connection id — and
