@@ -10,6 +10,8 @@
     │   ├── RoleTooLow           403 FORBIDDEN (an API key whose role does not allow it)
     │   ├── LimitReached         402 LIMIT_REACHED (an organization's number cap)
     │   ├── InsufficientCredits  402 INSUFFICIENT_CREDITS (the balance does not cover a charge)
+    │   ├── KybRequired          402 KYB_REQUIRED (a US number before the verification is approved)
+    │   ├── Unprocessable        422 (a purchase refused: PURCHASE_LIMIT, NOT_OFFERED)
     │   ├── RateLimited          429 RATE_LIMITED (an organization's request budget; Retry-After)
     │   ├── NotFound             404 NOT_FOUND
     │   ├── Conflict             409 CONFLICT
@@ -61,10 +63,12 @@ class ApiError(RouterError):
     status = 500
     code = "INTERNAL"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if code is not None:  # a more precise code than the class's (KYB_REQUIRED, …)
+            self.code = code
 
 
 class ValidationError(ApiError):
@@ -101,6 +105,16 @@ class LimitReached(ApiError):
 class InsufficientCredits(ApiError):
     status = 402
     code = "INSUFFICIENT_CREDITS"
+
+
+class KybRequired(ApiError):
+    status = 402
+    code = "KYB_REQUIRED"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "UNPROCESSABLE"
 
 
 class RateLimited(ApiError):

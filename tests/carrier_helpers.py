@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from twilio.request_validator import RequestValidator
 
+from tests.twilio_inventory_standin import TwilioInventory
 from tests.twilio_termination_standin import TwilioTermination
 
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
@@ -284,6 +285,7 @@ class TwilioRestStandIn:
         self.trunks: dict[str, dict[str, Any]] = {}
         self.originations: dict[str, list[dict[str, Any]]] = {}
         self.termination = TwilioTermination(self)  # domain names and SIP credentials
+        self.inventory = TwilioInventory(self)  # numbers to buy (the platform's account)
 
     def attached(self, trunk: str) -> list[str]:
         """The sids of the numbers on ``trunk`` (their ``trunk_sid``), in sid order."""
@@ -314,6 +316,7 @@ class TwilioRestStandIn:
         app.router.add_post("/v1/Trunks/{trunk}/PhoneNumbers", self._attach)
         app.router.add_delete("/v1/Trunks/{trunk}/PhoneNumbers/{sid}", self._detach)
         self.termination.routes(app)
+        self.inventory.routes(app)
         return app
 
     def _basic_ok(self, request: web.Request) -> bool:

@@ -20,6 +20,7 @@ from livekit import api
 from livekit.protocol.sip import TransferSIPParticipantRequest, TransferSIPParticipantResponse
 
 from tests.livekit_helpers import agent_join_event, participant_left_event
+from tests.phone_number_standin import PhoneNumberStandIn
 from tests.sip_standin import METHODS as SIP_METHODS
 from tests.sip_standin import SipStandIn
 
@@ -79,6 +80,7 @@ class TwirpStandIn:
         self.sip = SipStandIn()  # livekit.SIP: inbound trunks and dispatch rules
         # livekit.PhoneNumberService: the project's numbers bought from LiveKit, by E.164
         self.phone_numbers: dict[str, dict[str, Any]] = {}
+        self.phone_number_service = PhoneNumberStandIn(self.phone_numbers, self.sip.rules)
         self.sip_drop_next = 0  # SIP requests whose connection is dropped unanswered
 
     def app(self) -> web.Application:
@@ -87,11 +89,8 @@ class TwirpStandIn:
         return app
 
     async def _phone_numbers(self, request: web.Request, name: str) -> web.Response:
-        """``livekit.PhoneNumberService`` in Twirp's JSON form (proto3 JSON mapping:
-        lowerCamel names, enums as their names), as ``livekit_phone_number.proto`` defines it:
-        a number bound to a dispatch rule is ACTIVE, one bound to none is OFFLINE ("not
-        associated with any dispatch rule"); a number or rule the project does not have is
-        refused. The SIP admin grant is required, as for the SIP service."""
+        """``livekit.PhoneNumberService`` (tests/phone_number_standin.py), JSON only, with the
+        SIP admin grant."""
         if request.content_type != "application/json":
             return self._error(400, "malformed", "this stand-in serves JSON here")
         auth = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -101,25 +100,7 @@ class TwirpStandIn:
             return self._error(401, "unauthenticated", f"invalid token: {exc}")
         if not (claims.sip and claims.sip.admin):
             return self._error(403, "permission_denied", "token lacks the SIP admin grant")
-        body = await request.json()
-        if name != "UpdatePhoneNumber":
-            return self._error(404, "bad_route", f"no such method {name}")
-        if set(body) - {"id", "phoneNumber", "sipDispatchRuleId"}:
-            return self._error(400, "malformed", f"unknown fields {sorted(body)}")
-        number = self.phone_numbers.get(body.get("phoneNumber", "")) or next(
-            (n for n in self.phone_numbers.values() if n["id"] == body.get("id")), None
-        )
-        if number is None:
-            return self._error(404, "not_found", "phone number not found")
-        rule = body.get("sipDispatchRuleId")
-        if rule is not None:
-            if rule and rule not in self.sip.rules:
-                return self._error(400, "invalid_argument", f"dispatch rule {rule} not found")
-            number["sipDispatchRuleIds"] = [rule] if rule else []
-            number["status"] = (
-                "PHONE_NUMBER_STATUS_ACTIVE" if rule else "PHONE_NUMBER_STATUS_OFFLINE"
-            )
-        return web.json_response({"phoneNumber": number})
+        return await self.phone_number_service.handle(name, await request.json())
 
     @staticmethod
     def _error(status: int, code: str, msg: str) -> web.Response:

@@ -20,6 +20,7 @@ from router.api import (
     outbound_calls,
     phone_numbers,
     provisioning,
+    purchases,
     route_preview,
     sip_connections,
 )
@@ -29,6 +30,7 @@ from router.web.routing import Routes
 # (/v1/calls/events before /v1/calls/{id}).
 ROUTES: tuple[Routes, ...] = (
     kyb.routes,  # before /v1/phone-numbers/{id}
+    purchases.routes,  # the same
     phone_numbers.routes,
     agents.routes,
     call_events.routes,

@@ -3,7 +3,7 @@
 Every write checks the number rules (docs/http-api.md) and answers ``400 VALIDATION_ERROR``
 naming the field; rules that involve other rows (one row per number, a known agent, no deleting
 a linked agent) are enforced atomically by the registry. Business verification is
-``api.kyb``'s; buying numbers is not built yet and answers ``501 NOT_SUPPORTED`` saying so."""
+``api.kyb``'s, buying numbers ``api.purchases``'."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from router.core.models import (
 )
 from router.core.phone import to_e164
 from router.core.readiness import setup_status
-from router.errors import NotImplementedHere, ValidationError
+from router.errors import ValidationError
 from router.store.provisioning import ProvisioningStates
 from router.store.registry import Registry
 from router.web import paging, state
@@ -124,6 +124,12 @@ async def _agent_of(reg: Registry, agent_id: str, row: PhoneNumber) -> bool:
     return agent is not None and agent.organization_id == row.organization_id
 
 
+async def check_row(reg: Registry, row: PhoneNumber) -> None:
+    """A new row's own rules and the agents it names (a purchase's, before it buys)."""
+    _check_number(row)
+    await _check_link(reg, row)
+
+
 async def _check_link(reg: Registry, row: PhoneNumber) -> None:
     if row.agent_id is not None and not await _agent_of(reg, row.agent_id, row):
         raise ValidationError(f"agentId: agent {row.agent_id} does not exist", field="agentId")
@@ -157,7 +163,7 @@ async def _provisioned(request: web.Request, rows: list[PhoneNumber]) -> dict[st
     return await ProvisioningStates(request.app[state.REDIS]).of(rows)
 
 
-async def _one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
+async def one_view(request: web.Request, row: PhoneNumber) -> PhoneNumberView:
     reg, config = request.app[state.REGISTRY], request.app[state.CONFIG]
     agent = await reg.find_agent(row.agent_id) if row.agent_id else None
     provisioned = (await _provisioned(request, [row])).get(row.id)
@@ -278,19 +284,7 @@ async def import_number(request: web.Request) -> web.Response:
         raise
     await provisioning.number_written(request, None, row)
     await audit.note(request, org.id, "phone_number.imported", row.id, after=row)
-    return json_response(await _one_view(request, row), status=201)
-
-
-# Before the {id} routes, which would otherwise take 'kyb' and 'available' as ids.
-@routes.post("/v1/phone-numbers", role="viewer")
-@routes.get("/v1/phone-numbers/available", role="viewer")
-@documented(status=501)
-async def purchase_not_supported(request: web.Request) -> web.Response:
-    """Not part of the call router: buying numbers (501 NOT_SUPPORTED)."""
-    raise NotImplementedHere(
-        "buying managed numbers is not part of the call router; buy the number from your "
-        "carrier and register it with POST /v1/phone-numbers/import"
-    )
+    return json_response(await one_view(request, row), status=201)
 
 
 @routes.get("/v1/phone-numbers/{id}", role="viewer")
@@ -298,7 +292,7 @@ async def purchase_not_supported(request: web.Request) -> web.Response:
 async def get_number(request: web.Request) -> web.Response:
     """One number with its setup status."""
     row, _ = await _own_number(request)
-    return json_response(await _one_view(request, row))
+    return json_response(await one_view(request, row))
 
 
 @routes.patch("/v1/phone-numbers/{id}", role="agent_manager")
@@ -321,7 +315,7 @@ async def patch_number(request: web.Request) -> web.Response:
     await audit.note(
         request, row.organization_id, "phone_number.updated", row.id, before=old, after=row
     )
-    return json_response(await _one_view(request, row))
+    return json_response(await one_view(request, row))
 
 
 @routes.delete("/v1/phone-numbers/{id}", role="agent_manager")

@@ -172,14 +172,24 @@ class PhoneNumber(Row, kw_only=True):
     overflow: OverflowPolicy = "reject"
     overflow_agent_id: str | None = None
     overflow_transfer_to: str | None = None
+    # A managed number (bought through the router): the provider's own ids, and its billing.
+    telnyx_phone_number_id: str | None = None
+    next_charge_at: str | None = None
+    last_charged_at: str | None = None
+    suspended_at: str | None = None
     created_at: str
     updated_at: str
 
 
 class PhoneNumberView(PhoneNumber, kw_only=True):
-    """A row as the API shows it: with its readiness computed at read time."""
+    """A row as the API shows it: with its readiness computed at read time. The reference's
+    SMS fields are always null: the router does not send SMS."""
 
     setup_status: SetupStatus
+    sms10dlc_profile_id: None = msgspec.field(default=None, name="sms10dlcProfileId")
+    sms_campaign_id: None = None
+    sms_assignment_status: None = None
+    sms_assignment_updated_at: None = None
 
 
 class PhoneNumberImport(Body, kw_only=True):

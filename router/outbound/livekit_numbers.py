@@ -13,7 +13,7 @@ names as strings), with a token carrying the SIP admin grant as the SIP service 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -21,6 +21,7 @@ from livekit import api
 
 from router.errors import ProvisioningError
 
+T = TypeVar("T")
 SERVICE = "livekit.PhoneNumberService"
 ACTIVE = "PHONE_NUMBER_STATUS_ACTIVE"
 
@@ -40,6 +41,26 @@ class LiveKitNumber(msgspec.Struct, rename="camel", kw_only=True):
 
 class _Updated(msgspec.Struct, rename="camel"):
     phone_number: LiveKitNumber
+
+
+class Inventory(msgspec.Struct, rename="camel", kw_only=True):
+    """A ``livekit.PhoneNumber`` in the inventory a search answers."""
+
+    e164_format: str
+    area_code: str = ""
+    locality: str = ""
+    region: str = ""
+    country_code: str = "US"
+    number_type: str = "PHONE_NUMBER_TYPE_UNKNOWN"
+    capabilities: list[str] = msgspec.field(default_factory=list)
+
+
+class _Searched(msgspec.Struct, rename="camel"):
+    items: list[Inventory] = msgspec.field(default_factory=list)
+
+
+class _Purchased(msgspec.Struct, rename="camel"):
+    phone_numbers: list[LiveKitNumber] = msgspec.field(default_factory=list)
 
 
 class _TwirpError(msgspec.Struct):
@@ -63,10 +84,39 @@ class LiveKitNumbers:
         body = {"phoneNumber": e164, "sipDispatchRuleId": rule_id}
         what = "bind the LiveKit number to the dispatch rule"
         raw = await self._call(what, "UpdatePhoneNumber", body)
+        return _decoded(raw, _Updated, what).phone_number
+
+    async def search(self, area_code: str | None, limit: int) -> list[Inventory]:
+        """US numbers in LiveKit's inventory (``SearchPhoneNumbers``)."""
+        body: dict[str, Any] = {"countryCode": "US", "limit": limit}
+        if area_code:
+            body["areaCode"] = area_code
+        raw = await self._call("search phone numbers", "SearchPhoneNumbers", body)
+        return _decoded(raw, _Searched, "search phone numbers").items
+
+    async def purchase(self, e164: str) -> LiveKitNumber:
+        """Buy the number into the project (``PurchasePhoneNumber``); bound to a dispatch
+        rule later, by provisioning."""
+        what = f"buy {e164}"
+        raw = await self._call(what, "PurchasePhoneNumber", {"phoneNumbers": [e164]})
+        bought = _decoded(raw, _Purchased, what).phone_numbers
+        if not bought:
+            raise ProvisioningError(f"LiveKit answered a request to {what} with no number")
+        return bought[0]
+
+    async def get(self, e164: str) -> LiveKitNumber | None:
+        """The project's number (``GetPhoneNumber``), None if the project has none such."""
         try:
-            return msgspec.json.decode(raw, type=_Updated).phone_number
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ProvisioningError(f"LiveKit answered a request to {what} with {exc}") from exc
+            raw = await self._call(f"look {e164} up", "GetPhoneNumber", {"phoneNumber": e164})
+        except ProvisioningError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _decoded(raw, _Updated, f"look {e164} up").phone_number
+
+    async def release(self, e164: str) -> None:
+        """Give the number back (``ReleasePhoneNumbers``)."""
+        await self._call(f"release {e164}", "ReleasePhoneNumbers", {"phoneNumbers": [e164]})
 
     async def _call(self, what: str, method: str, body: dict[str, Any]) -> bytes:
         token = (
@@ -94,3 +144,10 @@ class LiveKitNumbers:
                 return raw
         except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             raise ProvisioningError(f"LiveKit did not answer a request to {what}: {exc!r}") from exc
+
+
+def _decoded(raw: bytes, kind: type[T], what: str) -> T:
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ProvisioningError(f"LiveKit answered a request to {what} with {exc}") from exc

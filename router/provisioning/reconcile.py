@@ -18,6 +18,7 @@ from router.errors import ProvisioningError
 from router.outbound.customer_trunks import holds
 from router.outbound.sip_trunks import OutboundSpec
 from router.provisioning.carriers.twilio import TWILIO_OUTBOUND
+from router.provisioning.purchases import Purchaser
 from router.provisioning.service import Provisioner
 from router.store.mutex import MutexBusy
 
@@ -44,6 +45,8 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
     checked_at: str
     fix: bool
     organizations: list[OrgDrift]
+    # open purchases this pass carried to their end (``<org>:<Idempotency-Key>``)
+    purchases_finished: list[str] = msgspec.field(default_factory=list)
 
     @property
     def drift(self) -> bool:
@@ -63,14 +66,18 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class Reconciler:
-    def __init__(self, provisioner: Provisioner) -> None:
+    def __init__(self, provisioner: Provisioner, purchaser: Purchaser | None = None) -> None:
         self.provisioner = provisioner
+        self.purchaser = purchaser  # its open orders are carried on by each pass
 
     async def reconcile(self, *, fix: bool) -> Report:
+        finished = await self.purchaser.resume() if self.purchaser is not None else []
         results = []
         for org in await self.provisioner.orgs.all():
             results.append(await self._reconcile_org(org.id, fix=fix))
-        report = Report(checked_at=now_iso(), fix=fix, organizations=results)
+        report = Report(
+            checked_at=now_iso(), fix=fix, organizations=results, purchases_finished=finished
+        )
         for drift in results:
             for kind, count in (
                 ("trunk_missing", int(drift.trunk_missing)),
@@ -345,7 +352,7 @@ class Reconciler:
                     f"{row.e164} is not on the organization's LiveKit inbound trunk "
                     f"({drift.trunk_id or 'missing'}): run a reconcile with fix"
                 )
-            side = self.provisioner.carriers.get(row.source)
+            side = self.provisioner.carrier_of(row)
             elsewhere = None
             try:
                 if side is not None and side.repoints and held is None:

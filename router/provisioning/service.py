@@ -50,8 +50,15 @@ class Provisioner:
         """The row as it will be stored, once LiveKit (the trunk it names) and its carrier
         account have been asked."""
         await self.check_trunk(row)
-        carrier = self.carriers.get(row.source)
+        carrier = self.carrier_of(row)
         return row if carrier is None else await carrier.check_import(row)
+
+    def carrier_of(self, row: PhoneNumber) -> Carrier | None:
+        """The carrier side of the number: its source's, or for a managed number bought from
+        LiveKit the LiveKit number's (bound to the organization's dispatch rule)."""
+        if row.source == "managed" and row.sip_provider_name == "livekit":
+            return self.carriers.get("livekit")
+        return self.carriers.get(row.source)
 
     async def check_trunk(self, row: PhoneNumber) -> None:
         """The LiveKit inbound trunk the row names (``sipTrunkId``) exists: a 400 naming the
@@ -80,7 +87,7 @@ class Provisioner:
             outbound_issue = str(exc)
         known = (await self.states.of([row])).get(row.id)
         held = known.carrier if known is not None else None
-        carrier = self.carriers.get(row.source)
+        carrier = self.carrier_of(row)
         org = row.organization_id
         try:
             if old is not None and old.direction in INBOUND:

@@ -29,6 +29,8 @@ from router.outbound.urlguard import webhook_session
 from router.provisioning.carriers import carriers_of
 from router.provisioning.carriers.base import CarrierContext
 from router.provisioning.loop import reconcile_loop
+from router.provisioning.number_providers import providers_of
+from router.provisioning.purchases import Purchaser
 from router.provisioning.reconcile import Reconciler
 from router.provisioning.service import Provisioner
 from router.store.audit import AuditLog
@@ -37,8 +39,11 @@ from router.store.calls import CallStore
 from router.store.correlation_key import CorrelationKey
 from router.store.enqueue import Ingress
 from router.store.integrations import Integrations, cipher
+from router.store.kyb import Kyb
+from router.store.ledger import Ledger
 from router.store.orgs import Organizations
 from router.store.provisioning import ProvisioningStates
+from router.store.purchases import Purchases
 from router.store.ratelimit import RateLimiter
 from router.store.redis_client import connect_any
 from router.store.registry import Registry
@@ -126,7 +131,14 @@ def build_app(
                     carriers_of(context),
                     app[state.SIP_CONNECTIONS],
                 )
-                reconciler = app[state.RECONCILER] = Reconciler(provisioner)
+                providers = providers_of(config, session, numbers)
+                purchaser = None
+                if providers:
+                    purchaser = app[state.PURCHASER] = Purchaser(
+                        providers, config.managed, provisioner, Purchases(redis),
+                        Ledger(redis), Kyb(redis),
+                    )  # fmt: skip
+                reconciler = app[state.RECONCILER] = Reconciler(provisioner, purchaser)
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(
                         reconcile_loop(

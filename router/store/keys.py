@@ -160,6 +160,20 @@ def rate_bucket(organization: str) -> str:
     return f"{PREFIX}:{{rate:{organization}}}"
 
 
+PURCHASE_ORDERS = f"{PREFIX}:{{purchases}}:orders"  # hash: "<org>:<idempotency key>" -> order
+PURCHASE_OPEN = f"{PREFIX}:{{purchases}}:open"  # set: the orders not final yet
+PURCHASE_CLAIMS = f"{PREFIX}:{{purchases}}:claims"  # hash: e164 -> the open order buying it
+
+
+def purchase_offers(organization: str) -> str:
+    """The organization's recent search results (``store.purchases``), by E.164."""
+    return f"{PREFIX}:{{purchases}}:offers:{organization}"
+
+
+def purchase_mutex(order: str) -> str:
+    return f"{PREFIX}:{{purchases}}:moving:{order}"
+
+
 def ledger_entries(organization: str) -> str:
     """The organization's credits ledger (a stream, kept whole: ``store.ledger``)."""
     return f"{PREFIX}:{{ledger:{organization}}}:entries"

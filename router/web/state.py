@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from router.config import Config
 from router.outbound.dispatch import Dispatcher
+from router.provisioning.purchases import Purchaser
 from router.provisioning.reconcile import Reconciler
 from router.provisioning.service import Provisioner
 from router.store.audit import AuditLog
@@ -45,4 +46,5 @@ FEED = web.AppKey("call_feed", CallFeed)  # the process's one subscription to de
 CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])  # a worker's consumers
 # Present when the router provisions LiveKit (its server API configured, provisioning on).
 PROVISIONER = web.AppKey("provisioner", Provisioner)
+PURCHASER = web.AppKey("purchaser", Purchaser)  # managed numbers (with providers configured)
 RECONCILER = web.AppKey("reconciler", Reconciler)
