@@ -43,7 +43,9 @@ logs.configure("WARNING", json=True)
 
 @pytest.fixture(scope="session")
 def valkey_url() -> Iterator[str]:
-    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hzt"}) as server:
+    # Keyspace events of strings, hashes, zsets, streams, generic commands and expiries:
+    # what wait_key wakes on.
+    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hztgx"}) as server:
         yield str(server.connection_url)
 
 
