@@ -103,4 +103,8 @@ async def add_credits(request: web.Request) -> web.Response:
             field="amountCents",
         ) from None
     await audit.note(request, org_id, "credits.added", written.id)
+    biller = request.app.get(state.BILLER)
+    if biller is not None and written.amount_cents > 0:  # what is owed charged, numbers back
+        await biller.bill(org_id)
+        written = await ledger_of(request).entry(org_id, written.id) or written
     return json_response(written, status=201)

@@ -324,7 +324,8 @@ async def delete_number(request: web.Request) -> web.Response:
     """Release a number from the router."""
     reg = request.app[state.REGISTRY]
     old, old_raw = await _own_number(request)
-    await reg.write_number(None, old=old, old_raw=old_raw)
-    await provisioning.number_written(request, old, None)
+    if not await provisioning.release_bought(request, old):
+        await reg.write_number(None, old=old, old_raw=old_raw)
+        await provisioning.number_written(request, old, None)
     await audit.note(request, old.organization_id, "phone_number.released", old.id, before=old)
     return json_response({"released": True})

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from router.core.models import Organization, PhoneNumber
 from router.core.sip_connections import SipConnection
-from router.errors import NotImplementedHere
+from router.errors import NotImplementedHere, RemoteRefusal
 from router.provisioning.reconcile import Report
 from router.store.integrations import Credentials
 from router.web import state
@@ -35,6 +35,24 @@ async def check_trunk(request: web.Request, row: PhoneNumber) -> None:
     provisioner = request.app.get(state.PROVISIONER)
     if provisioner is not None:
         await provisioner.check_trunk(row)
+
+
+async def release_bought(request: web.Request, row: PhoneNumber) -> bool:
+    """A bought number given back to its provider and deleted (True); False: not one the
+    router bought. A provider's refusal keeps the row ``releasing`` and is a 502 in its
+    words (the next reconcile tries again)."""
+    biller = request.app.get(state.BILLER)
+    billing = await biller.purchaser.purchases.billing(row.id) if biller is not None else None
+    if biller is None or billing is None:
+        return False
+    if not await biller.release(billing, row):
+        refused = await biller.purchaser.purchases.billing(row.id)
+        raise RemoteRefusal(
+            f"the provider has not taken {row.e164} back yet: "
+            f"{refused.release_error if refused else 'refused'}; the number stays until it "
+            "does (the next reconcile tries again)"
+        )
+    return True
 
 
 async def prepare_integration(

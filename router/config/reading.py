@@ -144,6 +144,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
             providers=v["ROUTER_MANAGED_PROVIDERS"],
             prices=v["ROUTER_NUMBER_PRICES"],
             purchase_limit=v["ROUTER_PURCHASE_LIMIT"],
+            grace_days=v["ROUTER_SUSPENSION_GRACE_DAYS"],
         ),
     )
 

@@ -107,6 +107,7 @@ class Managed(msgspec.Struct, frozen=True, kw_only=True):
     providers: tuple[str, ...]  # empty: none are sold
     prices: dict[str, tuple[int, int]]  # "provider:type" -> (monthly, upfront) cents
     purchase_limit: int  # numbers each organization may buy
+    grace_days: int = 14  # suspended this long: released
 
     def price(self, provider: str, number_type: str) -> tuple[int, int] | None:
         return self.prices.get(f"{provider}:{number_type}")

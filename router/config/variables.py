@@ -232,6 +232,10 @@ VARIABLES: tuple[Variable, ...] = (
         "numbers each organization may buy (apart from its overall number limit)",
     ),
     Variable(
+        "ROUTER_SUSPENSION_GRACE_DAYS", Count(14, 0, 3650), "Managed numbers",
+        "a bought number suspended for lack of credits this many days is released",
+    ),
+    Variable(
         "ROUTER_SLACK_WEBHOOK_URL", Url(_HTTP), "Managed numbers",
         "a Slack incoming webhook the operations team is told on (a business verification "
         "submitted); a secret, never logged; unset: nobody is told",

@@ -69,8 +69,14 @@ def setup_status(
             "no SIP connection recorded: set sipConnectionInstallationId or sipTrunkId "
             "(the LiveKit inbound trunk id)"
         )
+    if row.suspended_at is not None:
+        issues.append(
+            f"suspended since {row.suspended_at}: the credits did not cover this month; add "
+            "credits and the month owed is charged and the number comes back (or it is "
+            "released after the grace period)"
+        )
     inbound_ready = False
-    if inbound:
+    if inbound and row.suspended_at is None:
         if agent_ready or (row.dispatch_metadata_template is not None and default_agent_name):
             inbound_ready = True
         elif row.dispatch_metadata_template is not None:

@@ -25,7 +25,7 @@ from router.core.readiness import setup_status
 
 RejectReason = Literal[
     "unknown_number", "no_dialed_number", "outbound_only", "not_ready", "pre_call_rejected",
-    "concurrency_limit",
+    "concurrency_limit", "suspended",
 ]  # fmt: skip
 
 
@@ -172,6 +172,8 @@ def verdict(
         return Verdict("unknown_number", f"no phone number row for {dialed}")
     if row.direction not in INBOUND:
         return Verdict("outbound_only", f"{row.e164} is {row.direction}-only")
+    if row.suspended_at is not None:
+        return Verdict("suspended", f"{row.e164} is suspended since {row.suspended_at}")
     status = setup_status(row, agent, default_agent_name)
     if not status.inbound_ready:
         return Verdict("not_ready", "; ".join(status.issues) or "not ready for inbound calls")

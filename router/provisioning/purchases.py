@@ -46,7 +46,7 @@ from router.provisioning.service import Provisioner
 from router.store.kyb import Kyb
 from router.store.ledger import Ledger, Replayed, Short
 from router.store.mutex import MutexBusy
-from router.store.purchases import Claimed, Purchases, order_key
+from router.store.purchases import Billing, Claimed, Purchases, order_key
 
 log = logs.get(__name__)
 GIVE_UP_AFTER = 5  # failed purchase attempts (the provider never answering) before a refund
@@ -263,12 +263,21 @@ class Purchaser:
             dispatch_metadata_template=order.dispatch_metadata_template, label=order.label,
             last_charged_at=now, next_charge_at=month_after(now), created_at=now, updated_at=now,
         )  # fmt: skip
+        await self.purchases.bill(
+            Billing(
+                row_id=order.row_id, organization_id=order.organization_id, e164=order.e164,
+                provider=order.provider, provider_id=order.provider_id or "",
+                monthly_cents=order.monthly_cents,
+                order=order_key(order.organization_id, order.idempotency_key),
+            )
+        )  # fmt: skip
         existing, _ = await registry.lookup(e164=order.e164)
         if existing is None or existing.id != order.row_id:
             limit = (await self.provisioner.orgs.get(order.organization_id)).number_limit
             try:
                 await registry.write_number(row, old=None, number_limit=limit)
             except (Conflict, LimitReached) as exc:
+                await self.purchases.unbill(order.row_id)
                 await self._release(order)
                 return await self._refund(order, exc.message, code=exc.code)
             await self.provisioner.number_written(None, row)

@@ -17,8 +17,8 @@ from router.core.sip_connections import SipConnection
 from router.errors import ProvisioningError
 from router.outbound.customer_trunks import holds
 from router.outbound.sip_trunks import OutboundSpec
+from router.provisioning.billing import Biller, BillingReport
 from router.provisioning.carriers.twilio import TWILIO_OUTBOUND
-from router.provisioning.purchases import Purchaser
 from router.provisioning.service import Provisioner
 from router.store.mutex import MutexBusy
 
@@ -47,6 +47,7 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
     organizations: list[OrgDrift]
     # open purchases this pass carried to their end (``<org>:<Idempotency-Key>``)
     purchases_finished: list[str] = msgspec.field(default_factory=list)
+    billing: BillingReport | None = None  # bought numbers charged, suspended, released
 
     @property
     def drift(self) -> bool:
@@ -66,18 +67,23 @@ class Report(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class Reconciler:
-    def __init__(self, provisioner: Provisioner, purchaser: Purchaser | None = None) -> None:
+    def __init__(self, provisioner: Provisioner, biller: Biller | None = None) -> None:
         self.provisioner = provisioner
-        self.purchaser = purchaser  # its open orders are carried on by each pass
+        # Bought numbers: each pass carries open orders on and brings billing up to date.
+        self.biller = biller
 
     async def reconcile(self, *, fix: bool) -> Report:
-        finished = await self.purchaser.resume() if self.purchaser is not None else []
+        finished, billing = [], None
+        if self.biller is not None:
+            finished = await self.biller.purchaser.resume()
+            billing = await self.biller.bill()
         results = []
         for org in await self.provisioner.orgs.all():
             results.append(await self._reconcile_org(org.id, fix=fix))
         report = Report(
-            checked_at=now_iso(), fix=fix, organizations=results, purchases_finished=finished
-        )
+            checked_at=now_iso(), fix=fix, organizations=results,
+            purchases_finished=finished, billing=billing,
+        )  # fmt: skip
         for drift in results:
             for kind, count in (
                 ("trunk_missing", int(drift.trunk_missing)),

@@ -26,6 +26,7 @@ from router.outbound.telnyx_api import TelnyxCallControl
 from router.outbound.twilio_calls import TwilioCalls
 from router.outbound.twirp import TwirpTransport
 from router.outbound.urlguard import webhook_session
+from router.provisioning.billing import Biller
 from router.provisioning.carriers import carriers_of
 from router.provisioning.carriers.base import CarrierContext
 from router.provisioning.loop import reconcile_loop
@@ -132,13 +133,14 @@ def build_app(
                     app[state.SIP_CONNECTIONS],
                 )
                 providers = providers_of(config, session, numbers)
-                purchaser = None
+                biller = None
                 if providers:
                     purchaser = app[state.PURCHASER] = Purchaser(
                         providers, config.managed, provisioner, Purchases(redis),
                         Ledger(redis), Kyb(redis),
                     )  # fmt: skip
-                reconciler = app[state.RECONCILER] = Reconciler(provisioner, purchaser)
+                    biller = app[state.BILLER] = Biller(purchaser, config.managed.grace_days)
+                reconciler = app[state.RECONCILER] = Reconciler(provisioner, biller)
                 if worker:  # the background pass: one at a time across the workers (a lease)
                     loop = asyncio.create_task(
                         reconcile_loop(

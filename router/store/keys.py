@@ -163,6 +163,7 @@ def rate_bucket(organization: str) -> str:
 PURCHASE_ORDERS = f"{PREFIX}:{{purchases}}:orders"  # hash: "<org>:<idempotency key>" -> order
 PURCHASE_OPEN = f"{PREFIX}:{{purchases}}:open"  # set: the orders not final yet
 PURCHASE_CLAIMS = f"{PREFIX}:{{purchases}}:claims"  # hash: e164 -> the open order buying it
+PURCHASE_BILLING = f"{PREFIX}:{{purchases}}:billing"  # hash: number id -> its monthly billing
 
 
 def purchase_offers(organization: str) -> str:

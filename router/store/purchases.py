@@ -41,6 +41,24 @@ _order = msgspec.json.Decoder(Order)
 _offer = msgspec.json.Decoder(Offer)
 
 
+class Billing(msgspec.Struct, rename="camel", kw_only=True):
+    """What a bought number costs each month and where it came from (its order), kept while
+    the router holds it; ``releasing``: the provider has not taken it back yet."""
+
+    row_id: str
+    organization_id: str
+    e164: str
+    provider: str
+    provider_id: str
+    monthly_cents: int
+    order: str  # "<org>:<Idempotency-Key>"
+    releasing: bool = False
+    release_error: str | None = None
+
+
+_billing = msgspec.json.Decoder(Billing)
+
+
 class Claimed(Exception):
     """Another order is buying the number."""
 
@@ -97,6 +115,20 @@ class Purchases:
     async def open_keys(self) -> list[str]:
         members: set[bytes] = await self.redis.smembers(keys.PURCHASE_OPEN)  # type: ignore[assignment, misc, unused-ignore]
         return sorted(m.decode() for m in members)
+
+    async def billing(self, row_id: str) -> Billing | None:
+        raw = await self.redis.hget(keys.PURCHASE_BILLING, row_id)
+        return _billing.decode(raw) if raw is not None else None
+
+    async def billings(self) -> list[Billing]:
+        raw: dict[bytes, bytes] = await self.redis.hgetall(keys.PURCHASE_BILLING)  # type: ignore[assignment, misc, unused-ignore]
+        return sorted((_billing.decode(v) for v in raw.values()), key=lambda b: b.row_id)
+
+    async def bill(self, billing: Billing) -> None:
+        await self.redis.hset(keys.PURCHASE_BILLING, billing.row_id, msgspec.json.encode(billing))
+
+    async def unbill(self, row_id: str) -> None:
+        await self.redis.hdel(keys.PURCHASE_BILLING, row_id)
 
     def held(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """One process at a time moves an order on (a retry meets the first still running)."""

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from router.config import Config
 from router.outbound.dispatch import Dispatcher
+from router.provisioning.billing import Biller
 from router.provisioning.purchases import Purchaser
 from router.provisioning.reconcile import Reconciler
 from router.provisioning.service import Provisioner
@@ -47,4 +48,5 @@ CONSUMER_TASK = web.AppKey("consumer_task", asyncio.Task[None])  # a worker's co
 # Present when the router provisions LiveKit (its server API configured, provisioning on).
 PROVISIONER = web.AppKey("provisioner", Provisioner)
 PURCHASER = web.AppKey("purchaser", Purchaser)  # managed numbers (with providers configured)
+BILLER = web.AppKey("biller", Biller)  # their monthly charges and release
 RECONCILER = web.AppKey("reconciler", Reconciler)

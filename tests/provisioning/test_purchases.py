@@ -6,11 +6,7 @@ each refusal names what is missing; the bought number routes calls."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import pytest
-
-from tests.api.test_kyb import COMPLETE
 from tests.conftest import (
     ADMIN,
     create_agent,
@@ -21,71 +17,7 @@ from tests.conftest import (
     sip_join_event,
     wait_record,
 )
-from tests.provisioning.conftest import PUBLIC, SECRETS_KEY, TWILIO_SID, TWILIO_TOKEN_
-
-LIVEKIT_NUMBER, TWILIO_NUMBER = "+14155550101", "+12015550111"
-
-
-class Shop:
-    def __init__(self, router: Any, livekit: Any, twilio: Any, sip: Any) -> None:
-        self.router, self.livekit, self.twilio, self.sip = router, livekit, twilio, sip
-        self.topups = 0
-
-    async def search(self, query: str = "") -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await json_of(
-            await self.router.get(f"/v1/phone-numbers/available{query}", headers=ADMIN), 200
-        )
-        return found
-
-    def buy(self, e164: str, key: str, **fields: Any) -> Any:
-        body = {"e164": e164, "dispatchMetadataTemplate": {"line": "{{dialedNumber}}"}, **fields}
-        return self.router.post(
-            "/v1/phone-numbers", json=body, headers={**ADMIN, "Idempotency-Key": key}
-        )
-
-    async def credits(self, amount: int) -> None:
-        self.topups += 1
-        resp = await self.router.post(
-            "/v1/organizations/default/credits", json={"amountCents": amount, "reason": "t"},
-            headers={**ADMIN, "Idempotency-Key": f"topup-{self.topups}"},
-        )  # fmt: skip
-        await json_of(resp, 201)
-
-    async def verified(self) -> None:
-        await json_of(
-            await self.router.post("/v1/phone-numbers/kyb/submit", json=COMPLETE, headers=ADMIN),
-            200,
-        )
-        review = {"decision": "approve"}
-        await json_of(
-            await self.router.post(
-                "/v1/organizations/default/kyb/review", json=review, headers=ADMIN
-            ),
-            200,
-        )
-
-    async def ledger(self) -> dict[str, Any]:
-        found: dict[str, Any] = await json_of(
-            await self.router.get("/v1/credits", headers=ADMIN), 200
-        )
-        return found
-
-
-@pytest.fixture
-async def shop(make_router: Any, twirp: Any, twilio_api: Any) -> Shop:
-    twilio, base = twilio_api
-    router = await make_router(
-        ROUTER_PROVISIONING=True, ROUTER_SECRETS_KEY=SECRETS_KEY,
-        ROUTER_MANAGED_PROVIDERS="livekit,twilio", ROUTER_PURCHASE_LIMIT=2,
-        TWILIO_ACCOUNT_SID=TWILIO_SID, TWILIO_AUTH_TOKEN=TWILIO_TOKEN_,
-        TWILIO_API_BASE_URL=base, ROUTER_PUBLIC_URL=PUBLIC,
-    )  # fmt: skip
-    livekit = twirp[0].phone_number_service
-    livekit.stock(LIVEKIT_NUMBER, "San Francisco", "CA")
-    livekit.stock("+14155550102", "Oakland", "CA")
-    twilio.inventory.stock(TWILIO_NUMBER, "Newark")
-    twilio.inventory.stock("+12015550112", "Hoboken")
-    return Shop(router, livekit, twilio, twirp[0].sip)
+from tests.provisioning.conftest import LIVEKIT_NUMBER, PUBLIC, TWILIO_NUMBER
 
 
 async def test_search_answers_the_reference_s_shape_with_the_operator_s_prices(shop):

@@ -16,9 +16,8 @@ from router.store import keys
 from router.store.purchases import order_key
 from tests import routerproc
 from tests.conftest import ADMIN, ADMIN_TOKEN, API_KEY, API_SECRET, json_of, wait_key
-from tests.provisioning.conftest import PUBLIC, SECRETS_KEY, TWILIO_SID, TWILIO_TOKEN_
+from tests.provisioning.conftest import PUBLIC, SECRETS_KEY, TWILIO_SID, TWILIO_TOKEN_, Shop
 from tests.provisioning.conftest import twilio_api as twilio_api  # the fixture, shared
-from tests.provisioning.test_purchases import Shop
 
 NUMBER = "+12015550111"
 

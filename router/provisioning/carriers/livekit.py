@@ -52,7 +52,11 @@ class LiveKitCarrier:
         return pointed(LiveKitNumber(phone_number_id=bound.id))
 
     async def release(self, row: PhoneNumber, held: CarrierState | None) -> None:
-        await self.numbers.bind(row.e164, "")  # no longer the organization's calls
+        try:
+            await self.numbers.bind(row.e164, "")  # no longer the organization's calls
+        except ProvisioningError as exc:
+            if exc.status != 404:  # not the project's any more (released): nothing to unbind
+                raise
 
     async def drift(self, row: PhoneNumber, held: CarrierState, *, fix: bool) -> str | None:
         return None
