@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from twilio.request_validator import RequestValidator
 
+from tests.telnyx_orders_standin import TelnyxOrders
 from tests.twilio_inventory_standin import TwilioInventory
 from tests.twilio_termination_standin import TwilioTermination
 
@@ -136,6 +137,7 @@ class TelnyxStandIn:
         self.applications: dict[str, dict[str, Any]] = {}
         self.fail_numbers_next: list[int] = []
         self._ids = itertools.count(2680000000000000100)
+        self.orders = TelnyxOrders(self)  # the inventory and number orders
 
     def application(self, app_id: str, account: str = PLATFORM, kind: str = "texml") -> None:
         self.applications[app_id] = {
@@ -151,6 +153,7 @@ class TelnyxStandIn:
         for kind in ("texml", "call_control"):
             app.router.add_get(f"/v2/{kind}_applications/{{id}}", self._get_application)
         app.router.add_post("/v2/texml_applications", self._create_texml_application)
+        self.orders.routes(app)
         return app
 
     def _account(self, request: web.Request) -> str | web.Response:

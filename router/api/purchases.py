@@ -98,7 +98,7 @@ async def buy(request: web.Request) -> web.Response:
             f"Idempotency-Key {key} bought {order.e164} before; use a new key for a new purchase",
             field="Idempotency-Key",
         )
-    if order.state not in ("done", "failed", "refunded"):
+    if order.state not in ("done", "failed", "refunded"):  # new, or left half-way
         order = await purchaser.run(order_key(org.id, key))
     return await _answer(request, order, new)
 
@@ -110,7 +110,7 @@ async def _answer(request: web.Request, order: Order, new: bool) -> web.Response
         error = ApiError(order.error or "the purchase failed", code=order.error_code)
         error.status = status.get(order.error_code or "", 409)
         raise error
-    if order.state != "done":
+    if order.state not in ("done", "ordered"):  # ordered: the row says it waits
         raise RemoteRefusal(
             f"the provider did not answer ({order.error}); nothing is lost and nothing is "
             "charged twice: retry with the same Idempotency-Key"

@@ -27,9 +27,10 @@ from router.config.readers import (
 MAX_WEB_PROCESSES = 64  # ROUTER_WEB_PROCESSES and `web --processes` alike
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
 _HTTP = ("http", "https")
-_PROVIDERS = ("livekit", "twilio")  # core.managed.PROVIDERS
+_PROVIDERS = ("livekit", "twilio", "telnyx")  # core.managed.PROVIDERS
 _PRICES = (
-    "livekit:local=1.00+0,livekit:toll_free=2.00+0,twilio:local=1.15+0,twilio:toll_free=2.15+0"
+    "livekit:local=1.00+0,livekit:toll_free=2.00+0,twilio:local=1.15+0,twilio:toll_free=2.15+0,"
+    "telnyx:local=1.00+1.00,telnyx:toll_free=2.00+1.00"
 )
 
 # Every variable the router reads: its reader (with the default, written here once), and what
@@ -220,7 +221,8 @@ VARIABLES: tuple[Variable, ...] = (
         "ROUTER_MANAGED_PROVIDERS", Names(_PROVIDERS), "Managed numbers",
         "where numbers are bought for organizations (comma-separated: livekit = LiveKit Phone "
         "Numbers on LIVEKIT_URL's project, twilio = the platform's account TWILIO_ACCOUNT_SID "
-        "/ TWILIO_AUTH_TOKEN); unset: numbers are imported, not bought",
+        "/ TWILIO_AUTH_TOKEN, telnyx = the platform's account TELNYX_API_KEY, its numbers on "
+        "TELNYX_CONNECTION_ID); unset: numbers are imported, not bought",
     ),
     Variable(
         "ROUTER_NUMBER_PRICES", PriceTable(_PROVIDERS, _PRICES), "Managed numbers",

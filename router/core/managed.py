@@ -6,7 +6,9 @@ providers).
 
 A purchase is an **order** journaled before anything happens and moved on step by step —
 ``charging`` (the credits taken, under the order's own idempotency key), ``buying`` (asked of
-the provider), ``bought`` (the provider's id kept), ``done`` (the row written and provisioned)
+the provider), ``ordered`` (a provider that carries orders out later has one: the row exists,
+its ``setupStatus`` says it waits), ``bought`` (the provider's id kept), ``done`` (the row
+written and provisioned)
 — so a process that dies at any step leaves an order that the next attempt (the same
 ``Idempotency-Key``, or the background pass) carries on from where it stopped: it first asks
 the provider whether the number was bought, and never charges twice. An order that cannot
@@ -22,10 +24,10 @@ import msgspec
 
 from router.core.models import Body, Direction, Row
 
-Provider = Literal["livekit", "twilio"]
-PROVIDERS: tuple[str, ...] = ("livekit", "twilio")
+Provider = Literal["livekit", "twilio", "telnyx"]
+PROVIDERS: tuple[str, ...] = ("livekit", "twilio", "telnyx")
 NumberType = Literal["local", "toll_free", "mobile"]
-OrderState = Literal["charging", "buying", "bought", "done", "refunded", "failed"]
+OrderState = Literal["charging", "buying", "ordered", "bought", "done", "refunded", "failed"]
 FINAL: frozenset[str] = frozenset({"done", "refunded", "failed"})
 AREA_CODE = re.compile(r"^\d{3}$")
 OFFER_TTL_S = 15 * 60  # a search's offers stay buyable this long (the reference: "recent")
@@ -92,6 +94,7 @@ class Order(Row, kw_only=True):
     dispatch_metadata_template: dict[str, Any] | None = None
     state: OrderState = "charging"
     provider_id: str | None = None  # the provider's id of the number, once bought
+    provider_order_id: str | None = None  # an order the provider carries out later (Telnyx)
     attempts: int = 0
     error: str | None = None  # why it was refunded or failed, in the refuser's words
     error_code: str | None = None

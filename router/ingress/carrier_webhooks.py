@@ -31,6 +31,7 @@ from router.ingress.carrier_signatures import (
     verify_telnyx,
     verify_twilio,
 )
+from router.ingress.number_orders import number_order_complete
 from router.ingress.queueing import unavailable_as_503
 from router.web import state
 from router.web.httpapi import decode, json_response, read_body, redis_deadline
@@ -337,6 +338,8 @@ async def _call_control(request: web.Request, body: bytes, received: int) -> web
         ended = await _transfer_leg_ended(request, data, received)
         if ended is not None:
             return ended
+    if data.event_type == "number_order.complete":
+        return number_order_complete(request, bytes(data.payload))
     if data.event_type != "call.initiated":
         ingress.counts["telnyx", f"ignored:{data.event_type[:40]}"] += 1
         return json_response({"queued": False, "reason": f"{data.event_type} needs no action"})

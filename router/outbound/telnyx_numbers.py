@@ -48,7 +48,7 @@ class TelnyxNumbers:
         self._session, self._base = session, base_url.rstrip("/")
 
     async def find(self, api_key: str, e164: str) -> TelnyxNumber | None:
-        raw = await self._request(
+        raw = await self.request(
             "look the number up", "GET", "/phone_numbers", api_key,
             params={"filter[phone_number]": e164.lstrip("+")},
         )  # fmt: skip
@@ -56,7 +56,7 @@ class TelnyxNumbers:
         return next((n for n in found if n.phone_number == e164), None)
 
     async def point(self, api_key: str, number_id: str, connection_id: str | None) -> TelnyxNumber:
-        raw = await self._request(
+        raw = await self.request(
             "point the number at the router's application", "PATCH",
             f"/phone_numbers/{quote(number_id, safe='')}", api_key,
             body={"connection_id": connection_id},
@@ -68,7 +68,7 @@ class TelnyxNumbers:
         (applications belong to an account: another's is not found)."""
         for kind in ("texml_applications", "call_control_applications"):
             try:
-                await self._request(
+                await self.request(
                     "look the application up", "GET",
                     f"/{kind}/{quote(connection_id, safe='')}", api_key,
                 )  # fmt: skip
@@ -81,13 +81,13 @@ class TelnyxNumbers:
 
     async def create_texml_application(self, api_key: str, name: str, voice_url: str) -> str:
         """A TeXML application on the account whose calls are POSTed to ``voice_url``."""
-        raw = await self._request(
+        raw = await self.request(
             "create the router's TeXML application", "POST", "/texml_applications", api_key,
             body={"friendly_name": name, "voice_url": voice_url, "voice_method": "post"},
         )  # fmt: skip
         return msgspec.json.decode(raw, type=_OneApplication).data.id
 
-    async def _request(
+    async def request(
         self,
         what: str,
         method: str,

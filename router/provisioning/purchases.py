@@ -19,6 +19,7 @@ import msgspec
 
 from router import logs
 from router.config.sections import Managed
+from router.core.carrier_states import Provisioning
 from router.core.credits import LedgerEntry
 from router.core.managed import (
     OFFER_TTL_S,
@@ -35,13 +36,14 @@ from router.errors import (
     InsufficientCredits,
     KybRequired,
     LimitReached,
+    NotFound,
     NotImplementedHere,
     ProvisioningError,
     RemoteRefusal,
     Unprocessable,
 )
 from router.money import dollars
-from router.provisioning.number_providers import Held, NumberProvider
+from router.provisioning.number_providers import Failed, Held, NumberProvider, Pending
 from router.provisioning.service import Provisioner
 from router.store.kyb import Kyb
 from router.store.ledger import Ledger, Replayed, Short
@@ -88,8 +90,8 @@ class Purchaser:
                 log.warning("number_search_failed", provider=provider.name, error=str(exc)[:300])
                 continue
             for n in numbers:
-                price = self.managed.price(provider.name, n.number_type)
-                if price is None:  # not sold: the operator has no price for it
+                price = n.price or self.managed.price(provider.name, n.number_type)
+                if price is None:  # not sold: no price for it, the provider's nor the operator's
                     continue
                 found.append(
                     AvailableNumber(
@@ -205,6 +207,8 @@ class Purchaser:
             order = await self._charge(order)
         if order.state == "buying":
             order = await self._buy(order)
+        if order.state == "ordered":
+            order = await self._ordered(order)
         if order.state == "bought":
             order = await self._write(order)
         return order
@@ -235,17 +239,25 @@ class Purchaser:
         provider = self.providers.get(order.provider)
         if provider is None:
             return await self._refund(order, f"the provider {order.provider} is not configured")
+        label = order_key(order.organization_id, order.idempotency_key)
         try:
             held = await provider.held(order.e164)  # bought by an attempt whose answer was lost
             if held is None:
                 try:
-                    held = await provider.buy(order.e164, order.label or f"call-router {order.id}")
+                    result = await provider.buy(order.e164, label)
                 except ProvisioningError as exc:
                     if exc.status is None or not 400 <= exc.status < 500:
                         raise
                     # Refused: unless the number is the platform's after all, it was not sold.
                     if (held := await provider.held(order.e164)) is None:
                         return await self._refund(order, str(exc), code="NUMBER_UNAVAILABLE")
+                    result = held
+                if isinstance(result, Pending):  # carried out later: the row waits for it
+                    order = await self._save(
+                        order, state="ordered", provider_order_id=result.order_id, error=None
+                    )
+                    return await self._write(order, pending=True)
+                held = result
         except ProvisioningError as exc:
             order = await self._save(order, attempts=order.attempts + 1, error=str(exc))
             if order.attempts >= GIVE_UP_AFTER:
@@ -253,16 +265,38 @@ class Purchaser:
             return order
         return await self._save(order, state="bought", provider_id=held.provider_id, error=None)
 
-    async def _write(self, order: Order) -> Order:
+    async def _ordered(self, order: Order) -> Order:
+        """Where the provider's order stands: still pending, done (the number's id read from
+        the account), or failed (the row taken away, the credits given back)."""
+        provider = self.providers.get(order.provider)
+        if provider is None or order.provider_order_id is None:
+            return await self._refund(order, f"the provider {order.provider} is not configured")
+        try:
+            status = await provider.order_status(order.provider_order_id)
+            held = await provider.held(order.e164) if isinstance(status, Held) else None
+        except ProvisioningError as exc:
+            return await self._save(order, error=str(exc))
+        if isinstance(status, Failed):
+            await self._forget_row(order)
+            return await self._refund(order, status.words, code="NUMBER_UNAVAILABLE")
+        if held is None:  # pending (or done and not listed yet): the next attempt looks again
+            return order
+        return await self._save(order, state="bought", provider_id=held.provider_id, error=None)
+
+    async def _forget_row(self, order: Order) -> None:
         registry = self.provisioner.registry
-        now = now_iso()
-        row = PhoneNumber(
-            id=order.row_id, organization_id=order.organization_id, e164=order.e164,
-            source="managed", direction=order.direction, sip_provider_name=order.provider,
-            provider_resource_id=order.provider_id, agent_id=order.agent_id,
-            dispatch_metadata_template=order.dispatch_metadata_template, label=order.label,
-            last_charged_at=now, next_charge_at=month_after(now), created_at=now, updated_at=now,
-        )  # fmt: skip
+        await self.purchases.unbill(order.row_id)
+        try:
+            row, raw = await registry.get_number(order.row_id)
+        except NotFound:
+            return
+        await registry.write_number(None, old=row, old_raw=raw)
+        await self.provisioner.number_written(row, None)
+
+    async def _write(self, order: Order, *, pending: bool = False) -> Order:
+        """The row (under the id the order chose), billed and provisioned; ``pending``: the
+        provider still has to carry the order out, and the row says so."""
+        registry = self.provisioner.registry
         await self.purchases.bill(
             Billing(
                 row_id=order.row_id, organization_id=order.organization_id, e164=order.e164,
@@ -271,8 +305,27 @@ class Purchaser:
                 order=order_key(order.organization_id, order.idempotency_key),
             )
         )  # fmt: skip
+        now = now_iso()
         existing, _ = await registry.lookup(e164=order.e164)
-        if existing is None or existing.id != order.row_id:
+        ours = existing is not None and existing.id == order.row_id
+        row = PhoneNumber(
+            id=order.row_id, organization_id=order.organization_id, e164=order.e164,
+            source="managed", direction=order.direction, sip_provider_name=order.provider,
+            provider_resource_id=order.provider_id, agent_id=order.agent_id,
+            telnyx_phone_number_id=order.provider_id if order.provider == "telnyx" else None,
+            dispatch_metadata_template=order.dispatch_metadata_template, label=order.label,
+            last_charged_at=now, next_charge_at=month_after(now),
+            created_at=existing.created_at if ours and existing else now, updated_at=now,
+        )  # fmt: skip
+        if ours and existing is not None:
+            if existing.provider_resource_id != order.provider_id:  # the order carried out
+                row = msgspec.structs.replace(
+                    existing, provider_resource_id=row.provider_resource_id,
+                    telnyx_phone_number_id=row.telnyx_phone_number_id, updated_at=now,
+                )  # fmt: skip
+                _, raw = await registry.get_number(row.id)
+                await registry.write_number(row, old=existing, old_raw=raw)
+        else:
             limit = (await self.provisioner.orgs.get(order.organization_id)).number_limit
             try:
                 await registry.write_number(row, old=None, number_limit=limit)
@@ -280,7 +333,16 @@ class Purchaser:
                 await self.purchases.unbill(order.row_id)
                 await self._release(order)
                 return await self._refund(order, exc.message, code=exc.code)
-            await self.provisioner.number_written(None, row)
+        await self.provisioner.number_written(existing if ours else None, row)
+        if pending:
+            issue = (
+                f"{order.provider} is carrying out the order {order.provider_order_id}: the "
+                "number takes calls once it is done"
+            )
+            await self.provisioner.states.save(
+                row.id, Provisioning(ok=False, issue=issue, checked_at=now_iso())
+            )
+            return order
         log.info("number_bought", order=order.id, number=order.row_id, provider=order.provider)
         return await self._save(order, state="done", error=None)
 

@@ -6,7 +6,11 @@ each refusal names what is missing; the bought number routes calls."""
 from __future__ import annotations
 
 import asyncio
+import json
 
+from router.store import keys
+from router.store.purchases import Purchases
+from tests.carrier_helpers import TELNYX_API_KEY, TELNYX_PUBLIC, post_telnyx_json
 from tests.conftest import (
     ADMIN,
     create_agent,
@@ -15,9 +19,16 @@ from tests.conftest import (
     post_livekit,
     refused,
     sip_join_event,
+    wait_key,
     wait_record,
 )
-from tests.provisioning.conftest import LIVEKIT_NUMBER, PUBLIC, TWILIO_NUMBER
+from tests.provisioning.conftest import (
+    LIVEKIT_NUMBER,
+    PUBLIC,
+    ROUTERS_APP,
+    TWILIO_NUMBER,
+    Shop,
+)
 
 
 async def test_search_answers_the_reference_s_shape_with_the_operator_s_prices(shop):
@@ -160,3 +171,57 @@ async def test_an_imported_number_is_not_for_sale_twice(shop):
     await import_number(shop.router, e164=TWILIO_NUMBER, dispatchMetadataTemplate={})
     await refused(await shop.buy(TWILIO_NUMBER, "dup"), 409, "CONFLICT", field="e164")
     assert shop.twilio.inventory.bought == []
+
+
+async def test_a_telnyx_number_is_ordered_shown_pending_and_bought_when_telnyx_says_so(
+    make_router, twirp, telnyx_api, redis
+):
+    """Telnyx carries number orders out later: the row shows the order pending until the
+    ``number_order.complete`` webhook (signed as Telnyx signs) or a reconcile finds it done; a
+    failed order takes the row away and gives the credits back."""
+    telnyx, base = telnyx_api
+    router = await make_router(
+        ROUTER_PROVISIONING=True, ROUTER_MANAGED_PROVIDERS="telnyx", TELNYX_API_KEY=TELNYX_API_KEY,
+        TELNYX_API_BASE_URL=base, TELNYX_CONNECTION_ID=ROUTERS_APP, TELNYX_PUBLIC_KEY=TELNYX_PUBLIC,
+    )  # fmt: skip
+    shop = Shop(router, None, None, twirp[0].sip)
+    telnyx.orders.stock("+12125550131", "New York")
+    telnyx.orders.stock("+12125550132", "New York", monthly="2.50")
+    await shop.verified()
+    await shop.credits(1000)
+    found = await shop.search("?locality=New%20York")
+    assert [(n["e164"], n["monthlyCostUsd"], n["upfrontCostUsd"]) for n in found] == [
+        ("+12125550131", 1.0, 1.0), ("+12125550132", 2.5, 1.0),  # Telnyx's own prices
+    ]  # fmt: skip
+    row = await json_of(await shop.buy("+12125550131", "tx-1"), 201)
+    assert row["setupStatus"]["inboundReady"] is False
+    assert any("carrying out the order ord-1" in i for i in row["setupStatus"]["issues"])
+    assert (await shop.ledger())["balanceCents"] == 800  # charged at the order
+    [order] = telnyx.orders.orders.values()
+    assert (order["connection_id"], order["customer_reference"]) == (ROUTERS_APP, "default:tx-1")
+    # Telnyx finishes it and says so.
+    body = json.dumps(telnyx.orders.complete("ord-1")).encode()
+    assert (await post_telnyx_json(router, body)).status == 200
+
+    async def bought() -> bool:  # the order carried to its end (the row provisioned first)
+        order = await Purchases(redis).get("default:tx-1")
+        return order is not None and order.state == "done"
+
+    await wait_key(redis, keys.PURCHASE_ORDERS, bought)
+    done = await json_of(await router.get(f"/v1/phone-numbers/{row['id']}", headers=ADMIN), 200)
+    number_id = next(i for i, n in telnyx.numbers.items() if n["phone_number"] == "+12125550131")
+    assert (done["providerResourceId"], done["telnyxPhoneNumberId"]) == (number_id, number_id)
+    assert not any("carrying out" in i for i in done["setupStatus"]["issues"])
+    # A failed order: the row goes, the credits come back (found by a reconcile here).
+    second = await json_of(await shop.buy("+12125550132", "tx-2"), 201)
+    telnyx.orders.complete("ord-2", ok=False)
+    report = await json_of(
+        await router.post("/v1/provisioning/reconcile", json={}, headers=ADMIN), 200
+    )
+    assert "default:tx-2" in report["purchasesFinished"]
+    await refused(
+        await router.get(f"/v1/phone-numbers/{second['id']}", headers=ADMIN), 404, "NOT_FOUND"
+    )
+    assert (await shop.ledger())["balanceCents"] == 800
+    again = await shop.buy("+12125550132", "tx-2")
+    await refused(again, 409, "NUMBER_UNAVAILABLE", says="ended failure")
