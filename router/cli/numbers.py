@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from router.cli import buying
 from router.cli.client import AdminClient, Refused, over_http, remote_options
 from router.cli.output import terminal_safe
 
@@ -146,6 +147,7 @@ async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.st
             lines.append(f"extra on the trunk: {' '.join(org['extra'])}")
         lines += [f"carrier: {words}" for words in org.get("carrier") or []]
         lines += [f"SIP connection {words}" for words in org.get("connections") or []]
+        lines += [f"customer trunk: {words}" for words in org.get("customerTrunks") or []]
         if org.get("error"):
             lines.append(f"error: {org['error']}")
         if org.get("fixed"):
@@ -156,6 +158,12 @@ async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.st
         print(terminal_safe(head + ("" if lines else "  in line with LiveKit")), file=out)
         for line in lines:
             print(terminal_safe(f"  {line}"), file=out)
+    for key in report.get("purchasesFinished") or []:
+        print(terminal_safe(f"purchase {key} carried to its end"), file=out)
+    billing = report.get("billing") or {}
+    for what in ("charged", "suspended", "resumed", "released", "releasing"):
+        if billing.get(what):
+            print(terminal_safe(f"bought numbers {what}: {' '.join(billing[what])}"), file=out)
     return 1 if unresolved else 0
 
 
@@ -184,3 +192,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     reconcile.add_argument("--fix", action="store_true", help="repair the drift found")
     reconcile.set_defaults(run=over_http(lambda admin, args: numbers_reconcile(admin, args.fix)))
+    buying.register(numbers, remote)
