@@ -4,11 +4,14 @@ account on each."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from livekit.protocol import sip
 
+from router.web import state
 from tests.api.test_kyb import COMPLETE
 from tests.carrier_helpers import TELNYX_API_KEY, TelnyxStandIn, TwilioRestStandIn
 from tests.conftest import (
@@ -143,6 +146,15 @@ class Shop:
             ),
             200,
         )
+
+    async def due(self, row_id: str) -> str:
+        """The number's month ran out yesterday (as a month later would find it)."""
+        registry = self.router.app[state.REGISTRY]
+        row, raw = await registry.get_number(row_id)
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds")
+        due = msgspec.structs.replace(row, next_charge_at=yesterday.replace("+00:00", "Z"))
+        await registry.write_number(due, old=row, old_raw=raw)
+        return str(due.next_charge_at)
 
     async def ledger(self) -> dict[str, Any]:
         found: dict[str, Any] = await json_of(

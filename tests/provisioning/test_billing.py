@@ -6,10 +6,7 @@ the provider on DELETE, a refusal keeping the row ``releasing`` until a reconcil
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import msgspec
 
 from router.core.credits import LedgerEntry
 from router.core.managed import month_after
@@ -67,19 +64,9 @@ async def test_each_month_is_charged_once_whoever_charges_it(shop):
     assert (await _row(shop, row["id"]))["nextChargeAt"] == month_after(period)
 
 
-async def _due(shop: Shop, row_id: str) -> str:
-    """The number's month ran out yesterday (as a month later would find it)."""
-    registry = shop.router.app[state.REGISTRY]
-    row, raw = await registry.get_number(row_id)
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds")
-    due = msgspec.structs.replace(row, next_charge_at=yesterday.replace("+00:00", "Z"))
-    await registry.write_number(due, old=row, old_raw=raw)
-    return str(due.next_charge_at)
-
-
 async def test_without_credits_a_number_is_suspended_and_credits_bring_it_back(shop, redis):
     row = await _bought(shop, 100)  # exactly the purchase: nothing left for the next month
-    due = await _due(shop, row["id"])
+    due = await shop.due(row["id"])
     report = await shop.router.app[state.BILLER].bill()
     assert report.suspended == [row["id"]]
     suspended = await _row(shop, row["id"])

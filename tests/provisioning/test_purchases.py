@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from router.store import keys
 from router.store.purchases import Purchases
@@ -27,6 +28,8 @@ from tests.provisioning.conftest import (
     PUBLIC,
     ROUTERS_APP,
     TWILIO_NUMBER,
+    TWILIO_SID,
+    TWILIO_TOKEN_,
     Shop,
 )
 
@@ -225,3 +228,33 @@ async def test_a_telnyx_number_is_ordered_shown_pending_and_bought_when_telnyx_s
     assert (await shop.ledger())["balanceCents"] == 800
     again = await shop.buy("+12125550132", "tx-2")
     await refused(again, 409, "NUMBER_UNAVAILABLE", says="ended failure")
+
+
+async def test_the_inventory_stand_in_speaks_twilios_format(twilio_api):
+    """The official twilio client searches, buys and releases against the stand-in."""
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+
+    standin, base = twilio_api
+    standin.inventory.stock(TWILIO_NUMBER, "Newark")
+    client = Client(TWILIO_SID, TWILIO_TOKEN_)
+    client.api.base_url = base.removesuffix("/2010-04-01")
+
+    def use() -> list[Any]:
+        found = client.available_phone_numbers("US").local.list(area_code=201, in_locality="Newark")
+        bought = client.incoming_phone_numbers.create(
+            phone_number=TWILIO_NUMBER, voice_url=f"{PUBLIC}/webhooks/twilio/voice"
+        )
+        try:
+            client.incoming_phone_numbers.create(phone_number=TWILIO_NUMBER)
+            code = None
+        except TwilioRestException as exc:
+            code = exc.code
+        deleted = client.incoming_phone_numbers(bought.sid).delete()
+        return [[(n.phone_number, n.locality, n.capabilities["voice"]) for n in found],
+                bought.voice_url, code, deleted]  # fmt: skip
+
+    assert await asyncio.to_thread(use) == [
+        [(TWILIO_NUMBER, "Newark", True)], f"{PUBLIC}/webhooks/twilio/voice", 21422, True,
+    ]  # fmt: skip
+    assert standin.inventory.released == [TWILIO_NUMBER]
