@@ -88,7 +88,9 @@ def build(app: web.Application) -> dict[str, Any]:
             "title": "Inbound call router — admin API",
             "version": _package_version(),
             "description": (
-                "Phone numbers and agents, shaped like the platform's phone-number API; call "
+                "Phone numbers and agents, shaped like the platform's phone-number API (its SMS "
+                "fields are always null: the router does not send SMS), with business "
+                "verification, credits and bought numbers; call "
                 "records and their routing traces; the dead-letter stream. Every refusal is "
                 '`{"error", "code"}` (ErrorBody). Lists answer a JSON array a page at a time '
                 'and give the next page in a `Link: <…>; rel="next"` header. What a '
