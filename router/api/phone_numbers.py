@@ -152,7 +152,9 @@ def _view(
 ) -> PhoneNumberView:
     return PhoneNumberView(
         **msgspec.structs.asdict(row),
-        setup_status=setup_status(row, agent, config.default_agent_name, landing, provisioned),
+        setup_status=setup_status(
+            row, agent, config.default_agent_name, landing, provisioned, dry_run=config.dry_run
+        ),
     )
 
 

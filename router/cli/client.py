@@ -36,11 +36,8 @@ class Unreachable(ClientError):
 
 
 class Refused(ClientError):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, hint: str = "") -> None:
         self.status, self.code, self.message = status, code, message
-        hint = ""
-        if status == 401:
-            hint = " (set ROUTER_ADMIN_TOKEN or pass --token)"
         super().__init__(f"{message} ({code}, HTTP {status}){hint}")
 
 
@@ -51,10 +48,19 @@ def quote(segment: str) -> str:
 
 class AdminClient:
     def __init__(
-        self, base_url: str, token: str | None, settings: ClientConfig | None = None
+        self,
+        base_url: str,
+        token: str | None,
+        settings: ClientConfig | None = None,
+        *,
+        token_source: str | None = None,
+        url_source: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.settings = settings or ClientConfig()  # what the CLI's environment said
+        # Where the token and the URL came from, for refusals that help (--token, the
+        # environment, the token file's path; --url, ROUTER_URL, a runtime file).
+        self.token_source, self.url_source = token_source, url_source
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session = aiohttp.ClientSession(timeout=_TIMEOUT, headers=self._headers)
 
@@ -104,15 +110,37 @@ class AdminClient:
             ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
-                    raise _refusal(resp.status, raw)
+                    raise self._refusal(resp.status, raw)
                 return raw, resp.status, resp.headers
         except aiohttp.ClientConnectionError as exc:
+            where = f"the URL from {self.url_source}" if self.url_source else "the URL"
             raise Unreachable(
-                f"cannot reach the router at {self.base_url} ({exc.__class__.__name__}): is "
-                "`python -m router serve` running there? (set ROUTER_URL or pass --url)"
+                f"cannot reach the router at {self.base_url} ({exc.__class__.__name__}; {where}):"
+                " is `python -m router serve` running there? (python -m router status lists "
+                "the routers on this machine; elsewhere set ROUTER_URL or pass --url)"
             ) from exc
         except TimeoutError as exc:
             raise Unreachable(f"the router at {self.base_url} did not answer in time") from exc
+
+    def _refusal(self, status: int, raw: bytes) -> Refused:
+        """The API's ``{"error", "code"}`` (or the body's start, from something in between);
+        an authentication refusal says which token was used."""
+        error = _decode(raw, status)
+        error = error if isinstance(error, dict) else {}
+        hint = ""
+        if status == 401:
+            hint = (
+                f" (the token from {self.token_source} was refused: check it, or pass --token)"
+                if self.token_source
+                else " (no token: set ROUTER_ADMIN_TOKEN or pass --token; on the router's "
+                "machine the CLI reads its token file)"
+            )
+        return Refused(
+            status,
+            str(error.get("code", "HTTP_ERROR")),
+            str(error.get("error", raw[:200].decode(errors="replace"))),
+            hint,
+        )
 
     async def pages(
         self, path: str, params: Mapping[str, str] | None = None, *, most: int | None = None
@@ -144,7 +172,7 @@ class AdminClient:
         try:
             async with self._session.get(self.url(path), params=params, timeout=timeout) as resp:
                 if resp.status >= 400:
-                    raise _refusal(resp.status, await resp.read())
+                    raise self._refusal(resp.status, await resp.read())
                 yield _events(resp.content)
         except aiohttp.ClientConnectionError as exc:
             raise Unreachable(
@@ -174,17 +202,6 @@ async def _events(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
                 reason = ended.get("error") if isinstance(ended, dict) else None
                 raise StreamEnded(str(reason or "no reason given"))
             yield joined
-
-
-def _refusal(status: int, raw: bytes) -> Refused:
-    """The API's ``{"error", "code"}`` (or the body's start, from something in between)."""
-    error = _decode(raw, status)
-    error = error if isinstance(error, dict) else {}
-    return Refused(
-        status,
-        str(error.get("code", "HTTP_ERROR")),
-        str(error.get("error", raw[:200].decode(errors="replace"))),
-    )
 
 
 def _decode(raw: bytes, status: int) -> Any:
@@ -221,10 +238,13 @@ def over_http(handler: Handler) -> Callable[[argparse.Namespace], int]:
         from router.cli.token import target
 
         settings = config_module.load_client()
-        url, token = target(args.url, args.token, settings)
+        found = target(args.url, args.token, settings)
 
         async def over() -> int:
-            async with AdminClient(url, token, settings) as admin:
+            async with AdminClient(
+                found.url, found.token, settings,
+                token_source=found.token_source, url_source=found.url_source,
+            ) as admin:  # fmt: skip
                 return await handler(admin, args)
 
         return asyncio.run(over())

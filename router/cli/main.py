@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from router import logs
 from router.cli import (
     agents,
     audit,
@@ -24,11 +23,14 @@ from router.cli import (
     numbers,
     route,
     serve,
+    status,
 )
 from router.cli.client import ClientError
 from router.errors import ConfigError
 
-COMMANDS = (serve, numbers, agents, calls, route, kyb, credits, dlq, audit, maintenance, bench)
+COMMANDS = (
+    serve, status, numbers, agents, calls, route, kyb, credits, dlq, audit, maintenance, bench,
+)  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DESCRIPTION = """\
 serve (ingress + worker), web, worker, and operator tools.
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:
         return bench.bench(argv[1:])
     args = parser().parse_args(argv)
+    # structlog imported once the command is known: the CLI starts fast
+    from router import logs
+
     logs.configure(args.log_level)
     try:
         code: int = args.run(args)

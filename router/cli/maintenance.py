@@ -6,22 +6,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from router import config as config_module
 from router.cli.dlq import replayed_words
 from router.config import Config
+from router.config.runtime import running
 from router.errors import ConfigError
-from router.store import dlq, keys
-from router.store.redis_client import connect_any
-from router.store.registry import Registry
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 async def redis_for(config: Config, what: str) -> Redis:
-    if not config.redis.url:
-        raise ConfigError("REDIS_URL", f"{what} talks to the running router's Redis")
-    return await connect_any(config.redis.url, config.redis.cluster)
+    # Redis imported where used: the CLI's other commands start fast
+    from router.store.redis_client import connect_any
+
+    url = config.redis.url
+    if not url:  # the router running here says where its store is (never a stale export)
+        usable = [r for r in running() if r.store_usable]
+        if not usable:
+            raise ConfigError(
+                "REDIS_URL",
+                f"{what} talks to the running router's Redis: no router runs on this machine "
+                "(python -m router status), so set REDIS_URL",
+            )
+        url = usable[0].store
+        print(f"the store of the router at {usable[0].url} (pid {usable[0].pid}): {url}",
+              file=sys.stderr)  # fmt: skip
+    return await connect_any(url, config.redis.cluster)
 
 
 BREAK_GLASS = (
@@ -31,6 +44,9 @@ BREAK_GLASS = (
 
 
 async def maintenance_command(args: argparse.Namespace, config: Config) -> int:
+    from router.store import dlq, keys
+    from router.store.registry import Registry
+
     redis = await redis_for(config, f"maintenance {args.maintenance_command}")
     print(BREAK_GLASS, file=sys.stderr)
     try:

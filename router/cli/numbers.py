@@ -94,7 +94,11 @@ async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdo
 
 async def numbers_add(client: AdminClient, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"e164": args.e164}
-    for flag, field in (("agent", "agentId"), ("label", "label"), ("direction", "direction")):
+    for flag, field in (
+        ("agent", "agentId"), ("label", "label"), ("direction", "direction"),
+        ("sip_connection", "sipConnectionInstallationId"), ("sip_trunk", "sipTrunkId"),
+        ("source", "source"),
+    ):  # fmt: skip
         if getattr(args, flag):
             body[field] = getattr(args, flag)
     if args.template:
@@ -181,6 +185,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--template", help="dispatchMetadataTemplate, JSON")
     add.add_argument("--label")
     add.add_argument("--direction", choices=("inbound", "outbound", "both"))
+    add.add_argument("--source", help="where it came from (sip_trunk, twilio, telnyx, byoc, …)")
+    add.add_argument(
+        "--sip-connection", help="one of your SIP connections (sipConnectionInstallationId)"
+    )
+    add.add_argument("--sip-trunk", help="a LiveKit inbound trunk you made (sipTrunkId)")
     add.set_defaults(run=over_http(numbers_add))
     listing = numbers.add_parser(
         "list", help="every number with its setup status", parents=[remote]

@@ -8,11 +8,13 @@ import sys
 
 import msgspec
 
-from router.api.route_preview import PreviewRequest
 from router.cli.client import AdminClient, over_http, remote_options
 
 
 async def route_preview(client: AdminClient, args: argparse.Namespace) -> int:
+    # the API's Struct imported where used: the CLI's other commands start fast
+    from router.api.route_preview import PreviewRequest
+
     headers = {}
     for item in args.header:
         name, sep, value = item.partition(":")

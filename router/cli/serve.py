@@ -7,14 +7,20 @@ import argparse
 import errno
 import os
 import sys
+from importlib import metadata
+from pathlib import Path
 
 from router import config as config_module
-from router.server import firstrun
-from router.server.app import build_app
-from router.server.run import event_loop_run, redis_url, run
+from router.config import Config, data_dir, runtime
+from router.core.models import now_iso
 
 
 def serve(args: argparse.Namespace) -> int:
+    # The server's modules only for the server's commands: the other commands start fast.
+    from router.server import firstrun
+    from router.server.app import build_app
+    from router.server.run import event_loop_run, redis_url, run
+
     config = config_module.load()
     command = args.command
     if command == "web":
@@ -33,14 +39,20 @@ def serve(args: argparse.Namespace) -> int:
     try:
         with redis_url(config, command) as url:
             app = build_app(config, url, web_routes=command != "worker", worker=command != "web")
-            on_listening = None
-            if first is not None:
-                settled, run_of = config, first
+            settled, run_of = config, first
+            written: list[Path] = []
 
-                def on_listening(port: int) -> None:
+            def on_listening(port: int) -> None:
+                if command != "worker":  # the CLI finds it by its runtime file
+                    written.append(_runtime(settled, command, port, url))
+                if run_of is not None:
                     print(firstrun.banner(settled, run_of, port, url), flush=True)
 
-            event_loop_run(run(app, config, on_listening))
+            try:
+                event_loop_run(run(app, config, on_listening))
+            finally:
+                for path in written:
+                    runtime.remove(path)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -50,6 +62,25 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def _runtime(config: Config, command: str, port: int, url: str) -> Path:
+    host = config.http.host if config.http.host not in (None, "0.0.0.0", "::") else "127.0.0.1"
+    embedded = config.redis.url is None
+    folder = config.redis.embedded_dir or (str(data_dir() / "valkey") if embedded else None)
+    return runtime.write(
+        runtime.Runtime(
+            url=f"http://{host}:{port}", pid=os.getpid(), data_dir=folder if embedded else None,
+            store=runtime.masked(url), started_at=now_iso(), version=_version(),
+        )
+    )  # fmt: skip
+
+
+def _version() -> str:
+    try:
+        return metadata.version("call-router")
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -40,10 +40,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from google.protobuf.json_format import MessageToJson
-from livekit import api
 
 from router.cli.client import AdminClient, ClientError
 from router.cli.output import terminal_safe, trace
@@ -150,6 +146,10 @@ def _livekit_keys(settings: ClientConfig) -> tuple[str, str]:
 
 def _join(args: argparse.Namespace, call_id: str, dialed: str, room: str, **extra: str) -> str:
     """A SIP participant's ``participant_joined``, as LiveKit's server sends it."""
+    # livekit-api and protobuf imported where used: the CLI's other commands start fast
+    from google.protobuf.json_format import MessageToJson
+    from livekit import api
+
     attributes = {
         "sip.callID": call_id,
         "sip.trunkPhoneNumber": dialed,
@@ -178,6 +178,8 @@ def _join(args: argparse.Namespace, call_id: str, dialed: str, room: str, **extr
 
 
 async def _post_livekit(admin: AdminClient, body: str) -> None:
+    from livekit import api
+
     key, secret = _livekit_keys(admin.settings)
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     token = api.AccessToken(key, secret).with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt()
@@ -241,6 +243,10 @@ async def _post_twilio(admin: AdminClient, form: dict[str, str]) -> str:
 
 
 async def _post_texml(admin: AdminClient, args: argparse.Namespace, form: dict[str, str]) -> str:
+    # imported where used: the CLI's other commands start fast
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if args.telnyx_signing_key is None:
         raise ClientError(
             "--carrier telnyx needs --telnyx-signing-key: the PEM Ed25519 private key whose "

@@ -27,11 +27,14 @@ def setup_status(
     default_agent_name: str | None,
     landing: PhoneNumber | None = None,
     provisioned: Provisioning | None = None,
+    *,
+    dry_run: bool = False,
 ) -> SetupStatus:
     """``landing``: a shared landing row, when one exists; an inbound row with no SIP
     connection of its own is then reached by forwarding its line to that number.
     ``provisioned``: what the router saw at LiveKit when it provisioned the number itself —
-    the real state, which wins over what the row records."""
+    the real state, which wins over what the row records. ``dry_run``: no LiveKit is
+    configured, so no call reaches any number (the advice says so, not to set a field)."""
     issues: list[str] = []
     inbound = row.direction in INBOUND
     outbound = row.direction in ("outbound", "both")
@@ -64,10 +67,19 @@ def setup_status(
             f"forward {row.e164} to {landing.e164} (the shared landing number): calls reach "
             "this row by forwarding"
         )
+    elif dry_run and row.direction in INBOUND:
+        sip_ready = False
+        issues.append(
+            "LiveKit is not configured (dry run: no LIVEKIT_URL), so no call reaches this number "
+            f"yet; its calls can be simulated (python -m router calls simulate --to {row.e164}),"
+            " their dispatches recorded, not made"
+        )
     elif not sip_ready and provisioned is None:
         issues.append(
-            "no SIP connection recorded: set sipConnectionInstallationId or sipTrunkId "
-            "(the LiveKit inbound trunk id)"
+            "no SIP connection recorded: import the number onto one of your SIP connections "
+            "(sipConnectionInstallationId; numbers add --sip-connection) or a LiveKit inbound "
+            "trunk you made (sipTrunkId; numbers add --sip-trunk), or let the router "
+            "provision LiveKit (ROUTER_PROVISIONING, on by default)"
         )
     if row.suspended_at is not None:
         issues.append(

@@ -115,6 +115,7 @@ def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
         lines.append(f"    export ROUTER_ADMIN_TOKEN={config.admin_token}")
     lines += [
         "  try a call:  python -m router calls simulate --to <a number you imported>",
-        f"  break-glass maintenance only: export REDIS_URL={redis_url}",
+        f"  routers running here: python -m router status; break-glass maintenance finds "
+        f"this store ({redis_url}) by itself",
     ]
     return "\n".join([*lines, ""])

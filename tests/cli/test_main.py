@@ -3,6 +3,9 @@ unreachable router is one line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.cli.conftest import cli
@@ -18,13 +21,31 @@ async def test_a_bad_log_level_is_a_usage_error(router):
 @pytest.mark.parametrize(
     ("env", "code", "words"),
     [
-        ({"ROUTER_ADMIN_TOKEN": "wrong"}, 1, "(UNAUTHORIZED, HTTP 401) (set ROUTER_ADMIN_TOKEN"),
-        ({"ROUTER_URL": "http://127.0.0.1:9"}, 2, "cannot reach the router at http://127.0.0.1:9"),
+        ({"ROUTER_ADMIN_TOKEN": "wrong"}, 1,
+         "(UNAUTHORIZED, HTTP 401) (the token from ROUTER_ADMIN_TOKEN was refused"),
+        ({"ROUTER_ADMIN_TOKEN": "", "--token": "wrong"}, 1,
+         "(the token from --token was refused"),
+        ({"ROUTER_URL": "http://127.0.0.1:9"}, 2,
+         "cannot reach the router at http://127.0.0.1:9 (ClientConnectorError; the URL from "
+         "ROUTER_URL)"),
     ],
-)
-async def test_refusals_are_one_line(router, env, code, words):
-    got, _, err = await cli(router, "calls", "list", **env)
+)  # fmt: skip
+async def test_refusals_are_one_line_and_say_what_was_used(router, env, code, words):
+    flags = [f"--token={env.pop('--token')}"] if "--token" in env else []
+    got, _, err = await cli(router, "calls", "list", *flags, **env)
     assert got == code
     assert words in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_the_cli_starts_without_the_server_s_weight():
+    """An operator command imports neither Redis's client, livekit-api, protobuf nor structlog
+    until it needs them (each ``python -m router …`` pays for what it loads: ~2 s before)."""
+    heavy = ["redis", "livekit", "google", "structlog", "uvloop"]
+    code = (
+        "import sys, router.cli.main; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

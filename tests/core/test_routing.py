@@ -126,6 +126,19 @@ def test_readiness_of_each_kind_of_row():
     assert (ready.status, ready.inbound_ready, ready.issues) == ("ready", True, [])
     unwired = setup_status(ROWS.rows[DIRECT], SUPPORT, None)
     assert any("no SIP connection recorded" in issue for issue in unwired.issues)
+    # The advice names what the CLI can set, and in a dry run says what is true instead.
+    assert any("numbers add --sip-connection" in issue for issue in unwired.issues)
+    dry = setup_status(ROWS.rows[DIRECT], SUPPORT, None, dry_run=True)
+    assert dry.sip_connection_ready is False
+    assert [i for i in dry.issues if "LiveKit" in i] == [
+        "LiveKit is not configured (dry run: no LIVEKIT_URL), so no call reaches this number "
+        f"yet; its calls can be simulated (python -m router calls simulate --to {DIRECT}), "
+        "their dispatches recorded, not made"
+    ]
+    suspended = setup_status(_row(DIRECT, agent_id=SUPPORT.id, sip_trunk_id="ST_1",
+                                  suspended_at=NOW), SUPPORT, None)  # fmt: skip
+    assert suspended.inbound_ready is False
+    assert any(i.startswith("suspended since") for i in suspended.issues)
     template_only = setup_status(_row("+12015550126", dispatch_metadata_template={}), None, None)
     assert template_only.inbound_ready is False  # nothing to dispatch without a default agent
     with_default = setup_status(_row("+12015550126", dispatch_metadata_template={}), None, "a")

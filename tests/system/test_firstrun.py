@@ -22,7 +22,7 @@ async def _serve(data_home: Path, **env: str) -> routerproc.RouterProcess:
 
 async def _banner(serve: routerproc.RouterProcess) -> dict[str, str]:
     """The banner's lines, keyed by their label (console, admin API, data, export ...)."""
-    await serve.line("break-glass")  # the banner's last line
+    await serve.line("routers running here")  # the banner's last line
     found: dict[str, str] = {}
     for line in serve.output:
         text = line.strip()
