@@ -2,8 +2,11 @@
 
 What ``python -m router calls tail`` reads. Each decided record the workers publish is one
 ``event: call`` whose ``data`` is the record's JSON (the body of ``GET /v1/calls/{id}``),
-filtered like the list (``status``, ``number``, ``agent``); a comment line every 15 s keeps
-proxies from closing an idle stream.
+filtered like the list (``status``, ``number``, ``agent``), with the call's id as the
+event's ``id``; a comment line every 5 s keeps proxies from closing an idle stream and lets a
+client notice a dead one. A client that reconnects with ``Last-Event-ID`` (the last call it
+saw) first gets the calls decided since that one (at most ``REPLAY_MAX``, from the recent
+calls), then the live ones, none twice.
 
 A stream costs no Redis connection of its own: the process's one subscription
 (``store.callfeed``) hands it the records, and the streams one process holds are capped in all,
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import msgspec
 from aiohttp import web
@@ -36,11 +40,14 @@ from router.web.routing import Routes
 
 log = logs.get(__name__)
 routes = Routes()
-KEEPALIVE_S = 15.0
+KEEPALIVE_S = 5.0
+REPLAY_MAX = 1000  # calls a reconnecting client is sent from before it came back
+_REPLAY_SLACK_MS = 5_000  # a call is noted in the recent calls a little after its decision
 POLL_S = 1.0  # how often a stream looks at its client, its key and the router's stopping
 _STOPPING = web.AppKey("call_streams_stopping", asyncio.Event)
 _record = msgspec.json.Decoder(CallRecord)
 _end = msgspec.json.Encoder()
+_encode = _end.encode
 
 
 def install(app: web.Application) -> None:
@@ -87,7 +94,8 @@ async def call_events(request: web.Request) -> web.StreamResponse:
         lift_deadline(request)
         streaming(request)  # the connection guard may evict it at its cap
         await response.write(b": listening for call decisions\n\n")
-        ended = await _serve(request, response, listener, principal, query)
+        sent = await _replay(request, response, query)
+        ended = await _serve(request, response, listener, principal, query, sent)
         if ended:
             log.info("call_events_ended", reason=ended, key=principal.key_id)
             body = _end.encode({"error": ended, "code": "STREAM_ENDED"})
@@ -105,6 +113,7 @@ async def _serve(
     listener: Listener,
     principal: Principal,
     query: CallsQuery,
+    sent: set[str],
 ) -> str | None:
     """Write the listener's records until the stream must end; why it ended (None: the
     client went away)."""
@@ -132,8 +141,47 @@ async def _serve(
                 await response.write(b": keep-alive\n\n")
                 quiet_until = loop.time() + KEEPALIVE_S
             continue
-        if query.keep(_record.decode(data)):
-            await response.write(b"event: call\ndata: " + data + b"\n\n")
+        record = _record.decode(data)
+        if query.keep(record) and record.call_id not in sent:  # not replayed already
+            await response.write(_event(record.call_id, data))
+
+
+def _event(call_id: str, data: bytes) -> bytes:
+    return b"id: " + call_id.encode() + b"\nevent: call\ndata: " + data + b"\n\n"
+
+
+async def _replay(
+    request: web.Request, response: web.StreamResponse, query: CallsQuery
+) -> set[str]:
+    """After ``Last-Event-ID`` (a call the client saw), the calls decided since, oldest
+    first; the ids sent (the live stream, already listening, skips them)."""
+    last_id = request.headers.get("Last-Event-ID", "").strip()
+    if not last_id:
+        return set()
+    calls = request.app[state.CALLS]
+    async with redis_deadline(request):
+        last = await calls.get(last_id)
+        if last is None:  # expired or never seen: nothing to resume from
+            return set()
+        since_ms = _ms(last.decided_at)
+        found, _ = await calls.page(
+            None, REPLAY_MAX, query.keep, oldest_ms=max(since_ms - _REPLAY_SLACK_MS, 0)
+        )
+    later = sorted(
+        (r for r in found if r.call_id != last_id and _ms(r.decided_at) >= since_ms),
+        key=lambda r: (r.decided_at, r.call_id),
+    )
+    for record in later:
+        await response.write(_event(record.call_id, _encode(record)))
+    return {r.call_id for r in later}
+
+
+def _ms(iso: str) -> int:
+    """An ISO time in epoch milliseconds (0: none)."""
+    try:
+        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
 
 
 async def _key_valid(request: web.Request, principal: Principal) -> bool:

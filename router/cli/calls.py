@@ -5,13 +5,22 @@ trace), ``calls list`` (the API's filters), ``calls tail`` (decisions as they ar
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import TextIO
 
 import msgspec
 
 from router.cli import simulate
-from router.cli.client import AdminClient, Refused, StreamEnded, over_http, quote, remote_options
+from router.cli.client import (
+    AdminClient,
+    Refused,
+    StreamEnded,
+    Unreachable,
+    over_http,
+    quote,
+    remote_options,
+)
 from router.cli.output import one_line, terminal_safe, trace
 from router.core.records import CallRecord
 
@@ -47,27 +56,54 @@ async def calls_list(
     return 0
 
 
+RECONNECTS = 6  # attempts, 0.5 s to 8 s apart (about 23 s in all), before giving up
+ROUTER_STOPPING = "the router is stopping"
+
+
 async def calls_tail(
     client: AdminClient,
     args: argparse.Namespace | None = None,
     out: TextIO = sys.stdout,
     limit: int | None = None,
 ) -> int:
+    """Each decision as it is made; a lost stream (the router restarting, the network) is
+    said and reconnected with backoff, resuming after the last call seen
+    (``Last-Event-ID``); exit 2 after ``RECONNECTS`` failed attempts."""
     params = call_filters(args) if args is not None else {}
-    seen = 0
-    async with client.event_stream("/v1/calls/events", params) as decisions:
-        print("listening for call decisions (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    attempts = getattr(args, "reconnects", RECONNECTS)
+    seen, last_id, failures = 0, None, 0
+    while True:
         try:
-            async for data in decisions:
-                print(one_line(_record.decode(data)), file=out, flush=True)
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return 0
+            async with client.event_stream("/v1/calls/events", params, last_id) as decisions:
+                if last_id is None and failures == 0:
+                    print("listening for call decisions (Ctrl-C to stop)", file=sys.stderr,
+                          flush=True)  # fmt: skip
+                elif failures:
+                    print(f"reconnected: resuming after {last_id or 'the start'}",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                failures = 0
+                async for data in decisions:
+                    print(one_line(_record.decode(data)), file=out, flush=True)
+                    last_id = decisions.last_id or last_id
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return 0
+            lost = "the router closed the stream"
         except StreamEnded as exc:
-            print(f"the router ended the stream: {exc}", file=sys.stderr)
-            return 1
-    print("the router ended the stream (it stopped or restarted)", file=sys.stderr)
-    return 1
+            if str(exc) != ROUTER_STOPPING:  # a revoked key, a reader too slow: not to retry
+                print(f"the router ended the stream: {exc}", file=sys.stderr)
+                return 1
+            lost = str(exc)
+        except Unreachable as exc:
+            lost = str(exc)
+        failures += 1
+        if failures > attempts:
+            print(f"gave up after {attempts} attempts to reconnect: {lost}", file=sys.stderr)
+            return 2
+        delay = min(0.5 * 2 ** (failures - 1), 8.0)
+        print(f"lost the stream ({lost}); reconnecting in {delay:g} s "
+              f"(attempt {failures} of {attempts})", file=sys.stderr, flush=True)  # fmt: skip
+        await asyncio.sleep(delay)  # a retry backoff, not a wait for an event
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,6 +118,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     tail = calls.add_parser(
         "tail", help="decisions as they happen (Ctrl-C to stop)", parents=[remote]
     )
+    tail.add_argument(
+        "--reconnects", type=int, default=RECONNECTS, metavar="N",
+        help=f"attempts to reconnect a lost stream before giving up with exit 2 ({RECONNECTS})",
+    )  # fmt: skip
     for filtered in (listing, tail):
         filtered.add_argument("--status", help="e.g. rejected, or dispatched,dry_run")
         filtered.add_argument("--number", help="the dialed number")

@@ -164,21 +164,28 @@ class AdminClient:
 
     @contextlib.asynccontextmanager
     async def event_stream(
-        self, path: str, params: Mapping[str, str]
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        self, path: str, params: Mapping[str, str], last_event_id: str | None = None
+    ) -> AsyncIterator[EventStream]:
         """A stream route, connected (the server is listening once this is entered), as an
-        iterator of each Server-Sent Event's ``data``."""
-        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=None)
+        iterator of each Server-Sent Event's ``data`` (``last_event_id``: resume after it).
+        A stream silent past ``SILENT_S`` (the server comments every 5 s) is a lost one."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=SILENT_S)
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else None
         try:
-            async with self._session.get(self.url(path), params=params, timeout=timeout) as resp:
+            async with self._session.get(
+                self.url(path), params=params, timeout=timeout, headers=headers
+            ) as resp:
                 if resp.status >= 400:
                     raise self._refusal(resp.status, await resp.read())
-                yield _events(resp.content)
-        except aiohttp.ClientConnectionError as exc:
+                yield EventStream(resp.content)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise Unreachable(
                 f"lost the router at {self.base_url} ({exc.__class__.__name__}): is "
                 "`python -m router serve` running there? (set ROUTER_URL or pass --url)"
             ) from exc
+
+
+SILENT_S = 12.0  # seconds without a byte (the server comments every 5 s): the stream is lost
 
 
 class StreamEnded(ClientError):
@@ -186,22 +193,36 @@ class StreamEnded(ClientError):
     that fell behind, the router stopping)."""
 
 
-async def _events(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    data: list[bytes] = []
-    event = b"message"
-    async for line in content:
-        line = line.rstrip(b"\r\n")
-        if line.startswith(b"data:"):
-            data.append(line[5:].removeprefix(b" "))
-        elif line.startswith(b"event:"):
-            event = line[6:].strip()
-        elif not line and data:
-            joined, data, kind, event = b"\n".join(data), [], event, b"message"
-            if kind == b"end":
-                ended = _decode(joined, 200)
-                reason = ended.get("error") if isinstance(ended, dict) else None
-                raise StreamEnded(str(reason or "no reason given"))
-            yield joined
+class EventStream:
+    """Server-Sent Events' ``data``, in order; ``last_id``: the ``id`` of the last one read."""
+
+    def __init__(self, content: aiohttp.StreamReader) -> None:
+        self.content = content
+        self.last_id: str | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        data: list[bytes] = []
+        event, event_id = b"message", None
+        async for line in self.content:
+            line = line.rstrip(b"\r\n")
+            if line.startswith(b"data:"):
+                data.append(line[5:].removeprefix(b" "))
+            elif line.startswith(b"event:"):
+                event = line[6:].strip()
+            elif line.startswith(b"id:"):
+                event_id = line[3:].strip().decode(errors="replace")
+            elif not line and data:
+                joined, data, kind, event = b"\n".join(data), [], event, b"message"
+                if kind == b"end":
+                    ended = _decode(joined, 200)
+                    reason = ended.get("error") if isinstance(ended, dict) else None
+                    raise StreamEnded(str(reason or "no reason given"))
+                if event_id:
+                    self.last_id, event_id = event_id, None
+                yield joined
 
 
 def _decode(raw: bytes, status: int) -> Any:

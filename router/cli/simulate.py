@@ -35,7 +35,7 @@ import sys
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -115,7 +115,7 @@ async def _outbound(admin: AdminClient, args: argparse.Namespace) -> int:
 
 
 async def _decision(
-    decisions: AsyncIterator[bytes], call_id: str, wait_s: float
+    decisions: AsyncIterable[bytes], call_id: str, wait_s: float
 ) -> CallRecord | None:
     try:
         async with asyncio.timeout(wait_s):

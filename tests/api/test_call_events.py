@@ -145,6 +145,7 @@ async def test_a_stream_still_gets_the_calls_of_its_organization(router, redis):
     assert (await post_livekit(router, sip_join_event(call_id="SCL_seen"))).status == 200
     await wait_record(redis, "SCL_seen")
     async with asyncio.timeout(10):
+        assert await resp.content.readline() == b"id: SCL_seen\n"  # the call's id
         assert await resp.content.readline() == b"event: call\n"
         data = json.loads((await resp.content.readline()).removeprefix(b"data: "))
     assert data["callId"] == "SCL_seen"
@@ -185,7 +186,52 @@ async def test_call_events_need_the_token_and_apply_filters(router, twirp, redis
         event = sip_join_event(call_id=call_id, room=f"room-{call_id}", dialed=dialed)
         assert (await post_livekit(router, event)).status == 200
     async with asyncio.timeout(10):
+        assert await resp.content.readline() == b"id: SCL_no\n"  # SCL_ok filtered out
         assert await resp.content.readline() == b"event: call\n"
         data = await resp.content.readline()
-    assert json.loads(data.removeprefix(b"data: "))["callId"] == "SCL_no"  # SCL_ok filtered out
+    assert json.loads(data.removeprefix(b"data: "))["callId"] == "SCL_no"
     resp.close()
+
+
+async def _event(resp: Any) -> tuple[str, dict[str, Any]]:
+    """The next ``call`` event's id and record (comments skipped)."""
+    fields: dict[str, str] = {}
+    while True:
+        line = (await resp.content.readline()).decode().rstrip("\r\n")
+        if line.startswith(":"):
+            continue
+        if not line and "data" in fields:
+            return fields.get("id", ""), json.loads(fields["data"])
+        name, _, value = line.partition(": ")
+        if name:
+            fields[name] = value
+
+
+async def test_a_reconnecting_client_gets_the_calls_it_missed_once(router, redis):
+    """``Last-Event-ID``: the calls decided after that one, oldest first, then the live ones,
+    none twice; each event's id is its call's."""
+    agent = await create_agent(router)
+    await import_number(router, e164="+12015550123", agentId=agent["id"])
+    for call in ("SCL_r1", "SCL_r2", "SCL_r3"):
+        assert (
+            await post_livekit(router, sip_join_event(call_id=call, room=f"room-{call}"))
+        ).status == 200
+        await wait_record(redis, call)
+    url = str(router.make_url("/v1/calls/events"))
+    async with aiohttp.ClientSession() as session:
+        resp = await _open(session, url, {**ADMIN, "Last-Event-ID": "SCL_r1"})
+        async with asyncio.timeout(10):
+            assert [(await _event(resp))[0] for _ in range(2)] == ["SCL_r2", "SCL_r3"]
+            event = sip_join_event(call_id="SCL_r4", room="room-SCL_r4")
+            assert (await post_livekit(router, event)).status == 200
+            call_id, record = await _event(resp)
+        assert (call_id, record["callId"]) == ("SCL_r4", "SCL_r4")
+        resp.close()
+        # An id the router does not know (expired): the live stream only.
+        resp = await _open(session, url, {**ADMIN, "Last-Event-ID": "SCL_gone"})
+        async with asyncio.timeout(10):
+            assert (
+                await post_livekit(router, sip_join_event(call_id="SCL_r5", room="r5"))
+            ).status == 200
+            assert (await _event(resp))[0] == "SCL_r5"
+        resp.close()

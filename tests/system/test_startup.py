@@ -46,16 +46,27 @@ async def test_serve_runs_on_embedded_valkey_and_stops_cleanly_on_sigterm(tmp_pa
     assert time.monotonic() - started < 5
 
 
-async def test_stopping_the_router_ends_open_streams_at_once(tmp_path):
+async def test_stopping_the_router_ends_open_streams_at_once_and_tail_comes_back(
+    tmp_path, unused_tcp_port
+):
     """``calls tail`` against a first-run ``serve``: SIGTERM of serve is not held by the open
-    stream, and tail says the router ended it."""
+    stream; tail says the stream was lost, reconnects when the router is back (resuming after
+    the last call it saw), and gives up with exit 2 when it stays away."""
     home = {"XDG_DATA_HOME": str(tmp_path)}
-    serve = await routerproc.start("serve", env={**home, "PORT": "0"})
-    base = (await serve.line("console:")).split(":", 1)[1].strip().split("/console")[0]
-    tail = await routerproc.start("calls", "tail", env={**home, "ROUTER_URL": base}, ready=None)
+    env = {**home, "PORT": str(unused_tcp_port)}
+    serve = await routerproc.start("serve", env=env)
+    tail = await routerproc.start("calls", "tail", "--reconnects", "8", env=home, ready=None)
     await tail.said("listening for call decisions")
     stopped = time.monotonic()
     assert await serve.stop(timeout_s=10) == 0
     assert time.monotonic() - stopped < 5  # not held by the open stream
-    assert await tail.wait(10) == 1
-    assert any("the router ended the stream" in line for line in tail.errors)
+    await tail.said("lost the stream (the router is stopping); reconnecting in 0.5 s")
+    serve = await routerproc.start("serve", env=env)  # back, on the same port and data
+    try:
+        await tail.said("reconnected: resuming after the start", timeout_s=30)
+    finally:
+        assert await serve.stop(timeout_s=10) == 0
+    quitter = await routerproc.start("calls", "tail", "--reconnects", "1", env=env, ready=None)
+    assert await quitter.wait(20) == 2  # nobody there: one attempt, then exit 2
+    assert any("gave up after 1 attempts to reconnect" in line for line in quitter.errors)
+    await tail.stop()
