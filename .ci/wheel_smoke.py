@@ -38,6 +38,11 @@ help_text = subprocess.run(
     [sys.executable, "-m", "router", "--help"], capture_output=True, text=True, check=True
 ).stdout
 assert "serve" in help_text, help_text
+example = subprocess.run(
+    [sys.executable, "-m", "router", "agents", "example"],
+    capture_output=True, text=True, check=True,
+).stdout
+assert "AgentServer" in example, example[:200]  # the example agent ships in the wheel
 timings: dict[str, float] = {}
 data = Path.cwd() / "data"  # the first run's per-user data directory, kept out of $HOME
 TWILIO_TOKEN = "smoke-twilio-auth-token"

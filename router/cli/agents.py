@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
+from pathlib import Path
 from typing import TextIO
 
 import msgspec
@@ -45,3 +47,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing = agents.add_parser("list", help="every agent", parents=[remote])
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=over_http(lambda admin, args: agents_list(admin, args.json)))
+    example = agents.add_parser(
+        "example", help="the example agent (LiveKit Agents, Python) that reads the metadata"
+    )
+    example.add_argument("--write", type=Path, metavar="FILE", help="write it there")
+    example.set_defaults(run=agent_example)
+
+
+def agent_example(args: argparse.Namespace) -> int:
+    """The example agent shipped in the package (``router.examples``): printed, or written."""
+    source = resources.files("router.examples").joinpath("agent.py").read_text()
+    if args.write is None:
+        sys.stdout.write(source)
+        return 0
+    if args.write.exists():
+        print(f"{args.write} exists: not overwritten", file=sys.stderr)
+        return 1
+    args.write.write_text(source)
+    print(f"wrote {args.write}; run it with: AGENT_NAME=support-agent python {args.write} dev")
+    return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
+from pathlib import Path
 
 from router.cli import (
     agents,
@@ -48,8 +50,18 @@ def _log_level(value: str) -> str:
     return value.upper()
 
 
+def _version() -> str:
+    try:
+        return metadata.version("call-router")
+    except metadata.PackageNotFoundError:  # run from a tree that was never installed
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m router", description=DESCRIPTION)
+    # The name the user typed: the installed script, or the module.
+    prog = "call-router" if Path(sys.argv[0]).name == "call-router" else "python -m router"
+    top = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    top.add_argument("--version", action="version", version=f"call-router {_version()}")
     top.add_argument(
         "--log-level", default="INFO", type=_log_level, help=f"one of {', '.join(LOG_LEVELS)}"
     )

@@ -49,3 +49,27 @@ def test_the_cli_starts_without_the_server_s_weight():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_version_the_program_s_name_and_the_example_agent(tmp_path):
+    """``--version``; the installed script's usage says its own name; the example agent
+    comes from the package (so an install from the wheel has it too)."""
+    from importlib import metadata
+    from pathlib import Path
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, check=False)
+
+    version = run(sys.executable, "-m", "router", "--version")
+    assert version.stdout.strip() == f"call-router {metadata.version('call-router')}"
+    script = Path(sys.executable).parent / "call-router"
+    assert run(str(script), "--help").stdout.startswith("usage: call-router ")
+    example = run(sys.executable, "-m", "router", "agents", "example")
+    assert example.returncode == 0
+    assert "AgentServer" in example.stdout
+    assert example.stdout.startswith('"""A minimal voice agent')
+    target = tmp_path / "agent.py"
+    wrote = run(sys.executable, "-m", "router", "agents", "example", "--write", str(target))
+    assert (wrote.returncode, target.read_text()) == (0, example.stdout)
+    again = run(sys.executable, "-m", "router", "agents", "example", "--write", str(target))
+    assert (again.returncode, "exists: not overwritten" in again.stderr) == (1, True)
