@@ -40,13 +40,14 @@ def serve(args: argparse.Namespace) -> int:
         with redis_url(config, command) as url:
             app = build_app(config, url, web_routes=command != "worker", worker=command != "web")
             settled, run_of = config, first
+            unreachable = store_problem(url) if first is not None else None
             written: list[Path] = []
 
             def on_listening(port: int) -> None:
                 if command != "worker":  # the CLI finds it by its runtime file
                     written.append(_runtime(settled, command, port, url))
                 if run_of is not None:
-                    print(firstrun.banner(settled, run_of, port, url), flush=True)
+                    print(firstrun.banner(settled, run_of, port, url, unreachable), flush=True)
 
             try:
                 event_loop_run(run(app, config, on_listening))
@@ -62,6 +63,26 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def store_problem(url: str) -> str | None:
+    """Why the store at ``url`` does not answer a PING now (None: it does), for the banner."""
+    # imported here: the server's commands only (the CLI's others start fast)
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    async def ping() -> str | None:
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            await client.ping()
+        except Exception as exc:  # whatever it is, the banner says it
+            return f"{type(exc).__name__}: {str(exc)[:120]}"
+        finally:
+            await client.aclose()
+        return None
+
+    return asyncio.run(ping())
 
 
 def _runtime(config: Config, command: str, port: int, url: str) -> Path:

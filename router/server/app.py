@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from router import api, logs
 from router.config import Config
+from router.config.runtime import masked
 from router.ingress import carrier_webhooks, livekit_webhook
 from router.ingress.answers import ANSWERS, Answers
 from router.outbound.dispatch import Dispatcher, DryRunDispatcher, LiveKitDispatcher
@@ -98,7 +99,12 @@ def build_app(
             # Redis may be unreachable at start-up (the worker loop rides that out): the
             # one-time index build of an older registry retries in the background.
             indexing = asyncio.create_task(
-                _ensure_indexes(app[state.REGISTRY], app[state.ORGS], ProvisioningStates(redis))
+                _ensure_indexes(
+                    app[state.REGISTRY],
+                    app[state.ORGS],
+                    ProvisioningStates(redis),
+                    masked(redis_url),
+                )
             )
             stack.callback(indexing.cancel)
             rows = app[state.ROWS] = RegistryCache(app[state.REGISTRY], redis, app[state.ORGS])
@@ -183,7 +189,7 @@ def _dispatcher(config: Config) -> Iterator[Dispatcher]:
 
 
 async def _ensure_indexes(
-    registry: Registry, orgs: Organizations, states: ProvisioningStates
+    registry: Registry, orgs: Organizations, states: ProvisioningStates, where: str
 ) -> None:
     """The registry's indexes and the provisioning states of an older router brought up to
     date once, retried in the background while Redis is unreachable."""
@@ -194,7 +200,9 @@ async def _ensure_indexes(
             indexed = await registry.ensure_indexes()
             upgraded = await states.upgrade_all(registry)
         except (RedisError, OSError) as exc:
-            log.warning("registry_index_failed", error=repr(exc)[:200], retry_in_s=delay)
+            log.warning(
+                "registry_index_failed", store=where, error=repr(exc)[:200], retry_in_s=delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
             continue

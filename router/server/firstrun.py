@@ -27,6 +27,7 @@ from router.config import (
     data_dir,
     loopback,
 )
+from router.config.runtime import masked
 from router.errors import ConfigError
 
 # With no LiveKit configured at all, webhooks are checked with a local key pair kept beside the
@@ -86,10 +87,18 @@ def prepare(config: Config) -> tuple[Config, FirstRun]:
     return settled, first
 
 
-def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
+def banner(
+    config: Config, first: FirstRun, port: int, redis_url: str, unreachable: str | None = None
+) -> str:
+    """``unreachable``: why the store did not answer at start (the banner says so first)."""
     host = config.http.host if config.http.host and config.http.host != "0.0.0.0" else "127.0.0.1"
     base = f"http://{host}:{port}"
     lines = ["", f"  call router is listening on {base}"]
+    if unreachable is not None:
+        lines += [
+            f"  STORE UNREACHABLE: {masked(redis_url)} ({unreachable}): webhooks and the admin "
+            "API answer 503 and /readyz says not ready until it answers; check REDIS_URL",
+        ]
     if first.generated_token:
         lines += [
             f"  console:    {base}/console#token={config.admin_token}",
@@ -116,6 +125,6 @@ def banner(config: Config, first: FirstRun, port: int, redis_url: str) -> str:
     lines += [
         "  try a call:  python -m router calls simulate --to <a number you imported>",
         f"  routers running here: python -m router status; break-glass maintenance finds "
-        f"this store ({redis_url}) by itself",
+        f"this store ({masked(redis_url)}) by itself",
     ]
     return "\n".join([*lines, ""])

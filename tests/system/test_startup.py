@@ -70,3 +70,27 @@ async def test_stopping_the_router_ends_open_streams_at_once_and_tail_comes_back
     assert await quitter.wait(20) == 2  # nobody there: one attempt, then exit 2
     assert any("gave up after 1 attempts to reconnect" in line for line in quitter.errors)
     await tail.stop()
+
+
+async def test_an_unreachable_store_is_said_in_the_banner_and_every_log_line(
+    tmp_path, unused_tcp_port
+):
+    """``REDIS_URL`` naming nothing that answers: the banner says so first (the password
+    masked), the retries' log lines name the store, ``/readyz`` is not ready."""
+    store = f"redis://:hunter2secret@127.0.0.1:{unused_tcp_port}/0"
+    serve = await routerproc.start(
+        "serve", env={"XDG_DATA_HOME": str(tmp_path), "PORT": "0", "REDIS_URL": store},
+        ready=None,
+    )  # fmt: skip
+    try:
+        said = await serve.line("STORE UNREACHABLE")
+        assert f"redis://:***@127.0.0.1:{unused_tcp_port}/0 (ConnectionError" in said
+        [failed] = await serve.until("registry_index_failed")
+        assert failed["store"] == f"redis://:***@127.0.0.1:{unused_tcp_port}/0"
+        base = (await serve.line("console:")).split(":", 1)[1].strip().split("/console")[0]
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as resp:
+            assert resp.status == 503
+    finally:
+        assert await serve.stop(timeout_s=10) == 0
+    everything = "\n".join([*serve.output, *serve.errors, *map(str, serve.log)])
+    assert "hunter2secret" not in everything
