@@ -1,5 +1,6 @@
 """``agents …``: agents over the admin API — ``agents create`` (prints the id alone, for
-``AGENT=$(python -m router agents create …)``) and ``agents list``."""
+``AGENT=$(python -m router agents create …)``), ``agents list``, ``agents example``; show,
+update and delete are ``cli.resources``'."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TextIO
 
 import msgspec
 
+from router.cli import resources as resources_cli
 from router.cli.client import AdminClient, over_http, remote_options
 from router.cli.output import terminal_safe
 
@@ -52,6 +54,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     example.add_argument("--write", type=Path, metavar="FILE", help="write it there")
     example.set_defaults(run=agent_example)
+    resources_cli.register_agents(agents, remote)
 
 
 def agent_example(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from router.cli import (
     kyb,
     maintenance,
     numbers,
+    resources,
     route,
     serve,
     status,
@@ -31,7 +32,8 @@ from router.cli.client import ClientError
 from router.errors import ConfigError
 
 COMMANDS = (
-    serve, status, numbers, agents, calls, route, kyb, credits, dlq, audit, maintenance, bench,
+    serve, status, numbers, agents, resources, calls, route, kyb, credits, dlq, audit,
+    maintenance, bench,
 )  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DESCRIPTION = """\

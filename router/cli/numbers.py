@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from router.cli import buying
+from router.cli import buying, resources
 from router.cli.client import AdminClient, Refused, over_http, remote_options
 from router.cli.output import terminal_safe
 
@@ -202,3 +202,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     reconcile.add_argument("--fix", action="store_true", help="repair the drift found")
     reconcile.set_defaults(run=over_http(lambda admin, args: numbers_reconcile(admin, args.fix)))
     buying.register(numbers, remote)
+    resources.register_numbers(numbers, remote)

@@ -1,0 +1,229 @@
+"""The rest of the API's resources on the command line (#31): ``agents show | update | delete``
+(by id or LiveKit agent name), ``numbers show | update | release`` (by id or number),
+``orgs list | show | create | update | delete`` and ``keys list | create | revoke``. Every read
+takes ``--json``; a table has a header row and says "none" when empty; an update sends only the
+flags given (``--clear FIELD`` sends ``null``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+import msgspec
+
+from router.cli.client import AdminClient, ClientError, over_http, quote, remote_options
+from router.cli.output import terminal_safe
+
+
+async def agent_id(client: AdminClient, given: str) -> str:
+    """An agent's id, from its id or its LiveKit agent name (or its name)."""
+    if given.startswith("ag_"):
+        return given
+    found = [
+        a
+        async for a in client.pages("/v1/agents", {"limit": "1000"})
+        if given in (a["livekitAgentName"], a["name"])
+    ]
+    if len(found) != 1:
+        raise ClientError(
+            f"no agent is named {given!r}" if not found
+            else f"{len(found)} agents are named {given!r}: give the id"
+        )  # fmt: skip
+    return str(found[0]["id"])
+
+
+async def number_id(client: AdminClient, given: str) -> str:
+    """A number's id, from its id or the number itself."""
+    if given.startswith("pn_"):
+        return given
+    wanted = given.replace(" ", "")
+    async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
+        if row["e164"] == wanted:
+            return str(row["id"])
+    raise ClientError(f"no phone number {given!r} (numbers list shows them)")
+
+
+def _print(found: Any, args: argparse.Namespace, out: TextIO) -> None:
+    if getattr(args, "json", False):
+        print(msgspec.json.encode(found).decode(), file=out)
+    else:
+        print(terminal_safe(msgspec.json.format(msgspec.json.encode(found)).decode()), file=out)
+
+
+def _changes(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
+    """The flags given, under their API names; ``--clear`` fields as null."""
+    body: dict[str, Any] = {
+        api: getattr(args, flag) for flag, api in fields.items() if getattr(args, flag) is not None
+    }
+    if "dispatchMetadataTemplate" in body:
+        try:
+            body["dispatchMetadataTemplate"] = json.loads(body["dispatchMetadataTemplate"])
+        except json.JSONDecodeError as exc:
+            raise ClientError(f"--template is not JSON: {exc}") from None
+    for name in args.clear or []:
+        body[name] = None
+    if not body:
+        raise ClientError("nothing to change: give a flag (or --clear FIELD)")
+    return body
+
+
+_AGENT_FIELDS = {"name": "name", "livekit_agent_name": "livekitAgentName", "prompt": "prompt",
+                 "routing_intent": "routingIntent"}  # fmt: skip
+_NUMBER_FIELDS = {
+    "agent": "agentId", "label": "label", "direction": "direction",
+    "template": "dispatchMetadataTemplate", "sip_connection": "sipConnectionInstallationId",
+    "sip_trunk": "sipTrunkId",
+}  # fmt: skip
+
+
+async def agents(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    path = f"/v1/agents/{quote(await agent_id(client, args.agent))}"
+    if args.sub == "show":
+        found, _ = await client.call("GET", path)
+    elif args.sub == "update":
+        found, _ = await client.call("PATCH", path, body=_changes(args, _AGENT_FIELDS))
+    else:
+        found, _ = await client.call("DELETE", path)
+    _print(found, args, out)
+    return 0
+
+
+async def numbers(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    path = f"/v1/phone-numbers/{quote(await number_id(client, args.number))}"
+    if args.sub == "show":
+        found, _ = await client.call("GET", path)
+    elif args.sub == "update":
+        body = _changes(args, _NUMBER_FIELDS)
+        if isinstance(body.get("agentId"), str):
+            body["agentId"] = await agent_id(client, body["agentId"])
+        found, _ = await client.call("PATCH", path, body=body)
+    else:
+        found, _ = await client.call("DELETE", path)
+    _print(found, args, out)
+    return 0
+
+
+async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    command = args.orgs_command
+    if command == "list":
+        found, _ = await client.call("GET", "/v1/organizations")
+        if args.json:
+            for org in found:
+                print(msgspec.json.encode(org).decode(), file=out)
+            return 0
+        print("id                           numbers limit  name", file=out)
+        for org in found:
+            print(terminal_safe(f"{org['id']:<28} {org['numberLimit']:>13}  {org['name']}"),
+                  file=out)  # fmt: skip
+        if not found:
+            print("none", file=out)
+        return 0
+    path = f"/v1/organizations/{quote(args.org)}" if command != "create" else "/v1/organizations"
+    if command == "show":
+        found, _ = await client.call("GET", path)
+    elif command == "create":
+        body: dict[str, Any] = {"name": args.name}
+        if args.number_limit is not None:
+            body["numberLimit"] = args.number_limit
+        found, _ = await client.call("POST", path, body=body)
+    elif command == "update":
+        fields = {"name": "name", "number_limit": "numberLimit",
+                  "max_concurrent_calls": "maxConcurrentCalls"}  # fmt: skip
+        found, _ = await client.call("PATCH", path, body=_changes(args, fields))
+    else:
+        found, _ = await client.call("DELETE", path)
+    _print(found, args, out)
+    return 0
+
+
+async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    path = f"/v1/organizations/{quote(args.org)}/api-keys"
+    if args.keys_command == "list":
+        found, _ = await client.call("GET", path)
+        if args.json:
+            for key in found:
+                print(msgspec.json.encode(key).decode(), file=out)
+            return 0
+        print("id                           role           name", file=out)
+        for key in found:
+            print(terminal_safe(f"{key['id']:<28} {key['role']:<14} {key['name']}"), file=out)
+        if not found:
+            print("none", file=out)
+        return 0
+    if args.keys_command == "create":
+        made, _ = await client.call("POST", path, body={"name": args.name, "role": args.role})
+        print(made["key"], file=out)  # alone on stdout, shown this once
+        print(f"key {made['id']} ({made['role']}): keep it now, it is not shown again",
+              file=sys.stderr)  # fmt: skip
+        return 0
+    found, _ = await client.call("DELETE", f"{path}/{quote(args.key)}")
+    _print(found, args, out)
+    return 0
+
+
+def register_agents(sub: Any, remote: argparse.ArgumentParser) -> None:
+    """``show``, ``update`` and ``delete`` under ``agents``."""
+    _register(sub, remote, "agent", "agent id or LiveKit agent name", agents, _AGENT_FIELDS)
+
+
+def register_numbers(sub: Any, remote: argparse.ArgumentParser) -> None:
+    """``show``, ``update`` and ``release`` under ``numbers``."""
+    _register(sub, remote, "number", "number id or the number", numbers, _NUMBER_FIELDS)
+
+
+def _register(
+    sub: Any, remote: argparse.ArgumentParser, name: str, what: str, handler: Any,
+    fields: dict[str, str],
+) -> None:  # fmt: skip
+    gone = "delete" if name == "agent" else "release"
+    for verb, text in (("show", "one, as the API answers it"),
+                       ("update", "change the fields given"), (gone, f"{gone} it")):  # fmt: skip
+        command = sub.add_parser(verb, help=f"{name}: {text}", parents=[remote])
+        command.add_argument(name, help=what)
+        command.add_argument("--json", action="store_true", help="compact JSON")
+        if verb == "update":
+            for flag in fields:
+                command.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=fields[flag])
+            command.add_argument("--clear", action="append", metavar="FIELD",
+                                 help="an API field to clear (null), e.g. label")  # fmt: skip
+        command.set_defaults(run=over_http(handler), sub=verb if verb != gone else "delete")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    remote = remote_options()
+    org_commands = commands.add_parser(
+        "orgs", help="organizations (operator; a key reads its own)"
+    ).add_subparsers(dest="orgs_command", required=True)
+    for verb, text in (("list", "every organization"), ("show", "one"),
+                       ("create", "a new one"), ("update", "change the fields given"),
+                       ("delete", "delete one with no numbers")):  # fmt: skip
+        command = org_commands.add_parser(verb, help=text, parents=[remote])
+        if verb != "list" and verb != "create":
+            command.add_argument("org", help="the organization's id")
+        if verb in ("create", "update"):
+            command.add_argument("--name", required=verb == "create")
+            command.add_argument("--number-limit", type=int, dest="number_limit")
+        if verb == "update":
+            command.add_argument("--max-concurrent-calls", type=int, dest="max_concurrent_calls")
+            command.add_argument("--clear", action="append", metavar="FIELD",
+                                 help="an API field to clear (null)")  # fmt: skip
+        command.add_argument("--json", action="store_true", help="compact JSON")
+        command.set_defaults(run=over_http(orgs))
+    key_commands = commands.add_parser("keys", help="an organization's API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    key_verbs = (("list", "the keys (never their secrets)"),
+                 ("create", "a new key, printed once"), ("revoke", "revoke one"))  # fmt: skip
+    for verb, text in key_verbs:
+        command = key_commands.add_parser(verb, help=text, parents=[remote])
+        command.add_argument("org", help="the organization's id")
+        if verb == "create":
+            command.add_argument("--name", required=True)
+            command.add_argument("--role", required=True,
+                                 choices=("viewer", "agent_manager", "admin"))  # fmt: skip
+        if verb == "revoke":
+            command.add_argument("key", help="the key's id")
+        command.add_argument("--json", action="store_true", help="compact JSON")
+        command.set_defaults(run=over_http(keys))
