@@ -42,12 +42,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         dest="sub", required=True
     )
     create = agents.add_parser("create", help="create an agent; prints its id", parents=[remote])
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="a name for people")
     create.add_argument("--livekit-agent-name", required=True, help="the name it registers with")
-    create.add_argument("--prompt")
+    create.add_argument("--prompt", help="the agent's prompt, passed in its metadata")
     create.set_defaults(run=over_http(agents_create))
     listing = agents.add_parser("list", help="every agent", parents=[remote])
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(run=over_http(lambda admin, args: agents_list(admin, args.json)))
     example = agents.add_parser(
         "example", help="the example agent (LiveKit Agents, Python) that reads the metadata"

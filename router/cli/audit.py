@@ -40,6 +40,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "audit", help="who wrote what, newest first", parents=[remote_options()]
     )
     audit.add_argument("--organization", help="the operator's choice of organization")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=int, default=50, help="entries shown (50)")
     audit.add_argument("--json", action="store_true", help="one JSON entry per line")
     audit.set_defaults(run=over_http(audit_log))

@@ -100,8 +100,11 @@ def register(numbers: Any, remote: argparse.ArgumentParser) -> None:
     buying.add_argument("e164", help="a number numbers search offered")
     buying.add_argument("--agent", help="the agent id it routes to")
     buying.add_argument("--template", help="dispatchMetadataTemplate, JSON")
-    buying.add_argument("--label")
-    buying.add_argument("--direction", choices=("inbound", "outbound", "both"), default="inbound")
+    buying.add_argument("--label", help="a human-readable label")
+    buying.add_argument(
+        "--direction", choices=("inbound", "outbound", "both"), default="inbound",
+        help="calls allowed (inbound)",
+    )  # fmt: skip
     buying.add_argument("--org", help="the organization (operator; default: yours)")
     buying.add_argument("--key", help="the idempotency key (default: a new one)")
     buying.add_argument("--json", action="store_true", help="the row as JSON")

@@ -112,7 +112,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         dest="sub", required=True
     )
     show = calls.add_parser("show", help="one call's routing trace", parents=[remote])
-    show.add_argument("id")
+    show.add_argument("id", help="any id the router knows the call by")
     show.set_defaults(run=over_http(lambda admin, args: calls_show(admin, args.id)))
     listing = calls.add_parser("list", help="decided calls, newest first", parents=[remote])
     tail = calls.add_parser(

@@ -49,11 +49,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing = dlq.add_parser(
         "list", help="dead-lettered entries and their errors", parents=[remote]
     )
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=int, default=100, help="entries shown (100)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     replay = dlq.add_parser("replay", help="put entries back on the call stream", parents=[remote])
     which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", default=[], metavar="ID")
-    which.add_argument("--all", action="store_true")
+    which.add_argument("ids", nargs="*", default=[], metavar="ID", help="entry ids (dlq list)")
+    which.add_argument("--all", action="store_true", help="every entry")
     for command in (listing, replay):
         command.set_defaults(run=over_http(dead_letters))

@@ -73,7 +73,22 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(commands)
+    for leaf in _leaves(top):  # --log-level also after the command (serve --log-level debug)
+        leaf.add_argument(
+            "--log-level", default=argparse.SUPPRESS, type=_log_level,
+            help=f"one of {', '.join(LOG_LEVELS)} (INFO)",
+        )  # fmt: skip
     return top
+
+
+def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command's own parser (the ones that run something)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _leaves(sub) or [sub]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,8 +69,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     reindex = maintenance.add_parser("reindex", help="rebuild the registry's indexes from its rows")
     replay = maintenance.add_parser("dlq-replay", help="replay dead letters with the web down")
     direct = replay.add_mutually_exclusive_group(required=True)
-    direct.add_argument("ids", nargs="*", default=[], metavar="ID")
-    direct.add_argument("--all", action="store_true")
+    direct.add_argument("ids", nargs="*", default=[], metavar="ID", help="entry ids")
+    direct.add_argument("--all", action="store_true", help="every entry")
     for command in (reindex, replay):
         command.set_defaults(
             run=lambda args: asyncio.run(maintenance_command(args, config_module.load()))

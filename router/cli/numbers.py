@@ -177,14 +177,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         dest="sub", required=True
     )
     load = numbers.add_parser("import", help="import a CSV or JSON-lines file", parents=[remote])
-    load.add_argument("file", type=Path)
+    load.add_argument(
+        "file", type=Path, help="a .csv (header row of API field names) or .jsonl file"
+    )
     load.set_defaults(run=over_http(lambda admin, args: numbers_import(admin, args.file)))
     add = numbers.add_parser("add", help="import one number", parents=[remote])
     add.add_argument("e164", help="the number, E.164 or national")
     add.add_argument("--agent", help="the agent id it routes to")
     add.add_argument("--template", help="dispatchMetadataTemplate, JSON")
-    add.add_argument("--label")
-    add.add_argument("--direction", choices=("inbound", "outbound", "both"))
+    add.add_argument("--label", help="a human-readable label")
+    add.add_argument(
+        "--direction", choices=("inbound", "outbound", "both"), help="calls allowed (inbound)"
+    )
     add.add_argument("--source", help="where it came from (sip_trunk, twilio, telnyx, byoc, …)")
     add.add_argument(
         "--sip-connection", help="one of your SIP connections (sipConnectionInstallationId)"

@@ -203,10 +203,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         if verb != "list" and verb != "create":
             command.add_argument("org", help="the organization's id")
         if verb in ("create", "update"):
-            command.add_argument("--name", required=verb == "create")
-            command.add_argument("--number-limit", type=int, dest="number_limit")
+            command.add_argument("--name", required=verb == "create", help="its name")
+            command.add_argument("--number-limit", type=int, dest="number_limit",
+                                 help="numbers it may hold")  # fmt: skip
         if verb == "update":
-            command.add_argument("--max-concurrent-calls", type=int, dest="max_concurrent_calls")
+            command.add_argument(
+                "--max-concurrent-calls", type=int, dest="max_concurrent_calls",
+                help="live calls at once",
+            )  # fmt: skip
             command.add_argument("--clear", action="append", metavar="FIELD",
                                  help="an API field to clear (null)")  # fmt: skip
         command.add_argument("--json", action="store_true", help="compact JSON")
@@ -220,8 +224,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         command = key_commands.add_parser(verb, help=text, parents=[remote])
         command.add_argument("org", help="the organization's id")
         if verb == "create":
-            command.add_argument("--name", required=True)
-            command.add_argument("--role", required=True,
+            command.add_argument("--name", required=True, help="what the key is for")
+            command.add_argument("--role", required=True, help="what it may do",
                                  choices=("viewer", "agent_manager", "admin"))  # fmt: skip
         if verb == "revoke":
             command.add_argument("key", help="the key's id")

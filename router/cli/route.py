@@ -47,7 +47,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     prev.add_argument("--dialed", help="the dialed number")
     prev.add_argument("--caller", help="the caller's number")
     prev.add_argument("--forwarded-from", help="a carrier's own forwarding field")
-    prev.add_argument("--provider", default="livekit")
+    prev.add_argument("--provider", default="livekit", help="livekit, twilio or telnyx (livekit)")
     prev.add_argument("--trunk-id", help="LiveKit inbound trunk id (trunks hiding numbers)")
     prev.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'",

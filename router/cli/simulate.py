@@ -60,9 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--diversion", action="append", default=[], metavar="VALUE",
         help="a Diversion header value, e.g. '<sip:+16175550177@pbx>;reason=unconditional'",
     )  # fmt: skip
-    parser.add_argument("--history-info", action="append", default=[], metavar="VALUE")
-    parser.add_argument("--carrier", choices=("livekit", "twilio", "telnyx"), default="livekit")
-    parser.add_argument("--telnyx-signing-key", type=Path, metavar="PEM")
+    parser.add_argument(
+        "--history-info", action="append", default=[], metavar="VALUE",
+        help="a History-Info entry (repeatable), e.g. '<sip:+16175550177@pbx>;index=1'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--carrier", choices=("livekit", "twilio", "telnyx"), default="livekit",
+        help="who sends the call: LiveKit SIP, or a carrier's webhook (livekit)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--telnyx-signing-key", type=Path, metavar="PEM",
+        help="the ed25519 private key whose public half is TELNYX_PUBLIC_KEY",
+    )  # fmt: skip
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait (15)")
     parser.add_argument("--json", action="store_true", help="print the call record as JSON")
     parser.add_argument(

@@ -73,3 +73,29 @@ def test_version_the_program_s_name_and_the_example_agent(tmp_path):
     assert (wrote.returncode, target.read_text()) == (0, example.stdout)
     again = run(sys.executable, "-m", "router", "agents", "example", "--write", str(target))
     assert (again.returncode, "exists: not overwritten" in again.stderr) == (1, True)
+
+
+def test_every_command_and_option_says_what_it_is_for():
+    """``--help`` of every command explains each command and option (none left bare), and
+    ``--log-level`` is taken after any command too."""
+    import argparse
+
+    from router.cli.main import parser
+
+    bare: list[str] = []
+
+    def walk(node: argparse.ArgumentParser, path: str) -> None:
+        for action in node._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                described = {c.dest: c.help for c in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not described.get(name):
+                        bare.append(f"{path} {name}")
+                    walk(sub, f"{path} {name}")
+            elif action.help is None:
+                bare.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(parser(), "router")
+    assert bare == []
+    args = parser().parse_args(["serve", "--log-level", "debug"])
+    assert args.log_level == "DEBUG"
