@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from router import config as config_module
+from router.cli.client import Unreachable
 from router.cli.dlq import replayed_words
 from router.config import Config
 from router.config.runtime import running
@@ -44,6 +45,15 @@ BREAK_GLASS = (
 
 
 async def maintenance_command(args: argparse.Namespace, config: Config) -> int:
+    from redis.exceptions import RedisError
+
+    try:
+        return await _maintain(args, config)
+    except (RedisError, OSError) as exc:  # one line, as every refusal (no traceback)
+        raise Unreachable(f"the store does not answer: {str(exc)[:200]}") from None
+
+
+async def _maintain(args: argparse.Namespace, config: Config) -> int:
     from router.store import dlq, keys
     from router.store.registry import Registry
 

@@ -60,7 +60,7 @@ async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdo
     """``numbers import FILE``."""
     # A command-line tool reading its input before any network I/O: blocking is fine here.
     if not path.is_file():  # noqa: ASYNC240
-        print(f"no such file: {path}", file=sys.stderr)
+        print(f"error: no such file: {path}", file=sys.stderr)
         return 2
     rows = list(_rows(path))
     refused: dict[int, str] = {}
