@@ -32,7 +32,8 @@ async def route_preview(client: AdminClient, args: argparse.Namespace) -> int:
     )
     result, _ = await client.call("POST", "/v1/route/preview", body=body)
     print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    return 0
+    # As calls simulate: 1 when such a call would be rejected (scripts can tell), 0 dispatched.
+    return 1 if isinstance(result, dict) and result.get("action") == "reject" else 0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
