@@ -29,3 +29,9 @@ _HEADERS = {
 @routes.get("/console", role=PUBLIC)
 async def console(request: web.Request) -> web.Response:
     return web.Response(text=_PAGE, content_type="text/html", headers=_HEADERS)
+
+
+@routes.get("/", role=PUBLIC)
+async def home(request: web.Request) -> web.Response:
+    """The router's address in a browser: the console."""
+    raise web.HTTPFound("/console")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router.store import keys
-from tests.browser import browse
+from tests.browser import browse, opened
 from tests.conftest import (
     ADMIN,
     ADMIN_TOKEN,
@@ -129,3 +129,30 @@ async def test_console_shows_live_calls_and_a_calls_life(calls, redis, tmp_path)
     assert "agent joined (" in dom
     assert "ended by caller after" in dom
     assert 'class="status completed"' in dom
+
+
+@pytest.mark.timeout(120)
+async def test_the_console_follows_calls_live_and_reads_like_a_trace(calls, redis, tmp_path):
+    """A call decided after the page loaded appears without a reload (the event stream);
+    each call shows its organization, and its detail reads as ``calls show`` prints it;
+    ``/`` leads to the console, which links to the API reference and back."""
+    from router.web.state import FEED
+
+    url = str(calls.make_url("/console")) + f"#token={ADMIN_TOKEN}"
+    feed = calls.app[FEED]
+    async with opened(url, tmp_path / "p1") as page:
+        await page.shows('<span id="stream-state" class="on">live</span>')
+        assert len(feed.listeners) == 1  # the page's own stream: what follows comes live
+        event = sip_join_event(call_id="SCL_later", room="room-SCL_later")
+        assert (await post_livekit(calls, event)).status == 200
+        dom = html.unescape(await page.shows("SCL_later"))  # no reload
+    assert "<td>default</td>" in dom  # the organization column
+    assert "call SCL_seen1 (livekit)  status: dispatched" in dom  # the readable trace
+    assert "forwarded from +16175550177 (source: diversion)" in dom
+    assert "the record as the API answers it" in dom  # the raw JSON, folded
+    home = await calls.get("/", allow_redirects=False)
+    assert (home.status, home.headers["Location"]) == (302, "/console")
+    assert '<a href="/docs">API reference</a>' in dom
+    docs = await browse(str(calls.make_url("/docs")), tmp_path / "p2", "--dump-dom")
+    assert '<a href="/console">console</a>' in docs
+    assert "<code>Link: &lt;" in docs or "<code>" in docs.split('id="description"', 1)[1][:800]
