@@ -27,12 +27,18 @@ async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
 
 
 async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
+    shown = 0
     async for agent in client.pages("/v1/agents", {"limit": "1000"}):
         if as_json:
             print(msgspec.json.encode(agent).decode(), file=out)
-        else:
-            line = f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"
-            print(terminal_safe(line), file=out)
+            continue
+        if not shown:
+            print(f"{'id':<28}  {'LiveKit agent name':<24} name", file=out)
+        print(terminal_safe(f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"),
+              file=out)  # fmt: skip
+        shown += 1
+    if not shown and not as_json:
+        print("none", file=out)
     return 0
 
 

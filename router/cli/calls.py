@@ -21,7 +21,7 @@ from router.cli.client import (
     quote,
     remote_options,
 )
-from router.cli.output import one_line, terminal_safe, trace
+from router.cli.output import ONE_LINE_HEADER, one_line, terminal_safe, trace
 from router.core.records import CallRecord
 
 _record = msgspec.json.Decoder(CallRecord)
@@ -51,8 +51,17 @@ async def calls_list(
     client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout
 ) -> int:
     params = {**call_filters(args), "limit": str(min(args.limit, 200))}
+    shown = 0
     async for raw in client.pages("/v1/calls", params, most=args.limit):
+        if args.json:
+            print(msgspec.json.encode(raw).decode(), file=out, flush=True)
+            continue
+        if not shown:
+            print(ONE_LINE_HEADER, file=out)
         print(one_line(msgspec.convert(raw, CallRecord)), file=out, flush=True)
+        shown += 1
+    if not shown and not args.json:
+        print("none", file=out)
     return 0
 
 
@@ -115,6 +124,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.add_argument("id", help="any id the router knows the call by")
     show.set_defaults(run=over_http(lambda admin, args: calls_show(admin, args.id)))
     listing = calls.add_parser("list", help="decided calls, newest first", parents=[remote])
+    listing.add_argument("--json", action="store_true", help="one JSON record per line")
     tail = calls.add_parser(
         "tail", help="decisions as they happen (Ctrl-C to stop)", parents=[remote]
     )

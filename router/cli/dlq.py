@@ -43,9 +43,9 @@ def replayed_words(replayed: list[str], missing: list[str]) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     remote = remote_options()
-    dlq = commands.add_parser("dlq", help="the dead-letter stream (admin API)").add_subparsers(
-        dest="dlq_command", required=True
-    )
+    dlq = commands.add_parser(
+        "dlq", aliases=["dead-letters"], help="the dead-letter stream (admin API: /v1/dead-letters)"
+    ).add_subparsers(dest="dlq_command", required=True)
     listing = dlq.add_parser(
         "list", help="dead-lettered entries and their errors", parents=[remote]
     )

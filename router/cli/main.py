@@ -83,10 +83,10 @@ def parser() -> argparse.ArgumentParser:
 
 def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     """Every command's own parser (the ones that run something)."""
-    found = []
+    found: list[argparse.ArgumentParser] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
+            for sub in dict.fromkeys(action.choices.values()):  # an alias is the same parser
                 found += _leaves(sub) or [sub]
     return found
 

@@ -119,6 +119,8 @@ async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.std
         if as_json:
             print(msgspec.json.encode(row).decode(), file=out)
             continue
+        if count == 1:
+            print(f"{'id':<27}  {'number':<16} {'allows':<8} {'agent':<27} setup", file=out)
         status = row.get("setupStatus") or {}
         ready = "ready" if status.get("sipConnectionReady") else "not ready"
         issues = "; ".join(status.get("issues") or [])

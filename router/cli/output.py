@@ -61,6 +61,11 @@ def trace(record: CallRecord) -> str:
     return "\n".join(terminal_safe(line) for line in lines)
 
 
+ONE_LINE_HEADER = (
+    "decided                   status         call  dialed ← caller  matched  agent / reason"
+)
+
+
 def one_line(record: CallRecord) -> str:
     who = record.agent_name or record.reject_reason or record.error or ""
     return terminal_safe(

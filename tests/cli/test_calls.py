@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 from router.store import keys
@@ -81,9 +82,12 @@ async def test_calls_list_filters(router, twirp, redis):
     await wait_key(redis, keys.RECENT_CALLS, both_noted)
     code, out, _ = await cli(router, "calls", "list")
     assert code == 0
-    assert [line.split()[2] for line in out.splitlines()] == ["SCL_b", "SCL_a"]
-    code, out, _ = await cli(router, "calls", "list", "--status", "rejected")
-    assert [line.split()[2] for line in out.splitlines()] == ["SCL_b"]
+    assert out.splitlines()[0].startswith("decided ")  # a header row
+    assert [line.split()[2] for line in out.splitlines()[1:]] == ["SCL_b", "SCL_a"]
+    code, out, _ = await cli(router, "calls", "list", "--status", "rejected", "--json")
+    assert [json.loads(line)["callId"] for line in out.splitlines()] == ["SCL_b"]
+    code, out, _ = await cli(router, "calls", "list", "--status", "abandoned")
+    assert (code, out.strip()) == (0, "none")  # said, not an empty screen
     code, _, err = await cli(router, "calls", "list", "--since", "yesterday")
     assert code == 1
     assert "since: an ISO 8601 time" in err
