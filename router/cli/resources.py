@@ -220,6 +220,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     key_verbs = (("list", "the keys (never their secrets)"),
                  ("create", "a new key, printed once"), ("revoke", "revoke one"))  # fmt: skip
+    register_integrations(commands, remote)
     for verb, text in key_verbs:
         command = key_commands.add_parser(verb, help=text, parents=[remote])
         command.add_argument("org", help="the organization's id")
@@ -231,3 +232,64 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             command.add_argument("key", help="the key's id")
         command.add_argument("--json", action="store_true", help="compact JSON")
         command.set_defaults(run=over_http(keys))
+
+
+def _secret(value: str) -> str:
+    """A secret given on the command line, or ``-`` to read it from stdin (not the shell's
+    history)."""
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+async def integrations(
+    client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout
+) -> int:
+    path = f"/v1/organizations/{quote(args.org)}/integrations"
+    command = args.integrations_command
+    if command == "list":
+        found, _ = await client.call("GET", path)
+        if args.json:
+            for view in found:
+                print(msgspec.json.encode(view).decode(), file=out)
+            return 0
+        print("carrier  configured  account / application", file=out)
+        for view in found:
+            which = view.get("accountSid") or view.get("connectionId") or ""
+            said = f"  ({view['issue']})" if view.get("issue") else ""
+            print(terminal_safe(f"{view['carrier']:<8} {'yes' if view['configured'] else 'no':<11} "
+                                f"{which}{said}"), file=out)  # fmt: skip
+        return 0
+    if command == "remove":
+        found, _ = await client.call("DELETE", f"{path}/{args.carrier}")
+    elif args.carrier == "twilio":
+        body = {"accountSid": args.account_sid, "authToken": _secret(args.auth_token)}
+        found, _ = await client.call("PUT", f"{path}/twilio", body=body)
+    else:
+        body = {"apiKey": _secret(args.api_key)}
+        for flag, field in (("connection_id", "connectionId"), ("public_key", "publicKey")):
+            if getattr(args, flag):
+                body[field] = getattr(args, flag)
+        found, _ = await client.call("PUT", f"{path}/telnyx", body=body)
+    _print(found, args, out)  # the API's view: never a secret
+    return 0
+
+
+def register_integrations(commands: Any, remote: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "integrations", help="an organization's carrier accounts (secrets never shown)"
+    ).add_subparsers(dest="integrations_command", required=True)
+    listing = sub.add_parser("list", help="which carriers are set up", parents=[remote])
+    removing = sub.add_parser("remove", help="forget a carrier's credentials", parents=[remote])
+    twilio = sub.add_parser("twilio", help="set the Twilio account", parents=[remote])
+    telnyx = sub.add_parser("telnyx", help="set the Telnyx account", parents=[remote])
+    for command in (listing, removing, twilio, telnyx):
+        command.add_argument("org", help="the organization's id")
+        command.add_argument("--json", action="store_true", help="compact JSON")
+        command.set_defaults(run=over_http(integrations))
+    removing.add_argument("carrier", choices=("twilio", "telnyx"), help="the carrier")
+    twilio.add_argument("--account-sid", required=True, help="AC…")
+    twilio.add_argument("--auth-token", required=True, help="the auth token ('-': from stdin)")
+    telnyx.add_argument("--api-key", required=True, help="the API key ('-': from stdin)")
+    telnyx.add_argument("--connection-id", help="its TeXML / Call Control application")
+    telnyx.add_argument("--public-key", help="its webhook public key (base64)")
+    for command, carrier in ((twilio, "twilio"), (telnyx, "telnyx")):
+        command.set_defaults(carrier=carrier)

@@ -66,3 +66,27 @@ async def test_organizations_and_keys(router):
     code, _, err = await cli(router, "orgs", "show", made["id"], ROUTER_ADMIN_TOKEN=key.strip())
     assert (code, "the token from ROUTER_ADMIN_TOKEN was refused" in err) == (1, True)
     await _ok(router, "orgs", "delete", made["id"])
+
+
+async def test_integrations_never_echo_a_secret(make_router):
+    from tests import routerproc
+    from tests.conftest import ADMIN_TOKEN
+    from tests.provisioning.conftest import SECRETS_KEY
+
+    router = await make_router(worker=False, ROUTER_SECRETS_KEY=SECRETS_KEY)
+    env = routerproc.over_http(router, ADMIN_TOKEN)
+    secret = "twilio-token-that-must-not-show-0123"
+    done = await routerproc.run(
+        "integrations", "twilio", "default", "--account-sid", "AC" + "1" * 32,
+        "--auth-token", "-", env=env, stdin=(secret + "\n").encode(),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    listed = await routerproc.run("integrations", "list", "default", env=env)
+    assert listed.out.splitlines()[0].startswith("carrier")
+    assert any(
+        line.split()[:3] == ["twilio", "yes", "AC" + "1" * 32] for line in listed.out.splitlines()
+    )
+    removed = await routerproc.run("integrations", "remove", "default", "twilio", env=env)
+    assert removed.code == 0
+    for output in (done, listed, removed):
+        assert secret not in output.out + output.err
