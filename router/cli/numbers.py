@@ -56,19 +56,35 @@ def _progress(done: int, total: int, out: TextIO) -> None:
 IMPORTS_IN_FLIGHT = 8  # rows sent at once over the client's keep-alive connections
 
 
-async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdout) -> int:
-    """``numbers import FILE``."""
+# What a re-import may change on a number already there (the fields PATCH takes).
+_PATCHABLE = (
+    "direction", "agentId", "dispatchMetadataTemplate", "label", "sipConnectionInstallationId",
+    "sipProviderName", "sipTrunkId", "sharedLanding", "originOverrides", "overflow",
+    "overflowAgentId", "overflowTransferTo",
+)  # fmt: skip
+
+
+async def numbers_import(
+    client: AdminClient, path: Path, out: TextIO = sys.stdout, *, upsert: bool = False
+) -> int:
+    """``numbers import FILE``; with ``upsert``, a number already imported is updated with
+    the row's fields instead of refused."""
     # A command-line tool reading its input before any network I/O: blocking is fine here.
     if not path.is_file():  # noqa: ASYNC240
         print(f"error: no such file: {path}", file=sys.stderr)
         return 2
     rows = list(_rows(path))
+    existing: dict[str, str] = {}
+    if upsert:
+        async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
+            existing[row["e164"]] = row["id"]
     refused: dict[int, str] = {}
+    updated = 0
     done = 0
     gate = asyncio.Semaphore(IMPORTS_IN_FLIGHT)
 
     async def send(line: int, raw: Any) -> None:
-        nonlocal done
+        nonlocal done, updated
         async with gate:
             try:
                 if isinstance(raw, str):
@@ -78,18 +94,52 @@ async def numbers_import(client: AdminClient, path: Path, out: TextIO = sys.stdo
             except Refused as exc:
                 if exc.status in (401, 403):
                     raise
-                refused[line] = f"{exc.code}: {exc.message}"
+                number = _known(raw, existing) if upsert and exc.status == 409 else None
+                if number is None:
+                    refused[line] = f"{exc.code}: {exc.message}"
+                else:
+                    try:
+                        await client.call("PATCH", f"/v1/phone-numbers/{number}",
+                                          body=_patch_of(raw))  # fmt: skip
+                        updated += 1
+                    except Refused as again:
+                        refused[line] = f"{again.code}: {again.message}"
             done += 1
             _progress(done, len(rows), sys.stderr)
 
     await asyncio.gather(*(send(line, raw) for line, raw in rows))
     print(file=sys.stderr)
+    imported = len(rows) - len(refused) - updated
     print(
-        f"imported {len(rows) - len(refused)}, refused {len(refused)} of {len(rows)} rows", file=out
+        f"imported {imported}, "
+        + (f"updated {updated}, " if upsert else "")
+        + f"refused {len(refused)} of {len(rows)} rows",
+        file=out,
     )
     for line in sorted(refused):
         print(f"  line {line}: {refused[line]}", file=out)
     return 0 if not refused else 1
+
+
+def _fields(raw: Any) -> dict[str, Any]:
+    try:
+        found = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _known(raw: Any, existing: dict[str, str]) -> str | None:
+    """The id of the number a row names, if it is already imported."""
+    from router.core.phone import to_e164  # phonenumbers: only an upsert needs it
+
+    e164 = to_e164(str(_fields(raw).get("e164") or ""))
+    return existing.get(e164 or "")
+
+
+def _patch_of(raw: Any) -> dict[str, Any]:
+    fields = _fields(raw)
+    return {name: fields[name] for name in _PATCHABLE if name in fields}
 
 
 async def numbers_add(client: AdminClient, args: argparse.Namespace) -> int:
@@ -182,7 +232,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     load.add_argument(
         "file", type=Path, help="a .csv (header row of API field names) or .jsonl file"
     )
-    load.set_defaults(run=over_http(lambda admin, args: numbers_import(admin, args.file)))
+    load.add_argument(
+        "--upsert", action="store_true",
+        help="update numbers already imported with the row's fields instead of refusing them",
+    )  # fmt: skip
+    load.set_defaults(
+        run=over_http(lambda admin, args: numbers_import(admin, args.file, upsert=args.upsert))
+    )
     add = numbers.add_parser("add", help="import one number", parents=[remote])
     add.add_argument("e164", help="the number, E.164 or national")
     add.add_argument("--agent", help="the agent id it routes to")

@@ -77,3 +77,29 @@ async def test_agents_and_numbers_through_the_api(router):
     assert "already imported (CONFLICT, HTTP 409)" in err
     code, out, _ = await cli(router, "agents", "list", "--json")
     assert [json.loads(line)["id"] for line in out.splitlines()] == [agent_id]
+
+
+async def test_numbers_import_upsert_updates_what_is_there(router, tmp_path: Path):
+    """Re-running an import with ``--upsert``: rows already imported are updated with the
+    file's fields (a national spelling finds its E.164 row), new ones imported."""
+    agent = await create_agent(router)
+    (tmp_path / "first.csv").write_text(
+        f"e164,agentId,label\n+12015550131,{agent['id']},Desk\n+12015550132,{agent['id']},Back\n"
+    )
+    assert (await cli(router, "numbers", "import", str(tmp_path / "first.csv"))).code == 0
+    (tmp_path / "again.csv").write_text(
+        "e164,agentId,label,direction\n"
+        f"+12015550131,{agent['id']},Front desk,both\n"
+        f"(201) 555-0132,{agent['id']},Back office,inbound\n"
+        f"+12015550133,{agent['id']},New,inbound\n"
+    )
+    plain = await cli(router, "numbers", "import", str(tmp_path / "again.csv"))
+    assert (plain.code, "imported 1, refused 2 of 3 rows" in plain.out) == (1, True)
+    code, out, _ = await cli(router, "numbers", "import", "--upsert", str(tmp_path / "again.csv"))
+    assert (code, "imported 0, updated 3, refused 0 of 3 rows" in out) == (0, True), out
+    rows = await (await router.get("/v1/phone-numbers", headers=ADMIN)).json()
+    assert {r["e164"]: (r["label"], r["direction"]) for r in rows} == {
+        "+12015550131": ("Front desk", "both"),
+        "+12015550132": ("Back office", "inbound"),
+        "+12015550133": ("New", "inbound"),
+    }
