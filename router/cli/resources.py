@@ -78,31 +78,29 @@ _NUMBER_FIELDS = {
 }  # fmt: skip
 
 
-async def agents(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    path = f"/v1/agents/{quote(await agent_id(client, args.agent))}"
-    if args.sub == "show":
-        found, _ = await client.call("GET", path)
-    elif args.sub == "update":
-        found, _ = await client.call("PATCH", path, body=_changes(args, _AGENT_FIELDS))
-    else:
-        found, _ = await client.call("DELETE", path)
+async def _one(
+    client: AdminClient, args: argparse.Namespace, path: str, body: dict[str, Any] | None,
+    out: TextIO,
+) -> int:  # fmt: skip
+    """Show, update (``body``) or delete one resource, and print what the API answered."""
+    method = {"show": "GET", "update": "PATCH"}.get(args.sub, "DELETE")
+    found, _ = await client.call(method, path, body=body if method == "PATCH" else None)
     _print(found, args, out)
     return 0
+
+
+async def agents(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    path = f"/v1/agents/{quote(await agent_id(client, args.agent))}"
+    body = _changes(args, _AGENT_FIELDS) if args.sub == "update" else None
+    return await _one(client, args, path, body, out)
 
 
 async def numbers(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     path = f"/v1/phone-numbers/{quote(await number_id(client, args.number))}"
-    if args.sub == "show":
-        found, _ = await client.call("GET", path)
-    elif args.sub == "update":
-        body = _changes(args, _NUMBER_FIELDS)
-        if isinstance(body.get("agentId"), str):
-            body["agentId"] = await agent_id(client, body["agentId"])
-        found, _ = await client.call("PATCH", path, body=body)
-    else:
-        found, _ = await client.call("DELETE", path)
-    _print(found, args, out)
-    return 0
+    body = _changes(args, _NUMBER_FIELDS) if args.sub == "update" else None
+    if body is not None and isinstance(body.get("agentId"), str):
+        body["agentId"] = await agent_id(client, body["agentId"])
+    return await _one(client, args, path, body, out)
 
 
 async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

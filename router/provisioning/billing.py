@@ -18,13 +18,12 @@ import msgspec
 
 from router import logs
 from router.core.carrier_states import Provisioning
-from router.core.credits import LedgerEntry
 from router.core.managed import month_after
 from router.core.models import PhoneNumber, now_iso
 from router.errors import Conflict, NotFound, ProvisioningError
 from router.provisioning.number_providers import Held
 from router.provisioning.purchases import Purchaser
-from router.store.ledger import Replayed, Short
+from router.store.ledger import Short
 from router.store.purchases import Billing
 
 log = logs.get(__name__)
@@ -95,15 +94,12 @@ class Biller:
 
     async def _charge(self, billing: Billing, row: PhoneNumber, period: str) -> bool:
         """The period's charge made (now, or by an earlier pass); False: not enough credits."""
-        entry = LedgerEntry(
-            organization_id=row.organization_id, amount_cents=-billing.monthly_cents,
-            kind="charge", reason=f"{row.e164}: the month from {period[:10]}", who="router",
-            at=now_iso(), idempotency_key=f"renew:{row.id}:{period}", reference=row.id,
-        )  # fmt: skip
         try:
-            await self.purchaser.ledger.write(entry)
-        except Replayed:
-            return True
+            await self.purchaser.ledger.once(
+                row.organization_id, -billing.monthly_cents, kind="charge",
+                reason=f"{row.e164}: the month from {period[:10]}",
+                key=f"renew:{row.id}:{period}", reference=row.id,
+            )  # fmt: skip
         except Short:
             return False
         return True

@@ -12,7 +12,6 @@ answer leaves the order ``buying`` for the next attempt (the same key, or ``resu
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import msgspec
@@ -20,7 +19,6 @@ import msgspec
 from router import logs
 from router.config.sections import Managed
 from router.core.carrier_states import Provisioning
-from router.core.credits import LedgerEntry
 from router.core.managed import (
     OFFER_TTL_S,
     AvailableNumber,
@@ -46,7 +44,7 @@ from router.money import dollars
 from router.provisioning.number_providers import Failed, Held, NumberProvider, Pending
 from router.provisioning.service import Provisioner
 from router.store.kyb import Kyb
-from router.store.ledger import Ledger, Replayed, Short
+from router.store.ledger import Ledger, Short
 from router.store.mutex import MutexBusy
 from router.store.purchases import Billing, Claimed, Purchases, order_key
 
@@ -219,15 +217,12 @@ class Purchaser:
         return order
 
     async def _charge(self, order: Order) -> Order:
-        entry = LedgerEntry(
-            organization_id=order.organization_id, amount_cents=-order.total_cents,
-            kind="charge", reason=f"{order.e164}: first month and setup", who="router",
-            at=now_iso(), idempotency_key=f"purchase:{order.id}", reference=order.row_id,
-        )  # fmt: skip
-        try:
-            await self.ledger.write(entry)
-        except Replayed:
-            pass  # charged by an earlier attempt that died before saying so
+        try:  # charged once: an earlier attempt that died before saying so is found
+            await self.ledger.once(
+                order.organization_id, -order.total_cents, kind="charge",
+                reason=f"{order.e164}: first month and setup", key=f"purchase:{order.id}",
+                reference=order.row_id,
+            )  # fmt: skip
         except Short as short:
             words = _short(order, short.balance_cents)
             return await self._save(
@@ -356,13 +351,11 @@ class Purchaser:
             log.error("number_release_failed", order=order.id, error=str(exc)[:300])
 
     async def _refund(self, order: Order, why: str, *, code: str = "PURCHASE_FAILED") -> Order:
-        entry = LedgerEntry(
-            organization_id=order.organization_id, amount_cents=order.total_cents,
-            kind="refund", reason=f"{order.e164}: not bought ({why[:120]})", who="router",
-            at=now_iso(), idempotency_key=f"refund:{order.id}", reference=order.row_id,
+        await self.ledger.once(
+            order.organization_id, order.total_cents, kind="refund",
+            reason=f"{order.e164}: not bought ({why[:120]})", key=f"refund:{order.id}",
+            reference=order.row_id, floor=None,
         )  # fmt: skip
-        with contextlib.suppress(Replayed):
-            await self.ledger.write(entry, floor=None)
         log.warning("number_purchase_refunded", order=order.id, error=why[:300])
         return await self._save(order, state="refunded", error=why, error_code=code)
 

@@ -8,12 +8,14 @@ again answers the entry it made (``Replayed``) instead of a second one.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
-from router.core.credits import LedgerEntry
+from router.core.credits import Kind, LedgerEntry
+from router.core.models import now_iso
 from router.store import keys
 
 # KEYS: balance, entries, idempotency keys. ARGV: amount, key, entry JSON, floor ('' = none).
@@ -75,6 +77,20 @@ class Ledger:
         if outcome == "SEEN":
             raise Replayed(found)
         return found
+
+    async def once(
+        self, org: str, amount_cents: int, *, kind: Kind, reason: str, key: str,
+        reference: str | None = None, floor: int | None = 0,
+    ) -> None:  # fmt: skip
+        """An entry the router makes (a charge, a refund) under ``key``, written once: a
+        repeat (a retry, another process) finds it made and adds nothing. ``Short`` when the
+        balance does not cover it."""
+        entry = LedgerEntry(
+            organization_id=org, amount_cents=amount_cents, kind=kind, reason=reason,
+            who="router", at=now_iso(), idempotency_key=key, reference=reference,
+        )  # fmt: skip
+        with contextlib.suppress(Replayed):
+            await self.write(entry, floor=floor)
 
     async def entry(self, org: str, entry_id: str) -> LedgerEntry | None:
         rows: Any = await self.redis.xrange(keys.ledger_entries(org), entry_id, entry_id)
