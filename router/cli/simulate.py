@@ -41,7 +41,7 @@ from pathlib import Path
 
 import msgspec
 
-from router.cli.client import AdminClient, ClientError
+from router.cli.client import AdminClient, ClientError, Refused
 from router.cli.output import terminal_safe, trace
 from router.config import LIVEKIT_SECRET_FILE, LOCAL_LIVEKIT_KEY, ClientConfig, kept
 from router.core.correlation import CORRELATION_HEADER
@@ -83,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(admin: AdminClient, args: argparse.Namespace) -> int:
     if args.outbound:
         return await _outbound(admin, args)
+    await _visible(admin, args.to)
     tag = secrets.token_hex(4)
     async with admin.event_stream("/v1/calls/events", {}) as decisions:
         if args.carrier == "livekit":
@@ -107,6 +108,24 @@ async def run(admin: AdminClient, args: argparse.Namespace) -> int:
             text = msgspec.json.format(msgspec.json.encode(record.metadata)).decode()
             print(terminal_safe(text).replace("\\n", "\n    ").join(("    ", "")))
     return 0 if record.status in ("dispatched", "dry_run") else 1
+
+
+async def _visible(admin: AdminClient, dialed: str) -> None:
+    """An organization's key sees only its organization's calls: a call to a number that is
+    not one of them is decided where the key cannot see it (another organization's, or an
+    unknown number's) — said at once, not after waiting for a decision that cannot come."""
+    preview, _ = await admin.call("POST", "/v1/route/preview", body={"dialedNumber": dialed})
+    if not str((preview or {}).get("rejectReason") or "").startswith("unknown_number"):
+        return
+    try:
+        await admin.call("GET", "/v1/organizations")  # the operator's: sees every call
+    except Refused as exc:
+        if exc.status != 403:
+            raise
+        raise ClientError(
+            f"{dialed} is not one of this key's organization's numbers (numbers list shows "
+            "them): its call would be decided where this key cannot see it"
+        ) from None
 
 
 async def _outbound(admin: AdminClient, args: argparse.Namespace) -> int:

@@ -118,3 +118,22 @@ async def test_simulate_an_outbound_call(make_router, twirp):
     assert "dialed +14155550100" in out
     [placed] = twirp[0].sip.participants
     assert (placed.sip_number, placed.sip_call_to) == ("+12015550971", "+14155550100")
+
+
+async def test_a_key_simulating_another_organization_s_number_is_told_at_once(router):
+    """Issue 31 part 11: the call would be routed to the other organization in milliseconds,
+    where this key cannot see it — said at once, not after waiting 15 s for a decision."""
+    import time
+
+    from tests.conftest import make_key, make_org
+
+    await _simulated(router)  # +12015550123 is the default organization's
+    other = await make_org(router, "Other")
+    key = (await make_key(router, other["id"], "admin"))["key"]
+    started = time.monotonic()
+    code, _, err = await cli(router, "calls", "simulate", "--to", "+12015550123",
+                             ROUTER_ADMIN_TOKEN=key, LIVEKIT_API_KEY=API_KEY,
+                             LIVEKIT_API_SECRET=API_SECRET)  # fmt: skip
+    assert time.monotonic() - started < 10  # no 15 s wait
+    assert code == 1
+    assert "+12015550123 is not one of this key's organization's numbers" in err
