@@ -156,3 +156,31 @@ async def test_the_console_follows_calls_live_and_reads_like_a_trace(calls, redi
     docs = await browse(str(calls.make_url("/docs")), tmp_path / "p2", "--dump-dom")
     assert '<a href="/console">console</a>' in docs
     assert "<code>Link: &lt;" in docs or "<code>" in docs.split('id="description"', 1)[1][:800]
+
+
+@pytest.mark.timeout(120)
+async def test_numbers_and_agents_pages_say_their_readiness_in_words(calls, tmp_path):
+    """The numbers page shows each number's setup in words (setupStatus.issues), the agents
+    page each agent; the operator narrows every view to one organization."""
+    from tests.conftest import make_org
+
+    await import_number(calls, e164="+12015550177", dispatchMetadataTemplate={"a": 1})
+    base = str(calls.make_url("/console"))
+    dom = html.unescape(
+        await browse(f"{base}?view=numbers#token={ADMIN_TOKEN}", tmp_path / "p1", "--dump-dom")
+    )
+    numbers = dom.split('<table id="numbers"', 1)[1].split("</table>", 1)[0]
+    assert "+12015550123" in numbers
+    assert "template-only number: link an agent or set ROUTER_DEFAULT_AGENT_NAME" in numbers
+    assert '<span class="status incomplete">incomplete</span>' in numbers
+    dom = html.unescape(
+        await browse(f"{base}?view=agents#token={ADMIN_TOKEN}", tmp_path / "p2", "--dump-dom")
+    )
+    assert "support-agent" in dom.split('<table id="agents"', 1)[1]
+    other = await make_org(calls, "Other")
+    dom = await browse(f"{base}?org={other['id']}#token={ADMIN_TOKEN}", tmp_path / "p3",
+                       "--dump-dom")  # fmt: skip
+    chooser = dom.split('<select id="org"', 1)[1].split("</select>", 1)[0]
+    assert "hidden" not in chooser.split(">", 1)[0]  # the operator may choose
+    assert f'<option value="{other["id"]}">Other ({other["id"]})</option>' in chooser
+    assert "SCL_seen1" not in dom.split('<table id="calls"', 1)[1]  # the default's calls
