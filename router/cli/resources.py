@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import msgspec
@@ -50,6 +51,23 @@ def _print(found: Any, args: argparse.Namespace, out: TextIO) -> None:
         print(msgspec.json.encode(found).decode(), file=out)
     else:
         print(terminal_safe(msgspec.json.format(msgspec.json.encode(found)).decode()), file=out)
+
+
+def _table(
+    found: list[Any], args: argparse.Namespace, out: TextIO, header: str,
+    line_of: Callable[[Any], str],
+) -> int:  # fmt: skip
+    """A list as ``--json`` lines, or as a table with its header (``none`` when empty)."""
+    if args.json:
+        for item in found:
+            print(msgspec.json.encode(item).decode(), file=out)
+        return 0
+    print(header, file=out)
+    for item in found:
+        print(terminal_safe(line_of(item)), file=out)
+    if not found:
+        print("none", file=out)
+    return 0
 
 
 def _changes(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
@@ -107,17 +125,10 @@ async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     command = args.orgs_command
     if command == "list":
         found, _ = await client.call("GET", "/v1/organizations")
-        if args.json:
-            for org in found:
-                print(msgspec.json.encode(org).decode(), file=out)
-            return 0
-        print("id                           numbers limit  name", file=out)
-        for org in found:
-            print(terminal_safe(f"{org['id']:<28} {org['numberLimit']:>13}  {org['name']}"),
-                  file=out)  # fmt: skip
-        if not found:
-            print("none", file=out)
-        return 0
+        return _table(
+            found, args, out, "id                           numbers limit  name",
+            lambda o: f"{o['id']:<28} {o['numberLimit']:>13}  {o['name']}",
+        )  # fmt: skip
     path = f"/v1/organizations/{quote(args.org)}" if command != "create" else "/v1/organizations"
     if command == "show":
         found, _ = await client.call("GET", path)
@@ -140,16 +151,10 @@ async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     path = f"/v1/organizations/{quote(args.org)}/api-keys"
     if args.keys_command == "list":
         found, _ = await client.call("GET", path)
-        if args.json:
-            for key in found:
-                print(msgspec.json.encode(key).decode(), file=out)
-            return 0
-        print("id                           role           name", file=out)
-        for key in found:
-            print(terminal_safe(f"{key['id']:<28} {key['role']:<14} {key['name']}"), file=out)
-        if not found:
-            print("none", file=out)
-        return 0
+        return _table(
+            found, args, out, "id                           role           name",
+            lambda k: f"{k['id']:<28} {k['role']:<14} {k['name']}",
+        )  # fmt: skip
     if args.keys_command == "create":
         made, _ = await client.call("POST", path, body={"name": args.name, "role": args.role})
         print(made["key"], file=out)  # alone on stdout, shown this once
@@ -245,17 +250,12 @@ async def integrations(
     command = args.integrations_command
     if command == "list":
         found, _ = await client.call("GET", path)
-        if args.json:
-            for view in found:
-                print(msgspec.json.encode(view).decode(), file=out)
-            return 0
-        print("carrier  configured  account / application", file=out)
-        for view in found:
-            which = view.get("accountSid") or view.get("connectionId") or ""
-            said = f"  ({view['issue']})" if view.get("issue") else ""
-            print(terminal_safe(f"{view['carrier']:<8} {'yes' if view['configured'] else 'no':<11} "
-                                f"{which}{said}"), file=out)  # fmt: skip
-        return 0
+        return _table(
+            found, args, out, "carrier  configured  account / application",
+            lambda v: f"{v['carrier']:<8} {'yes' if v['configured'] else 'no':<11} "
+            f"{v.get('accountSid') or v.get('connectionId') or ''}"
+            + (f"  ({v['issue']})" if v.get("issue") else ""),
+        )  # fmt: skip
     if command == "remove":
         found, _ = await client.call("DELETE", f"{path}/{args.carrier}")
     elif args.carrier == "twilio":
