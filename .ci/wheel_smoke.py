@@ -92,9 +92,9 @@ def cli(*args: str) -> str:
     return done.stdout
 
 
-agent = cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support").strip()
+cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support")
 template = '{"prompt": "Forwarded by {{forwardedFromNumber}}"}'
-cli("numbers", "add", "+12015550123", "--agent", agent, "--template", template)
+cli("numbers", "import", "+12015550123", "--agent", "support", "--template", template)
 trace = cli(
     "calls", "simulate", "--to", "+12015550123",
     "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional",

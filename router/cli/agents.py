@@ -12,17 +12,21 @@ from typing import TextIO
 
 import msgspec
 
+from router.cli import fields
 from router.cli import resources as resources_cli
 from router.cli.client import AdminClient, over_http, remote_options
 from router.cli.output import terminal_safe
 
 
-async def agents_create(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"name": args.name, "livekitAgentName": args.livekit_agent_name}
-    if args.prompt:
-        body["prompt"] = args.prompt
+async def agents_create(
+    client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout
+) -> int:
+    body = await fields.body_of(client, args, (*fields.AGENT_FLAGS, fields.ORG))
     agent, _ = await client.call("POST", "/v1/agents", body=body)
-    print(agent["id"])  # alone on stdout: AGENT=$(python -m router agents create ...)
+    if args.json:
+        print(msgspec.json.encode(agent).decode(), file=out)
+    else:  # alone on stdout: AGENT=$(python -m router agents create ...)
+        print(agent["id"], file=out)
     return 0
 
 
@@ -48,9 +52,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         dest="sub", required=True
     )
     create = agents.add_parser("create", help="create an agent; prints its id", parents=[remote])
-    create.add_argument("--name", required=True, help="a name for people")
-    create.add_argument("--livekit-agent-name", required=True, help="the name it registers with")
-    create.add_argument("--prompt", help="the agent's prompt, passed in its metadata")
+    fields.add_flags(
+        create, (*fields.AGENT_FLAGS, fields.ORG), required=("name", "livekit-agent-name")
+    )
+    create.add_argument("--json", action="store_true", help="the agent as JSON, not its id")
     create.set_defaults(run=over_http(agents_create))
     listing = agents.add_parser("list", help="every agent", parents=[remote])
     listing.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -5,13 +5,13 @@ again retries a purchase without buying or charging twice)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from typing import Any, TextIO
 
 import msgspec
 
+from router.cli import fields
 from router.cli.client import AdminClient, ClientError, over_http
 from router.cli.output import terminal_safe
 
@@ -49,18 +49,7 @@ async def search(client: AdminClient, args: argparse.Namespace, out: TextIO = sy
 
 async def buy(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     key = args.key or f"cli-{uuid.uuid4().hex}"
-    body: dict[str, Any] = {"e164": args.e164, "direction": args.direction}
-    if args.org:
-        body["organizationId"] = args.org
-    if args.agent:
-        body["agentId"] = args.agent
-    if args.label:
-        body["label"] = args.label
-    if args.template:
-        try:
-            body["dispatchMetadataTemplate"] = json.loads(args.template)
-        except json.JSONDecodeError as exc:
-            raise ClientError(f"--template is not JSON: {exc}") from None
+    body = {"e164": args.e164, **await fields.body_of(client, args, _BUY_FLAGS)}
     try:
         row, _ = await client.call(
             "POST", "/v1/phone-numbers", body=body, headers={"Idempotency-Key": key}
@@ -83,6 +72,11 @@ async def buy(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.s
     return 0
 
 
+# What a purchase takes besides the number (the reference's purchase body).
+_BUY_FLAGS = (*(f for f in fields.NUMBER_FLAGS if f.api in (
+    "agentId", "dispatchMetadataTemplate", "label", "direction")), fields.ORG)  # fmt: skip
+
+
 def register(numbers: Any, remote: argparse.ArgumentParser) -> None:
     """``search`` and ``buy`` under ``numbers``."""
     finding = numbers.add_parser(
@@ -98,14 +92,7 @@ def register(numbers: Any, remote: argparse.ArgumentParser) -> None:
         "buy", help="buy a number from a recent search, charged from credits", parents=[remote]
     )
     buying.add_argument("e164", help="a number numbers search offered")
-    buying.add_argument("--agent", help="the agent id it routes to")
-    buying.add_argument("--template", help="dispatchMetadataTemplate, JSON")
-    buying.add_argument("--label", help="a human-readable label")
-    buying.add_argument(
-        "--direction", choices=("inbound", "outbound", "both"), default="inbound",
-        help="calls allowed (inbound)",
-    )  # fmt: skip
-    buying.add_argument("--org", help="the organization (operator; default: yours)")
+    fields.add_flags(buying, _BUY_FLAGS)
     buying.add_argument("--key", help="the idempotency key (default: a new one)")
     buying.add_argument("--json", action="store_true", help="the row as JSON")
     buying.set_defaults(run=over_http(buy))

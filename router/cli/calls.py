@@ -27,7 +27,9 @@ from router.core.records import CallRecord
 _record = msgspec.json.Decoder(CallRecord)
 
 
-async def calls_show(client: AdminClient, call_id: str, out: TextIO = sys.stdout) -> int:
+async def calls_show(
+    client: AdminClient, call_id: str, out: TextIO = sys.stdout, *, as_json: bool = False
+) -> int:
     try:
         raw, _ = await client.call("GET", f"/v1/calls/{quote(call_id)}")
     except Refused as exc:
@@ -35,7 +37,10 @@ async def calls_show(client: AdminClient, call_id: str, out: TextIO = sys.stdout
             raise
         print(terminal_safe(f"no record for {call_id} (records are kept 7 days)"), file=sys.stderr)
         return 1
-    print(trace(msgspec.convert(raw, CallRecord)), file=out)
+    if as_json:
+        print(msgspec.json.encode(raw).decode(), file=out)
+    else:
+        print(trace(msgspec.convert(raw, CallRecord)), file=out)
     return 0
 
 
@@ -79,6 +84,7 @@ async def calls_tail(
     said and reconnected with backoff, resuming after the last call seen
     (``Last-Event-ID``); exit 2 after ``RECONNECTS`` failed attempts."""
     params = call_filters(args) if args is not None else {}
+    as_json = getattr(args, "json", False)
     attempts = getattr(args, "reconnects", RECONNECTS)
     seen, last_id, failures = 0, None, 0
     while True:
@@ -92,7 +98,8 @@ async def calls_tail(
                           file=sys.stderr, flush=True)  # fmt: skip
                 failures = 0
                 async for data in decisions:
-                    print(one_line(_record.decode(data)), file=out, flush=True)
+                    shown = data.decode() if as_json else one_line(_record.decode(data))
+                    print(shown, file=out, flush=True)
                     last_id = decisions.last_id or last_id
                     seen += 1
                     if limit is not None and seen >= limit:
@@ -122,12 +129,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     show = calls.add_parser("show", help="one call's routing trace", parents=[remote])
     show.add_argument("id", help="any id the router knows the call by")
-    show.set_defaults(run=over_http(lambda admin, args: calls_show(admin, args.id)))
+    show.add_argument("--json", action="store_true", help="the record as compact JSON")
+    show.set_defaults(
+        run=over_http(lambda admin, args: calls_show(admin, args.id, as_json=args.json))
+    )
     listing = calls.add_parser("list", help="decided calls, newest first", parents=[remote])
     listing.add_argument("--json", action="store_true", help="one JSON record per line")
     tail = calls.add_parser(
         "tail", help="decisions as they happen (Ctrl-C to stop)", parents=[remote]
     )
+    tail.add_argument("--json", action="store_true", help="one JSON record per line")
     tail.add_argument(
         "--reconnects", type=int, default=RECONNECTS, metavar="N",
         help=f"attempts to reconnect a lost stream before giving up with exit 2 ({RECONNECTS})",
@@ -143,3 +154,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     simulated = calls.add_parser("simulate", help=simulate.HELP, parents=[remote])
     simulate.add_arguments(simulated)
     simulated.set_defaults(run=over_http(simulate.run))
+    placed = calls.add_parser(
+        "outbound", parents=[remote],
+        help="the router calls --to from one of your numbers; its decision as a trace",
+    )  # fmt: skip
+    placed.add_argument("--from", dest="caller", required=True,
+                        help="one of your numbers that allows outbound calls")  # fmt: skip
+    placed.add_argument("--to", required=True, help="the number called")
+    placed.add_argument("--agent", help="the agent that talks (default: the number's)")
+    placed.add_argument("--json", action="store_true", help="the record as compact JSON")
+    placed.set_defaults(run=over_http(simulate.outbound))

@@ -35,6 +35,12 @@ class Unreachable(ClientError):
     exit_code = 2
 
 
+class Usage(ClientError):
+    """Flags that do not go together (argparse cannot tell): exit 2, as its own refusals."""
+
+    exit_code = 2
+
+
 class Refused(ClientError):
     def __init__(self, status: int, code: str, message: str, hint: str = "") -> None:
         self.status, self.code, self.message = status, code, message

@@ -31,6 +31,9 @@ async def credits(client: AdminClient, args: argparse.Namespace, out: TextIO = s
             body={"amountCents": args.amount, "reason": args.reason},
             headers={"Idempotency-Key": key},
         )  # fmt: skip
+        if args.json:
+            print(msgspec.json.encode(entry).decode(), file=out)
+            return 0
         print(
             terminal_safe(
                 f"{dollars(entry['amountCents'])} to {args.org}: balance "
@@ -79,5 +82,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("amount", type=_amount, help="dollars, e.g. 25 or 25.50")
     add.add_argument("--reason", required=True, help="why, as the ledger will say it")
     add.add_argument("--key", default=None, help="the idempotency key (default: a new one)")
+    add.add_argument("--json", action="store_true", help="the ledger entry as JSON")
     for command in (show, add):
         command.set_defaults(run=over_http(credits))

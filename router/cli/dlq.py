@@ -1,4 +1,5 @@
-"""``dlq list`` / ``dlq replay ID… | --all``: the dead-letter stream over the admin API."""
+"""``dead-letters list`` / ``dead-letters replay ID… | --all`` (``dlq`` for short): the
+dead-letter stream over the admin API (``/v1/dead-letters``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ async def dead_letters(client: AdminClient, args: argparse.Namespace) -> int:
         return 0
     body = {"all": True} if args.all else {"ids": args.ids}
     result, _ = await client.call("POST", "/v1/dead-letters/replay", body=body)
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+        return 1 if result["missing"] else 0
     return replayed_words(result["replayed"], result["missing"])
 
 
@@ -44,7 +48,9 @@ def replayed_words(replayed: list[str], missing: list[str]) -> int:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     remote = remote_options()
     dlq = commands.add_parser(
-        "dlq", aliases=["dead-letters"], help="the dead-letter stream (admin API: /v1/dead-letters)"
+        "dead-letters",
+        aliases=["dlq"],
+        help="calls the worker gave up on, with their errors; replayed once fixed",
     ).add_subparsers(dest="dlq_command", required=True)
     listing = dlq.add_parser(
         "list", help="dead-lettered entries and their errors", parents=[remote]
@@ -53,7 +59,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     replay = dlq.add_parser("replay", help="put entries back on the call stream", parents=[remote])
     which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", default=[], metavar="ID", help="entry ids (dlq list)")
+    which.add_argument(
+        "ids", nargs="*", default=[], metavar="ID", help="entry ids (dead-letters list)"
+    )
     which.add_argument("--all", action="store_true", help="every entry")
+    replay.add_argument("--json", action="store_true", help="the API's answer as JSON")
     for command in (listing, replay):
         command.set_defaults(run=over_http(dead_letters))

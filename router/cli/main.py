@@ -18,6 +18,7 @@ from router.cli import (
     audit,
     bench,
     calls,
+    connections,
     credits,
     dlq,
     kyb,
@@ -32,7 +33,7 @@ from router.cli.client import ClientError
 from router.errors import ConfigError
 
 COMMANDS = (
-    serve, status, numbers, agents, resources, calls, route, kyb, credits, dlq, audit,
+    serve, status, numbers, agents, resources, connections, calls, route, kyb, credits, dlq, audit,
     maintenance, bench,
 )  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -77,7 +77,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "maintenance", help="break-glass repairs, straight to Redis (REDIS_URL; no admin API)"
     ).add_subparsers(dest="maintenance_command", required=True)
     reindex = maintenance.add_parser("reindex", help="rebuild the registry's indexes from its rows")
-    replay = maintenance.add_parser("dlq-replay", help="replay dead letters with the web down")
+    replay = maintenance.add_parser(
+        "dead-letters-replay", aliases=["dlq-replay"],
+        help="dead-letters replay with the web down (the same entries, straight to Redis)",
+    )  # fmt: skip
     direct = replay.add_mutually_exclusive_group(required=True)
     direct.add_argument("ids", nargs="*", default=[], metavar="ID", help="entry ids")
     direct.add_argument("--all", action="store_true", help="every entry")

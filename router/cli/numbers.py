@@ -3,7 +3,9 @@
 - ``numbers import FILE`` — CSV (a header row of API field names) or JSON lines; each row is
   sent to ``POST /v1/phone-numbers/import``, with a progress bar and a summary of what was
   refused and why;
-- ``numbers add``, ``numbers list``, ``numbers reconcile [--fix]``.
+- ``numbers import NUMBER --agent …`` — one number, its fields as flags (``numbers add`` is
+  the same command: the API calls bringing a number you own an import, buying one a purchase);
+- ``numbers list``, ``numbers reconcile [--fix]``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +23,9 @@ from typing import Any, TextIO
 
 import msgspec
 
-from router.cli import buying, resources
-from router.cli.client import AdminClient, Refused, over_http, remote_options
-from router.cli.output import terminal_safe
+from router.cli import buying, fields, lookup, resources
+from router.cli.client import AdminClient, Refused, Usage, over_http, remote_options
+from router.cli.output import pretty, terminal_safe
 
 # CSV cells are text: these columns hold JSON (objects, lists, booleans).
 _JSON_COLUMNS = ("dispatchMetadataTemplate", "originOverrides", "sharedLanding")
@@ -142,23 +145,35 @@ def _patch_of(raw: Any) -> dict[str, Any]:
     return {name: fields[name] for name in _PATCHABLE if name in fields}
 
 
-async def numbers_add(client: AdminClient, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"e164": args.e164}
-    for flag, field in (
-        ("agent", "agentId"), ("label", "label"), ("direction", "direction"),
-        ("sip_connection", "sipConnectionInstallationId"), ("sip_trunk", "sipTrunkId"),
-        ("source", "source"),
-    ):  # fmt: skip
-        if getattr(args, flag):
-            body[field] = getattr(args, flag)
-    if args.template:
-        try:
-            body["dispatchMetadataTemplate"] = json.loads(args.template)
-        except json.JSONDecodeError as exc:
-            print(f"--template is not JSON: {exc}", file=sys.stderr)
-            return 2
-    row, _ = await client.call("POST", "/v1/phone-numbers/import", body=body)
-    print(msgspec.json.format(msgspec.json.encode(row)).decode())
+_NUMBER = re.compile(r"\+?[\d\s().-]{3,}")  # the shape of a phone number, not a file
+
+
+async def numbers_import_command(client: AdminClient, args: argparse.Namespace) -> int:
+    """``numbers import SOURCE``: a file of rows, or one number with its fields as flags."""
+    one_number_flags = (*fields.NUMBER_FLAGS, *fields.IMPORT_FLAGS)
+    given = Path(args.given)
+    # A command-line tool reading its input before any network I/O: blocking is fine here.
+    if given.is_file() or not _NUMBER.fullmatch(args.given):  # noqa: ASYNC240
+        if fields.given(args, one_number_flags):
+            raise Usage("a file's rows carry their own fields: the flags describe one number")
+        return await numbers_import(client, given, upsert=args.upsert)
+    return await numbers_import_one(client, args, one_number_flags)
+
+
+async def numbers_import_one(
+    client: AdminClient, args: argparse.Namespace, flags: tuple[fields.Flag, ...],
+    out: TextIO = sys.stdout,
+) -> int:  # fmt: skip
+    body = {"e164": args.given, **await fields.body_of(client, args, flags)}
+    there = await lookup.number_id(client, args.given, missing=None) if args.upsert else None
+    if there is None:
+        row, _ = await client.call("POST", "/v1/phone-numbers/import", body=body)
+    else:  # already imported: the fields given change it (an update's rules, not an import's)
+        row, _ = await client.call("PATCH", f"/v1/phone-numbers/{there}", body=_patch_of(body))
+    if args.json:
+        print(msgspec.json.encode(row).decode(), file=out)
+    else:
+        print(pretty(row), file=out)
     return 0
 
 
@@ -187,9 +202,14 @@ async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.std
     return 0
 
 
-async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.stdout) -> int:
-    """Every organization's numbers against LiveKit: the drift, repaired with ``--fix``."""
+async def numbers_reconcile(
+    client: AdminClient, fix: bool, out: TextIO = sys.stdout, *, as_json: bool = False
+) -> int:
+    """Every organization's numbers against LiveKit: the drift, repaired with ``--fix``;
+    exit 1 while drift is left."""
     report, _ = await client.call("POST", "/v1/provisioning/reconcile", body={"fix": fix})
+    if as_json:
+        print(msgspec.json.encode(report).decode(), file=out)
     unresolved = False
     for org in report["organizations"]:
         lines = []
@@ -210,10 +230,14 @@ async def numbers_reconcile(client: AdminClient, fix: bool, out: TextIO = sys.st
             lines.append("fixed")
         elif lines:
             unresolved = True
+        if as_json:
+            continue
         head = f"organization {org['organizationId']}  trunk {org.get('trunkId') or '-'}"
         print(terminal_safe(head + ("" if lines else "  in line with LiveKit")), file=out)
         for line in lines:
             print(terminal_safe(f"  {line}"), file=out)
+    if as_json:
+        return 1 if unresolved else 0
     for key in report.get("purchasesFinished") or []:
         print(terminal_safe(f"purchase {key} carried to its end"), file=out)
     billing = report.get("billing") or {}
@@ -228,31 +252,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     numbers = commands.add_parser("numbers", help="phone numbers (admin API)").add_subparsers(
         dest="sub", required=True
     )
-    load = numbers.add_parser("import", help="import a CSV or JSON-lines file", parents=[remote])
+    load = numbers.add_parser(
+        "import", aliases=["add"], parents=[remote],
+        help="bring numbers you own: a CSV or JSON-lines file, or one number and its flags",
+    )  # fmt: skip
     load.add_argument(
-        "file", type=Path, help="a .csv (header row of API field names) or .jsonl file"
-    )
+        "given", metavar="FILE|NUMBER",
+        help="a .csv (header row of API field names) or .jsonl file; or one number, E.164 or "
+        "national",
+    )  # fmt: skip
     load.add_argument(
         "--upsert", action="store_true",
-        help="update numbers already imported with the row's fields instead of refusing them",
+        help="update numbers already imported with the given fields instead of refusing them",
     )  # fmt: skip
-    load.set_defaults(
-        run=over_http(lambda admin, args: numbers_import(admin, args.file, upsert=args.upsert))
-    )
-    add = numbers.add_parser("add", help="import one number", parents=[remote])
-    add.add_argument("e164", help="the number, E.164 or national")
-    add.add_argument("--agent", help="the agent id it routes to")
-    add.add_argument("--template", help="dispatchMetadataTemplate, JSON")
-    add.add_argument("--label", help="a human-readable label")
-    add.add_argument(
-        "--direction", choices=("inbound", "outbound", "both"), help="calls allowed (inbound)"
-    )
-    add.add_argument("--source", help="where it came from (sip_trunk, twilio, telnyx, byoc, …)")
-    add.add_argument(
-        "--sip-connection", help="one of your SIP connections (sipConnectionInstallationId)"
-    )
-    add.add_argument("--sip-trunk", help="a LiveKit inbound trunk you made (sipTrunkId)")
-    add.set_defaults(run=over_http(numbers_add))
+    fields.add_flags(load, (*fields.NUMBER_FLAGS, *fields.IMPORT_FLAGS))
+    load.add_argument("--json", action="store_true", help="one number: the row as compact JSON")
+    load.set_defaults(run=over_http(numbers_import_command))
     listing = numbers.add_parser(
         "list", help="every number with its setup status", parents=[remote]
     )
@@ -262,6 +277,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "reconcile", help="compare numbers with LiveKit's trunks", parents=[remote]
     )
     reconcile.add_argument("--fix", action="store_true", help="repair the drift found")
-    reconcile.set_defaults(run=over_http(lambda admin, args: numbers_reconcile(admin, args.fix)))
+    reconcile.add_argument("--json", action="store_true", help="the report as JSON")
+    reconcile.set_defaults(
+        run=over_http(lambda admin, args: numbers_reconcile(admin, args.fix, as_json=args.json))
+    )
     buying.register(numbers, remote)
     resources.register_numbers(numbers, remote)

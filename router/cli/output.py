@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 from router.core.records import CallRecord
 
 # C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
@@ -15,6 +17,13 @@ def terminal_safe(text: str) -> str:
     """Call data comes from callers and carriers: escape what a terminal would act on (ESC
     sequences, a newline forging a line) so it is shown, not obeyed."""
     return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def pretty(found: object) -> str:
+    """An API answer as indented JSON for people, each line terminal-safe (the lines are
+    the layout: escaping them would flatten it)."""
+    text = msgspec.json.format(msgspec.json.encode(found)).decode()
+    return "\n".join(terminal_safe(line) for line in text.splitlines())
 
 
 def trace(record: CallRecord) -> str:

@@ -7,53 +7,26 @@ flags given (``--clear FIELD`` sends ``null``)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 import msgspec
 
-from router.cli.client import AdminClient, ClientError, over_http, quote, remote_options
-from router.cli.output import terminal_safe
+from router.cli import fields
+from router.cli.client import AdminClient, over_http, quote, remote_options
+from router.cli.lookup import agent_id, number_id
+from router.cli.output import pretty, terminal_safe
 
 
-async def agent_id(client: AdminClient, given: str) -> str:
-    """An agent's id, from its id or its LiveKit agent name (or its name)."""
-    if given.startswith("ag_"):
-        return given
-    found = [
-        a
-        async for a in client.pages("/v1/agents", {"limit": "1000"})
-        if given in (a["livekitAgentName"], a["name"])
-    ]
-    if len(found) != 1:
-        raise ClientError(
-            f"no agent is named {given!r}" if not found
-            else f"{len(found)} agents are named {given!r}: give the id"
-        )  # fmt: skip
-    return str(found[0]["id"])
-
-
-async def number_id(client: AdminClient, given: str) -> str:
-    """A number's id, from its id or the number itself."""
-    if given.startswith("pn_"):
-        return given
-    wanted = given.replace(" ", "")
-    async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
-        if row["e164"] == wanted:
-            return str(row["id"])
-    raise ClientError(f"no phone number {given!r} (numbers list shows them)")
-
-
-def _print(found: Any, args: argparse.Namespace, out: TextIO) -> None:
+def print_found(found: Any, args: argparse.Namespace, out: TextIO) -> None:
     if getattr(args, "json", False):
         print(msgspec.json.encode(found).decode(), file=out)
     else:
-        print(terminal_safe(msgspec.json.format(msgspec.json.encode(found)).decode()), file=out)
+        print(pretty(found), file=out)
 
 
-def _table(
+def table(
     found: list[Any], args: argparse.Namespace, out: TextIO, header: str,
     line_of: Callable[[Any], str],
 ) -> int:  # fmt: skip
@@ -70,32 +43,6 @@ def _table(
     return 0
 
 
-def _changes(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
-    """The flags given, under their API names; ``--clear`` fields as null."""
-    body: dict[str, Any] = {
-        api: getattr(args, flag) for flag, api in fields.items() if getattr(args, flag) is not None
-    }
-    if "dispatchMetadataTemplate" in body:
-        try:
-            body["dispatchMetadataTemplate"] = json.loads(body["dispatchMetadataTemplate"])
-        except json.JSONDecodeError as exc:
-            raise ClientError(f"--template is not JSON: {exc}") from None
-    for name in args.clear or []:
-        body[name] = None
-    if not body:
-        raise ClientError("nothing to change: give a flag (or --clear FIELD)")
-    return body
-
-
-_AGENT_FIELDS = {"name": "name", "livekit_agent_name": "livekitAgentName", "prompt": "prompt",
-                 "routing_intent": "routingIntent"}  # fmt: skip
-_NUMBER_FIELDS = {
-    "agent": "agentId", "label": "label", "direction": "direction",
-    "template": "dispatchMetadataTemplate", "sip_connection": "sipConnectionInstallationId",
-    "sip_trunk": "sipTrunkId",
-}  # fmt: skip
-
-
 async def _one(
     client: AdminClient, args: argparse.Namespace, path: str, body: dict[str, Any] | None,
     out: TextIO,
@@ -103,21 +50,20 @@ async def _one(
     """Show, update (``body``) or delete one resource, and print what the API answered."""
     method = {"show": "GET", "update": "PATCH"}.get(args.sub, "DELETE")
     found, _ = await client.call(method, path, body=body if method == "PATCH" else None)
-    _print(found, args, out)
+    print_found(found, args, out)
     return 0
 
 
 async def agents(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     path = f"/v1/agents/{quote(await agent_id(client, args.agent))}"
-    body = _changes(args, _AGENT_FIELDS) if args.sub == "update" else None
+    body = await fields.changes(client, args, fields.AGENT_FLAGS) if args.sub == "update" else None
     return await _one(client, args, path, body, out)
 
 
 async def numbers(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     path = f"/v1/phone-numbers/{quote(await number_id(client, args.number))}"
-    body = _changes(args, _NUMBER_FIELDS) if args.sub == "update" else None
-    if body is not None and isinstance(body.get("agentId"), str):
-        body["agentId"] = await agent_id(client, body["agentId"])
+    update = args.sub == "update"
+    body = await fields.changes(client, args, fields.NUMBER_FLAGS) if update else None
     return await _one(client, args, path, body, out)
 
 
@@ -125,7 +71,7 @@ async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     command = args.orgs_command
     if command == "list":
         found, _ = await client.call("GET", "/v1/organizations")
-        return _table(
+        return table(
             found, args, out, "id                           numbers limit  name",
             lambda o: f"{o['id']:<28} {o['numberLimit']:>13}  {o['name']}",
         )  # fmt: skip
@@ -133,17 +79,14 @@ async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     if command == "show":
         found, _ = await client.call("GET", path)
     elif command == "create":
-        body: dict[str, Any] = {"name": args.name}
-        if args.number_limit is not None:
-            body["numberLimit"] = args.number_limit
+        body = await fields.body_of(client, args, fields.ORG_FLAGS)
         found, _ = await client.call("POST", path, body=body)
     elif command == "update":
-        fields = {"name": "name", "number_limit": "numberLimit",
-                  "max_concurrent_calls": "maxConcurrentCalls"}  # fmt: skip
-        found, _ = await client.call("PATCH", path, body=_changes(args, fields))
+        body = await fields.changes(client, args, fields.ORG_FLAGS)
+        found, _ = await client.call("PATCH", path, body=body)
     else:
         found, _ = await client.call("DELETE", path)
-    _print(found, args, out)
+    print_found(found, args, out)
     return 0
 
 
@@ -151,7 +94,7 @@ async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     path = f"/v1/organizations/{quote(args.org)}/api-keys"
     if args.keys_command == "list":
         found, _ = await client.call("GET", path)
-        return _table(
+        return table(
             found, args, out, "id                           role           name",
             lambda k: f"{k['id']:<28} {k['role']:<14} {k['name']}",
         )  # fmt: skip
@@ -162,23 +105,23 @@ async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
               file=sys.stderr)  # fmt: skip
         return 0
     found, _ = await client.call("DELETE", f"{path}/{quote(args.key)}")
-    _print(found, args, out)
+    print_found(found, args, out)
     return 0
 
 
 def register_agents(sub: Any, remote: argparse.ArgumentParser) -> None:
     """``show``, ``update`` and ``delete`` under ``agents``."""
-    _register(sub, remote, "agent", "agent id or LiveKit agent name", agents, _AGENT_FIELDS)
+    _register(sub, remote, "agent", "agent id or LiveKit agent name", agents, fields.AGENT_FLAGS)
 
 
 def register_numbers(sub: Any, remote: argparse.ArgumentParser) -> None:
     """``show``, ``update`` and ``release`` under ``numbers``."""
-    _register(sub, remote, "number", "number id or the number", numbers, _NUMBER_FIELDS)
+    _register(sub, remote, "number", "number id or the number", numbers, fields.NUMBER_FLAGS)
 
 
 def _register(
     sub: Any, remote: argparse.ArgumentParser, name: str, what: str, handler: Any,
-    fields: dict[str, str],
+    flags: tuple[fields.Flag, ...],
 ) -> None:  # fmt: skip
     gone = "delete" if name == "agent" else "release"
     for verb, text in (("show", "one, as the API answers it"),
@@ -187,10 +130,8 @@ def _register(
         command.add_argument(name, help=what)
         command.add_argument("--json", action="store_true", help="compact JSON")
         if verb == "update":
-            for flag in fields:
-                command.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=fields[flag])
-            command.add_argument("--clear", action="append", metavar="FIELD",
-                                 help="an API field to clear (null), e.g. label")  # fmt: skip
+            fields.add_flags(command, flags)
+            fields.add_clear(command)
         command.set_defaults(run=over_http(handler), sub=verb if verb != gone else "delete")
 
 
@@ -205,17 +146,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         command = org_commands.add_parser(verb, help=text, parents=[remote])
         if verb != "list" and verb != "create":
             command.add_argument("org", help="the organization's id")
-        if verb in ("create", "update"):
-            command.add_argument("--name", required=verb == "create", help="its name")
-            command.add_argument("--number-limit", type=int, dest="number_limit",
-                                 help="numbers it may hold")  # fmt: skip
+        if verb == "create":  # a cap on live calls is the operator's later choice
+            fields.add_flags(command, fields.ORG_FLAGS[:-1], required=("name",))
         if verb == "update":
-            command.add_argument(
-                "--max-concurrent-calls", type=int, dest="max_concurrent_calls",
-                help="live calls at once",
-            )  # fmt: skip
-            command.add_argument("--clear", action="append", metavar="FIELD",
-                                 help="an API field to clear (null)")  # fmt: skip
+            fields.add_flags(command, fields.ORG_FLAGS)
+            fields.add_clear(command)
         command.add_argument("--json", action="store_true", help="compact JSON")
         command.set_defaults(run=over_http(orgs))
     key_commands = commands.add_parser("keys", help="an organization's API keys").add_subparsers(
@@ -250,7 +185,7 @@ async def integrations(
     command = args.integrations_command
     if command == "list":
         found, _ = await client.call("GET", path)
-        return _table(
+        return table(
             found, args, out, "carrier  configured  account / application",
             lambda v: f"{v['carrier']:<8} {'yes' if v['configured'] else 'no':<11} "
             f"{v.get('accountSid') or v.get('connectionId') or ''}"
@@ -267,7 +202,7 @@ async def integrations(
             if getattr(args, flag):
                 body[field] = getattr(args, flag)
         found, _ = await client.call("PUT", f"{path}/telnyx", body=body)
-    _print(found, args, out)  # the API's view: never a secret
+    print_found(found, args, out)  # the API's view: never a secret
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 import msgspec
 
 from router.cli.client import AdminClient, over_http, remote_options
+from router.cli.output import pretty
 
 
 async def route_preview(client: AdminClient, args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ async def route_preview(client: AdminClient, args: argparse.Namespace) -> int:
         trunk_id=args.trunk_id,
     )
     result, _ = await client.call("POST", "/v1/route/preview", body=body)
-    print(msgspec.json.format(msgspec.json.encode(result)).decode())
+    print(msgspec.json.encode(result).decode() if args.json else pretty(result))
     # As calls simulate: 1 when such a call would be rejected (scripts can tell), 0 dispatched.
     return 1 if isinstance(result, dict) and result.get("action") == "reject" else 0
 
@@ -54,4 +55,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="a SIP header, e.g. 'Diversion: <sip:+16175550177@pbx>;reason=unconditional'",
     )  # fmt: skip
+    prev.add_argument("--json", action="store_true", help="compact JSON, on one line")
     prev.set_defaults(run=over_http(route_preview))

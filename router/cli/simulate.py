@@ -41,6 +41,7 @@ from pathlib import Path
 
 import msgspec
 
+from router.cli import lookup
 from router.cli.client import AdminClient, ClientError, Refused
 from router.cli.output import terminal_safe, trace
 from router.config import LIVEKIT_SECRET_FILE, LOCAL_LIVEKIT_KEY, ClientConfig, kept
@@ -82,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(admin: AdminClient, args: argparse.Namespace) -> int:
     if args.outbound:
-        return await _outbound(admin, args)
+        return await outbound(admin, args)
     await _visible(admin, args.to)
     tag = secrets.token_hex(4)
     async with admin.event_stream("/v1/calls/events", {}) as decisions:
@@ -128,17 +129,17 @@ async def _visible(admin: AdminClient, dialed: str) -> None:
         ) from None
 
 
-async def _outbound(admin: AdminClient, args: argparse.Namespace) -> int:
-    """The router places the call (``POST /v1/calls/outbound``); its record, as a trace."""
-    if args.caller == DEFAULT_CALLER:
-        raise ClientError("--outbound calls from one of your numbers: give it with --from")
+async def outbound(admin: AdminClient, args: argparse.Namespace) -> int:
+    """``calls outbound``: the router places the call (``POST /v1/calls/outbound``); its
+    record, as a trace."""
+    if args.caller in (DEFAULT_CALLER, None):
+        raise ClientError("an outbound call is from one of your numbers: give it with --from")
     body = {"from": args.caller, "to": args.to}
+    if getattr(args, "agent", None):
+        body["agentId"] = await lookup.agent_id(admin, args.agent)
     raw, _ = await admin.call("POST", "/v1/calls/outbound", body=body)
     record = msgspec.convert(raw, CallRecord)
-    if args.json:
-        print(msgspec.json.format(msgspec.json.encode(record)).decode())
-    else:
-        print(trace(record))
+    print(msgspec.json.encode(record).decode() if args.json else trace(record))
     return 0 if record.status == "dispatched" else 1
 
 

@@ -76,10 +76,11 @@ def setup_status(
         )
     elif not sip_ready and provisioned is None:
         issues.append(
-            "no SIP connection recorded: import the number onto one of your SIP connections "
-            "(sipConnectionInstallationId; numbers add --sip-connection) or a LiveKit inbound "
-            "trunk you made (sipTrunkId; numbers add --sip-trunk), or let the router "
-            "provision LiveKit (ROUTER_PROVISIONING, on by default)"
+            "no SIP connection recorded: put the number on one of your SIP connections "
+            f"(sipConnectionInstallationId; numbers update {row.e164} --sip-connection ID) or "
+            f"a LiveKit inbound trunk you made (sipTrunkId; numbers update {row.e164} "
+            "--sip-trunk ID), or let the router provision LiveKit (ROUTER_PROVISIONING, on by "
+            "default)"
         )
     if row.suspended_at is not None:
         issues.append(

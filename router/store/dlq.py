@@ -1,9 +1,9 @@
 """The dead-letter stream, for operators: list what failed and why, put entries back.
 
-``python -m router dlq list`` shows each dead entry (its id, the call it was about, how many
-times it was delivered, the last error); ``python -m router dlq replay ID... | --all`` puts the
-original payload back on the call stream as a new entry and removes it from the dead-letter
-stream, atomically per entry (both keys share the stream's slot).
+``python -m router dead-letters list`` shows each dead entry (its id, the call it was about,
+how many times it was delivered, the last error); ``python -m router dead-letters replay ID...
+| --all`` puts the original payload back on the call stream as a new entry and removes it from
+the dead-letter stream, atomically per entry (both keys share the stream's slot).
 """
 
 from __future__ import annotations

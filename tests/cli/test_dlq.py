@@ -1,4 +1,4 @@
-"""``dlq list`` and ``dlq replay`` over the admin API."""
+"""``dead-letters list`` and ``dlq replay`` (its short name) over the admin API."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def test_dead_letters_list_and_replay_over_http(router, redis):
         return await redis.xlen(keys.dead_letters(0)) == 1
 
     await wait_key(redis, keys.dead_letters(0), dead)
-    code, out, _ = await cli(router, "dlq", "list", "--json")
+    code, out, _ = await cli(router, "dead-letters", "list", "--json")
     assert code == 0
     entry = json.loads(out)
     assert "undecodable" in entry["error"]

@@ -76,13 +76,18 @@ def test_version_the_program_s_name_and_the_example_agent(tmp_path):
 
 
 def test_every_command_and_option_says_what_it_is_for():
-    """``--help`` of every command explains each command and option (none left bare), and
-    ``--log-level`` is taken after any command too."""
+    """``--help`` of every command explains each command and option (none left bare), every
+    command that reads over the API answers ``--json`` too, and ``--log-level`` is taken after
+    any command."""
     import argparse
 
     from router.cli.main import parser
 
     bare: list[str] = []
+    without_json: list[str] = []
+    # Not reads: they print nothing but a line of progress, or run the router itself.
+    no_answer = {"serve", "web", "worker", "numbers import", "agents example", "bench",
+                 "maintenance reindex", "maintenance dead-letters-replay"}  # fmt: skip
 
     def walk(node: argparse.ArgumentParser, path: str) -> None:
         for action in node._actions:
@@ -98,8 +103,13 @@ def test_every_command_and_option_says_what_it_is_for():
                     walk(sub, f"{path} {name}")
             elif action.help is None:
                 bare.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in node._actions)
+        options = {o for a in node._actions for o in a.option_strings}
+        if leaf and "--json" not in options and path.removeprefix("router ") not in no_answer:
+            without_json.append(path)
 
     walk(parser(), "router")
     assert bare == []
+    assert without_json == []
     args = parser().parse_args(["serve", "--log-level", "debug"])
     assert args.log_level == "DEBUG"

@@ -21,6 +21,10 @@ async def test_agents_and_numbers_by_name(router):
                        "--livekit-agent-name", "support-agent")).strip()  # fmt: skip
     shown = json.loads(await _ok(router, "agents", "show", "support-agent", "--json"))
     assert shown["id"] == agent
+    # For people: indented JSON, one field a line (its layout kept, not escaped flat).
+    for_people = await _ok(router, "agents", "show", "support-agent")
+    assert json.loads(for_people) == shown
+    assert f'\n  "id": "{agent}",\n' in for_people
     updated = json.loads(await _ok(router, "agents", "update", "support-agent", "--prompt",
                                    "Be brief", "--json"))  # fmt: skip
     assert updated["prompt"] == "Be brief"

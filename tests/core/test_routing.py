@@ -127,7 +127,7 @@ def test_readiness_of_each_kind_of_row():
     unwired = setup_status(ROWS.rows[DIRECT], SUPPORT, None)
     assert any("no SIP connection recorded" in issue for issue in unwired.issues)
     # The advice names what the CLI can set, and in a dry run says what is true instead.
-    assert any("numbers add --sip-connection" in issue for issue in unwired.issues)
+    assert any(f"numbers update {DIRECT} --sip-connection ID" in issue for issue in unwired.issues)
     dry = setup_status(ROWS.rows[DIRECT], SUPPORT, None, dry_run=True)
     assert dry.sip_connection_ready is False
     assert [i for i in dry.issues if "LiveKit" in i] == [

@@ -114,11 +114,11 @@ async def test_the_quick_start_with_nothing_but_the_first_run(tmp_path):
         return done.out
 
     try:
-        agent = (
-            await cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support")
-        ).strip()
+        await cli("agents", "create", "--name", "Support", "--livekit-agent-name", "support")
         template = '{"prompt": "Forwarded by {{forwardedFromNumber}}"}'
-        await cli("numbers", "add", "+12015550123", "--agent", agent, "--template", template)
+        # As the README: the agent by its LiveKit agent name, one number imported.
+        await cli("numbers", "import", "+12015550123", "--agent", "support", "--template",
+                  template)  # fmt: skip
         out = await cli(
             "calls", "simulate", "--to", "+12015550123",
             "--diversion", "<sip:+16175550177@pbx.example.com>;reason=unconditional",
