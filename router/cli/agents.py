@@ -32,12 +32,12 @@ async def agents_create(
 
 async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
     shown = 0
+    if not as_json:
+        print(f"{'id':<28}  {'LiveKit agent name':<24} name", file=out)
     async for agent in client.pages("/v1/agents", {"limit": "1000"}):
         if as_json:
             print(msgspec.json.encode(agent).decode(), file=out)
             continue
-        if not shown:
-            print(f"{'id':<28}  {'LiveKit agent name':<24} name", file=out)
         print(terminal_safe(f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"),
               file=out)  # fmt: skip
         shown += 1

@@ -179,13 +179,13 @@ async def numbers_import_one(
 
 async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
     count = 0
+    if not as_json:
+        print(f"{'id':<27}  {'number':<16} {'allows':<8} {'agent':<27} setup", file=out)
     async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
         count += 1
         if as_json:
             print(msgspec.json.encode(row).decode(), file=out)
             continue
-        if count == 1:
-            print(f"{'id':<27}  {'number':<16} {'allows':<8} {'agent':<27} setup", file=out)
         status = row.get("setupStatus") or {}
         ready = "ready" if status.get("sipConnectionReady") else "not ready"
         issues = "; ".join(status.get("issues") or [])
@@ -198,7 +198,7 @@ async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.std
             file=out,
         )
     if not as_json:
-        print(f"{count} number{'' if count == 1 else 's'}", file=out)
+        print(f"{count} number{'' if count == 1 else 's'}" if count else "none", file=out)
     return 0
 
 
