@@ -15,7 +15,6 @@ import msgspec
 from router.cli import fields
 from router.cli import resources as resources_cli
 from router.cli.client import AdminClient, over_http, remote_options
-from router.cli.output import terminal_safe
 
 
 async def agents_create(
@@ -31,19 +30,11 @@ async def agents_create(
 
 
 async def agents_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
-    shown = 0
-    if not as_json:
-        print(f"{'id':<28}  {'LiveKit agent name':<24} name", file=out)
-    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
-        if as_json:
-            print(msgspec.json.encode(agent).decode(), file=out)
-            continue
-        print(terminal_safe(f"{agent['id']}  {agent['livekitAgentName']:<24} {agent['name']}"),
-              file=out)  # fmt: skip
-        shown += 1
-    if not shown and not as_json:
-        print("none", file=out)
-    return 0
+    found = [agent async for agent in client.pages("/v1/agents", {"limit": "1000"})]
+    return resources_cli.table(
+        found, as_json, out, f"{'id':<28}  {'LiveKit agent name':<24} name",
+        lambda a: f"{a['id']}  {a['livekitAgentName']:<24} {a['name']}",
+    )  # fmt: skip
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -57,16 +57,16 @@ async def calls_list(
 ) -> int:
     params = {**call_filters(args), "limit": str(min(args.limit, 200))}
     shown = 0
-    if not args.json:
-        print(ONE_LINE_HEADER, file=out)
     async for raw in client.pages("/v1/calls", params, most=args.limit):
         if args.json:
             print(msgspec.json.encode(raw).decode(), file=out, flush=True)
             continue
+        if not shown:  # once the first page is in: a refusal is not preceded by a header
+            print(ONE_LINE_HEADER, file=out)
         print(one_line(msgspec.convert(raw, CallRecord)), file=out, flush=True)
         shown += 1
     if not shown and not args.json:
-        print("none", file=out)
+        print(ONE_LINE_HEADER, "none", sep="\n", file=out)
     return 0
 
 

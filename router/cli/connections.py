@@ -21,7 +21,7 @@ async def connections(
     command = args.connections_command
     if command == "list":
         found, _ = await client.call("GET", PATH)
-        return table(found, args, out, f"{'id':<28} {'name':<24} inbound from / outbound to",
+        return table(found, args.json, out, f"{'id':<28} {'name':<24} inbound from / outbound to",
                      _line)  # fmt: skip
     path = f"{PATH}/{quote(args.connection)}" if command != "create" else PATH
     if command == "show":

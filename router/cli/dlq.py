@@ -27,7 +27,8 @@ async def dead_letters(client: AdminClient, args: argparse.Namespace) -> int:
                 )
                 print(f"    {terminal_safe(e['error'])}")
         if not args.json:
-            print(f"{len(entries)} dead-lettered entr{'y' if len(entries) == 1 else 'ies'}")
+            count = len(entries)
+            print(f"{count} dead-lettered entr{'y' if count == 1 else 'ies'}" if count else "none")
         return 0
     body = {"all": True} if args.all else {"ids": args.ids}
     result, _ = await client.call("POST", "/v1/dead-letters/replay", body=body)

@@ -77,6 +77,9 @@ async def numbers_import(
         print(f"error: no such file: {path}", file=sys.stderr)
         return 2
     rows = list(_rows(path))
+    if any(_names_an_agent(raw) for _, raw in rows):
+        agents = await _agents_by_name(client)
+        rows = [(line, _with_agent_ids(raw, agents)) for line, raw in rows]
     existing: dict[str, str] = {}
     if upsert:
         async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
@@ -122,6 +125,39 @@ async def numbers_import(
     for line in sorted(refused):
         print(f"  line {line}: {refused[line]}", file=out)
     return 0 if not refused else 1
+
+
+# A row's agents, given by id or — as everywhere on the command line — LiveKit agent name.
+_AGENT_COLUMNS = ("agentId", "overflowAgentId")
+
+
+def _names_an_agent(raw: Any) -> bool:
+    fields_of = _fields(raw)
+    return any(
+        isinstance(fields_of.get(c), str) and not fields_of[c].startswith("ag_")
+        for c in _AGENT_COLUMNS
+    )
+
+
+async def _agents_by_name(client: AdminClient) -> dict[str, list[str]]:
+    named: dict[str, list[str]] = {}
+    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
+        for name in {agent["livekitAgentName"], agent["name"]}:
+            named.setdefault(name, []).append(agent["id"])
+    return named
+
+
+def _with_agent_ids(raw: Any, agents: dict[str, list[str]]) -> Any:
+    """The row with each agent named by a name that is one agent's, as that agent's id (a
+    name that is no agent's, or several agents', is left for the API to refuse, per row)."""
+    if not _names_an_agent(raw):
+        return raw
+    row = dict(_fields(raw))
+    for column in _AGENT_COLUMNS:
+        ids = agents.get(row.get(column) or "", [])
+        if len(ids) == 1:
+            row[column] = ids[0]
+    return row
 
 
 def _fields(raw: Any) -> dict[str, Any]:
@@ -178,28 +214,25 @@ async def numbers_import_one(
 
 
 async def numbers_list(client: AdminClient, as_json: bool, out: TextIO = sys.stdout) -> int:
-    count = 0
-    if not as_json:
-        print(f"{'id':<27}  {'number':<16} {'allows':<8} {'agent':<27} setup", file=out)
-    async for row in client.pages("/v1/phone-numbers", {"limit": "1000"}):
-        count += 1
-        if as_json:
-            print(msgspec.json.encode(row).decode(), file=out)
-            continue
-        status = row.get("setupStatus") or {}
-        ready = "ready" if status.get("sipConnectionReady") else "not ready"
-        issues = "; ".join(status.get("issues") or [])
-        print(
-            terminal_safe(
-                f"{row['id']}  {row['e164']:<16} {row['direction']:<8} "
-                f"{row.get('agentId') or '-':<27} {ready}"
-                f"{'  (' + issues + ')' if issues else ''}  {row.get('label') or ''}".rstrip()
-            ),
-            file=out,
-        )
-    if not as_json:
-        print(f"{count} number{'' if count == 1 else 's'}" if count else "none", file=out)
+    found = [row async for row in client.pages("/v1/phone-numbers", {"limit": "1000"})]
+    resources.table(
+        found, as_json, out, f"{'id':<27}  {'number':<16} {'allows':<8} {'agent':<27} setup",
+        _number_line,
+    )  # fmt: skip
+    if found and not as_json:
+        print(f"{len(found)} number{'' if len(found) == 1 else 's'}", file=out)
     return 0
+
+
+def _number_line(row: Any) -> str:
+    status = row.get("setupStatus") or {}
+    ready = "ready" if status.get("sipConnectionReady") else "not ready"
+    issues = "; ".join(status.get("issues") or [])
+    return (
+        f"{row['id']}  {row['e164']:<16} {row['direction']:<8} "
+        f"{row.get('agentId') or '-':<27} {ready}"
+        f"{'  (' + issues + ')' if issues else ''}  {row.get('label') or ''}"
+    ).rstrip()
 
 
 async def numbers_reconcile(

@@ -27,11 +27,11 @@ def print_found(found: Any, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def table(
-    found: list[Any], args: argparse.Namespace, out: TextIO, header: str,
-    line_of: Callable[[Any], str],
-) -> int:  # fmt: skip
-    """A list as ``--json`` lines, or as a table with its header (``none`` when empty)."""
-    if args.json:
+    found: list[Any], as_json: bool, out: TextIO, header: str, line_of: Callable[[Any], str]
+) -> int:
+    """A list as ``--json`` lines, or as a table with its header (``none`` when empty) —
+    printed once the answer is in (a refusal is not preceded by a header)."""
+    if as_json:
         for item in found:
             print(msgspec.json.encode(item).decode(), file=out)
         return 0
@@ -72,7 +72,7 @@ async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     if command == "list":
         found, _ = await client.call("GET", "/v1/organizations")
         return table(
-            found, args, out, "id                           numbers limit  name",
+            found, args.json, out, "id                           numbers limit  name",
             lambda o: f"{o['id']:<28} {o['numberLimit']:>13}  {o['name']}",
         )  # fmt: skip
     path = f"/v1/organizations/{quote(args.org)}" if command != "create" else "/v1/organizations"
@@ -95,7 +95,7 @@ async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.
     if args.keys_command == "list":
         found, _ = await client.call("GET", path)
         return table(
-            found, args, out, "id                           role           name",
+            found, args.json, out, "id                           role           name",
             lambda k: f"{k['id']:<28} {k['role']:<14} {k['name']}",
         )  # fmt: skip
     if args.keys_command == "create":
@@ -186,7 +186,7 @@ async def integrations(
     if command == "list":
         found, _ = await client.call("GET", path)
         return table(
-            found, args, out, "carrier  configured  account / application",
+            found, args.json, out, "carrier  configured  account / application",
             lambda v: f"{v['carrier']:<8} {'yes' if v['configured'] else 'no':<11} "
             f"{v.get('accountSid') or v.get('connectionId') or ''}"
             + (f"  ({v['issue']})" if v.get("issue") else ""),

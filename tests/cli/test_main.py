@@ -32,11 +32,12 @@ async def test_a_bad_log_level_is_a_usage_error(router):
 )  # fmt: skip
 async def test_refusals_are_one_line_and_say_what_was_used(router, env, code, words):
     flags = [f"--token={env.pop('--token')}"] if "--token" in env else []
-    got, _, err = await cli(router, "calls", "list", *flags, **env)
-    assert got == code
-    assert words in err
-    assert len(err.strip().splitlines()) == 1
-    assert "Traceback" not in err
+    for command in (("calls", "list"), ("agents", "list"), ("numbers", "list")):
+        got, out, err = await cli(router, *command, *flags, **env)
+        assert (got, out) == (code, "")  # no table header before the refusal
+        assert words in err
+        assert len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
 
 
 def test_the_cli_starts_without_the_server_s_weight():

@@ -43,13 +43,19 @@ async def test_numbers_import_json_lines(router, tmp_path: Path):
         json.dumps({"e164": "+12015550126", "agentId": agent["id"]}),
         "{broken",
         json.dumps({"e164": "+12015550127"}),
+        # An agent by its LiveKit agent name, as everywhere on the command line.
+        json.dumps({"e164": "+12015550128", "agentId": "support-agent"}),
+        json.dumps({"e164": "+12015550129", "agentId": "nobody-agent"}),
     ]
     (tmp_path / "numbers.jsonl").write_text("\n".join(lines) + "\n")
     code, out, _ = await cli(router, "numbers", "import", str(tmp_path / "numbers.jsonl"))
     assert code == 1
-    assert "imported 1, refused 2 of 3 rows" in out
+    assert "imported 2, refused 3 of 5 rows" in out
     assert "line 2:" in out
     assert "line 3: VALIDATION_ERROR: agentId" in out
+    assert "line 5: VALIDATION_ERROR: agentId: agent nobody-agent does not exist" in out
+    rows = await (await router.get("/v1/phone-numbers", headers=ADMIN)).json()
+    assert {r["e164"]: r["agentId"] for r in rows}["+12015550128"] == agent["id"]
 
 
 async def test_agents_and_numbers_through_the_api(router):
