@@ -141,11 +141,25 @@ class AdminClient:
                 else " (no token: set ROUTER_ADMIN_TOKEN or pass --token; on the router's "
                 "machine the CLI reads its token file)"
             )
+        elif status == 503 and error.get("code") == "UNAVAILABLE":
+            hint = self._store_hint()
         return Refused(
             status,
             str(error.get("code", "HTTP_ERROR")),
             str(error.get("error", raw[:200].decode(errors="replace"))),
             hint,
+        )
+
+    def _store_hint(self) -> str:
+        """The router is up but its store is not: which store, when the router runs here."""
+        from router.config.runtime import running
+
+        here = next((r for r in running() if r.url == self.base_url.rstrip("/")), None)
+        if here is None:
+            return " (the router's store does not answer: see its banner and logs)"
+        return (
+            f" (the store of the router at {here.url}, {here.store}, does not answer: start "
+            "it, or fix REDIS_URL where the router runs)"
         )
 
     async def pages(

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from router import logs
 from router.errors import Unavailable
 from router.store.enqueue import Ingress
+from router.store.redis_client import where
 
 log = logs.get(__name__)
 
@@ -22,5 +23,8 @@ def unavailable_as_503(ingress: Ingress, source: str, call_id: str) -> Iterator[
         yield
     except (RedisError, OSError, TimeoutError) as exc:
         ingress.counts[source, "unavailable"] += 1
-        log.warning("enqueue_failed", source=source, call_id=call_id, error=repr(exc))
+        log.warning(
+            "enqueue_failed", source=source, call_id=call_id, store=where(ingress.redis),
+            error=repr(exc),
+        )  # fmt: skip
         raise Unavailable("event store unavailable; retry") from exc

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from router import logs, metrics
 from router.errors import RateLimited
 from router.store import keys
+from router.store.redis_client import where
 
 log = logs.get(__name__)
 
@@ -124,7 +125,10 @@ class CallFeed:
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
-                log.warning("call_feed_unsubscribed", error=repr(exc)[:200], retry_in_s=backoff)
+                log.warning(
+                    "call_feed_unsubscribed", store=where(self.redis), error=repr(exc)[:200],
+                    retry_in_s=backoff,
+                )  # fmt: skip
             finally:
                 await pubsub.aclose()
             if self._stopping:

@@ -48,6 +48,19 @@ async def connect_any(url: str, cluster: str = "auto") -> Redis:
     return cast(Redis, client)
 
 
+def where(redis: Any) -> str:
+    """The server a client talks to, for log lines: never its password (``***``)."""
+    nodes = getattr(redis, "startup_nodes", None)
+    if nodes:  # a cluster client: the nodes it started from
+        return "redis cluster " + ",".join(sorted(nodes))
+    pool = getattr(redis, "connection_pool", None)
+    found = getattr(pool, "connection_kwargs", {}) or {}
+    secret = ":***@" if found.get("password") else ""
+    if "path" in found:
+        return f"unix://{found['path']}"
+    return f"redis://{secret}{found.get('host', '?')}:{found.get('port', '?')}/{found.get('db', 0)}"
+
+
 def connect(url: str) -> Redis:
     # A blocking pool: a burst beyond MAX_CONNECTIONS waits (up to 1 s) for a connection
     # instead of failing at once — measured: the default pool answered a burst with

@@ -27,6 +27,7 @@ from router import logs
 from router.core.models import Agent, ApiKey, PhoneNumber
 from router.store import keys
 from router.store.orgs import Organizations
+from router.store.redis_client import where
 from router.store.registry import Registry
 
 log = logs.get(__name__)
@@ -106,7 +107,7 @@ class RegistryCache:
                 # redis-py may turn our own cancellation into a connection error.
                 if self._stopping:
                     return
-                log.warning("registry_cache_unsubscribed", error=repr(exc))
+                log.warning("registry_cache_unsubscribed", store=where(self.redis), error=repr(exc))
             finally:
                 self._live = False
                 self._clear()

@@ -29,6 +29,7 @@ from router.errors import (
     retry_after,
 )
 from router.outbound.streams import read_capped
+from router.store.redis_client import where
 from router.web import state
 
 log = logs.get(__name__)
@@ -102,7 +103,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except (RedisError, TimeoutError) as exc:
         # Redis unreachable, or slower than the request's deadline: the caller may retry.
         # (Every other wait a handler makes is bounded by its own error: RequestTimeout.)
-        log.warning("request_unavailable", path=request.path, error=repr(exc)[:200])
+        store = where(request.app[state.REDIS]) if state.REDIS in request.app else None
+        log.warning("request_unavailable", path=request.path, store=store, error=repr(exc)[:200])
         return error_response(503, Unavailable.code, "state store unavailable; retry")
     except web.HTTPException as exc:
         if exc.status < 400:

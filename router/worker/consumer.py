@@ -32,6 +32,7 @@ from router.core.models import now_iso
 from router.errors import PoisonEntry, RetryLater
 from router.store import keys
 from router.store.batching import Batcher
+from router.store.redis_client import where
 
 log = logs.get(__name__)
 
@@ -102,7 +103,10 @@ class Consumer:
                 await self._read(b">", block=500, stop=stop)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
-                log.warning("stream_read_failed", error=repr(exc), retry_in_s=backoff)
+                log.warning(
+                    "stream_read_failed", store=where(self.redis), error=repr(exc),
+                    retry_in_s=backoff,
+                )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -85,12 +85,24 @@ async def test_an_unreachable_store_is_said_in_the_banner_and_every_log_line(
     try:
         said = await serve.line("STORE UNREACHABLE")
         assert f"redis://:***@127.0.0.1:{unused_tcp_port}/0 (ConnectionError" in said
+        masked = f"redis://:***@127.0.0.1:{unused_tcp_port}/0"
         [failed] = await serve.until("registry_index_failed")
-        assert failed["store"] == f"redis://:***@127.0.0.1:{unused_tcp_port}/0"
+        assert failed["store"] == masked
+        # Each part that retries the store says which store it cannot reach.
+        for event in ("stream_read_failed", "call_feed_unsubscribed"):
+            [retried] = await serve.until(event)
+            assert retried["store"] == masked, retried
         base = (await serve.line("console:")).split(":", 1)[1].strip().split("/console")[0]
         async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as resp:
             assert resp.status == 503
+        # The CLI, finding this router by its runtime file, names the store it waits for.
+        listed = await routerproc.run("agents", "list", env={"XDG_DATA_HOME": str(tmp_path)})
+        assert listed.code == 1
+        assert f"(the store of the router at {base}, {masked}, does not answer" in listed.err
     finally:
         assert await serve.stop(timeout_s=10) == 0
-    everything = "\n".join([*serve.output, *serve.errors, *map(str, serve.log)])
+    everything = "\n".join([*serve.output, *serve.errors, *map(str, serve.log), listed.err])
     assert "hunter2secret" not in everything
+    failures = [e for e in serve.log if "ConnectionError" in str(e.get("error"))]
+    assert failures
+    assert [e["event"] for e in failures if e.get("store") != masked] == []
