@@ -24,6 +24,7 @@ from router.cli import (
     kyb,
     maintenance,
     numbers,
+    orgs,
     resources,
     route,
     serve,
@@ -33,8 +34,8 @@ from router.cli.client import ClientError
 from router.errors import ConfigError
 
 COMMANDS = (
-    serve, status, numbers, agents, resources, connections, calls, route, kyb, credits, dlq, audit,
-    maintenance, bench,
+    serve, status, numbers, agents, orgs, resources, connections, calls, route, kyb, credits,
+    dlq, audit, maintenance, bench,
 )  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DESCRIPTION = """\

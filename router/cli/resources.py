@@ -1,8 +1,8 @@
 """The rest of the API's resources on the command line (#31): ``agents show | update | delete``
 (by id or LiveKit agent name), ``numbers show | update | release`` (by id or number),
-``orgs list | show | create | update | delete`` and ``keys list | create | revoke``. Every read
-takes ``--json``; a table has a header row and says "none" when empty; an update sends only the
-flags given (``--clear FIELD`` sends ``null``)."""
+``keys list | create | revoke`` and ``integrations``, and the tables ``cli.crud`` prints.
+Every read takes ``--json``; a table has a header row and says "none" when empty; an update
+sends only the flags given (``--clear FIELD`` sends ``null``)."""
 
 from __future__ import annotations
 
@@ -67,29 +67,6 @@ async def numbers(client: AdminClient, args: argparse.Namespace, out: TextIO = s
     return await _one(client, args, path, body, out)
 
 
-async def orgs(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    command = args.orgs_command
-    if command == "list":
-        found, _ = await client.call("GET", "/v1/organizations")
-        return table(
-            found, args.json, out, "id                           numbers limit  name",
-            lambda o: f"{o['id']:<28} {o['numberLimit']:>13}  {o['name']}",
-        )  # fmt: skip
-    path = f"/v1/organizations/{quote(args.org)}" if command != "create" else "/v1/organizations"
-    if command == "show":
-        found, _ = await client.call("GET", path)
-    elif command == "create":
-        body = await fields.body_of(client, args, fields.ORG_FLAGS)
-        found, _ = await client.call("POST", path, body=body)
-    elif command == "update":
-        body = await fields.changes(client, args, fields.ORG_FLAGS)
-        found, _ = await client.call("PATCH", path, body=body)
-    else:
-        found, _ = await client.call("DELETE", path)
-    print_found(found, args, out)
-    return 0
-
-
 async def keys(client: AdminClient, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     path = f"/v1/organizations/{quote(args.org)}/api-keys"
     if args.keys_command == "list":
@@ -137,22 +114,6 @@ def _register(
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     remote = remote_options()
-    org_commands = commands.add_parser(
-        "orgs", help="organizations (operator; a key reads its own)"
-    ).add_subparsers(dest="orgs_command", required=True)
-    for verb, text in (("list", "every organization"), ("show", "one"),
-                       ("create", "a new one"), ("update", "change the fields given"),
-                       ("delete", "delete one with no numbers")):  # fmt: skip
-        command = org_commands.add_parser(verb, help=text, parents=[remote])
-        if verb != "list" and verb != "create":
-            command.add_argument("org", help="the organization's id")
-        if verb == "create":  # a cap on live calls is the operator's later choice
-            fields.add_flags(command, fields.ORG_FLAGS[:-1], required=("name",))
-        if verb == "update":
-            fields.add_flags(command, fields.ORG_FLAGS)
-            fields.add_clear(command)
-        command.add_argument("--json", action="store_true", help="compact JSON")
-        command.set_defaults(run=over_http(orgs))
     key_commands = commands.add_parser("keys", help="an organization's API keys").add_subparsers(
         dest="keys_command", required=True
     )
