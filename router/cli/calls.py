@@ -120,6 +120,9 @@ async def calls_tail(
         print(f"lost the stream ({lost}); reconnecting in {delay:g} s "
               f"(attempt {failures} of {attempts})", file=sys.stderr, flush=True)  # fmt: skip
         await asyncio.sleep(delay)  # a retry backoff, not a wait for an event
+        if client.rediscover():  # restarted elsewhere (PORT=0): found by its runtime file
+            print(f"the router now listens at {client.base_url} ({client.url_source})",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -150,6 +150,20 @@ class AdminClient:
             hint,
         )
 
+    def rediscover(self) -> bool:
+        """When the router was found by its runtime file (no ``--url`` / ``ROUTER_URL``) and
+        the router running here now is another (restarted on another port): talk to that
+        one. True when the address changed."""
+        if not (self.url_source or "").startswith(("the runtime file", "the default")):
+            return False
+        from router.config.runtime import running
+
+        found = running()
+        if not found or found[0].url == self.base_url:
+            return False
+        self.base_url, self.url_source = found[0].url, f"the runtime file of pid {found[0].pid}"
+        return True
+
     def _store_hint(self) -> str:
         """The router is up but its store is not: which store, when the router runs here."""
         from router.config.runtime import running

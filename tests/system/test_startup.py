@@ -50,8 +50,9 @@ async def test_stopping_the_router_ends_open_streams_at_once_and_tail_comes_back
     tmp_path, unused_tcp_port
 ):
     """``calls tail`` against a first-run ``serve``: SIGTERM of serve is not held by the open
-    stream; tail says the stream was lost, reconnects when the router is back (resuming after
-    the last call it saw), and gives up with exit 2 when it stays away."""
+    stream; tail says the stream was lost, reconnects when the router is back — on another
+    port, found by its runtime file as tail found the first (resuming after the last call it
+    saw) — and gives up with exit 2 when it stays away."""
     home = {"XDG_DATA_HOME": str(tmp_path)}
     env = {**home, "PORT": str(unused_tcp_port)}
     serve = await routerproc.start("serve", env=env)
@@ -61,8 +62,10 @@ async def test_stopping_the_router_ends_open_streams_at_once_and_tail_comes_back
     assert await serve.stop(timeout_s=10) == 0
     assert time.monotonic() - stopped < 5  # not held by the open stream
     await tail.said("lost the stream (the router is stopping); reconnecting in 0.5 s")
-    serve = await routerproc.start("serve", env=env)  # back, on the same port and data
+    serve = await routerproc.start("serve", env={**home, "PORT": "0"})  # back, elsewhere
     try:
+        moved = await tail.said("the router now listens at", timeout_s=30)
+        assert f"the router now listens at {await serve.url()} (the runtime file of pid " in moved
         await tail.said("reconnected: resuming after the start", timeout_s=30)
     finally:
         assert await serve.stop(timeout_s=10) == 0
