@@ -274,7 +274,8 @@ def remote_options() -> argparse.ArgumentParser:
     remote = argparse.ArgumentParser(add_help=False)
     remote.add_argument(
         "--url", default=argparse.SUPPRESS,
-        help="the router's base URL (ROUTER_URL; default http://127.0.0.1:$PORT or 8080)",
+        help="the router's base URL (ROUTER_URL; else http://127.0.0.1:$PORT; else the router "
+        "running on this machine, as python -m router status lists; else port 8080)",
     )  # fmt: skip
     remote.add_argument(
         "--token", default=argparse.SUPPRESS,

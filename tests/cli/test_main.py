@@ -91,6 +91,7 @@ def test_every_command_and_option_says_what_it_is_for():
                  "maintenance reindex", "maintenance dead-letters-replay"}  # fmt: skip
 
     def walk(node: argparse.ArgumentParser, path: str) -> None:
+        node.format_help()  # renders (a stray % in a help text would raise here)
         for action in node._actions:
             if isinstance(action, argparse._SubParsersAction):
                 described = {c.dest: c.help for c in action._choices_actions}
