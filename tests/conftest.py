@@ -25,7 +25,7 @@ from router import logs
 from router.config import Config
 from router.core.records import CallRecord
 from router.server.app import build_app
-from router.store import keys
+from router.store import embedded, keys
 from router.store.calls import CallStore
 from router.web import state
 from router.worker.services import Services
@@ -41,11 +41,23 @@ WHSEC_NEW = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").dec
 logs.configure("WARNING", json=True)
 
 
+@contextlib.contextmanager
+def valkey(**settings: Any) -> Iterator[ValkeyServer]:
+    """A Valkey server for a test, started as the router starts its own (``embedded.start``:
+    a port taken by another process starting at the same moment is not a failure)."""
+    server = ValkeyServer(**settings)
+    embedded.start(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def valkey_url() -> Iterator[str]:
     # Keyspace events of strings, hashes, zsets, streams, generic commands and expiries:
     # what wait_key wakes on.
-    with ValkeyServer(save="", appendonly="no", **{"notify-keyspace-events": "K$hztgx"}) as server:
+    with valkey(save="", appendonly="no", **{"notify-keyspace-events": "K$hztgx"}) as server:
         yield str(server.connection_url)
 
 

