@@ -120,11 +120,13 @@ def _claims_outcome(check: Any, token: str) -> tuple[str, object]:
 @pytest.mark.parametrize(
     "payload",
     [
-        b'{"iss":"APIkey123","exp":%d,"sha256":"x"}' % (time.time() + 60),
-        b'{"iss":"APIkey123","exp":%d,"nbf":%d}' % (time.time() + 60, time.time() + 600),
-        b'{"iss":"APIkey123","exp":%d}' % (time.time() - 600),
+        # SOON, LATER, PAST: times filled in when the test runs (the ids stay the same in
+        # every process collecting them: pytest-xdist's workers must agree on the tests).
+        b'{"iss":"APIkey123","exp":SOON,"sha256":"x"}',
+        b'{"iss":"APIkey123","exp":SOON,"nbf":LATER}',
+        b'{"iss":"APIkey123","exp":PAST}',
         b'{"iss":"APIkey123","exp":1e400}',
-        b'{"iss":"APIother","exp":%d}' % (time.time() + 60),
+        b'{"iss":"APIother","exp":SOON}',
         b'{"iss":"APIkey123"}',
         b'{"iss":"APIkey123","exp":"soon"}',
         b'["iss","APIkey123"]',
@@ -137,6 +139,9 @@ def test_claims_read_by_msgspec_meet_pyjwts_verdicts(payload: bytes) -> None:
     """Our payload hook (msgspec) and stock PyJWT (json.loads) agree on every verdict: the
     same claims, or the same error class (a number out of range reads as DecodeError in both,
     worded differently)."""
+    now = int(time.time())
+    for name, at in ((b"SOON", now + 60), (b"LATER", now + 600), (b"PAST", now - 600)):
+        payload = payload.replace(name, b"%d" % at)
     token = jwt.api_jws.PyJWS().encode(payload, SECRET, algorithm="HS256")
     ours = _claims_outcome(lambda t: verify_token(t, KEY, SECRET), token)
     stock = _claims_outcome(
