@@ -14,6 +14,7 @@ import msgspec
 from router.cli import simulate
 from router.cli.client import (
     AdminClient,
+    ClientError,
     Refused,
     StreamEnded,
     Unreachable,
@@ -35,8 +36,9 @@ async def calls_show(
     except Refused as exc:
         if exc.status != 404:
             raise
-        print(terminal_safe(f"no record for {call_id} (records are kept 7 days)"), file=sys.stderr)
-        return 1
+        # one line, as every refusal: "error: …", exit 1
+        gone = f"no record for {call_id} (records are kept 7 days)"
+        raise ClientError(terminal_safe(gone)) from None
     if as_json:
         print(msgspec.json.encode(raw).decode(), file=out)
     else:

@@ -33,7 +33,9 @@ async def test_calls_show_prints_the_routing_trace(router, twirp, redis):
     assert "matched: dialed_number" in out
     assert "dispatch AD_1 into room call-room-1" in out
     code, _, err = await cli(router, "calls", "show", "nope")
-    assert (code, "no record for nope" in err) == (1, True)
+    assert (code, err) == (1, "error: no record for nope (records are kept 7 days)\n")
+    code, out, _ = await cli(router, "calls", "show", "SCL_show", "--json")
+    assert (code, json.loads(out)["callId"]) == (0, "SCL_show")
 
 
 async def test_calls_show_never_writes_control_characters_from_call_data(router, twirp, redis):
