@@ -213,9 +213,9 @@ class AdminClient:
                     raise self._refusal(resp.status, await resp.read())
                 yield EventStream(resp.content)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            where = f"; the URL from {self.url_source}" if self.url_source else ""
             raise Unreachable(
-                f"lost the router at {self.base_url} ({exc.__class__.__name__}): is "
-                "`python -m router serve` running there? (set ROUTER_URL or pass --url)"
+                f"lost the router at {self.base_url} ({exc.__class__.__name__}{where})"
             ) from exc
 
 
