@@ -12,7 +12,7 @@ from router import config as config_module
 from router.cli.client import Unreachable
 from router.cli.dlq import replayed_words
 from router.config import Config
-from router.config.runtime import running
+from router.config.runtime import masked, running
 from router.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,12 +35,13 @@ async def redis_for(config: Config, what: str) -> Redis:
         url = usable[0].store
         print(f"the store of the router at {usable[0].url} (pid {usable[0].pid}): {url}",
               file=sys.stderr)  # fmt: skip
+    else:
+        print(f"the store at REDIS_URL: {masked(url)}", file=sys.stderr)
     return await connect_any(url, config.redis.cluster)
 
 
 BREAK_GLASS = (
-    "break-glass: talking to Redis directly at REDIS_URL, bypassing the admin API and its "
-    "authorization"
+    "break-glass: talking to that store directly, bypassing the admin API and its authorization"
 )
 
 
