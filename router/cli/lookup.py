@@ -9,21 +9,26 @@ from typing import Any
 from router.cli.client import AdminClient, ClientError
 
 
+async def agents_by_name(client: AdminClient) -> dict[str, list[str]]:
+    """Each LiveKit agent name and name, with the ids of the agents that have it."""
+    named: dict[str, list[str]] = {}
+    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
+        for name in {agent["livekitAgentName"], agent["name"]}:
+            named.setdefault(name, []).append(agent["id"])
+    return named
+
+
 async def agent_id(client: AdminClient, given: str) -> str:
     """An agent's id, from its id or its LiveKit agent name (or its name)."""
     if given.startswith("ag_"):
         return given
-    found = [
-        a
-        async for a in client.pages("/v1/agents", {"limit": "1000"})
-        if given in (a["livekitAgentName"], a["name"])
-    ]
+    found = (await agents_by_name(client)).get(given, [])
     if len(found) != 1:
         raise ClientError(
             f"no agent is named {given!r}" if not found
             else f"{len(found)} agents are named {given!r}: give the id"
         )  # fmt: skip
-    return str(found[0]["id"])
+    return found[0]
 
 
 _REFUSE = object()

@@ -25,7 +25,7 @@ import msgspec
 
 from router.cli import buying, fields, lookup, resources
 from router.cli.client import AdminClient, Refused, Usage, over_http, remote_options
-from router.cli.output import pretty, terminal_safe
+from router.cli.output import terminal_safe
 
 # CSV cells are text: these columns hold JSON (objects, lists, booleans).
 _JSON_COLUMNS = ("dispatchMetadataTemplate", "originOverrides", "sharedLanding")
@@ -74,11 +74,10 @@ async def numbers_import(
     the row's fields instead of refused."""
     # A command-line tool reading its input before any network I/O: blocking is fine here.
     if not path.is_file():  # noqa: ASYNC240
-        print(f"error: no such file: {path}", file=sys.stderr)
-        return 2
+        raise Usage(f"no such file: {path}")
     rows = list(_rows(path))
     if any(_names_an_agent(raw) for _, raw in rows):
-        agents = await _agents_by_name(client)
+        agents = await lookup.agents_by_name(client)
         rows = [(line, _with_agent_ids(raw, agents)) for line, raw in rows]
     existing: dict[str, str] = {}
     if upsert:
@@ -137,14 +136,6 @@ def _names_an_agent(raw: Any) -> bool:
         isinstance(fields_of.get(c), str) and not fields_of[c].startswith("ag_")
         for c in _AGENT_COLUMNS
     )
-
-
-async def _agents_by_name(client: AdminClient) -> dict[str, list[str]]:
-    named: dict[str, list[str]] = {}
-    async for agent in client.pages("/v1/agents", {"limit": "1000"}):
-        for name in {agent["livekitAgentName"], agent["name"]}:
-            named.setdefault(name, []).append(agent["id"])
-    return named
 
 
 def _with_agent_ids(raw: Any, agents: dict[str, list[str]]) -> Any:
@@ -206,10 +197,7 @@ async def numbers_import_one(
         row, _ = await client.call("POST", "/v1/phone-numbers/import", body=body)
     else:  # already imported: the fields given change it (an update's rules, not an import's)
         row, _ = await client.call("PATCH", f"/v1/phone-numbers/{there}", body=_patch_of(body))
-    if args.json:
-        print(msgspec.json.encode(row).decode(), file=out)
-    else:
-        print(pretty(row), file=out)
+    resources.print_found(row, args, out)
     return 0
 
 
