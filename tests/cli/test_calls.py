@@ -67,6 +67,13 @@ async def test_calls_tail_shows_decisions_as_they_happen(router, twirp):
         assert "support-agent" in line
     finally:
         await process.stop()
+    as_json = await tail(router, "--json")  # one record a line, for scripts
+    try:
+        assert (await post_livekit(router, sip_join_event(call_id="SCL_tail2"))).status == 200
+        record = json.loads(await as_json.line("{"))
+        assert (record["callId"], record["status"]) == ("SCL_tail2", "dispatched")
+    finally:
+        await as_json.stop()
 
 
 async def test_calls_list_filters(router, twirp, redis):

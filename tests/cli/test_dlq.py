@@ -27,6 +27,8 @@ async def test_dead_letters_list_and_replay_over_http(router, redis):
     assert code == 1  # one of the two was not there
     assert f"replayed 1: {entry['id']}" in out
     assert "not in the dead-letter stream: 1-1" in err
+    code, out, _ = await cli(router, "dead-letters", "replay", "1-2", "--json")
+    assert (code, json.loads(out)) == (1, {"replayed": [], "missing": ["1-2"]})
     resp = await router.post("/v1/dead-letters/replay", json={}, headers=ADMIN)
     assert resp.status == 400
     resp = await router.post("/v1/dead-letters/replay", json={"ids": ["$"]}, headers=ADMIN)

@@ -49,12 +49,17 @@ async def test_credits_from_the_command_line(router):
     code, out, _ = await cli(router, "credits", "add", "default", "25.50", "--reason", "prepaid",
                              "--key", "topup-7")  # fmt: skip
     assert (code, "balance $25.50" in out) == (0, True)
+    code, out, _ = await cli(router, "credits", "add", "default", "1", "--reason", "more",
+                             "--json")  # fmt: skip
+    entry = json.loads(out)
+    assert (code, entry["amountCents"], entry["balanceAfterCents"]) == (0, 100, 2650)
     code, _, err = await cli(router, "credits", "add", "default", "1.005", "--reason", "x")
     assert code == 2
     assert "at most two decimals" in err
     code, out, _ = await cli(router, "credits", "show")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "default: balance $25.50"
+    assert lines[0] == "default: balance $26.50"
     assert lines[1].startswith("when")
-    assert "prepaid (operator)" in lines[2]
+    assert "more (operator)" in lines[2]  # newest first
+    assert "prepaid (operator)" in lines[3]

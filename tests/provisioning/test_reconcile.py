@@ -4,6 +4,7 @@ is reported, and repaired with fix — on request, from the CLI and in the backg
 from __future__ import annotations
 
 import asyncio
+import json
 
 from livekit.protocol import sip
 
@@ -119,6 +120,9 @@ async def test_reconcile_from_the_cli(provisioned):
     code, out, err = await cli(router, "numbers", "reconcile")
     assert code == 1, err  # drift found and not fixed
     assert "extra on the trunk: +19995550000" in out
+    code, out, _ = await cli(router, "numbers", "reconcile", "--json")  # the same, for scripts
+    [org] = json.loads(out)["organizations"]
+    assert (code, org["extra"]) == (1, ["+19995550000"])
     code, out, _ = await cli(router, "numbers", "reconcile", "--fix")
     assert code == 0
     assert "fixed" in out
