@@ -21,8 +21,9 @@ async def test_route_preview_prints_the_decision(router, twirp):
     assert (decision["action"], decision["agentName"]) == ("dispatch", "support-agent")
     assert decision["forwardedFromNumber"] == "+16175550177"
     assert standin.requests == 0  # nothing dispatched
-    code, out, _ = await cli(router, "route", "preview", "--dialed", "+12015550999")
+    code, out, _ = await cli(router, "route", "preview", "--dialed", "+12015550999", "--json")
     assert (code, json.loads(out)["action"]) == (1, "reject")  # as simulate: 1 on a reject
+    assert len(out.splitlines()) == 1  # --json: compact, one line
     code, _, err = await cli(router, "route", "preview", "--header", "no colon")
     assert code == 2
     assert "--header wants 'NAME: VALUE'" in err
