@@ -29,7 +29,7 @@ from router.core.models import (
     now_iso,
 )
 from router.core.sip_connections import canonical_addresses
-from router.errors import CredentialsUnreadable, NotFound, NotImplementedHere, ValidationError
+from router.errors import CredentialsUnreadable, NotFound, ValidationError
 from router.store.integrations import (
     Carrier,
     Credentials,
@@ -201,14 +201,12 @@ class CredentialsBody(msgspec.Struct, rename="camel", kw_only=True):
 
 
 def _integrations(request: web.Request) -> Integrations:
-    found = request.app.get(state.INTEGRATIONS)
-    if found is None:
-        raise NotImplementedHere(
-            "carrier credentials are kept encrypted with ROUTER_SECRETS_KEY, which is not set: "
-            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
-            ".decode())'"
-        )
-    return found
+    return state.required(
+        request, state.INTEGRATIONS,
+        "carrier credentials are kept encrypted with ROUTER_SECRETS_KEY, which is not set: "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
+        ".decode())'",
+    )  # fmt: skip
 
 
 def _carrier(request: web.Request) -> Carrier:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from router.core.models import Organization, PhoneNumber
 from router.core.sip_connections import SipConnection
-from router.errors import NotImplementedHere, RemoteRefusal
+from router.errors import RemoteRefusal
 from router.provisioning.reconcile import Report
 from router.store.integrations import Credentials
 from router.web import state
@@ -93,9 +93,8 @@ async def number_written(
 async def reconcile(request: web.Request) -> web.Response:
     """Compare every organization's numbers with LiveKit; repair the drift with ``fix``."""
     body = await read_json(request, ReconcileRequest)
-    reconciler = request.app.get(state.RECONCILER)
-    if reconciler is None:
-        raise NotImplementedHere(
-            "provisioning is off: set LIVEKIT_URL (and leave ROUTER_PROVISIONING on)"
-        )
+    reconciler = state.required(
+        request, state.RECONCILER,
+        "provisioning is off: set LIVEKIT_URL (and leave ROUTER_PROVISIONING on)",
+    )  # fmt: skip
     return json_response(await reconciler.reconcile(fix=body.fix))

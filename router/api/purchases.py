@@ -24,7 +24,7 @@ from router.core.managed import (
 )
 from router.core.models import PhoneNumber, PhoneNumberView, now_iso
 from router.core.phone import to_e164
-from router.errors import ApiError, Conflict, NotImplementedHere, RemoteRefusal, ValidationError
+from router.errors import ApiError, Conflict, RemoteRefusal, ValidationError
 from router.provisioning.purchases import Purchaser
 from router.store.purchases import order_key
 from router.web import paging, state
@@ -36,13 +36,11 @@ routes = Routes()
 
 
 def _purchaser(request: web.Request) -> Purchaser:
-    found = request.app.get(state.PURCHASER)
-    if found is None:
-        raise NotImplementedHere(
-            "buying numbers needs a provider (ROUTER_MANAGED_PROVIDERS) and provisioning "
-            "(LIVEKIT_URL): import numbers you own with POST /v1/phone-numbers/import"
-        )
-    return found
+    return state.required(
+        request, state.PURCHASER,
+        "buying numbers needs a provider (ROUTER_MANAGED_PROVIDERS) and provisioning "
+        "(LIVEKIT_URL): import numbers you own with POST /v1/phone-numbers/import",
+    )  # fmt: skip
 
 
 @routes.get("/v1/phone-numbers/available", role="viewer")

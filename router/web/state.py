@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
 from router.config import Config
+from router.errors import NotImplementedHere
 from router.outbound.dispatch import Dispatcher
 from router.provisioning.billing import Biller
 from router.provisioning.purchases import Purchaser
@@ -50,3 +52,15 @@ PROVISIONER = web.AppKey("provisioner", Provisioner)
 PURCHASER = web.AppKey("purchaser", Purchaser)  # managed numbers (with providers configured)
 BILLER = web.AppKey("biller", Biller)  # their monthly charges and release
 RECONCILER = web.AppKey("reconciler", Reconciler)
+
+
+T = TypeVar("T")
+
+
+def required(request: web.Request, key: web.AppKey[T], missing: str) -> T:
+    """What the application holds under ``key``; a 501 saying ``missing`` (what to configure)
+    when this router runs without it."""
+    found = request.app.get(key)
+    if found is None:
+        raise NotImplementedHere(missing)
+    return found
